@@ -1,0 +1,123 @@
+"""The command line: thin commands over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reprints import __version__
+from reprints.errors import ReprintsError
+from reprints.io.writers import dumps
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reprints")
+def cli() -> None:
+    """Find every copy of every passage in a corpus of news and web text."""
+
+
+def _parameters(function: Any) -> Any:
+    """Options shared by `dedup` and `compare`: the matching parameters."""
+    options = [
+        click.option("--shingle-size", type=int, default=None, help="Tokens per shingle [default: 5]."),
+        click.option("--window", type=int, default=None, help="Winnowing window, in shingles [default: 12]."),
+        click.option("--min-passage", type=int, default=None,
+                     help="Shortest shared passage reported, in tokens [default: 25]."),
+        click.option("--max-gap", type=int, default=None,
+                     help="Longest edit bridged inside a passage, in tokens [default: 12]."),
+        click.option("--duplicate-coverage", type=float, default=None,
+                     help="Coverage from which a side counts as mostly copied [default: 0.8]."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--id-field", default=None, help="Field holding each record's id [default: id].")
+@click.option("--text-field", default=None, help="Field holding each record's text [default: text].")
+@click.option("--format", "output_format", type=click.Choice(["jsonl", "parquet"]), default=None,
+              help="Format of the output files [default: jsonl].")
+@_parameters
+@click.option("--anchor-df-cap", type=int, default=None,
+              help="Ignore anchors held by more documents than this [default: 50].")
+@click.option("--order-by", default=None,
+              help="Field ranking documents for keep-first, after standalone-before-container [default: input order].")
+@click.option("--workers", type=int, default=None, help="Worker processes [default: 1].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or log lines.")
+def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) -> None:
+    """Find copies in INPUTS, deduplicate keep-first and write the results to --out."""
+    from reprints.pipeline import dedup as run
+
+    summary = run(inputs, out_dir, progress=not quiet, **_given(**options))
+    if not quiet:
+        decisions = ", ".join(f"{count} {name}" for name, count in summary.decisions.items())
+        relations = ", ".join(f"{count} {name}" for name, count in summary.relations.items())
+        click.echo(f"{summary.documents} documents: {decisions}", err=True)
+        click.echo(f"pairs: {relations}; {summary.clusters} clusters", err=True)
+        click.echo(f"wrote {out_dir}/ in {summary.timings['total']:.1f} s", err=True)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReprintsError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ReprintsError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ReprintsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+@cli.command()
+@click.argument("file_a", type=click.Path(path_type=Path))
+@click.argument("file_b", type=click.Path(path_type=Path))
+@_parameters
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def compare(file_a: Path, file_b: Path, as_json: bool, **options: Any) -> None:
+    """Show how two text files relate, with each aligned passage side by side."""
+    from reprints.pipeline import compare as run
+    from reprints.report.compare import describe
+
+    text_a, text_b = _read_text(file_a), _read_text(file_b)
+    pair = run(text_a, text_b, id_a=file_a.name, id_b=file_b.name, **_given(**options))
+    if as_json:
+        row = pair.to_dict()
+        click.echo(dumps({key: row[key] for key in ("relation", "coverage_a", "coverage_b", "spans", "container", "a", "b")
+                          if key in row}))
+    else:
+        click.echo(describe(pair, text_a, text_b))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; errors become one line on stderr and exit status 1 (2 for bad usage)."""
+    logging.basicConfig(level=logging.WARNING, format="reprints: %(message)s")
+    try:
+        cli.main(args=argv, prog_name="reprints", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "reprints"
+        click.echo(f"reprints: error: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("reprints: aborted", err=True)
+        sys.exit(130)
+    except (ReprintsError, click.ClickException) as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        click.echo(f"reprints: error: {message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("reprints: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,160 @@
+"""Parameters, one frozen dataclass per stage; every default is written here and nowhere else.
+
+How each parameter trades recall, precision and speed is documented in README.md ("Parameters").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reprints.errors import ConfigError
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReadConfig:
+    """How input records are read."""
+
+    id_field: str = "id"
+    text_field: str = "text"
+
+    def __post_init__(self) -> None:
+        _require(bool(self.id_field), "id_field is empty: give the name of the field holding each record's id")
+        _require(bool(self.text_field), "text_field is empty: give the name of the field holding each record's text")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FingerprintConfig:
+    """Shingles and anchors."""
+
+    shingle_size: int = 5
+    window: int = 12
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            1 <= self.shingle_size <= 32,
+            f"shingle_size={self.shingle_size} is out of range: use 1..32 tokens (5 is the default)",
+        )
+        _require(
+            1 <= self.window <= 256,
+            f"window={self.window} is out of range: use 1..256 shingles (12 is the default)",
+        )
+        _require(0 <= self.seed < 2**63, f"seed={self.seed} must be a non-negative 63-bit integer")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CandidateConfig:
+    """The anchor join."""
+
+    anchor_df_cap: int = 50
+
+    def __post_init__(self) -> None:
+        _require(
+            self.anchor_df_cap >= 2,
+            f"anchor_df_cap={self.anchor_df_cap} is too small: an anchor must be allowed in at least 2 documents "
+            "to link them (50 is the default)",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlignConfig:
+    """Chaining matched shingles into passages."""
+
+    min_passage: int = 25
+    max_gap: int = 12
+
+    def __post_init__(self) -> None:
+        _require(self.min_passage >= 1, f"min_passage={self.min_passage} must be at least 1 token (25 is the default)")
+        _require(0 <= self.max_gap <= 1000, f"max_gap={self.max_gap} is out of range: use 0..1000 tokens")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DecideConfig:
+    """Relations and keep-first deduplication."""
+
+    duplicate_coverage: float = 0.8
+    order_by: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(
+            0.5 < self.duplicate_coverage <= 1.0,
+            f"duplicate_coverage={self.duplicate_coverage} is out of range: use a fraction in (0.5, 1.0] "
+            "(0.8 is the default)",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunConfig:
+    """How the local engine runs the stages."""
+
+    workers: int = 1
+    batch_chars: int = 4_000_000
+    batch_pairs: int = 4_000
+    output_format: str = "jsonl"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.workers <= 256, f"workers={self.workers} is out of range: use 1..256 processes")
+        _require(self.batch_chars >= 1000, f"batch_chars={self.batch_chars} is too small: use at least 1000")
+        _require(self.batch_pairs >= 1, f"batch_pairs={self.batch_pairs} must be at least 1")
+        _require(
+            self.output_format in ("jsonl", "parquet"),
+            f"output_format={self.output_format!r} is unknown: use 'jsonl' or 'parquet'",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    """All parameters of a run."""
+
+    read: ReadConfig = field(default_factory=ReadConfig)
+    fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    decide: DecideConfig = field(default_factory=DecideConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.align.min_passage >= self.fingerprint.shingle_size,
+            f"min_passage={self.align.min_passage} is shorter than shingle_size={self.fingerprint.shingle_size}: "
+            "a passage must hold at least one shingle; raise min_passage or lower shingle_size",
+        )
+
+    @property
+    def guaranteed_passage(self) -> int:
+        """Length in tokens of the shortest shared passage the anchors are sure to find."""
+        return self.fingerprint.window + self.fingerprint.shingle_size - 1
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter that shapes the results, as written to `summary.json`."""
+        out: dict[str, Any] = {}
+        for stage in ("read", "fingerprint", "candidates", "align", "decide"):
+            out.update(asdict(getattr(self, stage)))
+        return out
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Config:
+        """Build a Config from flat keyword options such as `shingle_size=5, workers=2`.
+
+        Raises:
+            ConfigError: an option is unknown or out of range.
+        """
+        stages = {"read": ReadConfig, "fingerprint": FingerprintConfig, "candidates": CandidateConfig,
+                  "align": AlignConfig, "decide": DecideConfig, "run": RunConfig}
+        fields_of = {name: set(kind.__dataclass_fields__) for name, kind in stages.items()}
+        per_stage: dict[str, dict[str, Any]] = {name: {} for name in stages}
+        for key, value in options.items():
+            owner = next((name for name, names in fields_of.items() if key in names), None)
+            if owner is None:
+                known = ", ".join(sorted(set().union(*fields_of.values())))
+                raise ConfigError(f"unknown option {key!r}; known options: {known}")
+            per_stage[owner][key] = value
+        built = {name: stages[name](**values) for name, values in per_stage.items()}
+        return cls(**built)

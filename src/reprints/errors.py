@@ -1,0 +1,29 @@
+"""Errors raised by reprints.
+
+Every error the library raises on purpose derives from one base, so a caller can catch them all::
+
+    ReprintsError
+    ├── ConfigError        a parameter is out of range or inconsistent with another
+    ├── InputError         an input path is missing, unreadable or of an unknown format
+    └── OutputError        the output folder cannot be created or written
+
+The CLI turns each into one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+
+class ReprintsError(Exception):
+    """Base class of every error reprints raises on purpose."""
+
+
+class ConfigError(ReprintsError, ValueError):
+    """A parameter is out of range or inconsistent with another parameter."""
+
+
+class InputError(ReprintsError):
+    """An input cannot be found, opened or parsed."""
+
+
+class OutputError(ReprintsError):
+    """The output folder cannot be created or written."""

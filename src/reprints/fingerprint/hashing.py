@@ -1,0 +1,51 @@
+"""Stable 64-bit hashing on NumPy arrays.
+
+Every hash reprints computes is plain unsigned 64-bit arithmetic (wrapping multiply, add, xor, shift), so the
+same input and seed give the same value on every platform, Python and NumPy version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+U64 = npt.NDArray[np.uint64]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+POLY_BASE = 0x100000001B3  # odd: powers never vanish modulo 2**64
+
+
+def mix64(values: npt.NDArray[np.unsignedinteger] | U64, seed: int = 0) -> U64:
+    """splitmix64 finalizer applied element-wise: a bijective, well-mixed map of uint64 values."""
+    x = values.astype(np.uint64, copy=True)
+    x += np.uint64(seed) + _GOLDEN
+    x ^= x >> _S30
+    x *= _MIX1
+    x ^= x >> _S27
+    x *= _MIX2
+    x ^= x >> _S31
+    return x
+
+
+def powers(base: int, count: int) -> U64:
+    """`base**i mod 2**64` for i in 0..count-1."""
+    out = np.full(max(count, 1), base, dtype=np.uint64)
+    out[0] = 1
+    return np.cumprod(out, dtype=np.uint64)[:count]
+
+
+def window_hashes(values: U64, size: int, seed: int) -> U64:
+    """Hash of every run of `size` consecutive values: `mix(sum(values[i + j] * base**j))`.
+
+    Returns an array of `len(values) - size + 1` hashes (empty if there are fewer values than `size`).
+    """
+    count = len(values) - size + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    acc = values[:count].copy()
+    for j, factor in enumerate(powers(POLY_BASE, size)[1:], start=1):
+        acc += values[j : j + count] * factor
+    return mix64(acc, seed)

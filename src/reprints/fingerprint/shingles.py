@@ -1,0 +1,105 @@
+"""Shingles (hashes of k consecutive tokens), anchors chosen by winnowing, and whole-document hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import xxhash
+from numpy.lib.stride_tricks import sliding_window_view
+
+from reprints.fingerprint.hashing import U64, window_hashes
+from reprints.normalize.tokens import I64, Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprints:
+    """Fingerprints of a batch of documents.
+
+    Document `d` owns shingles `shingle_offsets[d]:shingle_offsets[d + 1]`; shingle `i` of a document
+    covers its tokens `i:i + shingle_size`. Anchors are `(anchor_docs[j], anchor_hashes[j])`, one row per
+    distinct anchor hash of a document, sorted by document then hash.
+    """
+
+    shingles: U64
+    shingle_offsets: I64
+    anchor_docs: I64
+    anchor_hashes: U64
+    doc_hashes: U64
+    unique: npt.NDArray[np.bool_]
+
+
+def shingle(tokens: Tokens, shingle_size: int, seed: int) -> tuple[U64, I64]:
+    """Hashes of every run of `shingle_size` tokens inside each document, and per-document offsets."""
+    counts = np.diff(tokens.offsets)
+    per_doc = np.maximum(counts - shingle_size + 1, 0)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(per_doc, out=offsets[1:])
+    every = window_hashes(tokens.hashes, shingle_size, seed)
+    if len(every) == 0:
+        return every, offsets
+    doc_of_token = np.repeat(np.arange(len(counts)), counts)[: len(every)]
+    inside = np.arange(len(every)) + shingle_size <= tokens.offsets[doc_of_token + 1]
+    return every[inside], offsets
+
+
+def winnow(shingles: U64, offsets: I64, window: int) -> tuple[I64, U64]:
+    """Anchors by winnowing: the smallest hash of every window of `window` consecutive shingles.
+
+    Any passage of at least `window` shingles that two documents share is a window both contain, so it
+    leaves the same anchor in both. A document with fewer shingles than `window` gets its smallest hash.
+
+    Returns:
+        `(docs, hashes)`: distinct anchors of each document, sorted by document then hash.
+    """
+    counts = np.diff(offsets)
+    doc_of_shingle = np.repeat(np.arange(len(counts)), counts)
+    picks = [np.empty(0, dtype=np.int64)]
+    if len(shingles) >= window:
+        starts = np.arange(len(shingles) - window + 1)
+        valid = starts + window <= offsets[doc_of_shingle[starts] + 1]
+        chosen = sliding_window_view(shingles, window).argmin(axis=1) + starts
+        picks.append(chosen[valid])
+    short = np.flatnonzero((counts > 0) & (counts < window))
+    if len(short):
+        lows = [int(offsets[d]) + int(np.argmin(shingles[offsets[d] : offsets[d + 1]])) for d in short]
+        picks.append(np.array(lows, dtype=np.int64))
+    chosen_all = np.concatenate(picks)
+    docs, hashes = doc_of_shingle[chosen_all], shingles[chosen_all]
+    order = np.lexsort((hashes, docs))
+    docs, hashes = docs[order], hashes[order]
+    distinct = np.ones(len(docs), dtype=np.bool_)
+    distinct[1:] = (docs[1:] != docs[:-1]) | (hashes[1:] != hashes[:-1])
+    return docs[distinct].astype(np.int64), hashes[distinct]
+
+
+def document_hashes(tokens: Tokens, seed: int) -> U64:
+    """One 64-bit hash of each document's token sequence: equal exactly when the normalized texts are equal."""
+    out = np.empty(len(tokens.offsets) - 1, dtype=np.uint64)
+    for doc in range(len(out)):
+        lo, hi = int(tokens.offsets[doc]), int(tokens.offsets[doc + 1])
+        out[doc] = xxhash.xxh3_64_intdigest(tokens.hashes[lo:hi].tobytes(), seed=seed)
+    return out
+
+
+def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) -> Fingerprints:
+    """Shingles, anchors and document hashes of a tokenized batch."""
+    shingles, offsets = shingle(tokens, shingle_size, seed)
+    docs, hashes = winnow(shingles, offsets, window)
+    unique = unique_within_documents(shingles, offsets)
+    return Fingerprints(shingles, offsets, docs, hashes, document_hashes(tokens, seed), unique)
+
+
+def unique_within_documents(shingles: U64, offsets: I64) -> npt.NDArray[np.bool_]:
+    """True for each shingle whose hash occurs once in its document (alignment seeds only on these)."""
+    doc_of_shingle = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    order = np.lexsort((shingles, doc_of_shingle))
+    ranked_hashes, ranked_docs = shingles[order], doc_of_shingle[order]
+    repeated = (ranked_hashes[1:] == ranked_hashes[:-1]) & (ranked_docs[1:] == ranked_docs[:-1])
+    flagged = np.zeros(len(shingles), dtype=np.bool_)
+    flagged[1:] |= repeated
+    flagged[:-1] |= repeated
+    unique = np.ones(len(shingles), dtype=np.bool_)
+    unique[order[flagged]] = False
+    return unique

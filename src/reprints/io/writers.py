@@ -1,0 +1,120 @@
+"""Output files, written atomically: rows go to a hidden temporary file renamed into place on success."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from reprints.errors import OutputError
+
+PARQUET_CHUNK = 10_000
+
+
+def dumps(row: Any) -> str:
+    """One JSON value in the form every output file uses."""
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _schemas() -> dict[str, Any]:
+    import pyarrow as pa
+
+    removed = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("source_id", pa.string()),
+                         ("source_start", pa.int64()), ("source_end", pa.int64())])
+    return {
+        "pairs": pa.schema([("a", pa.string()), ("b", pa.string()), ("relation", pa.string()),
+                            ("container", pa.string()), ("coverage_a", pa.float64()), ("coverage_b", pa.float64()),
+                            ("spans", pa.list_(pa.list_(pa.int64())))]),
+        "documents": pa.schema([("id", pa.string()), ("decision", pa.string()), ("reason", pa.string()),
+                                ("cluster", pa.int64()), ("duplicate_of", pa.string()),
+                                ("removed", pa.list_(removed)), ("kept_chars", pa.int64())]),
+        "clusters": pa.schema([("cluster", pa.int64()), ("canonical", pa.string()),
+                               ("members", pa.list_(pa.string())), ("contained_in", pa.list_(pa.string()))]),
+    }
+
+
+class RowWriter:
+    """Writes rows (dicts) to `folder/name.jsonl` or `folder/name.parquet`, atomically."""
+
+    def __init__(self, folder: Path, name: str, output_format: str) -> None:
+        self.format = output_format
+        self.path = folder / f"{name}.{output_format}"
+        self.temporary = folder / f".{name}.{output_format}.partial"
+        self.name = name
+        self._rows: list[dict[str, Any]] = []
+        self._parquet: Any = None
+        self._text: IO[str] | None = None
+        try:
+            if output_format == "jsonl":
+                self._text = self.temporary.open("w", encoding="utf-8", newline="\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.temporary}: {exc.strerror or exc}") from exc
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append one row."""
+        if self._text is not None:
+            self._text.write(dumps(row) + "\n")
+            return
+        if self.name == "documents":
+            row = {**row, "removed": [dict(zip(("start", "end", "source_id", "source_start", "source_end"), r, strict=True))
+                                      for r in row["removed"]]}
+        self._rows.append(row)
+        if len(self._rows) >= PARQUET_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = _schemas().get(self.name)
+        table = pa.Table.from_pylist(self._rows, schema=schema) if schema else pa.Table.from_pylist(self._rows)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.temporary, table.schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
+        self._rows = []
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        if self._text is not None:
+            self._text.close()
+        else:
+            if self._rows or self._parquet is None:
+                self._flush()
+            self._parquet.close()
+        os.replace(self.temporary, self.path)
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+            return
+        if self._text is not None:
+            self._text.close()
+        self.temporary.unlink(missing_ok=True)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write one JSON document atomically."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def prepare_folder(path: Path) -> Path:
+    """Create the output folder and check it is writable.
+
+    Raises:
+        OutputError: it cannot be created or written.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".reprints-write-test"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder {path}: {exc.strerror or exc}") from exc
+    return path

@@ -1,0 +1,226 @@
+"""The dedup pipeline: read -> normalize -> fingerprint -> candidates -> align -> decide -> write."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from reprints.align.batch import AlignedBatch, AlignTask, align_batch
+from reprints.candidates.exact import exact_groups
+from reprints.candidates.join import Candidates, join_anchors
+from reprints.config import Config
+from reprints.decide.clusters import components, number_clusters
+from reprints.decide.keep import decide, ranking
+from reprints.decide.links import Link, links_from_alignment, relation_of
+from reprints.engines.local import LocalEngine
+from reprints.fingerprint.corpus import Corpus, fingerprint_batch
+from reprints.io import expand_inputs, iter_documents
+from reprints.io.writers import prepare_folder, write_json
+from reprints.report.summary import summarize
+from reprints.report.timing import StageTimer
+from reprints.report.write import pair_of, write_outputs
+from reprints.types import Document, Pair, Summary
+
+log = logging.getLogger(__name__)
+
+
+def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], **options: Any) -> Summary:
+    """Find every copy of every passage in the inputs, deduplicate keep-first, and write the outputs.
+
+    Args:
+        inputs: `.txt` files, folders, JSON Lines (`.jsonl`, `.jsonl.gz`, `.jsonl.zst`) or Parquet files.
+        out_dir: Folder for `pairs`, `documents`, `clusters`, `deduplicated` and `summary.json`.
+        **options: Any parameter of `reprints.config` by name, e.g. `shingle_size=5, workers=2,
+            text_field="body", order_by="date", output_format="parquet", progress=True`.
+
+    Returns:
+        Counts per decision and relation, timings per stage and the parameters used.
+
+    Raises:
+        ConfigError: an option is unknown or out of range.
+        InputError: an input is missing or of an unsupported format.
+        OutputError: the output folder cannot be written.
+
+    Example:
+        >>> summary = reprints.dedup(["../shared/seeds"], "out/")  # doctest: +SKIP
+        >>> summary.decisions
+        {'keep': 1, 'trim': 1, 'drop': 0}
+    """
+    config = Config.from_options(**options)
+    files = expand_inputs(inputs)
+    out = prepare_folder(Path(out_dir))
+    work = out / ".work"
+    work.mkdir(exist_ok=True)
+    timer = StageTimer()
+    with LocalEngine(config.run.workers) as engine:
+        corpus = read_and_fingerprint(iter_documents(files, config.read), config, engine, timer)
+        with timer("candidates"):
+            representative, groups = exact_groups(corpus.doc_hashes, corpus.token_counts, corpus.errors)
+            candidates = find_candidates(corpus, representative, config)
+        with timer("align"):
+            corpus.save_store(work)
+            aligned = align_candidates(candidates, work, config, engine)
+    with timer("decide"):
+        links = make_links(aligned, groups, corpus, config)
+        verdicts = decide(corpus.token_counts.tolist(), corpus.errors, links,
+                          min_passage=config.align.min_passage, order_values=corpus.order_values)
+        clusters = number_clusters(components(len(corpus), links), _contained(links), len(corpus))
+        order = ranking(len(corpus), links, corpus.order_values)
+    with timer("write"):
+        counts = write_outputs(out, iter_documents(files, config.read), corpus, links, verdicts, clusters, order, config)
+    shutil.rmtree(work, ignore_errors=True)
+    summary = summarize(out, len(corpus), counts, links, clusters, timer, config, candidates)
+    write_json(out / "summary.json", summary.to_dict())
+    return summary
+
+
+def _contained(links: list[Link]) -> list[int]:
+    return [link.other(link.container) for link in links if link.container is not None]
+
+
+def _batches(documents: Iterator[Document], corpus: Corpus, config: Config, timer: StageTimer) -> Iterator[list[str]]:
+    """Texts in batches of about `batch_chars` characters, recording each document in the corpus."""
+    texts: list[str] = []
+    size = 0
+    order_by = config.decide.order_by
+    began = time.perf_counter()
+    for doc in documents:
+        corpus.ids.append(doc.id)
+        if doc.error is not None:
+            corpus.errors[doc.index] = doc.error
+        if order_by is not None:
+            corpus.order_values[doc.index] = doc.metadata.get(order_by)
+        texts.append(doc.text)
+        size += len(doc.text)
+        if size >= config.run.batch_chars:
+            timer.add("read", time.perf_counter() - began)
+            yield texts
+            began = time.perf_counter()
+            texts, size = [], 0
+    timer.add("read", time.perf_counter() - began)
+    if texts:
+        yield texts
+
+
+def read_and_fingerprint(documents: Iterator[Document], config: Config, engine: LocalEngine, timer: StageTimer) -> Corpus:
+    """Read every document and fingerprint it in batches, keeping fingerprints, not texts."""
+    corpus = Corpus()
+    fp = config.fingerprint
+    task = _FingerprintTask(fp.shingle_size, fp.window, fp.seed)
+    with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
+        began = time.perf_counter()
+        for prints in engine.map(task, _batches(documents, corpus, config, timer)):
+            corpus.batches.append(prints)
+            bar.update(len(prints.token_counts))
+        total = time.perf_counter() - began
+    timer.add("normalize+fingerprint", max(0.0, total - timer.seconds.get("read", 0.0)))
+    corpus.seal()
+    log.info("read %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
+    return corpus
+
+
+class _FingerprintTask:
+    """Picklable wrapper of `fingerprint_batch` with its parameters."""
+
+    def __init__(self, shingle_size: int, window: int, seed: int) -> None:
+        self.shingle_size, self.window, self.seed = shingle_size, window, seed
+
+    def __call__(self, texts: list[str]) -> Any:
+        return fingerprint_batch(texts, self.shingle_size, self.window, self.seed)
+
+
+def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) -> Candidates:
+    """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align)."""
+    is_rep = representative[corpus.anchor_docs] == corpus.anchor_docs
+    return join_anchors(corpus.anchor_docs[is_rep], corpus.anchor_hashes[is_rep],
+                        anchor_df_cap=config.candidates.anchor_df_cap)
+
+
+def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, len(candidates.a), size):
+        yield candidates.a[start : start + size], candidates.b[start : start + size]
+
+
+def align_candidates(candidates: Candidates, work: Path, config: Config, engine: LocalEngine) -> list[AlignedBatch]:
+    """Align every candidate pair, in batches."""
+    task = AlignTask(work, config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap)
+    out = []
+    with tqdm(total=len(candidates.a), desc="aligning", unit=" pairs", disable=not config.run.progress, leave=False) as bar:
+        for batch in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
+            out.append(batch)
+            bar.update(len(batch.a))
+    return out
+
+
+def make_links(aligned: list[AlignedBatch], groups: list[list[int]], corpus: Corpus, config: Config) -> list[Link]:
+    """Links between documents from the aligned batches and the exact groups."""
+    a: list[int] = []
+    b: list[int] = []
+    regions: list[list[tuple[int, int, int, int]]] = []
+    covered_a: list[int] = []
+    covered_b: list[int] = []
+    for batch in aligned:
+        per_pair: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
+        r = batch.regions
+        for p, a0, a1, b0, b1 in zip(r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(),
+                                     r.b_start.tolist(), r.b_end.tolist(), strict=True):
+            per_pair[p].append((a0, a1, b0, b1))
+        a.extend(batch.a.tolist())
+        b.extend(batch.b.tolist())
+        regions.extend(per_pair)
+        covered_a.extend(batch.covered_a.tolist())
+        covered_b.extend(batch.covered_b.tolist())
+    return links_from_alignment(
+        a, b, regions, covered_a, covered_b, corpus.token_counts.tolist(),
+        {members[0]: members for members in groups},
+        duplicate_coverage=config.decide.duplicate_coverage,
+        max_exact_group=config.candidates.anchor_df_cap,
+    )
+
+
+def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **options: Any) -> Pair:
+    """Align two texts and say how they relate.
+
+    Args:
+        text_a: The first text.
+        text_b: The second text.
+        id_a: Name of the first text in the returned Pair.
+        id_b: Name of the second text.
+        **options: Fingerprint, align and decide parameters by name (see `reprints.config`).
+
+    Returns:
+        The relation, both coverages and the aligned spans (character offsets into both texts). Texts
+        sharing no passage of `min_passage` tokens come back as `partial` with no spans and zero coverage.
+
+    Example:
+        >>> pair = reprints.compare(article, page)  # doctest: +SKIP
+        >>> pair.relation, pair.coverage_a, pair.spans[0]
+        ('contained', 0.9953, Span(a_start=0, a_end=5401, b_start=1, b_end=5402))
+    """
+    config = Config.from_options(**options)
+    fp = config.fingerprint
+    prints = fingerprint_batch([text_a, text_b], fp.shingle_size, fp.window, fp.seed)
+    corpus = Corpus(ids=[id_a, id_b], batches=[prints])
+    corpus.seal()
+    assert corpus.store is not None
+    one = np.array([0]), np.array([1])
+    batch = align_batch(corpus.store, *one, shingle_size=fp.shingle_size,
+                        min_passage=config.align.min_passage, max_gap=config.align.max_gap)
+    counts = corpus.token_counts.tolist()
+    exact = counts[0] > 0 and bool(corpus.doc_hashes[0] == corpus.doc_hashes[1])
+    regions = [(a0, a1, b0, b1) for a0, a1, b0, b1 in zip(batch.regions.a_start.tolist(), batch.regions.a_end.tolist(),
+                                                         batch.regions.b_start.tolist(), batch.regions.b_end.tolist(), strict=True)]
+    if exact:
+        regions = [(0, counts[0], 0, counts[1])]
+    coverage_a = 1.0 if exact else round(int(batch.covered_a[0]) / max(counts[0], 1), 4)
+    coverage_b = 1.0 if exact else round(int(batch.covered_b[0]) / max(counts[1], 1), 4)
+    relation = relation_of(coverage_a, coverage_b, exact=exact, duplicate_coverage=config.decide.duplicate_coverage)
+    return pair_of(Link(0, 1, relation, coverage_a, coverage_b, tuple(regions)), corpus)

@@ -1,0 +1,146 @@
+"""The data model: documents in, pairs and decisions out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Relation = Literal["exact", "near_duplicate", "contained", "partial"]
+DecisionKind = Literal["keep", "trim", "drop"]
+RELATIONS: tuple[Relation, ...] = ("exact", "near_duplicate", "contained", "partial")
+DECISIONS: tuple[DecisionKind, ...] = ("keep", "trim", "drop")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One input document.
+
+    Attributes:
+        id: The document's id (for a `.txt` file, its file name).
+        text: The original text; every offset reprints reports indexes into it.
+        index: Position in the input, counting from 0 across all inputs.
+        metadata: The record's other fields, written back unchanged.
+        error: Why the document could not be read, or None when it was read.
+    """
+
+    id: str
+    text: str
+    index: int
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One aligned passage: `a[a_start:a_end]` is a copy of `b[b_start:b_end]`."""
+
+    a_start: int
+    a_end: int
+    b_start: int
+    b_end: int
+
+    def as_list(self) -> list[int]:
+        """The span as `[a_start, a_end, b_start, b_end]`, the form `pairs.jsonl` uses."""
+        return [self.a_start, self.a_end, self.b_start, self.b_end]
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two documents that share at least one passage, and how.
+
+    Attributes:
+        a: Id of the first document (the earlier one in the input).
+        b: Id of the second document.
+        relation: `exact`, `near_duplicate`, `contained` or `partial`.
+        container: For `contained`, the id of the bigger document; otherwise None.
+        coverage_a: Fraction of a's tokens inside aligned passages.
+        coverage_b: Fraction of b's tokens inside aligned passages.
+        spans: The aligned passages, in character offsets of both original texts.
+    """
+
+    a: str
+    b: str
+    relation: Relation
+    container: str | None
+    coverage_a: float
+    coverage_b: float
+    spans: tuple[Span, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The pair as a `pairs.jsonl` row."""
+        row: dict[str, Any] = {"a": self.a, "b": self.b, "relation": self.relation}
+        if self.container is not None:
+            row["container"] = self.container
+        row["coverage_a"] = self.coverage_a
+        row["coverage_b"] = self.coverage_b
+        row["spans"] = [s.as_list() for s in self.spans]
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A span taken out of a document because a kept document already holds it."""
+
+    start: int
+    end: int
+    source_id: str
+    source_start: int
+    source_end: int
+
+    def as_list(self) -> list[int | str]:
+        """The span as `[start, end, source_id, source_start, source_end]`."""
+        return [self.start, self.end, self.source_id, self.source_start, self.source_end]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What deduplication does with one document, and why."""
+
+    id: str
+    decision: DecisionKind
+    reason: str
+    cluster: int | None
+    duplicate_of: str | None
+    removed: tuple[Removed, ...]
+    kept_chars: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as a `documents.jsonl` row."""
+        return {
+            "id": self.id,
+            "decision": self.decision,
+            "reason": self.reason,
+            "cluster": self.cluster,
+            "duplicate_of": self.duplicate_of,
+            "removed": [r.as_list() for r in self.removed],
+            "kept_chars": self.kept_chars,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a `dedup` run did: counts, timings and the parameters used."""
+
+    documents: int
+    decisions: Mapping[str, int]
+    relations: Mapping[str, int]
+    clusters: int
+    timings: Mapping[str, float]
+    parameters: Mapping[str, Any]
+    candidates: Mapping[str, int]
+    workers: int
+    out_dir: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as written to `summary.json`."""
+        return {
+            "documents": self.documents,
+            "decisions": dict(self.decisions),
+            "relations": dict(self.relations),
+            "clusters": self.clusters,
+            "candidates": dict(self.candidates),
+            "parameters": dict(self.parameters),
+            "timings_seconds": dict(self.timings),
+            "workers": self.workers,
+        }
