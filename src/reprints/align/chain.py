@@ -45,6 +45,11 @@ class Regions:
         return Regions(self.pair[rows], self.a_start[rows], self.a_end[rows], self.b_start[rows], self.b_end[rows])
 
 
+def _empty_regions() -> Regions:
+    empty = np.empty(0, dtype=np.int64)
+    return Regions(empty, empty, empty, empty, empty)
+
+
 def _ranges(starts: I64, lengths: I64) -> I64:
     """Concatenation of `arange(s, s + n)` for each start and length."""
     total = int(lengths.sum())
@@ -83,6 +88,8 @@ def match_points(store: ShingleStore, a: I64, b: I64) -> tuple[I64, I64, I64]:
 
 def runs(pair: I64, i: I64, j: I64, *, shingle_size: int, max_gap: int) -> Regions:
     """Match points on one diagonal, at most `max_gap` tokens apart, joined into runs (token extents)."""
+    if len(pair) == 0:
+        return _empty_regions()
     diagonal = j - i
     order = np.lexsort((i, diagonal, pair))
     pair, i, diagonal = pair[order], i[order], diagonal[order]
@@ -100,6 +107,8 @@ def chain(parts: Regions, *, max_gap: int) -> tuple[Regions, I64]:
     Returns:
         The regions and, for each part, the number of the region it joined.
     """
+    if len(parts.pair) == 0:
+        return parts, np.empty(0, dtype=np.int64)
     order = np.lexsort((parts.b_start, parts.a_start, parts.pair))
     p = parts.select(order)
     new = np.ones(len(p.pair), dtype=np.bool_)
@@ -113,10 +122,10 @@ def chain(parts: Regions, *, max_gap: int) -> tuple[Regions, I64]:
     starts = np.flatnonzero(new)
     out = Regions(
         p.pair[starts],
-        np.minimum.reduceat(p.a_start, starts) if len(starts) else p.a_start,
-        np.maximum.reduceat(p.a_end, starts) if len(starts) else p.a_end,
-        np.minimum.reduceat(p.b_start, starts) if len(starts) else p.b_start,
-        np.maximum.reduceat(p.b_end, starts) if len(starts) else p.b_end,
+        np.minimum.reduceat(p.a_start, starts),
+        np.maximum.reduceat(p.a_end, starts),
+        np.minimum.reduceat(p.b_start, starts),
+        np.maximum.reduceat(p.b_end, starts),
     )
     region_of_part = np.empty(len(order), dtype=np.int64)
     region_of_part[order] = region

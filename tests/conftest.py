@@ -1,0 +1,34 @@
+"""Shared fixtures: where the shared data lives, and a helper to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("REPRINTS_SHARED", ROOT.parent / "shared"))
+SEEDS = SHARED / "seeds"
+SEED_A = SEEDS / "000_e2f354f9623a9739.txt"
+SEED_B = SEEDS / "001_d325479854c835f8.txt"
+DATA = SHARED / "data"
+WIRECOPY = DATA / "wirecopy-dev"
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_present() -> None:
+    if not (SEED_A.exists() and WIRECOPY.exists()):
+        pytest.fail(f"shared data not found at {SHARED}: check out ../shared beside the project or set REPRINTS_SHARED")
+
+
+def run_cli(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `python -m reprints ARGS` in a subprocess, as a user would."""
+    result = subprocess.run([sys.executable, "-m", "reprints", *map(str, args)],
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"reprints {' '.join(map(str, args))} failed:\n{result.stderr}")
+    return result

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reprints import compare
+from reprints.align.chain import Regions, _union_length, chain
+
+WORDS = [f"word{i}" for i in range(500)]
+
+
+def text_of(seed: int, count: int) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), size=count))
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=25, max_value=400))
+@settings(max_examples=60, deadline=None)
+def test_text_aligned_with_itself_covers_all(seed: int, count: int) -> None:
+    text = text_of(seed, count)
+    pair = compare(text, text)
+    assert pair.relation == "exact"
+    assert pair.coverage_a == pair.coverage_b == 1.0
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=60, max_value=300))
+@settings(max_examples=40, deadline=None)
+def test_copy_with_typography_changes_is_a_near_duplicate(seed: int, count: int) -> None:
+    text = text_of(seed, count)
+    retyped = text.replace(" ", "  ").upper() + " — the end"
+    pair = compare(text, retyped, min_passage=25)
+    assert pair.coverage_a == 1.0
+    assert pair.relation == "near_duplicate"
+
+
+def test_article_inside_page_is_contained_with_its_span() -> None:
+    article = text_of(1, 200)
+    page = text_of(2, 150) + "\n\n" + article + "\n\n" + text_of(3, 300)
+    pair = compare(article, page)
+    assert pair.relation == "contained"
+    assert pair.container == "b"
+    [span] = pair.spans
+    assert page[span.b_start : span.b_end] == article
+    assert (span.a_start, span.a_end) == (0, len(article))
+
+
+def test_small_edits_are_bridged() -> None:
+    words = text_of(4, 300).split()
+    edited = words.copy()
+    edited[100] = "changed"
+    edited.insert(200, "inserted")
+    del edited[250]
+    pair = compare(" ".join(words), " ".join(edited))
+    assert len(pair.spans) == 1
+    assert pair.coverage_a > 0.99
+
+
+def test_quoted_paragraph_is_partial() -> None:
+    quote = text_of(5, 40)
+    a = text_of(6, 300) + " " + quote + " " + text_of(7, 300)
+    b = text_of(8, 200) + " '" + quote + "' " + text_of(9, 200)
+    pair = compare(a, b)
+    assert pair.relation == "partial"
+    [span] = pair.spans
+    assert quote in a[span.a_start : span.a_end]
+
+
+def test_unrelated_texts_share_nothing() -> None:
+    pair = compare(text_of(10, 300), text_of(11, 300))
+    assert pair.spans == ()
+    assert pair.coverage_a == 0.0
+
+
+def test_passage_shorter_than_min_passage_is_not_reported() -> None:
+    shared = text_of(12, 20)
+    pair = compare(text_of(13, 100) + " " + shared, shared + " " + text_of(14, 100), min_passage=25)
+    assert pair.spans == ()
+
+
+def test_chain_joins_consecutive_runs_only() -> None:
+    parts = Regions(np.array([0, 0, 0]), np.array([0, 20, 300]), np.array([15, 40, 320]),
+                    np.array([0, 22, 5]), np.array([15, 42, 25]))
+    regions, region_of_part = chain(parts, max_gap=12)
+    assert regions.a_start.tolist() == [0, 300]
+    assert regions.a_end.tolist() == [40, 320]
+    assert region_of_part.tolist() == [0, 0, 1]
+
+
+def test_union_length_counts_overlaps_once() -> None:
+    group = np.array([0, 0, 0, 1])
+    start = np.array([0, 5, 20, 3])
+    end = np.array([10, 12, 25, 4])
+    assert _union_length(group, start, end, 3).tolist() == [17, 1, 0]

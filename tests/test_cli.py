@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import GOLDEN, SEED_A, SEED_B, SEEDS, run_cli
+
+UPDATE = os.environ.get("REPRINTS_UPDATE_GOLDEN") == "1"
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def test_compare_seeds_json() -> None:
+    out = run_cli("compare", "--json", SEED_A, SEED_B).stdout
+    row = json.loads(out)
+    assert row["relation"] == "contained"
+    assert row["coverage_a"] >= 0.97
+    assert 0.2 <= row["coverage_b"] <= 0.45
+    text_a = SEED_A.read_text(encoding="utf-8")
+    text_b = SEED_B.read_text(encoding="utf-8")
+    b_start = min(s[2] for s in row["spans"])
+    b_end = max(s[3] for s in row["spans"])
+    copied = text_b[b_start:b_end]
+    assert copied.startswith("Trump has Putin trapped")
+    assert copied.endswith("@Rebekah0132.")
+    unmatched_a = text_a[max(s[1] for s in row["spans"]) :]
+    assert unmatched_a.split() == ["Comments", "Post", "a", "Comment"]
+    check_golden("seeds_compare.json", out)
+
+
+def test_compare_seeds_text_shows_passages_side_by_side() -> None:
+    out = run_cli("compare", SEED_A, SEED_B).stdout
+    assert "relation: contained" in out
+    assert "99.5%" in out
+    assert "passage 1 of 1" in out
+    assert out.count("Trump has Putin trapped") == 2
+
+
+def test_dedup_seeds_keeps_article_and_trims_page(tmp_path: Path) -> None:
+    run_cli("dedup", "-q", SEEDS, "--out", tmp_path)
+    docs = [json.loads(line) for line in (tmp_path / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(d["id"], d["decision"]) for d in docs] == [(SEED_A.name, "keep"), (SEED_B.name, "trim")]
+    [removed] = docs[1]["removed"]
+    assert removed[2] == SEED_A.name
+    text_b = SEED_B.read_text(encoding="utf-8")
+    assert text_b[removed[0] : removed[1]].startswith("Trump has Putin trapped")
+    assert text_b[removed[0] : removed[1]].endswith("@Rebekah0132.")
+    kept = {json.loads(line)["id"]: json.loads(line)["text"]
+            for line in (tmp_path / "deduplicated.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert "Trump has Putin trapped" not in kept[SEED_B.name]
+    assert "Related Articles" in kept[SEED_B.name]
+    assert docs[1]["kept_chars"] == len(kept[SEED_B.name])
+    for name in ("documents.jsonl", "pairs.jsonl", "clusters.jsonl"):
+        check_golden(f"seeds_{name}", (tmp_path / name).read_text(encoding="utf-8"))
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["decisions"] == {"keep": 1, "trim": 1, "drop": 0}
+    assert set(summary["timings_seconds"]) >= {"read", "normalize+fingerprint", "candidates", "align", "decide", "write"}
+
+
+def test_dedup_parquet_output(tmp_path: Path) -> None:
+    run_cli("dedup", "-q", SEEDS, "--out", tmp_path, "--format", "parquet")
+    for name in ("pairs", "documents", "clusters", "deduplicated"):
+        assert (tmp_path / f"{name}.parquet").exists()
+    docs = pq.read_table(tmp_path / "documents.parquet").to_pylist()
+    assert [d["decision"] for d in docs] == ["keep", "trim"]
+    assert docs[1]["removed"][0]["source_id"] == SEED_A.name
+    pairs = pq.read_table(tmp_path / "pairs.parquet").to_pylist()
+    assert pairs[0]["relation"] == "contained"
+
+
+def test_progress_bar_on_stderr_and_quiet(tmp_path: Path) -> None:
+    loud = run_cli("dedup", SEEDS, "--out", tmp_path / "loud")
+    assert "documents:" in loud.stderr and loud.stdout == ""
+    quiet = run_cli("dedup", "--quiet", SEEDS, "--out", tmp_path / "quiet")
+    assert quiet.stderr == "" and quiet.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "status"),
+    [
+        pytest.param(["dedup", "nowhere.jsonl", "--out", "{tmp}/o"], "nowhere.jsonl: no such file or folder", 1, id="missing-input"),
+        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--shingle-size", "0"], "shingle_size=0 is out of range", 1,
+                     id="bad-shingle"),
+        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--duplicate-coverage", "1.5"], "duplicate_coverage=1.5", 1,
+                     id="bad-coverage"),
+        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--min-passage", "3"], "min_passage=3 is shorter", 1,
+                     id="passage-below-shingle"),
+        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--workers", "x"], "'x' is not a valid integer", 2,
+                     id="not-an-integer"),
+        pytest.param(["dedup", str(SEEDS)], "Missing option '--out'", 2, id="no-out"),
+        pytest.param(["dedup", str(SEEDS), "--out", "/proc/reprints-out"], "cannot write to output folder", 1,
+                     id="unwritable-out"),
+        pytest.param(["compare", "nowhere.txt", str(SEED_A)], "nowhere.txt: no such file", 1, id="compare-missing"),
+        pytest.param(["frobnicate"], "No such command", 2, id="unknown-command"),
+    ],
+)
+def test_bad_arguments_give_one_line(tmp_path: Path, args: list[str], message: str, status: int) -> None:
+    result = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)
+    assert result.returncode == status
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("reprints: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_python_dash_m_and_version() -> None:
+    assert run_cli("--version").stdout.startswith("reprints, version ")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from reprints.decide.clusters import UnionFind, components, number_clusters
+from reprints.decide.keep import decide, ranking, removals
+from reprints.decide.links import Link, relation_of
+
+
+@pytest.mark.parametrize(
+    ("coverage_a", "coverage_b", "exact", "expected"),
+    [
+        pytest.param(1.0, 1.0, True, "exact", id="exact"),
+        pytest.param(0.95, 0.85, False, "near_duplicate", id="near-duplicate"),
+        pytest.param(0.99, 0.3, False, "contained", id="a-in-b"),
+        pytest.param(0.3, 0.99, False, "contained", id="b-in-a"),
+        pytest.param(0.2, 0.1, False, "partial", id="partial"),
+    ],
+)
+def test_relation_of(coverage_a: float, coverage_b: float, exact: bool, expected: str) -> None:
+    assert relation_of(coverage_a, coverage_b, exact=exact, duplicate_coverage=0.8) == expected
+
+
+def test_container_is_the_less_covered_side() -> None:
+    assert Link(0, 1, "contained", 0.99, 0.3, ()).container == 1
+    assert Link(0, 1, "contained", 0.3, 0.99, ()).container == 0
+    assert Link(0, 1, "partial", 0.3, 0.3, ()).container is None
+
+
+def test_union_find_roots_at_smallest() -> None:
+    sets = UnionFind(5)
+    sets.union(3, 4)
+    sets.union(4, 1)
+    assert sets.find(3) == sets.find(4) == sets.find(1) == 1
+    assert sets.find(2) == 2
+
+
+def test_contained_and_partial_links_never_merge_clusters() -> None:
+    links = [
+        Link(0, 1, "near_duplicate", 0.9, 0.9, ()),
+        Link(1, 2, "contained", 0.2, 0.95, ()),
+        Link(2, 3, "partial", 0.1, 0.1, ()),
+        Link(3, 4, "exact", 1.0, 1.0, ()),
+    ]
+    assert components(5, links) == [[0, 1], [3, 4]]
+    assert number_clusters([[0, 1], [3, 4]], contained=[2], size=6) == [0, 0, 1, 2, 2, None]
+
+
+def test_ranking_puts_containers_after_standalone_then_field() -> None:
+    links = [Link(0, 1, "contained", 0.2, 0.95, ())]  # 0 contains 1
+    assert ranking(3, links, None) == [1, 2, 0]
+    assert ranking(3, links, {1: "2020", 2: "2019"}) == [2, 1, 0]
+
+
+def test_removals_credit_the_first_ranked_source() -> None:
+    early = Link(0, 5, "partial", 0.5, 0.5, ((0, 50, 10, 60),))
+    later = Link(3, 5, "partial", 0.5, 0.5, ((20, 90, 30, 100),))
+    out = removals(5, 120, [(1, later), (0, early)])
+    assert out == [(10, 60, 0, 0, 50), (60, 100, 3, 50, 90)]
+
+
+def test_decide_keeps_first_trims_container_drops_copy() -> None:
+    article_in_page = Link(0, 1, "contained", 0.99, 0.3, ((0, 100, 50, 150),))
+    copy = Link(0, 2, "near_duplicate", 1.0, 0.97, ((0, 100, 0, 100),))
+    verdicts = decide([100, 330, 103, 0, 10], {4: "unreadable: x"}, [article_in_page, copy], min_passage=25)
+    assert [v.decision for v in verdicts] == ["keep", "trim", "drop", "drop", "drop"]
+    assert verdicts[1].removed == ((50, 150, 0, 0, 100),)
+    assert verdicts[2].duplicate_of == 0
+    assert verdicts[2].reason == "near duplicate"
+    assert verdicts[3].reason.startswith("empty")
+    assert verdicts[4].reason == "unreadable: x"

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reprints.fingerprint.hashing import mix64, window_hashes
+from reprints.fingerprint.shingles import fingerprint, shingle, unique_within_documents, winnow
+from reprints.normalize.tokens import tokenize
+
+
+def test_mix64_is_a_bijection_on_a_sample() -> None:
+    values = np.arange(100_000, dtype=np.uint64)
+    assert len(np.unique(mix64(values))) == len(values)
+
+
+def test_window_hashes_count_and_shift_invariance() -> None:
+    values = mix64(np.arange(20, dtype=np.uint64))
+    hashes = window_hashes(values, 5, seed=0)
+    assert len(hashes) == 16
+    assert np.array_equal(window_hashes(values[3:], 5, seed=0), hashes[3:])
+    assert len(window_hashes(values[:4], 5, seed=0)) == 0
+
+
+def test_shingles_never_cross_documents() -> None:
+    tokens = tokenize(["one two three four five six", "one two", "three four five six seven"])
+    shingles, offsets = shingle(tokens, 3, seed=0)
+    assert np.diff(offsets).tolist() == [4, 0, 3]
+    alone = shingle(tokenize(["three four five six seven"]), 3, seed=0)[0]
+    assert np.array_equal(shingles[offsets[2] : offsets[3]], alone)
+
+
+def test_unique_within_documents_flags_repeats() -> None:
+    shingles = np.array([5, 6, 5, 7, 7, 8], dtype=np.uint64)
+    offsets = np.array([0, 3, 6])
+    assert unique_within_documents(shingles, offsets).tolist() == [False, True, False, False, False, True]
+
+
+def test_short_document_gets_one_anchor() -> None:
+    tokens = tokenize(["only six words in this text"])
+    prints = fingerprint(tokens, shingle_size=5, window=12, seed=0)
+    assert len(prints.anchor_hashes) == 1
+    assert prints.anchor_hashes[0] == prints.shingles.min()
+
+
+VOCABULARY = [f"w{i}" for i in range(40)]
+
+
+@given(
+    st.lists(st.sampled_from(VOCABULARY), min_size=16, max_size=40),
+    st.lists(st.sampled_from(VOCABULARY), max_size=30),
+    st.lists(st.sampled_from(VOCABULARY), max_size=30),
+    st.integers(min_value=1, max_value=12),
+)
+@settings(max_examples=200, deadline=None)
+def test_shared_passage_of_guaranteed_length_leaves_common_anchor(
+    passage: list[str], before: list[str], after: list[str], window: int
+) -> None:
+    shingle_size = 5
+    passage = passage[: window + shingle_size - 1]
+    if len(passage) < window + shingle_size - 1:
+        return
+    text_a = " ".join(["x1", *before, *passage, "x2"])
+    text_b = " ".join(["y1", *after, *passage, *before, "y2"])
+    prints = fingerprint(tokenize([text_a, text_b]), shingle_size=shingle_size, window=window, seed=7)
+    docs, hashes = prints.anchor_docs, prints.anchor_hashes
+    assert set(hashes[docs == 0].tolist()) & set(hashes[docs == 1].tolist())
+
+
+def test_winnow_density_is_about_two_over_window_plus_one() -> None:
+    rng = np.random.default_rng(0)
+    shingles = rng.integers(0, 2**63, size=100_000, dtype=np.uint64)
+    docs, _ = winnow(shingles, np.array([0, len(shingles)]), 12)
+    assert 0.12 < len(docs) / len(shingles) < 0.19
+
+
+def test_document_hash_ignores_typography() -> None:
+    prints = fingerprint(tokenize(["He said “yes” — twice.", 'he said "YES" - twice', "he said no"]),
+                         shingle_size=5, window=12, seed=0)
+    assert prints.doc_hashes[0] == prints.doc_hashes[1] != prints.doc_hashes[2]

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reprints.normalize.tokens import tokenize
+
+
+def words(text: str) -> list[str]:
+    toks = tokenize([text]).of(0)
+    return [text[s:e] for s, e in zip(toks.starts.tolist(), toks.ends.tolist(), strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("Hello, world!", ["Hello", "world"], id="punctuation"),
+        pytest.param("  two\n\tlines  ", ["two", "lines"], id="whitespace"),
+        pytest.param("Putin’s “decision”", ["Putin", "s", "decision"], id="curly-quotes"),
+        pytest.param("re-arm—now", ["re", "arm", "now"], id="dashes"),
+        pytest.param("", [], id="empty"),
+        pytest.param("!!! ...", [], id="no-words"),
+        pytest.param("café naïve", ["café", "naïve"], id="accents"),
+        pytest.param("a 😀 b", ["a", "b"], id="astral-symbol"),
+    ],
+)
+def test_token_spans(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        pytest.param("Don’t STOP", "don't stop", id="quote-and-case"),
+        pytest.param("Straße", "STRASSE", id="sharp-s-folds"),
+        pytest.param("ﬁne", "fine", id="ligature-nfkc"),
+        pytest.param("ＡＢＣ１２３", "abc123", id="fullwidth-nfkc"),
+    ],
+)
+def test_equivalent_spellings_hash_alike(left: str, right: str) -> None:
+    toks = tokenize([left, right])
+    assert toks.of(0).hashes.tolist() == toks.of(1).hashes.tolist()
+
+
+def test_different_words_hash_apart() -> None:
+    toks = tokenize(["the cat sat on the mat"])
+    hashes = toks.hashes.tolist()
+    assert hashes[0] == hashes[4]
+    assert len(set(hashes)) == 5
+
+
+def test_batch_equals_single() -> None:
+    texts = ["First text here.", "", "Second, “quoted” text!", "x"]
+    batch = tokenize(texts)
+    for i, text in enumerate(texts):
+        alone = tokenize([text]).of(0)
+        part = batch.of(i)
+        assert part.starts.tolist() == alone.starts.tolist()
+        assert part.hashes.tolist() == alone.hashes.tolist()
+
+
+def test_hash_seed_changes_hashes_and_is_stable() -> None:
+    a = tokenize(["stable hashes"], seed=0).hashes
+    b = tokenize(["stable hashes"], seed=1).hashes
+    assert not np.array_equal(a, b)
+    assert np.array_equal(a, tokenize(["stable hashes"], seed=0).hashes)
+
+
+def test_glued_punctuation_widens_span() -> None:
+    text = "He said: “Stop.” Then left."
+    toks = tokenize([text]).of(0)
+    stop = words(text).index("Stop")
+    assert text[toks.lead[stop] : toks.trail[stop]] == "“Stop.”"
+
+
+TYPOGRAPHY = st.sampled_from([("'", "’"), ("'", "‘"), ('"', "“"), ('"', "”"), ("-", "—"), ("-", "–"), (" ", "  "),
+                              (" ", "\n"), (" ", "\t"), (" ", "\u00a0")])
+TEXTS = st.text(alphabet=st.sampled_from(list("abcXYZ019 '\"-.,\n")), max_size=200)
+
+
+@given(TEXTS, st.lists(TYPOGRAPHY, max_size=4), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_typography_and_case_never_change_tokens(text: str, swaps: list[tuple[str, str]], upper: bool) -> None:
+    changed = text
+    for plain, fancy in swaps:
+        changed = changed.replace(plain, fancy)
+    if upper:
+        changed = changed.upper()
+    toks = tokenize([text, changed])
+    assert toks.of(0).hashes.tolist() == toks.of(1).hashes.tolist()
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_spans_sit_on_token_boundaries(text: str) -> None:
+    toks = tokenize([text]).of(0)
+    for start, end, lead, trail in zip(toks.starts.tolist(), toks.ends.tolist(), toks.lead.tolist(),
+                                       toks.trail.tolist(), strict=True):
+        assert 0 <= lead <= start < end <= trail <= len(text)
+        glued = text[lead:start] + text[end:trail]
+        assert not any(_word(ch) or ch.isspace() for ch in glued), f"widened over {glued!r}"
+        for edge in (lead, trail):
+            inside = 0 < edge < len(text) and _word(text[edge - 1]) and _word(text[edge])
+            assert not inside, f"span edge {edge} splits a word in {text!r}"
+
+
+def _word(ch: str) -> bool:
+    import unicodedata
+
+    return ch.isalnum() or unicodedata.category(ch)[0] == "M"
