@@ -27,8 +27,9 @@ def _shared_present() -> None:
 
 def run_cli(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run `python -m reprints ARGS` in a subprocess, as a user would."""
-    result = subprocess.run([sys.executable, "-m", "reprints", *map(str, args)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "reprints", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"reprints {' '.join(map(str, args))} failed:\n{result.stderr}")
     return result

@@ -79,8 +79,13 @@ def test_passage_shorter_than_min_passage_is_not_reported() -> None:
 
 
 def test_chain_joins_consecutive_runs_only() -> None:
-    parts = Regions(np.array([0, 0, 0]), np.array([0, 20, 300]), np.array([15, 40, 320]),
-                    np.array([0, 22, 5]), np.array([15, 42, 25]))
+    parts = Regions(
+        np.array([0, 0, 0]),
+        np.array([0, 20, 300]),
+        np.array([15, 40, 320]),
+        np.array([0, 22, 5]),
+        np.array([15, 42, 25]),
+    )
     regions, region_of_part = chain(parts, max_gap=12)
     assert regions.a_start.tolist() == [0, 300]
     assert regions.a_end.tolist() == [40, 320]

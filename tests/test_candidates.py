@@ -11,7 +11,10 @@ def test_join_counts_shared_anchors_and_orders_pairs() -> None:
     hashes = np.array([10, 10, 10, 20, 20, 30, 30], dtype=np.uint64)
     cands = join_anchors(docs, hashes, anchor_df_cap=50)
     assert list(zip(cands.a.tolist(), cands.b.tolist(), cands.shared.tolist(), strict=True)) == [
-        (0, 1, 1), (0, 2, 2), (1, 2, 1)]
+        (0, 1, 1),
+        (0, 2, 2),
+        (1, 2, 1),
+    ]
 
 
 def test_join_drops_anchors_over_the_cap() -> None:

@@ -54,8 +54,10 @@ def test_dedup_seeds_keeps_article_and_trims_page(tmp_path: Path) -> None:
     text_b = SEED_B.read_text(encoding="utf-8")
     assert text_b[removed[0] : removed[1]].startswith("Trump has Putin trapped")
     assert text_b[removed[0] : removed[1]].endswith("@Rebekah0132.")
-    kept = {json.loads(line)["id"]: json.loads(line)["text"]
-            for line in (tmp_path / "deduplicated.jsonl").read_text(encoding="utf-8").splitlines()}
+    kept = {
+        json.loads(line)["id"]: json.loads(line)["text"]
+        for line in (tmp_path / "deduplicated.jsonl").read_text(encoding="utf-8").splitlines()
+    }
     assert "Trump has Putin trapped" not in kept[SEED_B.name]
     assert "Related Articles" in kept[SEED_B.name]
     assert docs[1]["kept_chars"] == len(kept[SEED_B.name])
@@ -63,7 +65,14 @@ def test_dedup_seeds_keeps_article_and_trims_page(tmp_path: Path) -> None:
         check_golden(f"seeds_{name}", (tmp_path / name).read_text(encoding="utf-8"))
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["decisions"] == {"keep": 1, "trim": 1, "drop": 0}
-    assert set(summary["timings_seconds"]) >= {"read", "normalize+fingerprint", "candidates", "align", "decide", "write"}
+    assert set(summary["timings_seconds"]) >= {
+        "read",
+        "normalize+fingerprint",
+        "candidates",
+        "align",
+        "decide",
+        "write",
+    }
 
 
 def test_dedup_parquet_output(tmp_path: Path) -> None:
@@ -87,18 +96,43 @@ def test_progress_bar_on_stderr_and_quiet(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message", "status"),
     [
-        pytest.param(["dedup", "nowhere.jsonl", "--out", "{tmp}/o"], "nowhere.jsonl: no such file or folder", 1, id="missing-input"),
-        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--shingle-size", "0"], "shingle_size=0 is out of range", 1,
-                     id="bad-shingle"),
-        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--duplicate-coverage", "1.5"], "duplicate_coverage=1.5", 1,
-                     id="bad-coverage"),
-        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--min-passage", "3"], "min_passage=3 is shorter", 1,
-                     id="passage-below-shingle"),
-        pytest.param(["dedup", str(SEEDS), "--out", "{tmp}/o", "--workers", "x"], "'x' is not a valid integer", 2,
-                     id="not-an-integer"),
+        pytest.param(
+            ["dedup", "nowhere.jsonl", "--out", "{tmp}/o"],
+            "nowhere.jsonl: no such file or folder",
+            1,
+            id="missing-input",
+        ),
+        pytest.param(
+            ["dedup", str(SEEDS), "--out", "{tmp}/o", "--shingle-size", "0"],
+            "shingle_size=0 is out of range",
+            1,
+            id="bad-shingle",
+        ),
+        pytest.param(
+            ["dedup", str(SEEDS), "--out", "{tmp}/o", "--duplicate-coverage", "1.5"],
+            "duplicate_coverage=1.5",
+            1,
+            id="bad-coverage",
+        ),
+        pytest.param(
+            ["dedup", str(SEEDS), "--out", "{tmp}/o", "--min-passage", "3"],
+            "min_passage=3 is shorter",
+            1,
+            id="passage-below-shingle",
+        ),
+        pytest.param(
+            ["dedup", str(SEEDS), "--out", "{tmp}/o", "--workers", "x"],
+            "'x' is not a valid integer",
+            2,
+            id="not-an-integer",
+        ),
         pytest.param(["dedup", str(SEEDS)], "Missing option '--out'", 2, id="no-out"),
-        pytest.param(["dedup", str(SEEDS), "--out", "/proc/reprints-out"], "cannot write to output folder", 1,
-                     id="unwritable-out"),
+        pytest.param(
+            ["dedup", str(SEEDS), "--out", "/proc/reprints-out"],
+            "cannot write to output folder",
+            1,
+            id="unwritable-out",
+        ),
         pytest.param(["compare", "nowhere.txt", str(SEED_A)], "nowhere.txt: no such file", 1, id="compare-missing"),
         pytest.param(["frobnicate"], "No such command", 2, id="unknown-command"),
     ],

@@ -15,7 +15,13 @@ import pytest
 
 from conftest import DATA, SHARED, WIRECOPY, run_cli
 
-FLOORS = {"precision": 0.98, "recall_duplicate": 0.98, "recall_contained": 0.95, "recall_partial": 0.85, "span_f1": 0.90}
+FLOORS = {
+    "precision": 0.98,
+    "recall_duplicate": 0.98,
+    "recall_contained": 0.95,
+    "recall_partial": 0.85,
+    "span_f1": 0.90,
+}
 
 
 def rows(path: Path) -> list[dict[str, object]]:
@@ -31,9 +37,19 @@ def wirecopy_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wirecopy_scores_meet_floors(wirecopy_out: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(SHARED / "tools" / "score_wirecopy.py"), "--truth", str(WIRECOPY / "truth.jsonl"),
-         "--pairs", str(wirecopy_out / "pairs.jsonl"), "--data", str(DATA)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(SHARED / "tools" / "score_wirecopy.py"),
+            "--truth",
+            str(WIRECOPY / "truth.jsonl"),
+            "--pairs",
+            str(wirecopy_out / "pairs.jsonl"),
+            "--data",
+            str(DATA),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     scores = json.loads(result.stdout)
     for metric, floor in FLOORS.items():
@@ -56,8 +72,10 @@ def _source_words() -> dict[str, set[str]]:
 
 
 def test_no_cluster_fuses_different_stories(wirecopy_out: Path) -> None:
-    mains = {row["id"]: frozenset(s["article"] for s in row["segments"] if s["role"] == "main")
-             for row in rows(WIRECOPY / "truth.jsonl")}
+    mains = {
+        row["id"]: frozenset(s["article"] for s in row["segments"] if s["role"] == "main")
+        for row in rows(WIRECOPY / "truth.jsonl")
+    }
     words = _source_words()
 
     def same_story(x: frozenset[str], y: frozenset[str]) -> bool:
@@ -79,7 +97,8 @@ def test_aggregator_pages_link_by_containment(wirecopy_out: Path) -> None:
     truth = {row["id"]: row["segments"] for row in rows(WIRECOPY / "truth.jsonl")}
     pages = {doc for doc, segs in truth.items() if sum(s["role"] in ("main", "related") for s in segs) > 1}
     relations = collections.Counter(
-        pair["relation"] for pair in rows(wirecopy_out / "pairs.jsonl") if pair["a"] in pages or pair["b"] in pages)
+        pair["relation"] for pair in rows(wirecopy_out / "pairs.jsonl") if pair["a"] in pages or pair["b"] in pages
+    )
     assert relations["contained"] + relations["partial"] > 0
     clustered = {m for c in rows(wirecopy_out / "clusters.jsonl") if len(c["members"]) > 1 for m in c["members"]}
     assert not any(len([s for s in truth[p] if s["role"] in ("main", "related")]) > 2 and p in clustered for p in pages)

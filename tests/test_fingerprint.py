@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprints.fingerprint.hashing import mix64, window_hashes
-from reprints.fingerprint.shingles import fingerprint, shingle, unique_within_documents, winnow
+from reprints.fingerprint.shingles import fingerprint, match_table, shingle, winnow
 from reprints.normalize.tokens import tokenize
 
 
@@ -30,10 +30,13 @@ def test_shingles_never_cross_documents() -> None:
     assert np.array_equal(shingles[offsets[2] : offsets[3]], alone)
 
 
-def test_unique_within_documents_flags_repeats() -> None:
-    shingles = np.array([5, 6, 5, 7, 7, 8], dtype=np.uint64)
-    offsets = np.array([0, 3, 6])
-    assert unique_within_documents(shingles, offsets).tolist() == [False, True, False, False, False, True]
+def test_match_table_keeps_once_occurring_shingles_sorted() -> None:
+    shingles = np.array([5, 6, 5, 9, 7, 7, 8], dtype=np.uint64)
+    offsets = np.array([0, 4, 7])
+    hashes, positions, counts = match_table(shingles, offsets)
+    assert hashes.tolist() == [6, 9, 8]
+    assert positions.tolist() == [1, 3, 2]
+    assert counts.tolist() == [2, 1]
 
 
 def test_short_document_gets_one_anchor() -> None:
@@ -75,6 +78,7 @@ def test_winnow_density_is_about_two_over_window_plus_one() -> None:
 
 
 def test_document_hash_ignores_typography() -> None:
-    prints = fingerprint(tokenize(["He said “yes” — twice.", 'he said "YES" - twice', "he said no"]),
-                         shingle_size=5, window=12, seed=0)
+    prints = fingerprint(
+        tokenize(["He said “yes” — twice.", 'he said "YES" - twice', "he said no"]), shingle_size=5, window=12, seed=0
+    )
     assert prints.doc_hashes[0] == prints.doc_hashes[1] != prints.doc_hashes[2]

@@ -41,7 +41,10 @@ def test_jsonl_formats(tmp_path: Path, suffix: str) -> None:
 def test_parquet_with_custom_fields(tmp_path: Path) -> None:
     path = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"key": ["p1", "p2"], "body": ["one", "two"], "n": [1, 2]}), path)
-    assert read([path], id_field="key", text_field="body") == [("p1", "one", {"n": 1}, None), ("p2", "two", {"n": 2}, None)]
+    assert read([path], id_field="key", text_field="body") == [
+        ("p1", "one", {"n": 1}, None),
+        ("p2", "two", {"n": 2}, None),
+    ]
 
 
 def test_folder_of_txt_files_in_sorted_order(tmp_path: Path) -> None:
@@ -54,8 +57,9 @@ def test_folder_of_txt_files_in_sorted_order(tmp_path: Path) -> None:
 
 def test_bad_rows_become_unreadable_documents(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"id": "ok", "text": "fine"}\nnot json\n{"id": "n", "text": 5}\n{"id": "m"}\n\n[1]\n',
-                    encoding="utf-8")
+    path.write_text(
+        '{"id": "ok", "text": "fine"}\nnot json\n{"id": "n", "text": 5}\n{"id": "m"}\n\n[1]\n', encoding="utf-8"
+    )
     docs = read([path])
     assert [d[0] for d in docs] == ["ok", "bad.jsonl:2", "n", "m", "bad.jsonl:6"]
     assert docs[0][3] is None
@@ -72,7 +76,10 @@ def test_invalid_utf8_txt_is_unreadable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [pytest.param("missing.jsonl", "no such file", id="missing"), pytest.param("data.csv", "unsupported format", id="csv")],
+    [
+        pytest.param("missing.jsonl", "no such file", id="missing"),
+        pytest.param("data.csv", "unsupported format", id="csv"),
+    ],
 )
 def test_bad_paths_raise_input_error(tmp_path: Path, name: str, message: str) -> None:
     if name.endswith(".csv"):

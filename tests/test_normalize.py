@@ -75,8 +75,20 @@ def test_glued_punctuation_widens_span() -> None:
     assert text[toks.lead[stop] : toks.trail[stop]] == "“Stop.”"
 
 
-TYPOGRAPHY = st.sampled_from([("'", "’"), ("'", "‘"), ('"', "“"), ('"', "”"), ("-", "—"), ("-", "–"), (" ", "  "),
-                              (" ", "\n"), (" ", "\t"), (" ", "\u00a0")])
+TYPOGRAPHY = st.sampled_from(
+    [
+        ("'", "’"),
+        ("'", "‘"),
+        ('"', "“"),
+        ('"', "”"),
+        ("-", "—"),
+        ("-", "–"),
+        (" ", "  "),
+        (" ", "\n"),
+        (" ", "\t"),
+        (" ", "\u00a0"),
+    ]
+)
 TEXTS = st.text(alphabet=st.sampled_from(list("abcXYZ019 '\"-.,\n")), max_size=200)
 
 
@@ -96,8 +108,9 @@ def test_typography_and_case_never_change_tokens(text: str, swaps: list[tuple[st
 @settings(max_examples=300, deadline=None)
 def test_spans_sit_on_token_boundaries(text: str) -> None:
     toks = tokenize([text]).of(0)
-    for start, end, lead, trail in zip(toks.starts.tolist(), toks.ends.tolist(), toks.lead.tolist(),
-                                       toks.trail.tolist(), strict=True):
+    for start, end, lead, trail in zip(
+        toks.starts.tolist(), toks.ends.tolist(), toks.lead.tolist(), toks.trail.tolist(), strict=True
+    ):
         assert 0 <= lead <= start < end <= trail <= len(text)
         glued = text[lead:start] + text[end:trail]
         assert not any(_word(ch) or ch.isspace() for ch in glued), f"widened over {glued!r}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,8 +10,12 @@ from typing import Any
 import click
 
 from reprints import __version__
+from reprints.config import AlignConfig, CandidateConfig, DecideConfig, FingerprintConfig, ReadConfig, RunConfig
 from reprints.errors import ReprintsError
 from reprints.io.writers import dumps
+
+FINGERPRINT, ALIGN, DECIDE = FingerprintConfig(), AlignConfig(), DecideConfig()
+READ, CANDIDATES, RUN = ReadConfig(), CandidateConfig(), RunConfig()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,14 +27,30 @@ def cli() -> None:
 def _parameters(function: Any) -> Any:
     """Options shared by `dedup` and `compare`: the matching parameters."""
     options = [
-        click.option("--shingle-size", type=int, default=None, help="Tokens per shingle [default: 5]."),
-        click.option("--window", type=int, default=None, help="Winnowing window, in shingles [default: 12]."),
-        click.option("--min-passage", type=int, default=None,
-                     help="Shortest shared passage reported, in tokens [default: 25]."),
-        click.option("--max-gap", type=int, default=None,
-                     help="Longest edit bridged inside a passage, in tokens [default: 12]."),
-        click.option("--duplicate-coverage", type=float, default=None,
-                     help="Coverage from which a side counts as mostly copied [default: 0.8]."),
+        click.option(
+            "--shingle-size", type=int, default=None, help=f"Tokens per shingle [default: {FINGERPRINT.shingle_size}]."
+        ),
+        click.option(
+            "--window", type=int, default=None, help=f"Winnowing window, in shingles [default: {FINGERPRINT.window}]."
+        ),
+        click.option(
+            "--min-passage",
+            type=int,
+            default=None,
+            help=f"Shortest shared passage reported, in tokens [default: {ALIGN.min_passage}].",
+        ),
+        click.option(
+            "--max-gap",
+            type=int,
+            default=None,
+            help=f"Longest edit bridged inside a passage, in tokens [default: {ALIGN.max_gap}].",
+        ),
+        click.option(
+            "--duplicate-coverage",
+            type=float,
+            default=None,
+            help=f"Coverage from which a side counts as mostly copied [default: {DECIDE.duplicate_coverage}].",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -45,16 +64,28 @@ def _given(**values: Any) -> dict[str, Any]:
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--id-field", default=None, help="Field holding each record's id [default: id].")
-@click.option("--text-field", default=None, help="Field holding each record's text [default: text].")
-@click.option("--format", "output_format", type=click.Choice(["jsonl", "parquet"]), default=None,
-              help="Format of the output files [default: jsonl].")
+@click.option("--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}].")
+@click.option("--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}].")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "parquet"]),
+    default=None,
+    help=f"Format of the output files [default: {RUN.output_format}].",
+)
 @_parameters
-@click.option("--anchor-df-cap", type=int, default=None,
-              help="Ignore anchors held by more documents than this [default: 50].")
-@click.option("--order-by", default=None,
-              help="Field ranking documents for keep-first, after standalone-before-container [default: input order].")
-@click.option("--workers", type=int, default=None, help="Worker processes [default: 1].")
+@click.option(
+    "--anchor-df-cap",
+    type=int,
+    default=None,
+    help=f"Ignore anchors held by more documents than this [default: {CANDIDATES.anchor_df_cap}].",
+)
+@click.option(
+    "--order-by",
+    default=None,
+    help="Field ranking documents for keep-first, after standalone-before-container [default: input order].",
+)
+@click.option("--workers", type=int, default=None, help=f"Worker processes [default: {RUN.workers}].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or log lines.")
 def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) -> None:
     """Find copies in INPUTS, deduplicate keep-first and write the results to --out."""
@@ -94,8 +125,15 @@ def compare(file_a: Path, file_b: Path, as_json: bool, **options: Any) -> None:
     pair = run(text_a, text_b, id_a=file_a.name, id_b=file_b.name, **_given(**options))
     if as_json:
         row = pair.to_dict()
-        click.echo(dumps({key: row[key] for key in ("relation", "coverage_a", "coverage_b", "spans", "container", "a", "b")
-                          if key in row}))
+        click.echo(
+            dumps(
+                {
+                    key: row[key]
+                    for key in ("relation", "coverage_a", "coverage_b", "spans", "container", "a", "b")
+                    if key in row
+                }
+            )
+        )
     else:
         click.echo(describe(pair, text_a, text_b))
 

@@ -5,7 +5,7 @@ How each parameter trades recall, precision and speed is documented in README.md
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from reprints.errors import ConfigError
@@ -146,9 +146,15 @@ class Config:
         Raises:
             ConfigError: an option is unknown or out of range.
         """
-        stages = {"read": ReadConfig, "fingerprint": FingerprintConfig, "candidates": CandidateConfig,
-                  "align": AlignConfig, "decide": DecideConfig, "run": RunConfig}
-        fields_of = {name: set(kind.__dataclass_fields__) for name, kind in stages.items()}
+        stages = {
+            "read": ReadConfig,
+            "fingerprint": FingerprintConfig,
+            "candidates": CandidateConfig,
+            "align": AlignConfig,
+            "decide": DecideConfig,
+            "run": RunConfig,
+        }
+        fields_of = {name: {f.name for f in fields(kind)} for name, kind in stages.items()}
         per_stage: dict[str, dict[str, Any]] = {name: {} for name in stages}
         for key, value in options.items():
             owner = next((name for name, names in fields_of.items() if key in names), None)

@@ -66,16 +66,23 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
             representative, groups = exact_groups(corpus.doc_hashes, corpus.token_counts, corpus.errors)
             candidates = find_candidates(corpus, representative, config)
         with timer("align"):
-            corpus.save_store(work)
+            corpus.save_index(work)
             aligned = align_candidates(candidates, work, config, engine)
     with timer("decide"):
         links = make_links(aligned, groups, corpus, config)
-        verdicts = decide(corpus.token_counts.tolist(), corpus.errors, links,
-                          min_passage=config.align.min_passage, order_values=corpus.order_values)
+        verdicts = decide(
+            corpus.token_counts.tolist(),
+            corpus.errors,
+            links,
+            min_passage=config.align.min_passage,
+            order_values=corpus.order_values,
+        )
         clusters = number_clusters(components(len(corpus), links), _contained(links), len(corpus))
         order = ranking(len(corpus), links, corpus.order_values)
     with timer("write"):
-        counts = write_outputs(out, iter_documents(files, config.read), corpus, links, verdicts, clusters, order, config)
+        counts = write_outputs(
+            out, iter_documents(files, config.read), corpus, links, verdicts, clusters, order, config
+        )
     shutil.rmtree(work, ignore_errors=True)
     summary = summarize(out, len(corpus), counts, links, clusters, timer, config, candidates)
     write_json(out / "summary.json", summary.to_dict())
@@ -110,7 +117,9 @@ def _batches(documents: Iterator[Document], corpus: Corpus, config: Config, time
         yield texts
 
 
-def read_and_fingerprint(documents: Iterator[Document], config: Config, engine: LocalEngine, timer: StageTimer) -> Corpus:
+def read_and_fingerprint(
+    documents: Iterator[Document], config: Config, engine: LocalEngine, timer: StageTimer
+) -> Corpus:
     """Read every document and fingerprint it in batches, keeping fingerprints, not texts."""
     corpus = Corpus()
     fp = config.fingerprint
@@ -140,8 +149,9 @@ class _FingerprintTask:
 def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) -> Candidates:
     """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align)."""
     is_rep = representative[corpus.anchor_docs] == corpus.anchor_docs
-    return join_anchors(corpus.anchor_docs[is_rep], corpus.anchor_hashes[is_rep],
-                        anchor_df_cap=config.candidates.anchor_df_cap)
+    return join_anchors(
+        corpus.anchor_docs[is_rep], corpus.anchor_hashes[is_rep], anchor_df_cap=config.candidates.anchor_df_cap
+    )
 
 
 def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -153,7 +163,9 @@ def align_candidates(candidates: Candidates, work: Path, config: Config, engine:
     """Align every candidate pair, in batches."""
     task = AlignTask(work, config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap)
     out = []
-    with tqdm(total=len(candidates.a), desc="aligning", unit=" pairs", disable=not config.run.progress, leave=False) as bar:
+    with tqdm(
+        total=len(candidates.a), desc="aligning", unit=" pairs", disable=not config.run.progress, leave=False
+    ) as bar:
         for batch in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
             out.append(batch)
             bar.update(len(batch.a))
@@ -170,8 +182,9 @@ def make_links(aligned: list[AlignedBatch], groups: list[list[int]], corpus: Cor
     for batch in aligned:
         per_pair: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
         r = batch.regions
-        for p, a0, a1, b0, b1 in zip(r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(),
-                                     r.b_start.tolist(), r.b_end.tolist(), strict=True):
+        for p, a0, a1, b0, b1 in zip(
+            r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(), r.b_start.tolist(), r.b_end.tolist(), strict=True
+        ):
             per_pair[p].append((a0, a1, b0, b1))
         a.extend(batch.a.tolist())
         b.extend(batch.b.tolist())
@@ -179,7 +192,12 @@ def make_links(aligned: list[AlignedBatch], groups: list[list[int]], corpus: Cor
         covered_a.extend(batch.covered_a.tolist())
         covered_b.extend(batch.covered_b.tolist())
     return links_from_alignment(
-        a, b, regions, covered_a, covered_b, corpus.token_counts.tolist(),
+        a,
+        b,
+        regions,
+        covered_a,
+        covered_b,
+        corpus.token_counts.tolist(),
         {members[0]: members for members in groups},
         duplicate_coverage=config.decide.duplicate_coverage,
         max_exact_group=config.candidates.anchor_df_cap,
@@ -210,14 +228,27 @@ def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **opt
     prints = fingerprint_batch([text_a, text_b], fp.shingle_size, fp.window, fp.seed)
     corpus = Corpus(ids=[id_a, id_b], batches=[prints])
     corpus.seal()
-    assert corpus.store is not None
+    assert corpus.index is not None
     one = np.array([0]), np.array([1])
-    batch = align_batch(corpus.store, *one, shingle_size=fp.shingle_size,
-                        min_passage=config.align.min_passage, max_gap=config.align.max_gap)
+    batch = align_batch(
+        corpus.index,
+        *one,
+        shingle_size=fp.shingle_size,
+        min_passage=config.align.min_passage,
+        max_gap=config.align.max_gap,
+    )
     counts = corpus.token_counts.tolist()
     exact = counts[0] > 0 and bool(corpus.doc_hashes[0] == corpus.doc_hashes[1])
-    regions = [(a0, a1, b0, b1) for a0, a1, b0, b1 in zip(batch.regions.a_start.tolist(), batch.regions.a_end.tolist(),
-                                                         batch.regions.b_start.tolist(), batch.regions.b_end.tolist(), strict=True)]
+    regions = [
+        (a0, a1, b0, b1)
+        for a0, a1, b0, b1 in zip(
+            batch.regions.a_start.tolist(),
+            batch.regions.a_end.tolist(),
+            batch.regions.b_start.tolist(),
+            batch.regions.b_end.tolist(),
+            strict=True,
+        )
+    ]
     if exact:
         regions = [(0, counts[0], 0, counts[1])]
     coverage_a = 1.0 if exact else round(int(batch.covered_a[0]) / max(counts[0], 1), 4)

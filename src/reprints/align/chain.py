@@ -14,18 +14,34 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from reprints.fingerprint.hashing import U64, mix64
+from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
 
 
 @dataclass(frozen=True, slots=True)
-class ShingleStore:
-    """Shingles of many documents end to end: document `d` owns `shingles[offsets[d]:offsets[d + 1]]`."""
+class MatchIndex:
+    """Every document's once-occurring shingles, sorted by `(document, hash)` into one array of keys.
 
-    shingles: U64
+    Document `d` owns rows `offsets[d]:offsets[d + 1]`. A key holds the document number in its top
+    `doc_bits` bits and the top bits of the shingle hash below, so looking a shingle of one document up
+    in another is one binary search in `keys`. `positions` are shingle positions within their document.
+    """
+
+    keys: U64
+    positions: I64
     offsets: I64
-    unique: npt.NDArray[np.bool_]
     token_counts: I64
+    doc_bits: int
+
+    @classmethod
+    def build(cls, hashes: U64, positions: I64, counts: I64, token_counts: I64) -> MatchIndex:
+        """Index match tables laid end to end (each document's rows sorted by hash)."""
+        doc_bits = max(1, (len(counts) - 1).bit_length())
+        docs = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
+        keys = (docs << np.uint64(64 - doc_bits)) | (hashes >> np.uint64(doc_bits))
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return cls(keys, positions, offsets, token_counts, doc_bits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,31 +75,27 @@ def _ranges(starts: I64, lengths: I64) -> I64:
     return np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)
 
 
-def _side(store: ShingleStore, docs: I64) -> tuple[I64, I64, U64]:
-    """Pair number, position and hash of every unique shingle of the given documents."""
-    lengths = store.offsets[docs + 1] - store.offsets[docs]
-    index = _ranges(store.offsets[docs], lengths)
-    pair = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-    position = index - np.repeat(store.offsets[docs], lengths)
-    keep = store.unique[index]
-    return pair[keep], position[keep], store.shingles[index[keep]]
+def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
+    """Match points `(pair, i, j)`: shingle `i` of `a[pair]` equals shingle `j` of `b[pair]`.
 
-
-def match_points(store: ShingleStore, a: I64, b: I64) -> tuple[I64, I64, I64]:
-    """Match points `(pair, i, j)`: shingle `i` of `a[pair]` equals shingle `j` of `b[pair]`."""
-    pair_a, pos_a, hash_a = _side(store, a)
-    pair_b, pos_b, hash_b = _side(store, b)
-    pair = np.concatenate((pair_a, pair_b))
-    position = np.concatenate((pos_a, pos_b))
-    hashes = np.concatenate((hash_a, hash_b))
-    from_b = np.concatenate((np.zeros(len(pair_a), np.bool_), np.ones(len(pair_b), np.bool_)))
-    order = np.argsort(hashes ^ mix64(pair.astype(np.uint64)), kind="stable")
-    pair, position, hashes, from_b = pair[order], position[order], hashes[order], from_b[order]
-    hit = np.flatnonzero((hashes[1:] == hashes[:-1]) & (pair[1:] == pair[:-1]) & (from_b[1:] != from_b[:-1]))
-    first_is_a = ~from_b[hit]
-    i = np.where(first_is_a, position[hit], position[hit + 1])
-    j = np.where(first_is_a, position[hit + 1], position[hit])
-    return pair[hit], i, j
+    The smaller document of each pair is looked up in the larger one, so a pair costs
+    `min(len(a), len(b))` binary searches.
+    """
+    counts = np.diff(index.offsets)
+    query_is_a = counts[a] <= counts[b]
+    query = np.where(query_is_a, a, b)
+    target = np.where(query_is_a, b, a)
+    lengths = counts[query]
+    rows = _ranges(index.offsets[query], lengths)
+    pair = np.repeat(np.arange(len(a), dtype=np.int64), lengths)
+    shift = np.uint64(64 - index.doc_bits)
+    low_bits = index.keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))
+    wanted = (target[pair].astype(np.uint64) << shift) | low_bits
+    found = np.minimum(np.searchsorted(index.keys, wanted), len(index.keys) - 1)
+    hit = index.keys[found] == wanted
+    pair, query_pos, target_pos = pair[hit], index.positions[rows[hit]], index.positions[found[hit]]
+    from_a = query_is_a[pair]
+    return pair, np.where(from_a, query_pos, target_pos), np.where(from_a, target_pos, query_pos)
 
 
 def runs(pair: I64, i: I64, j: I64, *, shingle_size: int, max_gap: int) -> Regions:
@@ -133,12 +145,13 @@ def chain(parts: Regions, *, max_gap: int) -> tuple[Regions, I64]:
 
 
 def _long_enough(regions: Regions, min_passage: int) -> npt.NDArray[np.bool_]:
-    return np.minimum(regions.a_end - regions.a_start, regions.b_end - regions.b_start) >= min_passage
+    lengths = np.minimum(regions.a_end - regions.a_start, regions.b_end - regions.b_start)
+    return np.asarray(lengths >= min_passage, dtype=np.bool_)
 
 
-def align(store: ShingleStore, a: I64, b: I64, *, shingle_size: int, min_passage: int, max_gap: int) -> Regions:
+def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: int, max_gap: int) -> Regions:
     """Aligned passages of the pairs `(a[p], b[p])`, at least `min_passage` tokens long on both sides."""
-    pair, i, j = match_points(store, a, b)
+    pair, i, j = match_points(index, a, b)
     parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
     first, region_of_part = chain(parts, max_gap=max_gap)
     survivors = parts.select(_long_enough(first, min_passage)[region_of_part])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from reprints.decide.links import Link
+from reprints.types import DecisionKind
 
 RemovedTokens = tuple[int, int, int, int, int]  # start, end, source doc, source start, source end (tokens)
 
@@ -22,7 +23,7 @@ RemovedTokens = tuple[int, int, int, int, int]  # start, end, source doc, source
 class Verdict:
     """The decision for one document, in token space (the write stage turns tokens into characters)."""
 
-    decision: str
+    decision: DecisionKind
     reason: str
     duplicate_of: int | None
     removed: tuple[RemovedTokens, ...]
@@ -53,7 +54,10 @@ def _uncovered(covered: np.ndarray, start: int, end: int) -> list[tuple[int, int
     """Maximal runs of tokens in `start:end` not yet covered."""
     free = ~covered[start:end]
     edges = np.diff(np.concatenate(([False], free, [False])).astype(np.int8))
-    return [(start + int(s), start + int(e)) for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
+    return [
+        (start + int(s), start + int(e))
+        for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+    ]
 
 
 def removals(doc: int, tokens: int, earlier: Sequence[tuple[int, Link]]) -> list[RemovedTokens]:
@@ -71,7 +75,15 @@ def removals(doc: int, tokens: int, earlier: Sequence[tuple[int, Link]]) -> list
         for start, end, src_start, src_end in sorted(link.regions_from(doc)):
             for free_start, free_end in _uncovered(covered, start, end):
                 shift_start, shift_end = free_start - start, end - free_end
-                out.append((free_start, free_end, source, src_start + shift_start, max(src_start + shift_start, src_end - shift_end)))
+                out.append(
+                    (
+                        free_start,
+                        free_end,
+                        source,
+                        src_start + shift_start,
+                        max(src_start + shift_start, src_end - shift_end),
+                    )
+                )
             covered[start:end] = True
     return sorted(out)
 
@@ -125,5 +137,7 @@ def _verdict(doc: int, tokens: int, error: str | None, links: list[Link], rank: 
     if left >= min_passage:
         return Verdict("trim", f"{len(removed)} passage(s) held by earlier documents", None, tuple(removed))
     relation = next(link.relation for link in links if link.other(doc) == main_source)
-    reason = {"exact": "exact duplicate", "near_duplicate": "near duplicate"}.get(relation, "covered by earlier documents")
+    reason = {"exact": "exact duplicate", "near_duplicate": "near duplicate"}.get(
+        relation, "covered by earlier documents"
+    )
     return Verdict("drop", reason, main_source, tuple(removed))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reprints.align.chain import ShingleStore
+from reprints.align.chain import MatchIndex
 from reprints.fingerprint.hashing import U64
 from reprints.fingerprint.shingles import fingerprint
 from reprints.normalize.tokens import I64, tokenize
@@ -24,9 +24,9 @@ class BatchPrints:
     token_counts: I64
     lead: I32
     trail: I32
-    shingles: U64
-    shingle_counts: I64
-    unique: npt.NDArray[np.bool_]
+    match_hashes: U64
+    match_positions: I32
+    match_counts: I64
     anchor_docs: I64
     anchor_hashes: U64
     doc_hashes: U64
@@ -40,9 +40,9 @@ def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: in
         np.diff(tokens.offsets),
         tokens.lead.astype(np.int32),
         tokens.trail.astype(np.int32),
-        prints.shingles,
-        np.diff(prints.shingle_offsets),
-        prints.unique,
+        prints.match_hashes,
+        prints.match_positions.astype(np.int32),
+        prints.match_counts,
         prints.anchor_docs,
         prints.anchor_hashes,
         prints.doc_hashes,
@@ -69,7 +69,7 @@ class Corpus:
     doc_hashes: U64 = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     anchor_docs: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     anchor_hashes: U64 = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
-    store: ShingleStore | None = None
+    index: MatchIndex | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,10 +91,10 @@ class Corpus:
         self.doc_hashes = np.concatenate([b.doc_hashes for b in batches])
         self.anchor_docs = np.concatenate([b.anchor_docs + base for b, base in zip(batches, doc_base, strict=False)])
         self.anchor_hashes = np.concatenate([b.anchor_hashes for b in batches])
-        self.store = ShingleStore(
-            np.concatenate([b.shingles for b in batches]),
-            _offsets(np.concatenate([b.shingle_counts for b in batches])),
-            np.concatenate([b.unique for b in batches]),
+        self.index = MatchIndex.build(
+            np.concatenate([b.match_hashes for b in batches]),
+            np.concatenate([b.match_positions for b in batches]),
+            np.concatenate([b.match_counts for b in batches]),
             self.token_counts,
         )
 
@@ -103,14 +103,19 @@ class Corpus:
         base = int(self.token_offsets[doc])
         return int(self.lead[base + start]), int(self.trail[base + end - 1])
 
-    def save_store(self, folder: Path) -> None:
-        """Write the shingle store as `.npy` files, for worker processes to map."""
-        assert self.store is not None
-        for name in ("shingles", "offsets", "unique", "token_counts"):
-            np.save(folder / f"{name}.npy", getattr(self.store, name))
+    def save_index(self, folder: Path) -> None:
+        """Write the match index as `.npy` files, for worker processes to map."""
+        assert self.index is not None
+        for name in INDEX_ARRAYS:
+            np.save(folder / f"{name}.npy", getattr(self.index, name))
+        (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
 
 
-def load_store(folder: Path) -> ShingleStore:
-    """Map a shingle store written by `Corpus.save_store`."""
-    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("shingles", "offsets", "unique", "token_counts")}
-    return ShingleStore(arrays["shingles"], arrays["offsets"], arrays["unique"], arrays["token_counts"])
+INDEX_ARRAYS = ("keys", "positions", "offsets", "token_counts")
+
+
+def load_index(folder: Path) -> MatchIndex:
+    """Map a match index written by `Corpus.save_index`."""
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in INDEX_ARRAYS}
+    doc_bits = int((folder / "doc_bits").read_text(encoding="utf-8"))
+    return MatchIndex(arrays["keys"], arrays["positions"], arrays["offsets"], arrays["token_counts"], doc_bits)

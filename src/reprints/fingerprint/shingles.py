@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -19,7 +18,9 @@ class Fingerprints:
 
     Document `d` owns shingles `shingle_offsets[d]:shingle_offsets[d + 1]`; shingle `i` of a document
     covers its tokens `i:i + shingle_size`. Anchors are `(anchor_docs[j], anchor_hashes[j])`, one row per
-    distinct anchor hash of a document, sorted by document then hash.
+    distinct anchor hash of a document, sorted by document then hash. The match table holds, for each
+    document, the shingles that occur once in it, sorted by hash, with their positions: alignment matches
+    two documents by looking one's table up in the other's.
     """
 
     shingles: U64
@@ -27,7 +28,9 @@ class Fingerprints:
     anchor_docs: I64
     anchor_hashes: U64
     doc_hashes: U64
-    unique: npt.NDArray[np.bool_]
+    match_hashes: U64
+    match_positions: I64
+    match_counts: I64
 
 
 def shingle(tokens: Tokens, shingle_size: int, seed: int) -> tuple[U64, I64]:
@@ -87,19 +90,26 @@ def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) ->
     """Shingles, anchors and document hashes of a tokenized batch."""
     shingles, offsets = shingle(tokens, shingle_size, seed)
     docs, hashes = winnow(shingles, offsets, window)
-    unique = unique_within_documents(shingles, offsets)
-    return Fingerprints(shingles, offsets, docs, hashes, document_hashes(tokens, seed), unique)
+    match_hashes, match_positions, match_counts = match_table(shingles, offsets)
+    return Fingerprints(
+        shingles, offsets, docs, hashes, document_hashes(tokens, seed), match_hashes, match_positions, match_counts
+    )
 
 
-def unique_within_documents(shingles: U64, offsets: I64) -> npt.NDArray[np.bool_]:
-    """True for each shingle whose hash occurs once in its document (alignment seeds only on these)."""
+def match_table(shingles: U64, offsets: I64) -> tuple[U64, I64, I64]:
+    """Each document's shingles that occur once in it, sorted by document then hash.
+
+    Returns:
+        `(hashes, positions, counts)`: the sorted hashes, each one's shingle position within its document,
+        and how many each document has.
+    """
     doc_of_shingle = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     order = np.lexsort((shingles, doc_of_shingle))
     ranked_hashes, ranked_docs = shingles[order], doc_of_shingle[order]
     repeated = (ranked_hashes[1:] == ranked_hashes[:-1]) & (ranked_docs[1:] == ranked_docs[:-1])
-    flagged = np.zeros(len(shingles), dtype=np.bool_)
-    flagged[1:] |= repeated
-    flagged[:-1] |= repeated
-    unique = np.ones(len(shingles), dtype=np.bool_)
-    unique[order[flagged]] = False
-    return unique
+    alone = np.ones(len(order), dtype=np.bool_)
+    alone[1:] &= ~repeated
+    alone[:-1] &= ~repeated
+    positions = order[alone] - offsets[ranked_docs[alone]]
+    counts = np.bincount(ranked_docs[alone], minlength=len(offsets) - 1).astype(np.int64)
+    return ranked_hashes[alone], positions.astype(np.int64), counts

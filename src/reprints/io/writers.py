@@ -21,17 +21,46 @@ def dumps(row: Any) -> str:
 def _schemas() -> dict[str, Any]:
     import pyarrow as pa
 
-    removed = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("source_id", pa.string()),
-                         ("source_start", pa.int64()), ("source_end", pa.int64())])
+    removed = pa.struct(
+        [
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("source_id", pa.string()),
+            ("source_start", pa.int64()),
+            ("source_end", pa.int64()),
+        ]
+    )
     return {
-        "pairs": pa.schema([("a", pa.string()), ("b", pa.string()), ("relation", pa.string()),
-                            ("container", pa.string()), ("coverage_a", pa.float64()), ("coverage_b", pa.float64()),
-                            ("spans", pa.list_(pa.list_(pa.int64())))]),
-        "documents": pa.schema([("id", pa.string()), ("decision", pa.string()), ("reason", pa.string()),
-                                ("cluster", pa.int64()), ("duplicate_of", pa.string()),
-                                ("removed", pa.list_(removed)), ("kept_chars", pa.int64())]),
-        "clusters": pa.schema([("cluster", pa.int64()), ("canonical", pa.string()),
-                               ("members", pa.list_(pa.string())), ("contained_in", pa.list_(pa.string()))]),
+        "pairs": pa.schema(
+            [
+                ("a", pa.string()),
+                ("b", pa.string()),
+                ("relation", pa.string()),
+                ("container", pa.string()),
+                ("coverage_a", pa.float64()),
+                ("coverage_b", pa.float64()),
+                ("spans", pa.list_(pa.list_(pa.int64()))),
+            ]
+        ),
+        "documents": pa.schema(
+            [
+                ("id", pa.string()),
+                ("decision", pa.string()),
+                ("reason", pa.string()),
+                ("cluster", pa.int64()),
+                ("duplicate_of", pa.string()),
+                ("removed", pa.list_(removed)),
+                ("kept_chars", pa.int64()),
+            ]
+        ),
+        "clusters": pa.schema(
+            [
+                ("cluster", pa.int64()),
+                ("canonical", pa.string()),
+                ("members", pa.list_(pa.string())),
+                ("contained_in", pa.list_(pa.string())),
+            ]
+        ),
     }
 
 
@@ -58,8 +87,13 @@ class RowWriter:
             self._text.write(dumps(row) + "\n")
             return
         if self.name == "documents":
-            row = {**row, "removed": [dict(zip(("start", "end", "source_id", "source_start", "source_end"), r, strict=True))
-                                      for r in row["removed"]]}
+            row = {
+                **row,
+                "removed": [
+                    dict(zip(("start", "end", "source_id", "source_start", "source_end"), r, strict=True))
+                    for r in row["removed"]
+                ],
+            }
         self._rows.append(row)
         if len(self._rows) >= PARQUET_CHUNK:
             self._flush()

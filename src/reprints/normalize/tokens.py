@@ -162,7 +162,9 @@ def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
     unit_starts = np.flatnonzero(np.diff(np.concatenate(([-1], token_of_unit))) != 0)
     token_units = np.diff(np.append(unit_starts, len(units)))
     position = np.arange(len(units)) - np.repeat(unit_starts, token_units)
-    contrib = mix64(units.astype(np.uint64), _CHAR_SEED) * powers(_TOKEN_BASE, int(token_units.max(initial=1)))[position]
+    contrib = (
+        mix64(units.astype(np.uint64), _CHAR_SEED) * powers(_TOKEN_BASE, int(token_units.max(initial=1)))[position]
+    )
     sums = np.add.reduceat(contrib, unit_starts) if len(units) else np.empty(0, dtype=np.uint64)
     hashes = mix64(sums + token_units.astype(np.uint64), seed)
     doc_of_token = np.searchsorted(text_starts, starts, side="right") - 1

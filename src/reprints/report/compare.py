@@ -7,7 +7,7 @@ import shutil
 
 from reprints.types import Pair
 
-CONTEXT_WORDS = 4
+CONTEXT_WORDS = 3
 
 
 def _words(text: str) -> list[str]:
@@ -23,7 +23,7 @@ def _edge_views(text: str, start: int, end: int) -> tuple[str, str]:
     inside = _words(text[start:end])
     before = " ".join(_words(text[:start])[-CONTEXT_WORDS:])
     after = " ".join(_words(text[end:])[:CONTEXT_WORDS])
-    head = " ".join(inside[:CONTEXT_WORDS * 2])
+    head = " ".join(inside[: CONTEXT_WORDS * 2])
     tail = " ".join(inside[-CONTEXT_WORDS * 2 :])
     return f"{before} ▸{head}".strip(), f"{tail}◂ {after}".strip()
 

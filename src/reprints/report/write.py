@@ -23,9 +23,13 @@ def pair_of(link: Link, corpus: Corpus) -> Pair:
         spans.append(Span(a_start, a_end, b_start, b_end))
     container = link.container
     return Pair(
-        corpus.ids[link.a], corpus.ids[link.b], link.relation,
+        corpus.ids[link.a],
+        corpus.ids[link.b],
+        link.relation,
         None if container is None else corpus.ids[container],
-        link.coverage_a, link.coverage_b, tuple(spans),
+        link.coverage_a,
+        link.coverage_b,
+        tuple(spans),
     )
 
 
@@ -57,12 +61,21 @@ def _decision(doc: Document, verdict: Verdict, cluster: int | None, corpus: Corp
     elif verdict.decision == "trim":
         text = trimmed_text(doc.text, removed)
     duplicate_of = None if verdict.duplicate_of is None else corpus.ids[verdict.duplicate_of]
-    decision = Decision(corpus.ids[doc.index], verdict.decision, verdict.reason, cluster,  # type: ignore[arg-type]
-                        duplicate_of, removed, 0 if text is None else len(text))
+    decision = Decision(
+        corpus.ids[doc.index],
+        verdict.decision,
+        verdict.reason,
+        cluster,
+        duplicate_of,
+        removed,
+        0 if text is None else len(text),
+    )
     return decision, text
 
 
-def cluster_rows(clusters: Sequence[int | None], links: Sequence[Link], order: Sequence[int], corpus: Corpus) -> list[dict[str, Any]]:
+def cluster_rows(
+    clusters: Sequence[int | None], links: Sequence[Link], order: Sequence[int], corpus: Corpus
+) -> list[dict[str, Any]]:
     """One row per cluster: its canonical (kept) member, members and the pages containing them."""
     members: dict[int, list[int]] = {}
     for doc, number in enumerate(clusters):
@@ -77,12 +90,14 @@ def cluster_rows(clusters: Sequence[int | None], links: Sequence[Link], order: S
     for number in sorted(members):
         docs = members[number]
         holders = sorted(set().union(*(containers.get(doc, set()) for doc in docs)) - set(docs))
-        rows.append({
-            "cluster": number,
-            "canonical": corpus.ids[min(docs, key=rank.__getitem__)],
-            "members": [corpus.ids[doc] for doc in docs],
-            "contained_in": [corpus.ids[doc] for doc in holders],
-        })
+        rows.append(
+            {
+                "cluster": number,
+                "canonical": corpus.ids[min(docs, key=rank.__getitem__)],
+                "members": [corpus.ids[doc] for doc in docs],
+                "contained_in": [corpus.ids[doc] for doc in holders],
+            }
+        )
     return rows
 
 
