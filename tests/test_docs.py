@@ -59,3 +59,23 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert setup[1].strip() in ci
     assert "pip install" in setup[0] and "reprints dedup" in setup[0]
+
+
+def test_readme_defaults_match_config() -> None:
+    from reprints.cli import ALIGN, CANDIDATES, DECIDE, FINGERPRINT, RUN
+
+    expected = {
+        "--shingle-size": FINGERPRINT.shingle_size,
+        "--window": FINGERPRINT.window,
+        "--min-passage": ALIGN.min_passage,
+        "--max-gap": ALIGN.max_gap,
+        "--duplicate-coverage": DECIDE.duplicate_coverage,
+        "--anchor-df-cap": CANDIDATES.anchor_df_cap,
+        "--workers": RUN.workers,
+    }
+    for option, value in expected.items():
+        row = re.search(rf"^\| `{option} [A-Z]+` \| ([^|]+) \|", README, re.MULTILINE)
+        assert row, f"README's option table has no row for {option}"
+        assert row.group(1).strip() == str(value), f"README says {option} defaults to {row.group(1)}, config {value}"
+        name = option[2:].replace("-", "_")
+        assert f"| `{name}` ({value}) |" in README, f"README's parameter table disagrees on {name}"

@@ -16,6 +16,11 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _default(instance: object, name: str) -> object:
+    """The declared default of one of a config dataclass's fields (for error messages)."""
+    return next(f.default for f in fields(instance) if f.name == name)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReadConfig:
     """How input records are read."""
@@ -39,11 +44,12 @@ class FingerprintConfig:
     def __post_init__(self) -> None:
         _require(
             1 <= self.shingle_size <= 32,
-            f"shingle_size={self.shingle_size} is out of range: use 1..32 tokens (5 is the default)",
+            f"shingle_size={self.shingle_size} is out of range: use 1..32 tokens "
+            f"({_default(self, 'shingle_size')} is the default)",
         )
         _require(
             1 <= self.window <= 256,
-            f"window={self.window} is out of range: use 1..256 shingles (12 is the default)",
+            f"window={self.window} is out of range: use 1..256 shingles ({_default(self, 'window')} is the default)",
         )
         _require(0 <= self.seed < 2**63, f"seed={self.seed} must be a non-negative 63-bit integer")
 
@@ -58,7 +64,7 @@ class CandidateConfig:
         _require(
             self.anchor_df_cap >= 2,
             f"anchor_df_cap={self.anchor_df_cap} is too small: an anchor must be allowed in at least 2 documents "
-            "to link them (50 is the default)",
+            f"to link them ({_default(self, 'anchor_df_cap')} is the default)",
         )
 
 
@@ -66,11 +72,14 @@ class CandidateConfig:
 class AlignConfig:
     """Chaining matched shingles into passages."""
 
-    min_passage: int = 25
+    min_passage: int = 30
     max_gap: int = 12
 
     def __post_init__(self) -> None:
-        _require(self.min_passage >= 1, f"min_passage={self.min_passage} must be at least 1 token (25 is the default)")
+        _require(
+            self.min_passage >= 1,
+            f"min_passage={self.min_passage} must be at least 1 token ({_default(self, 'min_passage')} is the default)",
+        )
         _require(0 <= self.max_gap <= 1000, f"max_gap={self.max_gap} is out of range: use 0..1000 tokens")
 
 
@@ -85,7 +94,7 @@ class DecideConfig:
         _require(
             0.5 < self.duplicate_coverage <= 1.0,
             f"duplicate_coverage={self.duplicate_coverage} is out of range: use a fraction in (0.5, 1.0] "
-            "(0.8 is the default)",
+            f"({_default(self, 'duplicate_coverage')} is the default)",
         )
 
 
