@@ -66,6 +66,26 @@ def test_quoted_paragraph_is_partial() -> None:
     assert quote in a[span.a_start : span.a_end]
 
 
+PUNCTUATION = st.sampled_from([" ", ", ", ". ", " “", "” ", " — ", "\n\n", " (", ") ", "'s "])
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.lists(PUNCTUATION, min_size=40, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_spans_start_and_end_between_words(seed: int, separators: list[str]) -> None:
+    words = text_of(seed, 40).split()
+    passage = "".join(w + sep for w, sep in zip(words, separators, strict=True)).strip()
+    a = text_of(seed + 1, 50) + "“" + passage + "” " + text_of(seed + 2, 50)
+    b = text_of(seed + 3, 30) + " " + passage.upper() + "." + text_of(seed + 4, 30)
+    pair = compare(a, b)
+    assert pair.spans
+    for span in pair.spans:
+        for text, start, end in ((a, span.a_start, span.a_end), (b, span.b_start, span.b_end)):
+            assert 0 <= start < end <= len(text)
+            assert start == 0 or not (text[start - 1].isalnum() and text[start].isalnum())
+            assert end == len(text) or not (text[end - 1].isalnum() and text[end].isalnum())
+            assert not text[start].isspace() and not text[end - 1].isspace()
+
+
 def test_unrelated_texts_share_nothing() -> None:
     pair = compare(text_of(10, 300), text_of(11, 300))
     assert pair.spans == ()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import GOLDEN, SEED_A, SEED_B, SEEDS, run_cli
+from conftest import GOLDEN, SEED_A, SEED_B, SEEDS, WIRECOPY, run_cli
 
 UPDATE = os.environ.get("REPRINTS_UPDATE_GOLDEN") == "1"
 
@@ -149,3 +149,50 @@ def test_bad_arguments_give_one_line(tmp_path: Path, args: list[str], message: s
 
 def test_python_dash_m_and_version() -> None:
     assert run_cli("--version").stdout.startswith("reprints, version ")
+
+
+def test_parquet_input_gives_the_same_pairs_as_jsonl(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    rows = [json.loads(line) for line in (WIRECOPY / "docs.jsonl").read_text(encoding="utf-8").splitlines()[:300]]
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    table = pa.table({"key": [r["id"] for r in rows], "body": [r["text"] for r in rows]})
+    pq.write_table(table, tmp_path / "docs.parquet")
+    run_cli("dedup", "-q", tmp_path / "docs.jsonl", "--out", tmp_path / "from_jsonl")
+    run_cli(
+        "dedup",
+        "-q",
+        tmp_path / "docs.parquet",
+        "--out",
+        tmp_path / "from_parquet",
+        "--id-field",
+        "key",
+        "--text-field",
+        "body",
+    )
+    jsonl_pairs = (tmp_path / "from_jsonl" / "pairs.jsonl").read_text(encoding="utf-8")
+    assert jsonl_pairs
+    assert jsonl_pairs == (tmp_path / "from_parquet" / "pairs.jsonl").read_text(encoding="utf-8")
+    first = json.loads((tmp_path / "from_parquet" / "deduplicated.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert set(first) == {"key", "body"}
+
+
+def test_order_by_field_decides_which_copy_is_kept(tmp_path: Path) -> None:
+    text = SEED_A.read_text(encoding="utf-8")
+    rows = [
+        {"id": "late", "text": text, "date": "2025-07-02"},
+        {"id": "early", "text": text.upper(), "date": "2025-06-30"},
+    ]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run_cli("dedup", "-q", path, "--out", tmp_path / "input_order")
+    run_cli("dedup", "-q", path, "--out", tmp_path / "by_date", "--order-by", "date")
+
+    def decisions(folder: str) -> dict[str, tuple[str, str | None]]:
+        lines = (tmp_path / folder / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+        return {d["id"]: (d["decision"], d["duplicate_of"]) for d in map(json.loads, lines)}
+
+    assert decisions("input_order") == {"late": ("keep", None), "early": ("drop", "late")}
+    assert decisions("by_date") == {"late": ("drop", "early"), "early": ("keep", None)}
+    pairs = (tmp_path / "by_date" / "pairs.jsonl").read_text(encoding="utf-8")
+    assert json.loads(pairs)["relation"] == "exact"

@@ -20,7 +20,7 @@ from reprints.config import Config
 from reprints.decide.clusters import components, number_clusters
 from reprints.decide.keep import decide, ranking
 from reprints.decide.links import Link, links_from_alignment, relation_of
-from reprints.engines.local import LocalEngine
+from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.fingerprint.corpus import Corpus, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.writers import prepare_folder, write_json
@@ -132,6 +132,7 @@ def read_and_fingerprint(
         total = time.perf_counter() - began
     timer.add("normalize+fingerprint", max(0.0, total - timer.seconds.get("read", 0.0)))
     corpus.seal()
+    release_free_memory()
     log.info("read %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
     return corpus
 
