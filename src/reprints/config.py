@@ -103,7 +103,7 @@ class RunConfig:
     """How the local engine runs the stages."""
 
     workers: int = 1
-    batch_chars: int = 4_000_000
+    batch_chars: int = 1_000_000
     batch_pairs: int = 4_000
     output_format: str = "jsonl"
     progress: bool = False

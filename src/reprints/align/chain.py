@@ -28,20 +28,18 @@ class MatchIndex:
     """
 
     keys: U64
-    positions: I64
+    positions: npt.NDArray[np.int32]
     offsets: I64
     token_counts: I64
     doc_bits: int
 
-    @classmethod
-    def build(cls, hashes: U64, positions: I64, counts: I64, token_counts: I64) -> MatchIndex:
-        """Index match tables laid end to end (each document's rows sorted by hash)."""
-        doc_bits = max(1, (len(counts) - 1).bit_length())
-        docs = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-        keys = (docs << np.uint64(64 - doc_bits)) | (hashes >> np.uint64(doc_bits))
-        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        return cls(keys, positions, offsets, token_counts, doc_bits)
+    @staticmethod
+    def keys_for(hashes: U64, counts: I64, first_doc: int, doc_bits: int) -> U64:
+        """Keys of match-table rows: `counts[i]` rows of document `first_doc + i`, each sorted by hash."""
+        docs = np.repeat(np.arange(first_doc, first_doc + len(counts), dtype=np.uint64), counts)
+        docs <<= np.uint64(64 - doc_bits)
+        docs |= hashes >> np.uint64(doc_bits)
+        return docs
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,23 +80,48 @@ class Corpus:
         return np.diff(self.token_offsets)
 
     def seal(self) -> None:
-        """Concatenate the batches into corpus-wide arrays (call once, after the last batch)."""
+        """Gather the batches into corpus-wide arrays (call once, after the last batch).
+
+        Each batch is copied into preallocated arrays and released at once, so the peak is the corpus
+        arrays plus one batch, not twice the corpus.
+        """
         batches, self.batches = self.batches, []
-        if not batches:
-            return
-        doc_base = _offsets(np.array([len(b.token_counts) for b in batches], dtype=np.int64))
-        self.token_offsets = _offsets(np.concatenate([b.token_counts for b in batches]))
-        self.lead = np.concatenate([b.lead for b in batches])
-        self.trail = np.concatenate([b.trail for b in batches])
-        self.doc_hashes = np.concatenate([b.doc_hashes for b in batches])
-        self.anchor_docs = np.concatenate([b.anchor_docs + base for b, base in zip(batches, doc_base, strict=False)])
-        self.anchor_hashes = np.concatenate([b.anchor_hashes for b in batches])
-        self.index = MatchIndex.build(
-            np.concatenate([b.match_hashes for b in batches]),
-            np.concatenate([b.match_positions for b in batches]),
-            np.concatenate([b.match_counts for b in batches]),
-            self.token_counts,
-        )
+        sizes = {
+            "docs": sum(len(b.token_counts) for b in batches),
+            "tokens": sum(len(b.lead) for b in batches),
+            "rows": sum(len(b.match_hashes) for b in batches),
+            "anchors": sum(len(b.anchor_docs) for b in batches),
+        }
+        doc_bits = max(1, (sizes["docs"] - 1).bit_length())
+        token_counts = np.empty(sizes["docs"], dtype=np.int64)
+        match_counts = np.empty(sizes["docs"], dtype=np.int64)
+        self.doc_hashes = np.empty(sizes["docs"], dtype=np.uint64)
+        self.lead = np.empty(sizes["tokens"], dtype=np.int32)
+        self.trail = np.empty(sizes["tokens"], dtype=np.int32)
+        keys = np.empty(sizes["rows"], dtype=np.uint64)
+        positions = np.empty(sizes["rows"], dtype=np.int32)
+        self.anchor_docs = np.empty(sizes["anchors"], dtype=np.int64)
+        self.anchor_hashes = np.empty(sizes["anchors"], dtype=np.uint64)
+        at = dict.fromkeys(sizes, 0)
+        batches.reverse()
+        while batches:
+            batch = batches.pop()
+            docs, tokens = len(batch.token_counts), len(batch.lead)
+            rows, anchors = len(batch.match_hashes), len(batch.anchor_docs)
+            d, t, r, n = at["docs"], at["tokens"], at["rows"], at["anchors"]
+            token_counts[d : d + docs] = batch.token_counts
+            match_counts[d : d + docs] = batch.match_counts
+            self.doc_hashes[d : d + docs] = batch.doc_hashes
+            self.lead[t : t + tokens] = batch.lead
+            self.trail[t : t + tokens] = batch.trail
+            keys[r : r + rows] = MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, doc_bits)
+            positions[r : r + rows] = batch.match_positions
+            self.anchor_docs[n : n + anchors] = batch.anchor_docs + d
+            self.anchor_hashes[n : n + anchors] = batch.anchor_hashes
+            at = {"docs": d + docs, "tokens": t + tokens, "rows": r + rows, "anchors": n + anchors}
+            del batch
+        self.token_offsets = _offsets(token_counts)
+        self.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, doc_bits)
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
         """Characters of tokens `start:end` of a document, widened over glued punctuation."""
