@@ -97,7 +97,7 @@ def test_progress_bar_on_stderr_and_quiet(tmp_path: Path) -> None:
     ("args", "message", "status"),
     [
         pytest.param(
-            ["dedup", "nowhere.jsonl", "--out", "{tmp}/o"],
+            ["dedup", "nowhere.jsonl", "--out", "{tmp}/o", "--on-error", "fail"],
             "nowhere.jsonl: no such file or folder",
             1,
             id="missing-input",

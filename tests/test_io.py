@@ -71,18 +71,30 @@ def test_invalid_utf8_txt_is_unreadable(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9")
     [(doc_id, _, _, error)] = read([tmp_path / "bad.txt"])
     assert doc_id == "bad.txt"
-    assert error is not None and "not UTF-8" in error
+    assert error is not None and "invalid UTF-8" in error
 
 
-@pytest.mark.parametrize(
-    ("name", "message"),
-    [
-        pytest.param("missing.jsonl", "no such file", id="missing"),
-        pytest.param("data.csv", "unsupported format", id="csv"),
-    ],
-)
-def test_bad_paths_raise_input_error(tmp_path: Path, name: str, message: str) -> None:
-    if name.endswith(".csv"):
-        (tmp_path / name).write_text("a,b\n", encoding="utf-8")
-    with pytest.raises(InputError, match=message):
-        expand_inputs([tmp_path / name])
+def test_missing_path_is_kept_in_skip_mode_and_fails_in_fail_mode(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.jsonl"
+    assert expand_inputs([missing]) == [missing]
+    with pytest.raises(InputError, match="no such file or folder"):
+        expand_inputs([missing], on_error="fail")
+    [(_, _, _, error)] = read([missing])
+    assert error is not None and error.startswith("unreadable: ")
+
+
+def test_unsupported_format_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match="unsupported format"):
+        expand_inputs([tmp_path / "data.csv"])
+
+
+def test_long_text_tokenized_in_pieces_equals_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reprints.normalize import tokens
+
+    text = " ".join(f"word{i % 97}, “quoted” — dash" for i in range(5000))
+    whole = tokens.tokenize([text, "tail words"])
+    monkeypatch.setattr(tokens, "PIECE_CHARS", 1000)
+    pieces = tokens.tokenize([text, "tail words"])
+    for name in ("starts", "ends", "hashes", "offsets", "lead", "trail"):
+        assert getattr(whole, name).tolist() == getattr(pieces, name).tolist(), name

@@ -86,12 +86,32 @@ def _given(**values: Any) -> dict[str, Any]:
     help="Field ranking documents for keep-first, after standalone-before-container [default: input order].",
 )
 @click.option("--workers", type=int, default=None, help=f"Worker processes [default: {RUN.workers}].")
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "fail"]),
+    default=None,
+    help=f"Bad input: report it and go on (skip) or stop at once (fail) [default: {READ.on_error}].",
+)
+@click.option(
+    "--batch-chars", type=int, default=None, help=f"Characters per fingerprint batch [default: {RUN.batch_chars}]."
+)
+@click.option(
+    "--batch-pairs", type=int, default=None, help=f"Candidate pairs per alignment batch [default: {RUN.batch_pairs}]."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or log lines.")
 def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) -> None:
     """Find copies in INPUTS, deduplicate keep-first and write the results to --out."""
     from reprints.pipeline import dedup as run
 
     summary = run(inputs, out_dir, progress=not quiet, **_given(**options))
+    if _LIMIT.hidden:
+        click.echo(f"reprints: warning: {_LIMIT.hidden} more input problems not shown", err=True)
+    if summary.unreadable:
+        click.echo(
+            f"reprints: warning: {summary.unreadable} documents could not be read; they are rows of "
+            f"{out_dir}/documents.jsonl with reason 'unreadable: ...'",
+            err=True,
+        )
     if not quiet:
         decisions = ", ".join(f"{count} {name}" for name, count in summary.decisions.items())
         relations = ", ".join(f"{count} {name}" for name, count in summary.relations.items())
@@ -138,9 +158,44 @@ def compare(file_a: Path, file_b: Path, as_json: bool, **options: Any) -> None:
         click.echo(describe(pair, text_a, text_b))
 
 
+class _WarningLimit(logging.Filter):
+    """Lets the first SHOWN warnings through and counts the rest."""
+
+    SHOWN = 20
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+        self.hidden = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        self.seen += 1
+        if self.seen > self.SHOWN:
+            self.hidden += 1
+            return False
+        return True
+
+
+_LIMIT = _WarningLimit()
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("reprints: %(levelname)s: %(message)s"))
+    handler.addFilter(_LIMIT)
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.ERROR, "error")
+    logging.addLevelName(logging.INFO, "info")
+    root = logging.getLogger("reprints")
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; errors become one line on stderr and exit status 1 (2 for bad usage)."""
-    logging.basicConfig(level=logging.WARNING, format="reprints: %(message)s")
+    _configure_logging()
     try:
         cli.main(args=argv, prog_name="reprints", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -27,8 +27,14 @@ class ReadConfig:
 
     id_field: str = "id"
     text_field: str = "text"
+    on_error: str = "skip"
 
     def __post_init__(self) -> None:
+        _require(
+            self.on_error in ("skip", "fail"),
+            f"on_error={self.on_error!r} is unknown: use 'skip' (report bad records and go on) or 'fail' (stop at the "
+            "first)",
+        )
         _require(bool(self.id_field), "id_field is empty: give the name of the field holding each record's id")
         _require(bool(self.text_field), "text_field is empty: give the name of the field holding each record's text")
 

@@ -55,7 +55,7 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         {'keep': 1, 'trim': 1, 'drop': 0}
     """
     config = Config.from_options(**options)
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, config.read.on_error)
     out = prepare_folder(Path(out_dir))
     work = out / ".work"
     work.mkdir(exist_ok=True)
@@ -81,10 +81,10 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         order = ranking(len(corpus), links, corpus.order_values)
     with timer("write"):
         counts = write_outputs(
-            out, iter_documents(files, config.read), corpus, links, verdicts, clusters, order, config
+            out, iter_documents(files, config.read, report=False), corpus, links, verdicts, clusters, order, config
         )
     shutil.rmtree(work, ignore_errors=True)
-    summary = summarize(out, len(corpus), counts, links, clusters, timer, config, candidates)
+    summary = summarize(out, len(corpus), counts, links, clusters, timer, config, candidates, len(corpus.errors))
     write_json(out / "summary.json", summary.to_dict())
     return summary
 

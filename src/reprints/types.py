@@ -131,11 +131,13 @@ class Summary:
     candidates: Mapping[str, int]
     workers: int
     out_dir: str
+    unreadable: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as written to `summary.json`."""
         return {
             "documents": self.documents,
+            "unreadable": self.unreadable,
             "decisions": dict(self.decisions),
             "relations": dict(self.relations),
             "clusters": self.clusters,

@@ -1,41 +1,79 @@
-"""JSON Lines, plain or compressed with gzip (`.gz`) or Zstandard (`.zst`)."""
+"""JSON Lines, plain or compressed with gzip (`.gz`) or Zstandard (`.zst`), read line by line as bytes.
+
+Each line is decoded on its own, so one bad line (invalid UTF-8, not JSON) costs one record, not the file.
+"""
 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-from reprints.io.records import Record, to_record
+from reprints.io.records import Record, to_record, unreadable
+
+CHUNK = 1 << 20
 
 
-def _open_text(path: Path) -> IO[str]:
-    if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict", newline="\n")
+def _zstd_lines(path: Path) -> Iterator[bytes]:
+    """Lines of a Zstandard file (one frame or several); raises EOFError if the file ends inside a frame."""
+    import zstandard
+
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    pending = b""
+    with path.open("rb") as compressed:
+        while chunk := compressed.read(CHUNK):
+            while chunk:
+                if decompressor.eof:
+                    decompressor = zstandard.ZstdDecompressor().decompressobj()
+                pending += decompressor.decompress(chunk)
+                chunk = decompressor.unused_data if decompressor.eof else b""
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+    if not decompressor.eof:
+        raise EOFError("Zstandard stream ends inside a frame")
+    if pending:
+        yield pending
+
+
+def _lines(path: Path) -> Iterator[bytes]:
     if path.name.endswith(".zst"):
-        import zstandard
-
-        stream = zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
-        return io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="\n")
-    return path.open("r", encoding="utf-8", errors="strict", newline="\n")
+        yield from _zstd_lines(path)
+        return
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rb") as lines:
+            yield from lines
+        return
+    with path.open("rb") as lines:
+        yield from lines
 
 
 def read_jsonl(path: Path, *, id_field: str, text_field: str) -> Iterator[Record]:
-    """Yield one record per non-blank line; a line that is not a JSON object becomes an unreadable record."""
-    with _open_text(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Record(where, None, {}, f"unreadable: {path}:{number}: not JSON ({exc.msg})")
-                continue
-            if not isinstance(row, dict):
-                yield Record(where, None, {}, f"unreadable: {path}:{number}: not a JSON object")
-                continue
-            yield to_record(row, where, id_field, text_field)
+    """Yield one record per non-blank line.
+
+    A line that is not UTF-8 or not a JSON object becomes an unreadable record. A compressed file that
+    breaks off yields what it held, then one unreadable record saying where it broke.
+    """
+    number = 0
+    try:
+        for number, raw in enumerate(_lines(path), start=1):
+            if raw.strip():
+                yield _parse(raw, f"{path}:{number}", f"{path.name}:{number}", id_field, text_field)
+    except Exception as exc:  # gzip, zstandard and the OS raise many unrelated types for a broken file
+        why = f"file breaks off after line {number} ({type(exc).__name__}: {exc})"
+        yield unreadable(f"{path}:{number + 1}", why, f"{path.name}:{number + 1}")
+
+
+def _parse(raw: bytes, where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return unreadable(where, f"invalid UTF-8 at byte {exc.start} of the line ({exc.reason})", fallback_id)
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return unreadable(where, f"not JSON ({exc.msg} at column {exc.colno})", fallback_id)
+    if not isinstance(row, dict):
+        return unreadable(where, f"not a JSON object (a {type(row).__name__})", fallback_id)
+    return to_record(row, where, fallback_id, id_field, text_field)

@@ -5,23 +5,45 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from reprints.errors import InputError
-from reprints.io.records import Record, to_record
+from reprints.io.records import Record, to_record, unreadable
 
 
 def read_parquet(path: Path, *, id_field: str, text_field: str) -> Iterator[Record]:
-    """Yield one record per row."""
+    """Yield one record per row.
+
+    A file that is not Parquet is one unreadable record; a file without the text column gives one
+    unreadable record per row (with its id when the id column exists), so every row is accounted for.
+    """
     import pyarrow.parquet as pq
 
     try:
         source = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        yield unreadable(str(path), f"not a readable Parquet file ({exc})", path.name)
+        return
     names = source.schema_arrow.names
     if text_field not in names:
-        raise InputError(f"{path}: no column {text_field!r} (columns: {', '.join(names)}); set --text-field")
+        yield from _rows_without_text(
+            source, path, id_field, f"no column {text_field!r} (columns: {', '.join(names)}); set --text-field"
+        )
+        return
     number = 0
-    for batch in source.iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
-            number += 1
-            yield to_record(row, f"{path.name}:{number}", id_field, text_field)
+    try:
+        for batch in source.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                number += 1
+                yield to_record(row, f"{path}:{number}", f"{path.name}:{number}", id_field, text_field)
+    except Exception as exc:  # a corrupt row group
+        yield unreadable(f"{path}:{number + 1}", f"file breaks off after row {number} ({type(exc).__name__}: {exc})")
+
+
+def _rows_without_text(source: object, path: Path, id_field: str, why: str) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    assert isinstance(source, pq.ParquetFile)
+    ids: list[object] = [None] * source.metadata.num_rows
+    if id_field in source.schema_arrow.names:
+        ids = source.read(columns=[id_field]).column(0).to_pylist()
+    for number, doc_id in enumerate(ids, start=1):
+        where = f"{path}:{number}"
+        yield unreadable(where, why, None if doc_id is None else str(doc_id))

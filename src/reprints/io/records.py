@@ -9,23 +9,35 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One input record: its id, its text (None if unreadable), its other fields, and any read error."""
+    """One input record: its id, its text (None if unreadable), its other fields, and where it came from.
+
+    `where` names the file and line or row (`docs.jsonl:7`); `error` says why the record could not be read.
+    """
 
     id: str
     text: str | None
     metadata: Mapping[str, Any]
-    error: str | None
+    where: str
+    error: str | None = None
 
 
-def to_record(row: Mapping[str, Any], where: str, id_field: str, text_field: str) -> Record:
-    """Turn a parsed row into a Record, reporting a missing or non-string text as an error."""
+def unreadable(where: str, why: str, doc_id: str | None = None) -> Record:
+    """A record that could not be read."""
+    return Record(doc_id or where, None, {}, where, f"unreadable: {where}: {why}")
+
+
+def to_record(row: Mapping[str, Any], where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
+    """Turn a parsed row into a Record, reporting a missing or non-string text as an error.
+
+    A row without an id gets `fallback_id` (`FILE:LINE`).
+    """
     raw_id = row.get(id_field)
-    doc_id = where if raw_id is None else str(raw_id)
+    doc_id = fallback_id if raw_id is None else str(raw_id)
     metadata = {k: v for k, v in row.items() if k not in (id_field, text_field)}
     if text_field not in row:
-        return Record(doc_id, None, metadata, f"unreadable: {where}: no {text_field!r} field")
+        return Record(doc_id, None, metadata, where, f"unreadable: {where}: no {text_field!r} field; set --text-field")
     text = row[text_field]
     if not isinstance(text, str):
         kind = type(text).__name__
-        return Record(doc_id, None, metadata, f"unreadable: {where}: {text_field!r} is {kind}, not a string")
-    return Record(doc_id, text, metadata, None)
+        return Record(doc_id, None, metadata, where, f"unreadable: {where}: {text_field!r} is {kind}, not a string")
+    return Record(doc_id, text, metadata, where)

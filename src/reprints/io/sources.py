@@ -1,7 +1,14 @@
-"""Input paths to a stream of Documents, in a fixed order: inputs as given, folders sorted."""
+"""Input paths to a stream of Documents, in a fixed order: inputs as given, folders sorted.
+
+Every problem with the input is one message naming the file and line or row. With `on_error="skip"` (the
+default) it is logged as a warning and the run goes on: a record that cannot be read still becomes a
+Document (empty text, `error` set), so it is accounted for in the output. With `on_error="fail"` the first
+problem raises InputError.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -10,11 +17,14 @@ from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io.jsonl import read_jsonl
 from reprints.io.parquet import read_parquet
-from reprints.io.records import Record
+from reprints.io.records import Record, unreadable
 from reprints.io.txt import read_txt
 from reprints.types import Document
 
+log = logging.getLogger(__name__)
+
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+LARGE_DOCUMENT = 10_000_000  # characters; larger documents are processed, with a warning
 
 
 def _kind(path: Path) -> str | None:
@@ -22,58 +32,105 @@ def _kind(path: Path) -> str | None:
     return next((suffix for suffix in SUFFIXES if name.endswith(suffix)), None)
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def expand_inputs(inputs: Iterable[str | os.PathLike[str]], on_error: str = "skip") -> list[Path]:
     """The files to read: each input file, and the supported files inside each folder, sorted.
 
+    A path that does not exist stays in the list (reading it gives one unreadable document) unless
+    `on_error="fail"`.
+
     Raises:
-        InputError: an input does not exist, or a file is of an unsupported format.
+        InputError: no input was given, a file is of an unsupported format, or (with `on_error="fail"`) a
+            path does not exist.
     """
+    given = list(inputs)
+    if not given:
+        raise InputError("no input given")
     files: list[Path] = []
-    for raw in inputs:
+    for raw in given:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _kind(p))
+            found = sorted(p for p in path.rglob("*") if (p.is_file() or p.is_symlink()) and _kind(p))
             if not found:
-                raise InputError(f"{path}: folder holds no {', '.join(SUFFIXES)} files")
+                _problem(f"{path}: folder holds no {', '.join(SUFFIXES)} files", on_error)
             files.extend(found)
-        elif path.is_file():
-            if _kind(path) is None:
-                raise InputError(f"{path}: unsupported format; use one of {', '.join(SUFFIXES)}")
-            files.append(path)
+        elif path.exists() and _kind(path) is None:
+            raise InputError(f"{path}: unsupported format; use one of {', '.join(SUFFIXES)}")
         else:
-            raise InputError(f"{path}: no such file or folder")
-    if not files:
-        raise InputError("no input given")
+            if not path.exists() and not path.is_symlink():
+                _problem(f"{path}: no such file or folder", on_error)
+            files.append(path)
     return files
 
 
+def _problem(message: str, on_error: str, report: bool = True) -> None:
+    if not report:
+        return
+    if on_error == "fail":
+        raise InputError(message)
+    log.warning("%s", message)
+
+
 def _records(path: Path, config: ReadConfig) -> Iterator[Record]:
+    if not path.exists() and not path.is_symlink():
+        return iter([unreadable(str(path), "no such file or folder", str(path))])
     kind = _kind(path)
     if kind == ".txt":
         return read_txt(path)
     if kind == ".parquet":
         return read_parquet(path, id_field=config.id_field, text_field=config.text_field)
+    if kind is None:
+        return iter([unreadable(str(path), f"unsupported format; use one of {', '.join(SUFFIXES)}", str(path))])
     return read_jsonl(path, id_field=config.id_field, text_field=config.text_field)
 
 
-def iter_documents(files: Iterable[Path], config: ReadConfig) -> Iterator[Document]:
+def _warnings(record: Record) -> list[str]:
+    """What is odd about a readable record: it is still processed."""
+    text = record.text or ""
+    out = []
+    if not text.strip():
+        out.append(f"{record.where}: empty document (dropped as empty)")
+    if "\x00" in text:
+        out.append(f"{record.where}: text holds {text.count(chr(0))} NUL characters (read as separators)")
+    if len(text) > LARGE_DOCUMENT:
+        out.append(f"{record.where}: large document ({len(text):,} characters), processed in pieces")
+    return out
+
+
+def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = True) -> Iterator[Document]:
     """Every record of every file as a Document, numbered in input order.
 
-    A record that cannot be read still yields a Document, with empty text and its `error` set. A file that
-    breaks off part-way (a truncated archive) yields what it could read, then one unreadable Document.
+    A later document reusing an id is renamed `ID#2`, `ID#3`... so that every output row names one document.
+    With `report=False` (a second pass over the same input) problems are not reported again.
+
+    Raises:
+        InputError: with `config.on_error == "fail"`, at the first problem.
     """
+    seen: dict[str, str] = {}
     index = 0
     for path in files:
-        try:
-            for record in _records(path, config):
-                yield Document(record.id, record.text or "", index, record.metadata, record.error)
-                index += 1
-        except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
-            reason = f"unreadable: {path}: read failed after {index} documents ({type(exc).__name__}: {exc})"
-            yield Document(f"{path.name}:error", "", index, {}, reason)
+        for record in _records(path, config):
+            if record.error is not None:
+                _problem(record.error.removeprefix("unreadable: "), config.on_error, report)
+            else:
+                for message in _warnings(record):
+                    _problem(message, config.on_error, report)
+            doc_id = record.id
+            if doc_id in seen:
+                copy = 2
+                while f"{doc_id}#{copy}" in seen:
+                    copy += 1
+                renamed = f"{doc_id}#{copy}"
+                _problem(
+                    f"{record.where}: duplicate id {doc_id!r} (first at {seen[doc_id]}); reported as {renamed!r}",
+                    config.on_error,
+                    report,
+                )
+                doc_id = renamed
+            seen[doc_id] = record.where
+            yield Document(doc_id, record.text or "", index, record.metadata, record.error)
             index += 1
 
 
 def count_hint(files: Iterable[Path]) -> int:
     """Total size in bytes of the input files (for a progress bar)."""
-    return sum(path.stat().st_size for path in files)
+    return sum(path.stat().st_size for path in files if path.exists())

@@ -131,8 +131,29 @@ def _folded_units(cps: npt.NDArray[np.uint32], tables: _Tables) -> tuple[npt.NDA
     return units, lens
 
 
+PIECE_CHARS = 2_000_000  # texts are tokenized in pieces of about this size, cut at white space
+
+
+def _pieces(texts: Sequence[str]) -> list[tuple[int, int, str]]:
+    """`(text number, offset, piece)`: each text cut at white space into pieces of at most PIECE_CHARS."""
+    out = []
+    for number, text in enumerate(texts):
+        start = 0
+        while len(text) - start > PIECE_CHARS:
+            limit = start + PIECE_CHARS
+            cut = max(text.rfind(space, start, limit) for space in (" ", "\n", "\t", "\r")) + 1
+            cut = cut if cut > start else limit
+            out.append((number, start, text[start:cut]))
+            start = cut
+        out.append((number, start, text[start:]))
+    return out
+
+
 def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
-    """Tokenize a batch of texts.
+    """Tokenize texts, in pieces of about PIECE_CHARS characters so that memory stays bounded.
+
+    A text longer than that is cut at white space (where no token can span the cut), so the result is the
+    same as tokenizing it whole.
 
     Args:
         texts: The documents' original texts.
@@ -146,6 +167,49 @@ def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
         >>> bool((toks.of(0).hashes == toks.of(1).hashes).all())
         True
     """
+    if sum(map(len, texts)) <= PIECE_CHARS:
+        return _tokenize_joined(texts, seed)
+    pieces = _pieces(texts)
+    groups: list[list[tuple[int, int, str]]] = [[]]
+    size = 0
+    for piece in pieces:
+        if size + len(piece[2]) > PIECE_CHARS and groups[-1]:
+            groups.append([])
+            size = 0
+        groups[-1].append(piece)
+        size += len(piece[2])
+    parts: list[Tokens] = []
+    owners: list[int] = []
+    for group in groups:
+        tokens = _tokenize_joined([piece for _, _, piece in group], seed)
+        shift = np.repeat(np.array([offset for _, offset, _ in group], dtype=np.int64), np.diff(tokens.offsets))
+        parts.append(
+            Tokens(
+                tokens.starts + shift,
+                tokens.ends + shift,
+                tokens.hashes,
+                tokens.offsets,
+                tokens.lead + shift,
+                tokens.trail + shift,
+            )
+        )
+        owners.extend(number for number, _, _ in group)
+    per_piece = np.concatenate([np.diff(part.offsets) for part in parts])
+    per_text = np.bincount(np.array(owners, dtype=np.int64), weights=per_piece, minlength=len(texts)).astype(np.int64)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(per_text, out=offsets[1:])
+    return Tokens(
+        np.concatenate([p.starts for p in parts]),
+        np.concatenate([p.ends for p in parts]),
+        np.concatenate([p.hashes for p in parts]),
+        offsets,
+        np.concatenate([p.lead for p in parts]),
+        np.concatenate([p.trail for p in parts]),
+    )
+
+
+def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
+    """Tokenize texts joined into one code-point array (the caller bounds their total size)."""
     if not texts:
         empty = np.empty(0, dtype=np.int64)
         return Tokens(empty, empty, np.empty(0, dtype=np.uint64), np.zeros(1, dtype=np.int64), empty, empty)

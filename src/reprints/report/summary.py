@@ -22,6 +22,7 @@ def summarize(
     timer: StageTimer,
     config: Config,
     candidates: Candidates,
+    unreadable: int,
 ) -> Summary:
     """Gather what a run did into a Summary."""
     relations = Counter(link.relation for link in links)
@@ -35,5 +36,6 @@ def summarize(
         parameters=config.parameters(),
         candidates={"pairs": len(candidates.a), "capped_anchors": candidates.capped_anchors},
         workers=config.run.workers,
+        unreadable=unreadable,
         out_dir=str(out),
     )
