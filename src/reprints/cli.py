@@ -93,6 +93,16 @@ def _given(**values: Any) -> dict[str, Any]:
     help=f"Bad input: report it and go on (skip) or stop at once (fail) [default: {READ.on_error}].",
 )
 @click.option(
+    "--resume",
+    is_flag=True,
+    default=None,
+    help="Continue an interrupted run from its work directory, redoing no finished batch.",
+)
+@click.option(
+    "--work-dir", type=click.Path(path_type=Path), default=None, help="Folder for checkpoints [default: OUT/.work]."
+)
+@click.option("--keep-work", is_flag=True, default=None, help="Keep the work directory after a successful run.")
+@click.option(
     "--batch-chars", type=int, default=None, help=f"Characters per fingerprint batch [default: {RUN.batch_chars}]."
 )
 @click.option(
@@ -103,6 +113,8 @@ def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) 
     """Find copies in INPUTS, deduplicate keep-first and write the results to --out."""
     from reprints.pipeline import dedup as run
 
+    if options.get("work_dir") is not None:
+        options["work_dir"] = str(options["work_dir"])
     summary = run(inputs, out_dir, progress=not quiet, **_given(**options))
     if _LIMIT.hidden:
         click.echo(f"reprints: warning: {_LIMIT.hidden} more input problems not shown", err=True)

@@ -113,6 +113,9 @@ class RunConfig:
     batch_pairs: int = 4_000
     output_format: str = "jsonl"
     progress: bool = False
+    resume: bool = False
+    work_dir: str | None = None
+    keep_work: bool = False
 
     def __post_init__(self) -> None:
         _require(1 <= self.workers <= 256, f"workers={self.workers} is out of range: use 1..256 processes")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,10 @@ from reprints.decide.clusters import components, number_clusters
 from reprints.decide.keep import decide, ranking
 from reprints.decide.links import Link, links_from_alignment, relation_of
 from reprints.engines.local import LocalEngine, release_free_memory
-from reprints.fingerprint.corpus import Corpus, fingerprint_batch
+from reprints.engines.workdir import WorkDir, input_manifest
+from reprints.fingerprint.corpus import Corpus, FingerprintTask, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
+from reprints.io.arrays import load_dataclass, save_dataclass
 from reprints.io.writers import prepare_folder, write_json
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
@@ -57,17 +59,22 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     config = Config.from_options(**options)
     files = expand_inputs(inputs, config.read.on_error)
     out = prepare_folder(Path(out_dir))
-    work = out / ".work"
-    work.mkdir(exist_ok=True)
+    manifest = input_manifest(files, _checkpointed_parameters(config))
+    work = WorkDir(Path(config.run.work_dir or out / ".work"), manifest, resume=config.run.resume)
+    resumed = {"fingerprint_batches": 0, "candidates": False, "align_batches": 0}
     timer = StageTimer()
     with LocalEngine(config.run.workers) as engine:
-        corpus = read_and_fingerprint(iter_documents(files, config.read), config, engine, timer)
+        corpus = read_and_fingerprint(iter_documents(files, config.read), config, engine, timer, work, resumed)
         with timer("candidates"):
             representative, groups = exact_groups(corpus.doc_hashes, corpus.token_counts, corpus.errors)
-            candidates = find_candidates(corpus, representative, config)
+            candidates = load_dataclass(work.candidates, Candidates)
+            resumed["candidates"] = candidates is not None
+            if candidates is None:
+                candidates = find_candidates(corpus, representative, config)
+                save_dataclass(work.candidates, candidates)
         with timer("align"):
-            corpus.save_index(work)
-            aligned = align_candidates(candidates, work, config, engine)
+            corpus.save_index(work.index)
+            aligned = align_candidates(candidates, config, engine, work, resumed)
     with timer("decide"):
         links = make_links(aligned, groups, corpus, config)
         verdicts = decide(
@@ -83,18 +90,28 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         counts = write_outputs(
             out, iter_documents(files, config.read, report=False), corpus, links, verdicts, clusters, order, config
         )
-    shutil.rmtree(work, ignore_errors=True)
     summary = summarize(out, len(corpus), counts, links, clusters, timer, config, candidates, len(corpus.errors))
+    summary = replace(summary, resumed=resumed)
     write_json(out / "summary.json", summary.to_dict())
+    if not config.run.keep_work:
+        work.remove()
     return summary
+
+
+def _checkpointed_parameters(config: Config) -> dict[str, Any]:
+    """Everything the checkpoints depend on: the result parameters and the batch sizes."""
+    return {**config.parameters(), "batch_chars": config.run.batch_chars, "batch_pairs": config.run.batch_pairs}
 
 
 def _contained(links: list[Link]) -> list[int]:
     return [link.other(link.container) for link in links if link.container is not None]
 
 
-def _batches(documents: Iterator[Document], corpus: Corpus, config: Config, timer: StageTimer) -> Iterator[list[str]]:
-    """Texts in batches of about `batch_chars` characters, recording each document in the corpus."""
+def _batches(
+    documents: Iterator[Document], corpus: Corpus, config: Config, timer: StageTimer
+) -> Iterator[tuple[int, list[str]]]:
+    """Numbered batches of texts of about `batch_chars` characters, recording each document in the corpus."""
+    number = 0
     texts: list[str] = []
     size = 0
     order_by = config.decide.order_by
@@ -109,25 +126,31 @@ def _batches(documents: Iterator[Document], corpus: Corpus, config: Config, time
         size += len(doc.text)
         if size >= config.run.batch_chars:
             timer.add("read", time.perf_counter() - began)
-            yield texts
+            yield number, texts
             began = time.perf_counter()
-            texts, size = [], 0
+            texts, size, number = [], 0, number + 1
     timer.add("read", time.perf_counter() - began)
     if texts:
-        yield texts
+        yield number, texts
 
 
 def read_and_fingerprint(
-    documents: Iterator[Document], config: Config, engine: LocalEngine, timer: StageTimer
+    documents: Iterator[Document],
+    config: Config,
+    engine: LocalEngine,
+    timer: StageTimer,
+    work: WorkDir,
+    resumed: dict[str, Any],
 ) -> Corpus:
     """Read every document and fingerprint it in batches, keeping fingerprints, not texts."""
     corpus = Corpus()
     fp = config.fingerprint
-    task = _FingerprintTask(fp.shingle_size, fp.window, fp.seed)
+    task = FingerprintTask(work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
         began = time.perf_counter()
-        for prints in engine.map(task, _batches(documents, corpus, config, timer)):
+        for prints, loaded in engine.map(task, _batches(documents, corpus, config, timer)):
             corpus.batches.append(prints)
+            resumed["fingerprint_batches"] += loaded
             bar.update(len(prints.token_counts))
         total = time.perf_counter() - began
     timer.add("normalize+fingerprint", max(0.0, total - timer.seconds.get("read", 0.0)))
@@ -135,16 +158,6 @@ def read_and_fingerprint(
     release_free_memory()
     log.info("read %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
     return corpus
-
-
-class _FingerprintTask:
-    """Picklable wrapper of `fingerprint_batch` with its parameters."""
-
-    def __init__(self, shingle_size: int, window: int, seed: int) -> None:
-        self.shingle_size, self.window, self.seed = shingle_size, window, seed
-
-    def __call__(self, texts: list[str]) -> Any:
-        return fingerprint_batch(texts, self.shingle_size, self.window, self.seed)
 
 
 def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) -> Candidates:
@@ -155,20 +168,25 @@ def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) 
     )
 
 
-def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for start in range(0, len(candidates.a), size):
-        yield candidates.a[start : start + size], candidates.b[start : start + size]
+def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    for number, start in enumerate(range(0, len(candidates.a), size)):
+        yield number, candidates.a[start : start + size], candidates.b[start : start + size]
 
 
-def align_candidates(candidates: Candidates, work: Path, config: Config, engine: LocalEngine) -> list[AlignedBatch]:
-    """Align every candidate pair, in batches."""
-    task = AlignTask(work, config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap)
+def align_candidates(
+    candidates: Candidates, config: Config, engine: LocalEngine, work: WorkDir, resumed: dict[str, Any]
+) -> list[AlignedBatch]:
+    """Align every candidate pair, in checkpointed batches."""
+    task = AlignTask(
+        work.index, work.path / "align", config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap
+    )
     out = []
     with tqdm(
         total=len(candidates.a), desc="aligning", unit=" pairs", disable=not config.run.progress, leave=False
     ) as bar:
-        for batch in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
+        for batch, loaded in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
             out.append(batch)
+            resumed["align_batches"] += loaded
             bar.update(len(batch.a))
     return out
 

@@ -132,6 +132,7 @@ class Summary:
     workers: int
     out_dir: str
     unreadable: int = 0
+    resumed: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as written to `summary.json`."""
@@ -145,4 +146,5 @@ class Summary:
             "parameters": dict(self.parameters),
             "timings_seconds": dict(self.timings),
             "workers": self.workers,
+            "resumed": dict(self.resumed),
         }

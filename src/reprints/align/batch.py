@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from reprints.align.chain import MatchIndex, Regions, align, coverage
+from reprints.io.arrays import load_arrays, save_arrays
 from reprints.normalize.tokens import I64
 
 
@@ -31,21 +32,57 @@ def align_batch(
     return AlignedBatch(a, b, regions, covered_a, covered_b)
 
 
+def save_aligned(path: Path, batch: AlignedBatch) -> None:
+    """Checkpoint an aligned batch."""
+    r = batch.regions
+    save_arrays(
+        path,
+        {
+            "a": batch.a,
+            "b": batch.b,
+            "covered_a": batch.covered_a,
+            "covered_b": batch.covered_b,
+            "pair": r.pair,
+            "a_start": r.a_start,
+            "a_end": r.a_end,
+            "b_start": r.b_start,
+            "b_end": r.b_end,
+        },
+    )
+
+
+def load_aligned(path: Path) -> AlignedBatch | None:
+    """An aligned batch checkpointed by `save_aligned`, or None."""
+    arrays = load_arrays(path)
+    if arrays is None:
+        return None
+    regions = Regions(arrays["pair"], arrays["a_start"], arrays["a_end"], arrays["b_start"], arrays["b_end"])
+    return AlignedBatch(arrays["a"], arrays["b"], regions, arrays["covered_a"], arrays["covered_b"])
+
+
 @dataclass(frozen=True, slots=True)
 class AlignTask:
-    """A picklable aligner over a match index saved in `folder` (see `Corpus.save_index`)."""
+    """A picklable aligner over a match index saved in `index_folder` (see `Corpus.save_index`).
 
-    folder: Path
+    Each batch is checkpointed in `checkpoints` as `NNNNNN.npz`; a batch already there is loaded, not aligned.
+    """
+
+    index_folder: Path
+    checkpoints: Path
     shingle_size: int
     min_passage: int
     max_gap: int
 
-    def __call__(self, pairs: tuple[I64, I64]) -> AlignedBatch:
+    def __call__(self, task: tuple[int, I64, I64]) -> tuple[AlignedBatch, bool]:
         from reprints.fingerprint.corpus import load_index
 
-        a, b = pairs
-        index = load_index(self.folder)
-        return align_batch(
+        number, a, b = task
+        checkpoint = self.checkpoints / f"{number:06d}.npz"
+        done = load_aligned(checkpoint)
+        if done is not None:
+            return done, True
+        index = load_index(self.index_folder)
+        batch = align_batch(
             index,
             np.asarray(a),
             np.asarray(b),
@@ -53,3 +90,5 @@ class AlignTask:
             min_passage=self.min_passage,
             max_gap=self.max_gap,
         )
+        save_aligned(checkpoint, batch)
+        return batch, False

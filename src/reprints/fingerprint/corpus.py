@@ -12,6 +12,7 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex
 from reprints.fingerprint.hashing import U64
 from reprints.fingerprint.shingles import fingerprint
+from reprints.io.arrays import load_dataclass, save_dataclass
 from reprints.normalize.tokens import I64, tokenize
 
 I32 = npt.NDArray[np.int32]
@@ -47,6 +48,30 @@ def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: in
         prints.anchor_hashes,
         prints.doc_hashes,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintTask:
+    """A picklable `fingerprint_batch` with its parameters, checkpointing each batch in `checkpoints`.
+
+    Called with `(batch number, texts)`; a batch already checkpointed is loaded, not fingerprinted again.
+    Returns the batch's fingerprints and whether they came from a checkpoint.
+    """
+
+    checkpoints: Path
+    shingle_size: int
+    window: int
+    seed: int
+
+    def __call__(self, task: tuple[int, list[str]]) -> tuple[BatchPrints, bool]:
+        number, texts = task
+        checkpoint = self.checkpoints / f"{number:06d}.npz"
+        done = load_dataclass(checkpoint, BatchPrints)
+        if done is not None:
+            return done, True
+        prints = fingerprint_batch(texts, self.shingle_size, self.window, self.seed)
+        save_dataclass(checkpoint, prints)
+        return prints, False
 
 
 def _offsets(counts: I64) -> I64:

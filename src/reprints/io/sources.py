@@ -19,6 +19,7 @@ from reprints.io.jsonl import read_jsonl
 from reprints.io.parquet import read_parquet
 from reprints.io.records import Record, unreadable
 from reprints.io.txt import read_txt
+from reprints.io.writers import SURROGATES
 from reprints.types import Document
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ def _warnings(record: Record) -> list[str]:
         out.append(f"{record.where}: empty document (dropped as empty)")
     if "\x00" in text:
         out.append(f"{record.where}: text holds {text.count(chr(0))} NUL characters (read as separators)")
+    if SURROGATES.search(text):
+        out.append(f"{record.where}: text holds unpaired surrogates (not valid Unicode); written as \\u escapes")
     if len(text) > LARGE_DOCUMENT:
         out.append(f"{record.where}: large document ({len(text):,} characters), processed in pieces")
     return out

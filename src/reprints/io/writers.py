@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -13,9 +14,28 @@ from reprints.errors import OutputError
 PARQUET_CHUNK = 10_000
 
 
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def dumps(row: Any) -> str:
-    """One JSON value in the form every output file uses."""
-    return json.dumps(row, ensure_ascii=False)
+    """One JSON value in the form every output file uses.
+
+    Text is written as UTF-8 except when it holds unpaired surrogates (possible in JSON input, not in UTF-8):
+    then the row is written with `\\uXXXX` escapes, which is still valid JSON and loses nothing.
+    """
+    text = json.dumps(row, ensure_ascii=False)
+    return json.dumps(row) if SURROGATES.search(text) else text
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Strings with each unpaired surrogate replaced by U+FFFD (same length, so offsets hold), for Parquet."""
+    if isinstance(value, str):
+        return SURROGATES.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: _valid_unicode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(item) for item in value]
+    return value
 
 
 def _schemas() -> dict[str, Any]:
@@ -94,7 +114,7 @@ class RowWriter:
                     for r in row["removed"]
                 ],
             }
-        self._rows.append(row)
+        self._rows.append(_valid_unicode(row))
         if len(self._rows) >= PARQUET_CHUNK:
             self._flush()
 

@@ -1,0 +1,101 @@
+"""Crashes: a run killed with SIGKILL at any stage resumes to byte-identical output, redoing no finished batch."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, WIRECOPY, run_cli
+
+INPUTS = [DATA / "bbc.jsonl.gz", WIRECOPY / "docs.jsonl"]
+SMALL_BATCHES = ["--batch-chars", "150000", "--batch-pairs", "300"]
+OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
+
+
+def command(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "reprints",
+        "dedup",
+        "-q",
+        *map(str, INPUTS),
+        "--out",
+        str(out),
+        *SMALL_BATCHES,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    subprocess.run(command(out), check=True, capture_output=True)
+    return out
+
+
+def _count(folder: Path) -> int:
+    return len(list(folder.glob("*.npz"))) if folder.exists() else 0
+
+
+KILL_POINTS: dict[str, Callable[[Path], bool]] = {
+    "fingerprint": lambda out: _count(out / ".work" / "fingerprint") >= 3,
+    "candidates": lambda out: (out / ".work" / "candidates.npz").exists(),
+    "align": lambda out: _count(out / ".work" / "align") >= 3,
+    "write": lambda out: any(out.glob(".*.partial")),
+}
+
+
+def kill_when(out: Path, ready: Callable[[Path], bool], timeout: float = 120.0) -> int:
+    """Start a run, SIGKILL it as soon as `ready(out)` holds; return its exit status."""
+    process = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if ready(out):
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    return process.wait()
+
+
+@pytest.mark.parametrize("stage", list(KILL_POINTS))
+def test_killed_run_resumes_to_identical_output(stage: str, reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    status = kill_when(out, KILL_POINTS[stage])
+    assert status == -signal.SIGKILL, f"the run ended ({status}) before it could be killed at {stage}"
+    assert not (out / "summary.json").exists()
+    subprocess.run(command(out, "--resume"), check=True, capture_output=True)
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), f"{name} differs after resume"
+    resumed = json.loads((out / "summary.json").read_text(encoding="utf-8"))["resumed"]
+    assert resumed["fingerprint_batches"] >= 3
+    if stage in ("candidates", "align", "write"):
+        assert resumed["candidates"] is True
+    if stage in ("align", "write"):
+        assert resumed["align_batches"] >= 3
+    assert not (out / ".work").exists()
+    assert not list(out.glob(".*.partial"))
+
+
+def test_resume_with_other_parameters_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", out, "--keep-work")
+    result = run_cli(
+        "dedup", "-q", WIRECOPY / "docs.jsonl", "--out", out, "--resume", "--min-passage", "40", check=False
+    )
+    assert result.returncode == 1
+    assert "cannot resume" in result.stderr and "parameters changed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_resume_without_work_directory_starts_over(tmp_path: Path) -> None:
+    result = run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", tmp_path / "out", "--resume")
+    assert "starting from the beginning" in result.stderr
+    assert (tmp_path / "out" / "pairs.jsonl").exists()
