@@ -154,7 +154,7 @@ def read_and_fingerprint(
             bar.update(len(prints.token_counts))
         total = time.perf_counter() - began
     timer.add("normalize+fingerprint", max(0.0, total - timer.seconds.get("read", 0.0)))
-    corpus.seal()
+    corpus.seal(work.index)
     release_free_memory()
     log.info("read %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
     return corpus

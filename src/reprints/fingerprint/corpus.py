@@ -104,12 +104,20 @@ class Corpus:
         """Tokens of each document."""
         return np.diff(self.token_offsets)
 
-    def seal(self) -> None:
+    def seal(self, folder: Path | None = None) -> None:
         """Gather the batches into corpus-wide arrays (call once, after the last batch).
 
         Each batch is copied into preallocated arrays and released at once, so the peak is the corpus
-        arrays plus one batch, not twice the corpus.
+        arrays plus one batch, not twice the corpus. With a `folder`, the per-token arrays (character
+        offsets and the match index) are memory-mapped `.npy` files there: pages the operating system can
+        write back and evict, and which worker processes map instead of copying (see `load_index`).
         """
+
+        def array(name: str, size: int, dtype: type) -> Any:
+            if folder is None or size == 0:
+                return np.zeros(size, dtype=dtype)
+            return np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=(size,))
+
         batches, self.batches = self.batches, []
         sizes = {
             "docs": sum(len(b.token_counts) for b in batches),
@@ -121,10 +129,10 @@ class Corpus:
         token_counts = np.empty(sizes["docs"], dtype=np.int64)
         match_counts = np.empty(sizes["docs"], dtype=np.int64)
         self.doc_hashes = np.empty(sizes["docs"], dtype=np.uint64)
-        self.lead = np.empty(sizes["tokens"], dtype=np.int32)
-        self.trail = np.empty(sizes["tokens"], dtype=np.int32)
-        keys = np.empty(sizes["rows"], dtype=np.uint64)
-        positions = np.empty(sizes["rows"], dtype=np.int32)
+        self.lead = array("lead", sizes["tokens"], np.int32)
+        self.trail = array("trail", sizes["tokens"], np.int32)
+        keys = array("keys", sizes["rows"], np.uint64)
+        positions = array("positions", sizes["rows"], np.int32)
         self.anchor_docs = np.empty(sizes["anchors"], dtype=np.int64)
         self.anchor_hashes = np.empty(sizes["anchors"], dtype=np.uint64)
         at = dict.fromkeys(sizes, 0)
@@ -154,10 +162,15 @@ class Corpus:
         return int(self.lead[base + start]), int(self.trail[base + end - 1])
 
     def save_index(self, folder: Path) -> None:
-        """Write the match index as `.npy` files, for worker processes to map."""
+        """Write what `load_index` needs besides the arrays `seal(folder)` already mapped there."""
         assert self.index is not None
-        for name in INDEX_ARRAYS:
-            np.save(folder / f"{name}.npy", getattr(self.index, name))
+        for name in ("keys", "positions", "offsets", "token_counts"):
+            target = folder / f"{name}.npy"
+            value = getattr(self.index, name)
+            if isinstance(value, np.memmap) and Path(str(value.filename)) == target.resolve():
+                value.flush()
+            else:
+                np.save(target, value)
         (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
 
 
