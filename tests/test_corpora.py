@@ -93,15 +93,24 @@ def test_no_cluster_fuses_different_stories(wirecopy_out: Path) -> None:
             assert same_story(x, y), f"cluster {cluster['cluster']} fuses {sorted(x)} and {sorted(y)}"
 
 
-def test_aggregator_pages_link_by_containment(wirecopy_out: Path) -> None:
-    truth = {row["id"]: row["segments"] for row in rows(WIRECOPY / "truth.jsonl")}
-    pages = {doc for doc, segs in truth.items() if sum(s["role"] in ("main", "related") for s in segs) > 1}
-    relations = collections.Counter(
-        pair["relation"] for pair in rows(wirecopy_out / "pairs.jsonl") if pair["a"] in pages or pair["b"] in pages
-    )
-    assert relations["contained"] + relations["partial"] > 0
-    clustered = {m for c in rows(wirecopy_out / "clusters.jsonl") if len(c["members"]) > 1 for m in c["members"]}
-    assert not any(len([s for s in truth[p] if s["role"] in ("main", "related")]) > 2 and p in clustered for p in pages)
+def test_documents_with_different_main_stories_link_only_by_containment_or_partial(wirecopy_out: Path) -> None:
+    mains = {
+        row["id"]: {s["article"] for s in row["segments"] if s["role"] == "main"}
+        for row in rows(WIRECOPY / "truth.jsonl")
+    }
+    words = _source_words()
+
+    def same_story(x: set[str], y: set[str]) -> bool:
+        if x & y:
+            return True
+        return any(len(words[a] & words[b]) / len(words[a] | words[b]) >= 0.9 for a in x for b in y)
+
+    relations = collections.Counter()
+    for pair in rows(wirecopy_out / "pairs.jsonl"):
+        if not same_story(mains[pair["a"]], mains[pair["b"]]):
+            relations[pair["relation"]] += 1
+            assert pair["relation"] in ("contained", "partial"), pair
+    assert relations["contained"] > 0
 
 
 def test_bbc_refilings_are_exact(tmp_path: Path) -> None:

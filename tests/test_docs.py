@@ -62,7 +62,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_readme_defaults_match_config() -> None:
-    from reprints.cli import ALIGN, CANDIDATES, DECIDE, FINGERPRINT, RUN
+    from reprints.cli import ALIGN, BOILERPLATE, CANDIDATES, DECIDE, FINGERPRINT, RUN
 
     expected = {
         "--shingle-size": FINGERPRINT.shingle_size,
@@ -72,6 +72,8 @@ def test_readme_defaults_match_config() -> None:
         "--duplicate-coverage": DECIDE.duplicate_coverage,
         "--anchor-df-cap": CANDIDATES.anchor_df_cap,
         "--workers": RUN.workers,
+        "--boilerplate-min-docs": BOILERPLATE.boilerplate_min_docs,
+        "--boilerplate-max-context": BOILERPLATE.boilerplate_max_context,
     }
     for option, value in expected.items():
         row = re.search(rf"^\| `{option} [A-Z]+` \| ([^|]+) \|", README, re.MULTILINE)

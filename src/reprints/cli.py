@@ -10,12 +10,20 @@ from typing import Any
 import click
 
 from reprints import __version__
-from reprints.config import AlignConfig, CandidateConfig, DecideConfig, FingerprintConfig, ReadConfig, RunConfig
+from reprints.config import (
+    AlignConfig,
+    BoilerplateConfig,
+    CandidateConfig,
+    DecideConfig,
+    FingerprintConfig,
+    ReadConfig,
+    RunConfig,
+)
 from reprints.errors import ReprintsError
 from reprints.io.writers import dumps
 
 FINGERPRINT, ALIGN, DECIDE = FingerprintConfig(), AlignConfig(), DecideConfig()
-READ, CANDIDATES, RUN = ReadConfig(), CandidateConfig(), RunConfig()
+READ, CANDIDATES, RUN, BOILERPLATE = ReadConfig(), CandidateConfig(), RunConfig(), BoilerplateConfig()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,6 +65,33 @@ def _parameters(function: Any) -> Any:
     return function
 
 
+def _boilerplate_options(function: Any) -> Any:
+    """Options shared by `dedup` and `boilerplate`: how boilerplate is learned."""
+    options = [
+        click.option(
+            "--boilerplate-min-docs",
+            type=int,
+            default=None,
+            help=f"Documents a line must recur in [default: {BOILERPLATE.boilerplate_min_docs}].",
+        ),
+        click.option(
+            "--boilerplate-max-context",
+            type=int,
+            default=None,
+            help="Largest median shared context of a boilerplate line, in tokens "
+            f"[default: {BOILERPLATE.boilerplate_max_context}].",
+        ),
+        click.option(
+            "--site-field",
+            default=None,
+            help="Field naming each record's site [default: host of a 'url' field, else one site].",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _given(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -84,6 +119,19 @@ def _given(**values: Any) -> dict[str, Any]:
     "--order-by",
     default=None,
     help="Field ranking documents for keep-first, after standalone-before-container [default: input order].",
+)
+@click.option(
+    "--boilerplate/--no-boilerplate",
+    "boilerplate",
+    default=None,
+    help="Learn boilerplate lines and keep them out of matching [default: on].",
+)
+@_boilerplate_options
+@click.option(
+    "--strip-boilerplate",
+    is_flag=True,
+    default=None,
+    help="Remove boilerplate lines from the deduplicated output (recorded in documents.jsonl).",
 )
 @click.option("--workers", type=int, default=None, help=f"Worker processes [default: {RUN.workers}].")
 @click.option(
@@ -130,6 +178,25 @@ def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) 
         click.echo(f"{summary.documents} documents: {decisions}", err=True)
         click.echo(f"pairs: {relations}; {summary.clusters} clusters", err=True)
         click.echo(f"wrote {out_dir}/ in {summary.timings['total']:.1f} s", err=True)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}].")
+@click.option("--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}].")
+@_boilerplate_options
+@click.option("--workers", type=int, default=None, help=f"Worker processes [default: {RUN.workers}].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line instead of a table.")
+def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None:
+    """List the boilerplate lines learned from INPUTS, with how many documents hold each."""
+    from reprints.pipeline import boilerplate_lines
+
+    for line in boilerplate_lines(inputs, **_given(**options)):
+        if as_json:
+            click.echo(dumps(line.to_dict()))
+        else:
+            site = f"{line.site}  " if line.site else ""
+            click.echo(f"{line.documents:>7}  {site}{line.text}")
 
 
 def _read_text(path: Path) -> str:

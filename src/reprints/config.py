@@ -61,6 +61,33 @@ class FingerprintConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BoilerplateConfig:
+    """Learning each site's repeated lines, keeping them out of matching, stripping them on request."""
+
+    boilerplate: bool = True
+    boilerplate_min_docs: int = 8
+    boilerplate_max_context: int = 20
+    site_field: str | None = None
+    strip_boilerplate: bool = False
+
+    def __post_init__(self) -> None:
+        _require(
+            self.boilerplate_min_docs >= 2,
+            f"boilerplate_min_docs={self.boilerplate_min_docs} is too small: a line must recur in at least 2 "
+            f"documents to be learned ({_default(self, 'boilerplate_min_docs')} is the default)",
+        )
+        _require(
+            self.boilerplate_max_context >= 1,
+            f"boilerplate_max_context={self.boilerplate_max_context} must be at least 1 token "
+            f"({_default(self, 'boilerplate_max_context')} is the default)",
+        )
+        _require(
+            self.boilerplate or not self.strip_boilerplate,
+            "strip_boilerplate needs boilerplate learning: drop --no-boilerplate or --strip-boilerplate",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CandidateConfig:
     """The anchor join."""
 
@@ -133,6 +160,7 @@ class Config:
 
     read: ReadConfig = field(default_factory=ReadConfig)
     fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
+    boilerplate: BoilerplateConfig = field(default_factory=BoilerplateConfig)
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
@@ -153,7 +181,7 @@ class Config:
     def parameters(self) -> dict[str, Any]:
         """Every parameter that shapes the results, as written to `summary.json`."""
         out: dict[str, Any] = {}
-        for stage in ("read", "fingerprint", "candidates", "align", "decide"):
+        for stage in ("read", "fingerprint", "boilerplate", "candidates", "align", "decide"):
             out.update(asdict(getattr(self, stage)))
         return out
 
@@ -167,6 +195,7 @@ class Config:
         stages = {
             "read": ReadConfig,
             "fingerprint": FingerprintConfig,
+            "boilerplate": BoilerplateConfig,
             "candidates": CandidateConfig,
             "align": AlignConfig,
             "decide": DecideConfig,

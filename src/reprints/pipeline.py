@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,17 @@ from reprints.decide.keep import decide, ranking
 from reprints.decide.links import Link, links_from_alignment, relation_of
 from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir, input_manifest
-from reprints.fingerprint.corpus import Corpus, FingerprintTask, fingerprint_batch
+from reprints.fingerprint.corpus import Corpus, FingerprintTask, LineTask, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import load_dataclass, save_dataclass
 from reprints.io.writers import prepare_folder, write_json
+from reprints.normalize.boilerplate import learn, line_keys, site_of
+from reprints.normalize.lines import split_lines
+from reprints.normalize.tokens import tokenize
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
 from reprints.report.write import pair_of, write_outputs
-from reprints.types import Document, Pair, Summary
+from reprints.types import BoilerplateLine, Document, Pair, Summary
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +65,12 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     out = prepare_folder(Path(out_dir))
     manifest = input_manifest(files, _checkpointed_parameters(config))
     work = WorkDir(Path(config.run.work_dir or out / ".work"), manifest, resume=config.run.resume)
-    resumed = {"fingerprint_batches": 0, "candidates": False, "align_batches": 0}
+    resumed: dict[str, Any] = {"boilerplate": False, "fingerprint_batches": 0, "candidates": False, "align_batches": 0}
     timer = StageTimer()
     with LocalEngine(config.run.workers) as engine:
-        corpus = read_and_fingerprint(iter_documents(files, config.read), config, engine, timer, work, resumed)
+        boilerplate = learn_boilerplate(files, config, engine, timer, work, resumed)
+        documents = iter_documents(files, config.read, report=boilerplate is None or resumed["boilerplate"])
+        corpus = read_and_fingerprint(documents, config, engine, timer, work, resumed, boilerplate)
         with timer("candidates"):
             representative, groups = exact_groups(corpus.doc_hashes, corpus.token_counts, corpus.errors)
             candidates = load_dataclass(work.candidates, Candidates)
@@ -83,6 +89,7 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
             links,
             min_passage=config.align.min_passage,
             order_values=corpus.order_values,
+            boilerplate_only=set(np.flatnonzero(corpus.boilerplate_tokens).tolist()),
         )
         clusters = number_clusters(components(len(corpus), links), _contained(links), len(corpus))
         order = ranking(len(corpus), links, corpus.order_values)
@@ -108,30 +115,84 @@ def _contained(links: list[Link]) -> list[int]:
 
 
 def _batches(
-    documents: Iterator[Document], corpus: Corpus, config: Config, timer: StageTimer
-) -> Iterator[tuple[int, list[str]]]:
-    """Numbered batches of texts of about `batch_chars` characters, recording each document in the corpus."""
-    number = 0
+    documents: Iterator[Document], config: Config, timer: StageTimer, visit: Callable[[Document], None]
+) -> Iterator[tuple[int, list[str], int]]:
+    """Numbered batches of texts of about `batch_chars` characters, with the index of each batch's first
+    document; `visit` sees every document as it is read."""
+    number, first = 0, 0
     texts: list[str] = []
     size = 0
-    order_by = config.decide.order_by
     began = time.perf_counter()
     for doc in documents:
-        corpus.ids.append(doc.id)
-        if doc.error is not None:
-            corpus.errors[doc.index] = doc.error
-        if order_by is not None:
-            corpus.order_values[doc.index] = doc.metadata.get(order_by)
+        visit(doc)
         texts.append(doc.text)
         size += len(doc.text)
         if size >= config.run.batch_chars:
             timer.add("read", time.perf_counter() - began)
-            yield number, texts
+            yield number, texts, first
             began = time.perf_counter()
+            first += len(texts)
             texts, size, number = [], 0, number + 1
     timer.add("read", time.perf_counter() - began)
     if texts:
-        yield number, texts
+        yield number, texts, first
+
+
+class _Sites:
+    """Numbers sites in order of first appearance (the same numbers on every pass over the input)."""
+
+    def __init__(self, site_field: str | None) -> None:
+        self.site_field = site_field
+        self.numbers: dict[str, int] = {}
+        self.of_doc: list[int] = []
+
+    def visit(self, doc: Document) -> None:
+        name = site_of(dict(doc.metadata), self.site_field)
+        self.of_doc.append(self.numbers.setdefault(name, len(self.numbers)))
+
+    def of_batch(self, first: int, count: int) -> np.ndarray:
+        return np.array(self.of_doc[first : first + count], dtype=np.int64)
+
+
+def learn_boilerplate(
+    files: list[Path], config: Config, engine: LocalEngine, timer: StageTimer, work: WorkDir, resumed: dict[str, Any]
+) -> Path | None:
+    """Pass over the corpus learning boilerplate lines; returns the file of their keys (None if switched off)."""
+    settings = config.boilerplate
+    if not settings.boilerplate:
+        return None
+    learned = work.path / "boilerplate.npy"
+    if learned.exists():
+        resumed["boilerplate"] = True
+        return learned
+    sites = _Sites(settings.site_field)
+    task = LineTask(work.path / "lines", config.fingerprint.seed)
+    docs, hashes, counts = [], [], []
+    began = time.perf_counter()
+    read_before = timer.seconds.get("read", 0.0)
+    batches = _batches(iter_documents(files, config.read), config, timer, sites.visit)
+    for lines, _ in engine.map(task, batches):
+        docs.append(lines.docs)
+        hashes.append(lines.hashes)
+        counts.append(lines.token_counts)
+    all_docs = np.concatenate(docs) if docs else np.empty(0, np.int64)
+    site_array = np.array(sites.of_doc, dtype=np.int64)
+    keys = line_keys(np.concatenate(hashes) if hashes else np.empty(0, np.uint64), site_array[all_docs])
+    flagged = learn(
+        keys,
+        all_docs,
+        np.concatenate(counts) if counts else all_docs,
+        min_docs=settings.boilerplate_min_docs,
+        max_context=settings.boilerplate_max_context,
+    )
+    temporary = work.path / ".boilerplate.npy.partial"
+    with temporary.open("wb") as handle:
+        np.save(handle, flagged)
+    temporary.replace(learned)
+    read_now = timer.seconds.get("read", 0.0)
+    timer.add("boilerplate", time.perf_counter() - began - (read_now - read_before))
+    log.info("learned %d boilerplate lines", len(flagged))
+    return learned
 
 
 def read_and_fingerprint(
@@ -141,14 +202,31 @@ def read_and_fingerprint(
     timer: StageTimer,
     work: WorkDir,
     resumed: dict[str, Any],
+    boilerplate: Path | None = None,
 ) -> Corpus:
-    """Read every document and fingerprint it in batches, keeping fingerprints, not texts."""
+    """Read every document and fingerprint it in batches, keeping fingerprints, not texts.
+
+    With `boilerplate` (a file of learned line keys), boilerplate lines are left out of matching.
+    """
     corpus = Corpus()
     fp = config.fingerprint
-    task = FingerprintTask(work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed)
+    task = FingerprintTask(work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed, boilerplate)
+    sites = _Sites(config.boilerplate.site_field)
+    order_by = config.decide.order_by
+
+    def visit(doc: Document) -> None:
+        corpus.ids.append(doc.id)
+        if doc.error is not None:
+            corpus.errors[doc.index] = doc.error
+        if order_by is not None:
+            corpus.order_values[doc.index] = doc.metadata.get(order_by)
+        sites.visit(doc)
+
+    batches = _batches(documents, config, timer, visit)
+    work_items = ((number, texts, sites.of_batch(first, len(texts))) for number, texts, first in batches)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
         began = time.perf_counter()
-        for prints, loaded in engine.map(task, _batches(documents, corpus, config, timer)):
+        for prints, loaded in engine.map(task, work_items):
             corpus.batches.append(prints)
             resumed["fingerprint_batches"] += loaded
             bar.update(len(prints.token_counts))
@@ -274,3 +352,44 @@ def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **opt
     coverage_b = 1.0 if exact else round(int(batch.covered_b[0]) / max(counts[1], 1), 4)
     relation = relation_of(coverage_a, coverage_b, exact=exact, duplicate_coverage=config.decide.duplicate_coverage)
     return pair_of(Link(0, 1, relation, coverage_a, coverage_b, tuple(regions)), corpus)
+
+
+def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) -> list[BoilerplateLine]:
+    """The boilerplate lines reprints learns from the inputs, most frequent first.
+
+    Args:
+        inputs: As for `dedup`.
+        **options: `boilerplate_min_docs`, `boilerplate_max_context`, `site_field`, read and run options.
+
+    Returns:
+        Each learned line with its site, the number of documents holding it, and its text as first seen.
+
+    Example:
+        >>> [(line.documents, line.text) for line in reprints.boilerplate_lines(["docs.jsonl"])][:2]  # doctest: +SKIP
+        [(525, 'Comments'), (333, 'Share this article')]
+    """
+    config = Config.from_options(**options)
+    files = expand_inputs(inputs, config.read.on_error)
+    with tempfile.TemporaryDirectory(prefix="reprints-") as folder, LocalEngine(config.run.workers) as engine:
+        work = WorkDir(Path(folder), {}, resume=False)
+        learned_path = learn_boilerplate(files, config, engine, StageTimer(), work, {})
+        learned = np.load(learned_path) if learned_path is not None else np.empty(0, np.uint64)
+        found: dict[int, BoilerplateLine] = {}
+        holders: dict[int, set[int]] = {}
+        sites = _Sites(config.boilerplate.site_field)
+        names: dict[int, str] = {}
+        for _, texts, first in _batches(
+            iter_documents(files, config.read, report=False), config, StageTimer(), sites.visit
+        ):
+            site_numbers = sites.of_batch(first, len(texts))
+            lines = split_lines(texts, tokenize(texts, config.fingerprint.seed))
+            keys = line_keys(lines.hashes, site_numbers[lines.doc])
+            for row in np.flatnonzero(np.isin(keys, learned)).tolist():
+                key, doc = int(keys[row]), int(lines.doc[row])
+                holders.setdefault(key, set()).add(first + doc)
+                if key not in found:
+                    names.setdefault(key, next(n for n, i in sites.numbers.items() if i == site_numbers[doc]))
+                    text = texts[doc][int(lines.char_start[row]) : int(lines.char_end[row])].strip()
+                    found[key] = BoilerplateLine(names[key], 0, text)
+    lines_out = [replace(line, documents=len(holders[key])) for key, line in found.items()]
+    return sorted(lines_out, key=lambda line: (-line.documents, line.site, line.text))

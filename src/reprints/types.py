@@ -78,17 +78,23 @@ class Pair:
         return row
 
 
+BOILERPLATE = "boilerplate"
+
+
 @dataclass(frozen=True, slots=True)
 class Removed:
-    """A span taken out of a document because a kept document already holds it."""
+    """A span taken out of a document: held by a kept document, or boilerplate.
+
+    For boilerplate, `source_id` is `"boilerplate"` and the source offsets are None.
+    """
 
     start: int
     end: int
     source_id: str
-    source_start: int
-    source_end: int
+    source_start: int | None
+    source_end: int | None
 
-    def as_list(self) -> list[int | str]:
+    def as_list(self) -> list[int | str | None]:
         """The span as `[start, end, source_id, source_start, source_end]`."""
         return [self.start, self.end, self.source_id, self.source_start, self.source_end]
 
@@ -148,3 +154,16 @@ class Summary:
             "workers": self.workers,
             "resumed": dict(self.resumed),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class BoilerplateLine:
+    """A line learned as boilerplate: its site ('' for the whole corpus), how many documents hold it, its text."""
+
+    site: str
+    documents: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The line as a JSON object."""
+        return {"site": self.site, "documents": self.documents, "text": self.text}

@@ -64,7 +64,7 @@ def _empty_regions() -> Regions:
     return Regions(empty, empty, empty, empty, empty)
 
 
-def _ranges(starts: I64, lengths: I64) -> I64:
+def ranges(starts: I64, lengths: I64) -> I64:
     """Concatenation of `arange(s, s + n)` for each start and length."""
     total = int(lengths.sum())
     if total == 0:
@@ -84,7 +84,7 @@ def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     query = np.where(query_is_a, a, b)
     target = np.where(query_is_a, b, a)
     lengths = counts[query]
-    rows = _ranges(index.offsets[query], lengths)
+    rows = ranges(index.offsets[query], lengths)
     pair = np.repeat(np.arange(len(a), dtype=np.int64), lengths)
     shift = np.uint64(64 - index.doc_bits)
     low_bits = index.keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))

@@ -7,7 +7,7 @@ it shares with a document ranked before it; what is left decides `keep`, `trim` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,7 @@ def decide(
     *,
     min_passage: int,
     order_values: Mapping[int, Any] | None = None,
+    boilerplate_only: Container[int] = (),
 ) -> list[Verdict]:
     """Keep, trim or drop every document.
 
@@ -104,6 +105,7 @@ def decide(
         links: Every link between documents.
         min_passage: A document left with fewer tokens than this after trimming is dropped.
         order_values: Value of the `order_by` field for each document, if ordering by a field.
+        boilerplate_only: Documents whose every word is boilerplate.
     """
     size = len(token_counts)
     order = ranking(size, links, order_values)
@@ -116,7 +118,10 @@ def decide(
         by_doc[link.b].append(link)
     verdicts: list[Verdict] = []
     for doc in range(size):
-        verdicts.append(_verdict(doc, token_counts[doc], errors.get(doc), by_doc[doc], rank, min_passage))
+        error = errors.get(doc)
+        if error is None and token_counts[doc] == 0 and doc in boilerplate_only:
+            error = "empty: only boilerplate"
+        verdicts.append(_verdict(doc, token_counts[doc], error, by_doc[doc], rank, min_passage))
     return verdicts
 
 

@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reprints.align.chain import MatchIndex
+from reprints.align.chain import MatchIndex, ranges
 from reprints.fingerprint.hashing import U64
-from reprints.fingerprint.shingles import fingerprint
-from reprints.io.arrays import load_dataclass, save_dataclass
-from reprints.normalize.tokens import I64, tokenize
+from reprints.fingerprint.shingles import document_hashes, fingerprint
+from reprints.io.arrays import checkpointed
+from reprints.normalize.boilerplate import line_keys
+from reprints.normalize.lines import split_lines
+from reprints.normalize.tokens import I64, keep_tokens, tokenize
 
 I32 = npt.NDArray[np.int32]
 
@@ -31,11 +33,41 @@ class BatchPrints:
     anchor_docs: I64
     anchor_hashes: U64
     doc_hashes: U64
+    boilerplate_tokens: I64
+    boilerplate_docs: I64
+    boilerplate_starts: I64
+    boilerplate_ends: I64
 
 
-def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: int) -> BatchPrints:
-    """Tokenize and fingerprint a batch of texts."""
+def fingerprint_batch(
+    texts: list[str],
+    shingle_size: int,
+    window: int,
+    seed: int,
+    boilerplate: U64 | None = None,
+    sites: I64 | None = None,
+) -> BatchPrints:
+    """Tokenize and fingerprint a batch of texts.
+
+    Tokens on boilerplate lines (line keys in the sorted array `boilerplate`, per site in `sites`) are left
+    out of shingles, anchors and coverage; the whole-document hash still covers every token, so `exact`
+    keeps its meaning.
+    """
     tokens = tokenize(texts, seed)
+    doc_hashes = document_hashes(tokens, seed)
+    spans = np.empty(0, dtype=np.int64)
+    bp_docs, bp_starts, bp_ends = spans, spans, spans
+    bp_tokens = np.zeros(len(texts), dtype=np.int64)
+    if boilerplate is not None and len(boilerplate) and len(tokens.hashes):
+        lines = split_lines(texts, tokens)
+        site_of_line = sites[lines.doc] if sites is not None else np.zeros(len(lines.doc), dtype=np.int64)
+        hit = np.isin(line_keys(lines.hashes, site_of_line), boilerplate)
+        drop = np.zeros(len(tokens.hashes), dtype=np.bool_)
+        first = tokens.offsets[lines.doc[hit]] + lines.token_start[hit]
+        drop[ranges(first, lines.token_counts[hit])] = True
+        bp_docs, bp_starts, bp_ends = lines.doc[hit], lines.char_start[hit], lines.char_end[hit]
+        bp_tokens = np.bincount(bp_docs, weights=lines.token_counts[hit], minlength=len(texts)).astype(np.int64)
+        tokens = keep_tokens(tokens, ~drop)
     prints = fingerprint(tokens, shingle_size=shingle_size, window=window, seed=seed)
     return BatchPrints(
         np.diff(tokens.offsets),
@@ -46,8 +78,38 @@ def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: in
         prints.match_counts,
         prints.anchor_docs,
         prints.anchor_hashes,
-        prints.doc_hashes,
+        doc_hashes,
+        bp_tokens,
+        bp_docs,
+        bp_starts,
+        bp_ends,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LineBatch:
+    """Lines of one batch of documents, for boilerplate learning (document numbers in the whole input)."""
+
+    docs: I64
+    hashes: U64
+    token_counts: I64
+
+
+@dataclass(frozen=True, slots=True)
+class LineTask:
+    """A picklable line splitter, checkpointing each batch in `checkpoints` (see FingerprintTask)."""
+
+    checkpoints: Path
+    seed: int
+
+    def __call__(self, task: tuple[int, list[str], int]) -> tuple[LineBatch, bool]:
+        number, texts, first = task
+
+        def compute() -> LineBatch:
+            lines = split_lines(texts, tokenize(texts, self.seed))
+            return LineBatch(lines.doc + first, lines.hashes, lines.token_counts)
+
+        return checkpointed(self.checkpoints / f"{number:06d}.npz", LineBatch, compute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +124,16 @@ class FingerprintTask:
     shingle_size: int
     window: int
     seed: int
+    boilerplate: Path | None = None
 
-    def __call__(self, task: tuple[int, list[str]]) -> tuple[BatchPrints, bool]:
-        number, texts = task
-        checkpoint = self.checkpoints / f"{number:06d}.npz"
-        done = load_dataclass(checkpoint, BatchPrints)
-        if done is not None:
-            return done, True
-        prints = fingerprint_batch(texts, self.shingle_size, self.window, self.seed)
-        save_dataclass(checkpoint, prints)
-        return prints, False
+    def __call__(self, task: tuple[int, list[str], I64]) -> tuple[BatchPrints, bool]:
+        number, texts, sites = task
+
+        def compute() -> BatchPrints:
+            keys = np.load(self.boilerplate) if self.boilerplate is not None else None
+            return fingerprint_batch(texts, self.shingle_size, self.window, self.seed, keys, sites)
+
+        return checkpointed(self.checkpoints / f"{number:06d}.npz", BatchPrints, compute)
 
 
 def _offsets(counts: I64) -> I64:
@@ -95,6 +157,8 @@ class Corpus:
     anchor_docs: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     anchor_hashes: U64 = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     index: MatchIndex | None = None
+    boilerplate_tokens: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    boilerplate_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -126,6 +190,7 @@ class Corpus:
             "anchors": sum(len(b.anchor_docs) for b in batches),
         }
         doc_bits = max(1, (sizes["docs"] - 1).bit_length())
+        self.boilerplate_tokens = np.zeros(sizes["docs"], dtype=np.int64)
         token_counts = np.empty(sizes["docs"], dtype=np.int64)
         match_counts = np.empty(sizes["docs"], dtype=np.int64)
         self.doc_hashes = np.empty(sizes["docs"], dtype=np.uint64)
@@ -151,6 +216,14 @@ class Corpus:
             positions[r : r + rows] = batch.match_positions
             self.anchor_docs[n : n + anchors] = batch.anchor_docs + d
             self.anchor_hashes[n : n + anchors] = batch.anchor_hashes
+            self.boilerplate_tokens[d : d + docs] = batch.boilerplate_tokens
+            for doc, start, end in zip(
+                batch.boilerplate_docs.tolist(),
+                batch.boilerplate_starts.tolist(),
+                batch.boilerplate_ends.tolist(),
+                strict=True,
+            ):
+                self.boilerplate_spans.setdefault(d + doc, []).append((start, end))
             at = {"docs": d + docs, "tokens": t + tokens, "rows": r + rows, "anchors": n + anchors}
             del batch
         self.token_offsets = _offsets(token_counts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,3 +45,14 @@ def load_dataclass(path: Path, kind: type[T]) -> T | None:
         return None
     values = {f.name: arrays[f.name] if arrays[f.name].ndim else arrays[f.name].item() for f in fields(kind)}
     return kind(**values)
+
+
+def checkpointed(path: Path, kind: type[T], compute: Callable[[], T]) -> tuple[T, bool]:
+    """The dataclass checkpointed at `path` if there is one, else `compute()` saved there; and whether it was
+    loaded."""
+    done = load_dataclass(path, kind)
+    if done is not None:
+        return done, True
+    value = compute()
+    save_dataclass(path, value)
+    return value, False

@@ -57,6 +57,18 @@ class Tokens:
         )
 
 
+def keep_tokens(tokens: Tokens, keep: npt.NDArray[np.bool_]) -> Tokens:
+    """The tokens where `keep` is true, with per-document offsets recounted."""
+    counts = np.diff(tokens.offsets)
+    doc_of_token = np.repeat(np.arange(len(counts)), counts)
+    kept = np.bincount(doc_of_token[keep], minlength=len(counts))
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(kept, out=offsets[1:])
+    return Tokens(
+        tokens.starts[keep], tokens.ends[keep], tokens.hashes[keep], offsets, tokens.lead[keep], tokens.trail[keep]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Tables:
     is_word: npt.NDArray[np.bool_]

@@ -11,7 +11,7 @@ from reprints.decide.keep import Verdict
 from reprints.decide.links import Link
 from reprints.fingerprint.corpus import Corpus
 from reprints.io.writers import RowWriter
-from reprints.types import Decision, Document, Pair, Removed, Span
+from reprints.types import BOILERPLATE, Decision, Document, Pair, Removed, Span
 
 
 def pair_of(link: Link, corpus: Corpus) -> Pair:
@@ -53,24 +53,32 @@ def trimmed_text(text: str, removed: Sequence[Removed]) -> str:
     return "\n".join(piece.strip() for piece in pieces if piece.strip())
 
 
-def _decision(doc: Document, verdict: Verdict, cluster: int | None, corpus: Corpus) -> tuple[Decision, str | None]:
+def _decision(
+    doc: Document, verdict: Verdict, cluster: int | None, corpus: Corpus, strip: bool
+) -> tuple[Decision, str | None]:
     removed = removed_spans(doc.index, verdict, corpus)
+    decision, reason = verdict.decision, verdict.reason
+    if strip and doc.index in corpus.boilerplate_spans:
+        lines = [Removed(start, end, BOILERPLATE, None, None) for start, end in corpus.boilerplate_spans[doc.index]]
+        removed = tuple(sorted((*removed, *lines), key=lambda r: (r.start, r.end)))
+        if decision == "keep":
+            decision, reason = "trim", "boilerplate removed"
     text: str | None = None
-    if verdict.decision == "keep":
+    if decision == "keep":
         text = doc.text
-    elif verdict.decision == "trim":
+    elif decision == "trim":
         text = trimmed_text(doc.text, removed)
     duplicate_of = None if verdict.duplicate_of is None else corpus.ids[verdict.duplicate_of]
-    decision = Decision(
+    row = Decision(
         corpus.ids[doc.index],
-        verdict.decision,
-        verdict.reason,
+        decision,
+        reason,
         cluster,
         duplicate_of,
         removed,
         0 if text is None else len(text),
     )
-    return decision, text
+    return row, text
 
 
 def cluster_rows(
@@ -121,9 +129,10 @@ def write_outputs(
         for row in cluster_rows(clusters, links, order, corpus):
             cluster_file.write(row)
     id_field, text_field = config.read.id_field, config.read.text_field
+    strip = config.boilerplate.strip_boilerplate
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
         for doc in documents:
-            decision, text = _decision(doc, verdicts[doc.index], clusters[doc.index], corpus)
+            decision, text = _decision(doc, verdicts[doc.index], clusters[doc.index], corpus, strip)
             counts[decision.decision] += 1
             decisions.write(decision.to_dict())
             if text is not None:

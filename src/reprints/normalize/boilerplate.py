@@ -1,0 +1,126 @@
+"""Boilerplate: lines a site repeats on many pages, learned from the corpus itself.
+
+A line that recurs in many documents *in different surroundings* is boilerplate ("Share this article",
+"Comments", a cookie notice, a navigation bar); a paragraph that recurs *with the same neighbours* is
+syndicated text and is not. For each line recurring in at least `min_docs` documents of a site, take pairs
+of documents holding it and measure their *shared context*: the tokens of the line and of the identical lines
+around it, up and down, until the two documents differ. Around a template line that is the template block
+(a few words); around a syndicated paragraph it is the article. A line is boilerplate when the median shared
+context is at most `max_context` tokens, or, for a long line (a cookie notice), when it recurs in three times
+as many documents and the median context beyond the line itself is at most `max_context` tokens. Learning
+runs in rounds: boilerplate found in one round is not shared context in the next, so a short navigation line
+next to a long cookie notice is found once the notice is.
+
+Sites come from a site field, or the host of a `url` field; without either the corpus is one site.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from reprints.fingerprint.hashing import U64, mix64
+from reprints.normalize.tokens import I64
+
+MAX_PAIRS = 64  # document pairs examined per line
+LONG_LINE_FACTOR = 3
+ROUNDS = 3  # lines found in one round stop the shared context of the next, peeling template blocks
+
+
+def site_of(metadata: dict[str, object], site_field: str | None) -> str:
+    """The site of a record: its site field, else the host of its `url` field, else '' (one site)."""
+    if site_field is not None:
+        value = metadata.get(site_field)
+        return "" if value is None else str(value)
+    url = metadata.get("url")
+    if isinstance(url, str):
+        try:
+            return urlsplit(url).hostname or ""
+        except ValueError:
+            return ""
+    return ""
+
+
+def line_keys(hashes: U64, sites: I64) -> U64:
+    """Keys of lines within their site: equal only for the same words on the same site."""
+    return hashes ^ mix64(sites.astype(np.uint64), 0x517E)
+
+
+def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context: int) -> U64:
+    """The keys of boilerplate lines.
+
+    Args:
+        keys: Key of every line (see `line_keys`), lines in document order, then line order.
+        docs: Document of every line.
+        token_counts: Tokens on every line.
+        min_docs: A line must recur in at least this many documents.
+        max_context: Largest median shared context, in tokens, of a boilerplate line.
+
+    Returns:
+        The boilerplate keys, sorted.
+    """
+    if len(keys) == 0:
+        return np.empty(0, dtype=np.uint64)
+    order = np.lexsort((np.arange(len(keys)), docs, keys))
+    first = np.ones(len(order), dtype=np.bool_)
+    first[1:] = (keys[order][1:] != keys[order][:-1]) | (docs[order][1:] != docs[order][:-1])
+    firsts = order[first]
+    group_start = np.flatnonzero(np.concatenate(([True], keys[firsts][1:] != keys[firsts][:-1])))
+    group_size = np.diff(np.append(group_start, len(firsts)))
+    doc_start = np.searchsorted(docs, np.arange(int(docs.max()) + 2))
+    key_list, doc_list, count_list = keys.tolist(), docs.tolist(), token_counts.tolist()
+    candidates = [
+        (start, size) for start, size in zip(group_start.tolist(), group_size.tolist(), strict=True) if size >= min_docs
+    ]
+    flagged: set[int] = set()
+    for _ in range(ROUNDS):
+        found = set()
+        for start, size in candidates:
+            lines = firsts[start : start + min(size, MAX_PAIRS + 1)].tolist()
+            if key_list[lines[0]] in flagged:
+                continue
+            own, beyond = [], []
+            for line_a, line_b in itertools.pairwise(lines):
+                shared = _shared_context(
+                    line_a, line_b, key_list, doc_list, count_list, doc_start, max_context + 1, flagged
+                )
+                beyond.append(shared)
+                own.append(shared + count_list[line_a])
+            if statistics.median(own) <= max_context or (
+                size >= LONG_LINE_FACTOR * min_docs and statistics.median(beyond) <= max_context
+            ):
+                found.add(key_list[lines[0]])
+        if not found:
+            break
+        flagged |= found
+    return np.unique(np.array(sorted(flagged), dtype=np.uint64))
+
+
+def _shared_context(
+    line_a: int,
+    line_b: int,
+    keys: list[int],
+    docs: list[int],
+    counts: list[int],
+    doc_start: I64,
+    cap: int,
+    boilerplate: set[int],
+) -> int:
+    """Tokens of the identical lines around two occurrences of a line (not the line itself), up to `cap`.
+
+    The extension stops at a line already known to be boilerplate.
+    """
+    shared = 0
+    for step in (-1, 1):
+        a, b = line_a + step, line_b + step
+        lo_a, hi_a = int(doc_start[docs[line_a]]), int(doc_start[docs[line_a] + 1])
+        lo_b, hi_b = int(doc_start[docs[line_b]]), int(doc_start[docs[line_b] + 1])
+        while lo_a <= a < hi_a and lo_b <= b < hi_b and keys[a] == keys[b] and keys[a] not in boilerplate:
+            if shared >= cap:
+                break
+            shared += counts[a]
+            a, b = a + step, b + step
+    return shared

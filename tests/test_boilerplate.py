@@ -1,0 +1,194 @@
+"""Boilerplate: learned from the corpus, kept out of matching, stripped on request, never article text."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import reprints
+from conftest import DATA, SEEDS, WIRECOPY, run_cli
+from reprints.normalize.boilerplate import learn, site_of
+
+ARTICLE_ROLES = ("main", "related", "quote")
+
+
+def rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+@pytest.fixture(scope="module")
+def stripped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("stripped")
+    run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", out, "--strip-boilerplate")
+    return out
+
+
+def masks(text: str, spans: list[tuple[int, int]]) -> np.ndarray:
+    mask = np.zeros(len(text), dtype=bool)
+    for start, end in spans:
+        mask[start:end] = True
+    return mask
+
+
+def test_wirecopy_boilerplate_precision_and_recall(stripped: Path) -> None:
+    texts = {row["id"]: row["text"] for row in rows(WIRECOPY / "docs.jsonl")}
+    truth = {row["id"]: row["segments"] for row in rows(WIRECOPY / "truth.jsonl")}
+    holders = collections.Counter()
+    for doc, segments in truth.items():
+        holders.update({words(texts[doc][s["start"] : s["end"]]) for s in segments if s["role"] == "boilerplate"})
+    found = true_positive = truth_chars = 0
+    for row in rows(stripped / "documents.jsonl"):
+        text = texts[row["id"]]
+        visible = np.array([not ch.isspace() for ch in text], dtype=bool)
+        system = masks(text, [(r[0], r[1]) for r in row["removed"] if r[2] == "boilerplate"]) & visible
+        segments = [s for s in truth[row["id"]] if s["role"] == "boilerplate"]
+        true = masks(text, [(s["start"], s["end"]) for s in segments]) & visible
+        single = masks(
+            text, [(s["start"], s["end"]) for s in segments if holders[words(text[s["start"] : s["end"]])] < 2]
+        )
+        in_scope = ~single
+        found += int((system & in_scope).sum())
+        true_positive += int((system & true & in_scope).sum())
+        truth_chars += int((true & in_scope).sum())
+    precision, recall = true_positive / found, true_positive / truth_chars
+    assert precision >= 0.95, f"boilerplate precision {precision:.4f}"
+    assert recall >= 0.90, f"boilerplate recall {recall:.4f}"
+
+
+def test_stripping_never_removes_article_text(stripped: Path) -> None:
+    truth = {row["id"]: row["segments"] for row in rows(WIRECOPY / "truth.jsonl")}
+    for row in rows(stripped / "documents.jsonl"):
+        article = [(s["start"], s["end"]) for s in truth[row["id"]] if s["role"] in ARTICLE_ROLES]
+        for start, end, source, *_ in row["removed"]:
+            if source == "boilerplate":
+                assert not any(a < end and start < b for a, b in article), f"{row['id']} lost article text"
+
+
+def test_stripping_the_seeds_keeps_the_article(tmp_path: Path) -> None:
+    run_cli("dedup", "-q", SEEDS, "--out", tmp_path, "--strip-boilerplate")
+    assert not any(r[2] == "boilerplate" for row in rows(tmp_path / "documents.jsonl") for r in row["removed"])
+
+
+def test_stripped_lines_leave_the_deduplicated_text(stripped: Path) -> None:
+    kept = {row["id"]: row["text"] for row in rows(stripped / "deduplicated.jsonl")}
+    trimmed = [row for row in rows(stripped / "documents.jsonl") if row["reason"] == "boilerplate removed"]
+    assert trimmed
+    for row in trimmed[:50]:
+        assert row["decision"] == "trim"
+        assert "Share this article" not in kept[row["id"]]
+        assert row["kept_chars"] == len(kept[row["id"]])
+
+
+SITES = ["dailyledger.example", "morningpost.example", "cityherald.example", "wirenews.example", "valleytimes.example"]
+SECTIONS = ["Home", "News", "World", "Business", "Sport", "Culture", "Science", "Opinion", "Video", "Travel"]
+
+
+def cookie_notice(site: str) -> str:
+    return (
+        f"We use cookies and similar technologies on {site} to keep the site reliable and secure, to personalise "
+        "content and advertising, to provide social media features and to analyse how our websites are used. "
+        "By clicking accept you agree to our use of cookies; you can change your choices at any time by visiting "
+        "the privacy settings page linked in the footer of every page."
+    )
+
+
+def site_page(site: int, article: str) -> str:
+    name = SITES[site]
+    navigation = " | ".join(SECTIONS[site:] + SECTIONS[:site])
+    footer = f"© 2025 {name.split('.')[0].title()}. All rights reserved. Privacy Policy | Terms of Use | Contact Us"
+    return f"{navigation}\n{cookie_notice(name)}\n\n{article}\n\n{footer}"
+
+
+@pytest.fixture(scope="module")
+def five_sites(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """500 pages from 5 sites: unrelated real articles, each in its site's cookie notice, navigation, footer."""
+    folder = tmp_path_factory.mktemp("sites")
+    seen: set[str] = set()
+    articles = []
+    with gzip.open(DATA / "bbc.jsonl.gz", "rt", encoding="utf-8") as lines:
+        for line in lines:
+            text = json.loads(line)["text"]
+            if text not in seen:
+                seen.add(text)
+                articles.append(text)
+    bare = folder / "bare.jsonl"
+    bare.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(articles[:560])))
+    run_cli("dedup", "-q", bare, "--out", folder / "bare")
+    related = {int(p[k]) for p in rows(folder / "bare" / "pairs.jsonl") for k in ("a", "b")}
+    unrelated = [t for i, t in enumerate(articles[:560]) if i not in related][:500]
+    assert len(unrelated) == 500
+    pages = [
+        {"id": f"p{n:03d}", "url": f"https://{SITES[n % 5]}/story/{n}", "text": site_page(n % 5, text)}
+        for n, text in enumerate(unrelated)
+    ]
+    path = folder / "pages.jsonl"
+    path.write_text("".join(json.dumps(page) + "\n" for page in pages), encoding="utf-8")
+    return path
+
+
+def test_site_templates_make_no_pairs(five_sites: Path, tmp_path: Path) -> None:
+    run_cli("dedup", "-q", five_sites, "--out", tmp_path / "on", "--anchor-df-cap", "1000")
+    assert (tmp_path / "on" / "pairs.jsonl").read_text(encoding="utf-8") == ""
+    run_cli("dedup", "-q", five_sites, "--out", tmp_path / "default")
+    assert (tmp_path / "default" / "pairs.jsonl").read_text(encoding="utf-8") == ""
+
+
+def test_without_the_boilerplate_stage_templates_link_unrelated_pages(five_sites: Path, tmp_path: Path) -> None:
+    run_cli("dedup", "-q", five_sites, "--out", tmp_path, "--no-boilerplate", "--anchor-df-cap", "1000")
+    pairs = rows(tmp_path / "pairs.jsonl")
+    assert len(pairs) >= 5 * 99 * 100 // 2 * 0.9, len(pairs)
+    assert {p["relation"] for p in pairs} == {"partial"}
+
+
+def test_boilerplate_command_lists_site_lines(five_sites: Path) -> None:
+    out = run_cli("boilerplate", "--json", five_sites).stdout
+    learned = [json.loads(line) for line in out.splitlines()]
+    assert {line["site"] for line in learned} == set(SITES)
+    assert all(line["documents"] == 100 for line in learned)
+    assert {"cookie", "navigation", "footer"} <= {
+        "cookie"
+        if "cookies" in line["text"]
+        else "navigation"
+        if " | " in line["text"] and "©" not in line["text"]
+        else "footer"
+        for line in learned
+    }
+    table = run_cli("boilerplate", five_sites).stdout.splitlines()
+    assert len(table) == len(learned)
+    assert table[0].split()[0] == "100"
+
+
+def test_learn_separates_templates_from_syndicated_paragraphs() -> None:
+    template = [11, 12]  # two template lines, the same on every page
+    docs, keys, counts = [], [], []
+    for doc in range(10):
+        story = [1000 + doc, 2000 + doc]  # each page's own article
+        syndicated = [500, 501, 502] if doc < 9 else []  # one article republished on 9 pages, same neighbours
+        for key in [*template, *story, *syndicated]:
+            docs.append(doc)
+            keys.append(key)
+            counts.append(3 if key in template else 40)
+    learned = learn(np.array(keys, dtype=np.uint64), np.array(docs), np.array(counts), min_docs=8, max_context=20)
+    assert learned.tolist() == [11, 12]
+
+
+def test_site_of_uses_field_then_url_host() -> None:
+    assert site_of({"site": "a.example", "url": "https://b.example/x"}, "site") == "a.example"
+    assert site_of({"url": "https://b.example/x"}, None) == "b.example"
+    assert site_of({}, None) == ""
+
+
+def test_boilerplate_lines_api() -> None:
+    learned = reprints.boilerplate_lines([WIRECOPY / "docs.jsonl"])
+    assert learned[0].documents >= learned[-1].documents
+    assert any(line.text == "Share this article" for line in learned)
