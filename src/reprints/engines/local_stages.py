@@ -1,0 +1,217 @@
+"""How the local engine runs each stage over batches: reading passes, boilerplate, fingerprints, alignment.
+
+The stage functions themselves (tokenize, fingerprint, join, align...) know nothing of batches or processes;
+this module feeds them batches, checkpoints the results in the work directory and gathers them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from reprints.align.batch import AlignedBatch, AlignTask
+from reprints.candidates.join import Candidates, join_anchors
+from reprints.config import Config
+from reprints.decide.links import Link, links_from_alignment
+from reprints.engines.local import LocalEngine, release_free_memory
+from reprints.engines.workdir import WorkDir
+from reprints.fingerprint.corpus import Corpus, FingerprintTask, LineTask
+from reprints.io import iter_documents
+from reprints.normalize.boilerplate import learn, line_keys, site_of
+from reprints.report.timing import StageTimer
+from reprints.types import Document
+
+log = logging.getLogger(__name__)
+
+
+def text_batches(
+    documents: Iterator[Document], config: Config, timer: StageTimer, visit: Callable[[Document], None]
+) -> Iterator[tuple[int, list[str], int]]:
+    """Numbered batches of texts of about `batch_chars` characters, with the index of each batch's first
+    document; `visit` sees every document as it is read."""
+    number, first = 0, 0
+    texts: list[str] = []
+    size = 0
+    began = time.perf_counter()
+    for doc in documents:
+        visit(doc)
+        texts.append(doc.text)
+        size += len(doc.text)
+        if size >= config.run.batch_chars:
+            timer.add("read", time.perf_counter() - began)
+            yield number, texts, first
+            began = time.perf_counter()
+            first += len(texts)
+            texts, size, number = [], 0, number + 1
+    timer.add("read", time.perf_counter() - began)
+    if texts:
+        yield number, texts, first
+
+
+class Sites:
+    """Numbers sites in order of first appearance (the same numbers on every pass over the input)."""
+
+    def __init__(self, site_field: str | None) -> None:
+        self.site_field = site_field
+        self.numbers: dict[str, int] = {}
+        self.of_doc: list[int] = []
+
+    def visit(self, doc: Document) -> None:
+        name = site_of(dict(doc.metadata), self.site_field)
+        self.of_doc.append(self.numbers.setdefault(name, len(self.numbers)))
+
+    def of_batch(self, first: int, count: int) -> np.ndarray:
+        return np.array(self.of_doc[first : first + count], dtype=np.int64)
+
+
+def learn_boilerplate(
+    files: list[Path], config: Config, engine: LocalEngine, timer: StageTimer, work: WorkDir, resumed: dict[str, Any]
+) -> Path | None:
+    """Pass over the corpus learning boilerplate lines; returns the file of their keys (None if switched off)."""
+    settings = config.boilerplate
+    if not settings.boilerplate:
+        return None
+    learned = work.path / "boilerplate.npy"
+    if learned.exists():
+        resumed["boilerplate"] = True
+        return learned
+    sites = Sites(settings.site_field)
+    task = LineTask(work.path / "lines", config.fingerprint.seed)
+    docs, hashes, counts = [], [], []
+    began = time.perf_counter()
+    read_before = timer.seconds.get("read", 0.0)
+    batches = text_batches(iter_documents(files, config.read), config, timer, sites.visit)
+    for lines, _ in engine.map(task, batches):
+        docs.append(lines.docs)
+        hashes.append(lines.hashes)
+        counts.append(lines.token_counts)
+    all_docs = np.concatenate(docs) if docs else np.empty(0, np.int64)
+    site_array = np.array(sites.of_doc, dtype=np.int64)
+    keys = line_keys(np.concatenate(hashes) if hashes else np.empty(0, np.uint64), site_array[all_docs])
+    flagged = learn(
+        keys,
+        all_docs,
+        np.concatenate(counts) if counts else all_docs,
+        min_docs=settings.boilerplate_min_docs,
+        max_context=settings.boilerplate_max_context,
+    )
+    temporary = work.path / ".boilerplate.npy.partial"
+    with temporary.open("wb") as handle:
+        np.save(handle, flagged)
+    temporary.replace(learned)
+    read_now = timer.seconds.get("read", 0.0)
+    timer.add("boilerplate", time.perf_counter() - began - (read_now - read_before))
+    log.info("learned %d boilerplate lines", len(flagged))
+    return learned
+
+
+def read_and_fingerprint(
+    documents: Iterator[Document],
+    config: Config,
+    engine: LocalEngine,
+    timer: StageTimer,
+    work: WorkDir,
+    resumed: dict[str, Any],
+    boilerplate: Path | None = None,
+) -> Corpus:
+    """Read every document and fingerprint it in batches, keeping fingerprints, not texts.
+
+    With `boilerplate` (a file of learned line keys), boilerplate lines are left out of matching.
+    """
+    corpus = Corpus()
+    fp = config.fingerprint
+    task = FingerprintTask(work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed, boilerplate)
+    sites = Sites(config.boilerplate.site_field)
+    order_by = config.decide.order_by
+
+    def visit(doc: Document) -> None:
+        corpus.ids.append(doc.id)
+        if doc.error is not None:
+            corpus.errors[doc.index] = doc.error
+        if order_by is not None:
+            corpus.order_values[doc.index] = doc.metadata.get(order_by)
+        sites.visit(doc)
+
+    batches = text_batches(documents, config, timer, visit)
+    work_items = ((number, texts, sites.of_batch(first, len(texts))) for number, texts, first in batches)
+    with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
+        began = time.perf_counter()
+        for prints, loaded in engine.map(task, work_items):
+            corpus.batches.append(prints)
+            resumed["fingerprint_batches"] += loaded
+            bar.update(len(prints.token_counts))
+        total = time.perf_counter() - began
+    timer.add("normalize+fingerprint", max(0.0, total - timer.seconds.get("read", 0.0)))
+    corpus.seal(work.index)
+    release_free_memory()
+    log.info("read %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
+    return corpus
+
+
+def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) -> Candidates:
+    """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align)."""
+    is_rep = representative[corpus.anchor_docs] == corpus.anchor_docs
+    return join_anchors(
+        corpus.anchor_docs[is_rep], corpus.anchor_hashes[is_rep], anchor_df_cap=config.candidates.anchor_df_cap
+    )
+
+
+def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    for number, start in enumerate(range(0, len(candidates.a), size)):
+        yield number, candidates.a[start : start + size], candidates.b[start : start + size]
+
+
+def align_candidates(
+    candidates: Candidates, config: Config, engine: LocalEngine, work: WorkDir, resumed: dict[str, Any]
+) -> list[AlignedBatch]:
+    """Align every candidate pair, in checkpointed batches."""
+    task = AlignTask(
+        work.index, work.path / "align", config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap
+    )
+    out = []
+    with tqdm(
+        total=len(candidates.a), desc="aligning", unit=" pairs", disable=not config.run.progress, leave=False
+    ) as bar:
+        for batch, loaded in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
+            out.append(batch)
+            resumed["align_batches"] += loaded
+            bar.update(len(batch.a))
+    return out
+
+
+def make_links(aligned: list[AlignedBatch], groups: list[list[int]], corpus: Corpus, config: Config) -> list[Link]:
+    """Links between documents from the aligned batches and the exact groups."""
+    a: list[int] = []
+    b: list[int] = []
+    regions: list[list[tuple[int, int, int, int]]] = []
+    covered_a: list[int] = []
+    covered_b: list[int] = []
+    for batch in aligned:
+        per_pair: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
+        r = batch.regions
+        for p, a0, a1, b0, b1 in zip(
+            r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(), r.b_start.tolist(), r.b_end.tolist(), strict=True
+        ):
+            per_pair[p].append((a0, a1, b0, b1))
+        a.extend(batch.a.tolist())
+        b.extend(batch.b.tolist())
+        regions.extend(per_pair)
+        covered_a.extend(batch.covered_a.tolist())
+        covered_b.extend(batch.covered_b.tolist())
+    return links_from_alignment(
+        a,
+        b,
+        regions,
+        covered_a,
+        covered_b,
+        corpus.token_counts.tolist(),
+        {members[0]: members for members in groups},
+        duplicate_coverage=config.decide.duplicate_coverage,
+        max_exact_group=config.candidates.anchor_df_cap,
+    )
