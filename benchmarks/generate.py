@@ -8,16 +8,17 @@ Writes DIR/docs.jsonl (`{"id", "text"}`) and DIR/truth.jsonl in the wirecopy for
 
 How a corpus is made (everything drawn from one seeded `random.Random`, so the same arguments give the same bytes):
 
-- Each source article (the BBC and Reuters articles of at least 120 words, as in wirecopy-dev, less those sharing
-  text with an earlier one: templated reports and re-sent wires, see `distinct_sources`) is republished k times, k drawn from the distribution wirecopy-dev
-  shows (59% once, 18% twice, ... up to 10 times): about 2 documents per article, 43k documents per pass.
+- Each source article (the BBC and Reuters articles of at least 120 words, as in wirecopy-dev, less those
+  sharing text with an earlier one: templated reports and re-sent wires, see `distinct_sources`; 7,530 remain)
+  is republished k times, k drawn from the distribution wirecopy-dev shows (59% once, 18% twice, ... up to 10
+  times): about 2 documents per article, 16k documents per pass.
 - Each copy goes to one of 40 sites: the site's own header and footer lines (navigation, share buttons, newsletter,
   copyright: shared by every page of that site, so they are the corpus' most frequent passages; footers are at most
   23 words, the longest wirecopy-dev has), its typography (straight or curly quotes, dashes, paragraph breaks) and
   title case.
 - A copy may be edited (typos, word substitutions, a dropped sentence: 20%), truncated (15%), be an aggregator
   page holding 1-3 other articles under "Related Articles" (8%), or quote a paragraph of another article (3%).
-- Corpora larger than one pass (43k documents) add passes in which every article-derived letter goes through a
+- Corpora larger than one pass (16k documents) add passes in which every article-derived letter goes through a
   seeded letter permutation (boilerplate does not): the same duplicate structure and token statistics, no shingle
   shared with another pass. Their article ids are `ID~pN`; `score.py` scores them with the original article's
   length. Documents of a pass are shuffled; a corpus of N documents is the first N of the sequence of passes, so
