@@ -67,7 +67,9 @@ def test_dedup_seeds_keeps_article_and_trims_page(tmp_path: Path) -> None:
     assert summary["decisions"] == {"keep": 1, "trim": 1, "drop": 0}
     assert set(summary["timings_seconds"]) >= {
         "read",
-        "normalize+fingerprint",
+        "normalize",
+        "boilerplate",
+        "fingerprint",
         "candidates",
         "align",
         "decide",

@@ -21,22 +21,20 @@ from reprints.decide.keep import decide, ranking
 from reprints.decide.links import Link, relation_of
 from reprints.engines.local import LocalEngine
 from reprints.engines.local_stages import (
-    Sites,
     align_candidates,
     find_candidates,
+    fingerprint_corpus,
     learn_boilerplate,
     make_links,
-    read_and_fingerprint,
+    read_and_tokenize,
     text_batches,
 )
 from reprints.engines.workdir import WorkDir, input_manifest
-from reprints.fingerprint.corpus import Corpus, fingerprint_batch
+from reprints.fingerprint.corpus import Corpus, TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import load_dataclass, save_dataclass
 from reprints.io.writers import prepare_folder, write_json
 from reprints.normalize.boilerplate import line_keys
-from reprints.normalize.lines import split_lines
-from reprints.normalize.tokens import tokenize
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
 from reprints.report.write import pair_of, write_outputs
@@ -72,12 +70,20 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     out = prepare_folder(Path(out_dir))
     manifest = input_manifest(files, _checkpointed_parameters(config))
     work = WorkDir(Path(config.run.work_dir or out / ".work"), manifest, resume=config.run.resume)
-    resumed: dict[str, Any] = {"boilerplate": False, "fingerprint_batches": 0, "candidates": False, "align_batches": 0}
+    resumed: dict[str, Any] = {
+        "token_batches": 0,
+        "boilerplate": False,
+        "fingerprint_batches": 0,
+        "candidates": False,
+        "align_batches": 0,
+    }
     timer = StageTimer()
     with LocalEngine(config.run.workers) as engine:
-        boilerplate = learn_boilerplate(files, config, engine, timer, work, resumed)
-        documents = iter_documents(files, config.read, report=boilerplate is None or resumed["boilerplate"])
-        corpus = read_and_fingerprint(documents, config, engine, timer, work, resumed, boilerplate)
+        reading = read_and_tokenize(iter_documents(files, config.read), config, engine, timer, work, resumed)
+        with timer("boilerplate"):
+            boilerplate = learn_boilerplate(reading, config, work, resumed)
+        with timer("fingerprint"):
+            corpus = fingerprint_corpus(reading, config, engine, work, resumed, boilerplate)
         with timer("candidates"):
             representative, groups = exact_groups(corpus.doc_hashes, corpus.token_counts, corpus.errors)
             candidates = load_dataclass(work.candidates, Candidates)
@@ -186,30 +192,30 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
 
     Example:
         >>> [(line.documents, line.text) for line in reprints.boilerplate_lines(["docs.jsonl"])][:2]  # doctest: +SKIP
-        [(525, 'Comments'), (333, 'Share this article')]
+        [(525, 'Comments'), (333, 'Email')]
     """
     config = Config.from_options(**options)
     files = expand_inputs(inputs, config.read.on_error)
     with tempfile.TemporaryDirectory(prefix="reprints-") as folder, LocalEngine(config.run.workers) as engine:
         work = WorkDir(Path(folder), {}, resume=False)
-        learned_path = learn_boilerplate(files, config, engine, StageTimer(), work, {})
+        resumed: dict[str, Any] = {"token_batches": 0}
+        reading = read_and_tokenize(iter_documents(files, config.read), config, engine, StageTimer(), work, resumed)
+        learned_path = learn_boilerplate(reading, config, work, {})
         learned = np.load(learned_path) if learned_path is not None else np.empty(0, np.uint64)
-        found: dict[int, BoilerplateLine] = {}
+        site_names = {number: name for name, number in reading.sites.numbers.items()}
+        site_array = np.array(reading.sites.of_doc, dtype=np.int64)
         holders: dict[int, set[int]] = {}
-        sites = Sites(config.boilerplate.site_field)
-        names: dict[int, str] = {}
-        for _, texts, first in text_batches(
-            iter_documents(files, config.read, report=False), config, StageTimer(), sites.visit
-        ):
-            site_numbers = sites.of_batch(first, len(texts))
-            lines = split_lines(texts, tokenize(texts, config.fingerprint.seed))
-            keys = line_keys(lines.hashes, site_numbers[lines.doc])
+        found: dict[int, BoilerplateLine] = {}
+        documents = iter_documents(files, config.read, report=False)
+        for number, texts, first in text_batches(documents, config, StageTimer(), lambda doc: None):
+            batch = load_dataclass(work.path / "tokens" / f"{number:06d}.npz", TokenBatch)
+            assert batch is not None
+            keys = line_keys(batch.line_hashes, site_array[batch.line_docs + first])
             for row in np.flatnonzero(np.isin(keys, learned)).tolist():
-                key, doc = int(keys[row]), int(lines.doc[row])
+                key, doc = int(keys[row]), int(batch.line_docs[row])
                 holders.setdefault(key, set()).add(first + doc)
                 if key not in found:
-                    names.setdefault(key, next(n for n, i in sites.numbers.items() if i == site_numbers[doc]))
-                    text = texts[doc][int(lines.char_start[row]) : int(lines.char_end[row])].strip()
-                    found[key] = BoilerplateLine(names[key], 0, text)
-    lines_out = [replace(line, documents=len(holders[key])) for key, line in found.items()]
-    return sorted(lines_out, key=lambda line: (-line.documents, line.site, line.text))
+                    text = texts[doc][int(batch.line_char_start[row]) : int(batch.line_char_end[row])].strip()
+                    found[key] = BoilerplateLine(site_names[int(site_array[first + doc])], 0, text)
+    lines = [replace(line, documents=len(holders[key])) for key, line in found.items()]
+    return sorted(lines, key=lambda line: (-line.documents, line.site, line.text))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from reprints.config import Config
 from reprints.decide.links import Link, links_from_alignment
 from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir
-from reprints.fingerprint.corpus import Corpus, FingerprintTask, LineTask
-from reprints.io import iter_documents
+from reprints.fingerprint.corpus import Corpus, FingerprintTask, TokenizeTask
+from reprints.fingerprint.hashing import U64
 from reprints.normalize.boilerplate import learn, line_keys, site_of
+from reprints.normalize.tokens import I64
 from reprints.report.timing import StageTimer
 from reprints.types import Document
 
@@ -70,63 +72,28 @@ class Sites:
         return np.array(self.of_doc[first : first + count], dtype=np.int64)
 
 
-def learn_boilerplate(
-    files: list[Path], config: Config, engine: LocalEngine, timer: StageTimer, work: WorkDir, resumed: dict[str, Any]
-) -> Path | None:
-    """Pass over the corpus learning boilerplate lines; returns the file of their keys (None if switched off)."""
-    settings = config.boilerplate
-    if not settings.boilerplate:
-        return None
-    learned = work.path / "boilerplate.npy"
-    if learned.exists():
-        resumed["boilerplate"] = True
-        return learned
-    sites = Sites(settings.site_field)
-    task = LineTask(work.path / "lines", config.fingerprint.seed)
-    docs, hashes, counts = [], [], []
-    began = time.perf_counter()
-    read_before = timer.seconds.get("read", 0.0)
-    batches = text_batches(iter_documents(files, config.read), config, timer, sites.visit)
-    for lines, _ in engine.map(task, batches):
-        docs.append(lines.docs)
-        hashes.append(lines.hashes)
-        counts.append(lines.token_counts)
-    all_docs = np.concatenate(docs) if docs else np.empty(0, np.int64)
-    site_array = np.array(sites.of_doc, dtype=np.int64)
-    keys = line_keys(np.concatenate(hashes) if hashes else np.empty(0, np.uint64), site_array[all_docs])
-    flagged = learn(
-        keys,
-        all_docs,
-        np.concatenate(counts) if counts else all_docs,
-        min_docs=settings.boilerplate_min_docs,
-        max_context=settings.boilerplate_max_context,
-    )
-    temporary = work.path / ".boilerplate.npy.partial"
-    with temporary.open("wb") as handle:
-        np.save(handle, flagged)
-    temporary.replace(learned)
-    read_now = timer.seconds.get("read", 0.0)
-    timer.add("boilerplate", time.perf_counter() - began - (read_now - read_before))
-    log.info("learned %d boilerplate lines", len(flagged))
-    return learned
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the reading pass leaves: the corpus' documents (ids, errors...), sites, batches and lines."""
+
+    corpus: Corpus
+    sites: Sites
+    batches: list[tuple[int, int, int]]  # batch number, first document, documents
+    line_docs: I64
+    line_hashes: U64
+    line_tokens: I64
 
 
-def read_and_fingerprint(
+def read_and_tokenize(
     documents: Iterator[Document],
     config: Config,
     engine: LocalEngine,
     timer: StageTimer,
     work: WorkDir,
     resumed: dict[str, Any],
-    boilerplate: Path | None = None,
-) -> Corpus:
-    """Read every document and fingerprint it in batches, keeping fingerprints, not texts.
-
-    With `boilerplate` (a file of learned line keys), boilerplate lines are left out of matching.
-    """
+) -> Reading:
+    """The reading pass: every document read once, tokenized and split into lines in checkpointed batches."""
     corpus = Corpus()
-    fp = config.fingerprint
-    task = FingerprintTask(work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed, boilerplate)
     sites = Sites(config.boilerplate.site_field)
     order_by = config.decide.order_by
 
@@ -138,19 +105,83 @@ def read_and_fingerprint(
             corpus.order_values[doc.index] = doc.metadata.get(order_by)
         sites.visit(doc)
 
-    batches = text_batches(documents, config, timer, visit)
-    work_items = ((number, texts, sites.of_batch(first, len(texts))) for number, texts, first in batches)
+    batches: list[tuple[int, int, int]] = []
+
+    def tasks() -> Iterator[tuple[int, list[str]]]:
+        for number, texts, first in text_batches(documents, config, timer, visit):
+            batches.append((number, first, len(texts)))
+            yield number, texts
+
+    task = TokenizeTask(work.path / "tokens", config.fingerprint.seed)
+    docs, hashes, counts = [], [], []
+    began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
-        began = time.perf_counter()
-        for prints, loaded in engine.map(task, work_items):
-            corpus.batches.append(prints)
-            resumed["fingerprint_batches"] += loaded
-            bar.update(len(prints.token_counts))
-        total = time.perf_counter() - began
-    timer.add("normalize+fingerprint", max(0.0, total - timer.seconds.get("read", 0.0)))
+        for number, (lines, loaded) in enumerate(engine.map(task, tasks())):
+            _, first, count = batches[number]
+            docs.append(lines.docs + first)
+            hashes.append(lines.hashes)
+            counts.append(lines.token_counts)
+            resumed["token_batches"] += loaded
+            bar.update(count)
+    timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
+    empty = np.empty(0, dtype=np.int64)
+    return Reading(
+        corpus,
+        sites,
+        batches,
+        np.concatenate(docs) if docs else empty,
+        np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
+        np.concatenate(counts) if counts else empty,
+    )
+
+
+def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: dict[str, Any]) -> Path | None:
+    """Learn boilerplate lines from the reading pass's lines; returns the file of their keys (None if off)."""
+    settings = config.boilerplate
+    if not settings.boilerplate:
+        return None
+    learned = work.path / "boilerplate.npy"
+    if learned.exists():
+        resumed["boilerplate"] = True
+        return learned
+    site_array = np.array(reading.sites.of_doc, dtype=np.int64)
+    keys = line_keys(reading.line_hashes, site_array[reading.line_docs])
+    flagged = learn(
+        keys,
+        reading.line_docs,
+        reading.line_tokens,
+        min_docs=settings.boilerplate_min_docs,
+        max_context=settings.boilerplate_max_context,
+    )
+    temporary = work.path / ".boilerplate.npy.partial"
+    with temporary.open("wb") as handle:
+        np.save(handle, flagged)
+    temporary.replace(learned)
+    log.info("learned %d boilerplate lines", len(flagged))
+    return learned
+
+
+def fingerprint_corpus(
+    reading: Reading,
+    config: Config,
+    engine: LocalEngine,
+    work: WorkDir,
+    resumed: dict[str, Any],
+    boilerplate: Path | None,
+) -> Corpus:
+    """The fingerprint pass, from the token checkpoints: no input is read again."""
+    fp = config.fingerprint
+    task = FingerprintTask(
+        work.path / "tokens", work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed, boilerplate
+    )
+    tasks = ((number, reading.sites.of_batch(first, count)) for number, first, count in reading.batches)
+    corpus = reading.corpus
+    for prints, loaded in engine.map(task, tasks):
+        corpus.batches.append(prints)
+        resumed["fingerprint_batches"] += loaded
     corpus.seal(work.index)
     release_free_memory()
-    log.info("read %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
+    log.info("fingerprinted %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
     return corpus
 
 

@@ -3,9 +3,9 @@
 Layout::
 
     manifest.json           inputs (path, size, modification time) and every parameter that shapes results
-    lines/NNNNNN.npz        one per batch of the boilerplate pass: line hashes
+    tokens/NNNNNN.npz       one per batch of the reading pass: tokens and lines
     boilerplate.npy         the learned boilerplate line keys
-    fingerprint/NNNNNN.npz  one per fingerprint batch
+    fingerprint/NNNNNN.npz  one per batch: shingles, anchors, the match table
     candidates.npz          candidate pairs
     align/NNNNNN.npz        one per alignment batch
     index/                  the match index, for worker processes to map (rebuilt on every run)
@@ -65,7 +65,7 @@ class WorkDir:
             temporary = path / ".manifest.json.partial"
             temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             temporary.replace(written)
-        for folder in ("lines", "fingerprint", "align", "index"):
+        for folder in ("tokens", "fingerprint", "align", "index"):
             (path / folder).mkdir(exist_ok=True)
 
     def batch(self, stage: str, number: int) -> Path:

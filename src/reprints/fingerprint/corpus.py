@@ -12,10 +12,10 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex, ranges
 from reprints.fingerprint.hashing import U64
 from reprints.fingerprint.shingles import document_hashes, fingerprint
-from reprints.io.arrays import checkpointed
+from reprints.io.arrays import checkpointed, load_dataclass
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
-from reprints.normalize.tokens import I64, keep_tokens, tokenize
+from reprints.normalize.tokens import I64, Tokens, keep_tokens, tokenize
 
 I32 = npt.NDArray[np.int32]
 
@@ -39,34 +39,75 @@ class BatchPrints:
     boilerplate_ends: I64
 
 
-def fingerprint_batch(
-    texts: list[str],
+@dataclass(frozen=True, slots=True)
+class TokenBatch:
+    """Tokens and lines of one batch of documents: the checkpoint of the reading pass.
+
+    Everything later passes need from the texts, so they never read or tokenize the input again. Document
+    numbers of lines are local to the batch; token positions of lines are within their document.
+    """
+
+    token_counts: I64
+    hashes: U64
+    lead: I32
+    trail: I32
+    doc_hashes: U64
+    line_docs: I64
+    line_hashes: U64
+    line_token_start: I64
+    line_token_end: I64
+    line_char_start: I64
+    line_char_end: I64
+
+
+def tokenize_batch(texts: list[str], seed: int) -> TokenBatch:
+    """Tokenize a batch of texts and split it into lines."""
+    tokens = tokenize(texts, seed)
+    lines = split_lines(texts, tokens)
+    return TokenBatch(
+        np.diff(tokens.offsets),
+        tokens.hashes,
+        tokens.lead.astype(np.int32),
+        tokens.trail.astype(np.int32),
+        document_hashes(tokens, seed),
+        lines.doc,
+        lines.hashes,
+        lines.token_start,
+        lines.token_end,
+        lines.char_start,
+        lines.char_end,
+    )
+
+
+def fingerprint_tokens(
+    batch: TokenBatch,
     shingle_size: int,
     window: int,
     seed: int,
     boilerplate: U64 | None = None,
     sites: I64 | None = None,
 ) -> BatchPrints:
-    """Tokenize and fingerprint a batch of texts.
+    """Fingerprint a tokenized batch.
 
     Tokens on boilerplate lines (line keys in the sorted array `boilerplate`, per site in `sites`) are left
     out of shingles, anchors and coverage; the whole-document hash still covers every token, so `exact`
     keeps its meaning.
     """
-    tokens = tokenize(texts, seed)
-    doc_hashes = document_hashes(tokens, seed)
+    offsets = _offsets(batch.token_counts)
+    lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
+    tokens = Tokens(lead, trail, batch.hashes, offsets, lead, trail)
+    count = len(batch.token_counts)
     spans = np.empty(0, dtype=np.int64)
     bp_docs, bp_starts, bp_ends = spans, spans, spans
-    bp_tokens = np.zeros(len(texts), dtype=np.int64)
-    if boilerplate is not None and len(boilerplate) and len(tokens.hashes):
-        lines = split_lines(texts, tokens)
-        site_of_line = sites[lines.doc] if sites is not None else np.zeros(len(lines.doc), dtype=np.int64)
-        hit = np.isin(line_keys(lines.hashes, site_of_line), boilerplate)
-        drop = np.zeros(len(tokens.hashes), dtype=np.bool_)
-        first = tokens.offsets[lines.doc[hit]] + lines.token_start[hit]
-        drop[ranges(first, lines.token_counts[hit])] = True
-        bp_docs, bp_starts, bp_ends = lines.doc[hit], lines.char_start[hit], lines.char_end[hit]
-        bp_tokens = np.bincount(bp_docs, weights=lines.token_counts[hit], minlength=len(texts)).astype(np.int64)
+    bp_tokens = np.zeros(count, dtype=np.int64)
+    if boilerplate is not None and len(boilerplate) and len(batch.line_docs):
+        site_of_line = sites[batch.line_docs] if sites is not None else np.zeros(len(batch.line_docs), np.int64)
+        hit = np.isin(line_keys(batch.line_hashes, site_of_line), boilerplate)
+        line_tokens = batch.line_token_end[hit] - batch.line_token_start[hit]
+        drop = np.zeros(len(batch.hashes), dtype=np.bool_)
+        drop[ranges(offsets[batch.line_docs[hit]] + batch.line_token_start[hit], line_tokens)] = True
+        bp_docs, bp_starts, bp_ends = batch.line_docs[hit], batch.line_char_start[hit], batch.line_char_end[hit]
+        bp_tokens = np.bincount(bp_docs, weights=line_tokens, minlength=count).astype(np.int64)
         tokens = keep_tokens(tokens, ~drop)
     prints = fingerprint(tokens, shingle_size=shingle_size, window=window, seed=seed)
     return BatchPrints(
@@ -78,7 +119,7 @@ def fingerprint_batch(
         prints.match_counts,
         prints.anchor_docs,
         prints.anchor_hashes,
-        doc_hashes,
+        batch.doc_hashes,
         bp_tokens,
         bp_docs,
         bp_starts,
@@ -86,9 +127,33 @@ def fingerprint_batch(
     )
 
 
+def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: int) -> BatchPrints:
+    """Tokenize and fingerprint a batch of texts (no boilerplate): what `compare` needs."""
+    return fingerprint_tokens(tokenize_batch(texts, seed), shingle_size, window, seed)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizeTask:
+    """A picklable `tokenize_batch`, checkpointing each batch as `checkpoints/NNNNNN.npz`.
+
+    Called with `(batch number, texts)`; returns the batch's lines (document numbers local to the batch) and
+    whether they came from a checkpoint. The tokens stay in the checkpoint for the fingerprint pass.
+    """
+
+    checkpoints: Path
+    seed: int
+
+    def __call__(self, task: tuple[int, list[str]]) -> tuple[LineBatch, bool]:
+        number, texts = task
+        batch, loaded = checkpointed(
+            self.checkpoints / f"{number:06d}.npz", TokenBatch, lambda: tokenize_batch(texts, self.seed)
+        )
+        return LineBatch(batch.line_docs, batch.line_hashes, batch.line_token_end - batch.line_token_start), loaded
+
+
 @dataclass(frozen=True, slots=True)
 class LineBatch:
-    """Lines of one batch of documents, for boilerplate learning (document numbers in the whole input)."""
+    """Lines of one batch of documents, for boilerplate learning."""
 
     docs: I64
     hashes: U64
@@ -96,42 +161,28 @@ class LineBatch:
 
 
 @dataclass(frozen=True, slots=True)
-class LineTask:
-    """A picklable line splitter, checkpointing each batch in `checkpoints` (see FingerprintTask)."""
-
-    checkpoints: Path
-    seed: int
-
-    def __call__(self, task: tuple[int, list[str], int]) -> tuple[LineBatch, bool]:
-        number, texts, first = task
-
-        def compute() -> LineBatch:
-            lines = split_lines(texts, tokenize(texts, self.seed))
-            return LineBatch(lines.doc + first, lines.hashes, lines.token_counts)
-
-        return checkpointed(self.checkpoints / f"{number:06d}.npz", LineBatch, compute)
-
-
-@dataclass(frozen=True, slots=True)
 class FingerprintTask:
-    """A picklable `fingerprint_batch` with its parameters, checkpointing each batch in `checkpoints`.
+    """A picklable `fingerprint_tokens` over the token checkpoints, checkpointing each batch in `checkpoints`.
 
-    Called with `(batch number, texts)`; a batch already checkpointed is loaded, not fingerprinted again.
-    Returns the batch's fingerprints and whether they came from a checkpoint.
+    Called with `(batch number, sites of its documents)`; a batch already fingerprinted is loaded. Returns the
+    batch's fingerprints and whether they came from a checkpoint.
     """
 
+    tokens: Path
     checkpoints: Path
     shingle_size: int
     window: int
     seed: int
     boilerplate: Path | None = None
 
-    def __call__(self, task: tuple[int, list[str], I64]) -> tuple[BatchPrints, bool]:
-        number, texts, sites = task
+    def __call__(self, task: tuple[int, I64]) -> tuple[BatchPrints, bool]:
+        number, sites = task
 
         def compute() -> BatchPrints:
+            batch = load_dataclass(self.tokens / f"{number:06d}.npz", TokenBatch)
+            assert batch is not None, f"token checkpoint {number} is missing"
             keys = np.load(self.boilerplate) if self.boilerplate is not None else None
-            return fingerprint_batch(texts, self.shingle_size, self.window, self.seed, keys, sites)
+            return fingerprint_tokens(batch, self.shingle_size, self.window, self.seed, keys, sites)
 
         return checkpointed(self.checkpoints / f"{number:06d}.npz", BatchPrints, compute)
 
