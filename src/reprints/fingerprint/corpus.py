@@ -187,6 +187,19 @@ class FingerprintTask:
         return checkpointed(self.checkpoints / f"{number:06d}.npz", BatchPrints, compute)
 
 
+def _reopen(array: Any) -> Any:
+    """A written memory-mapped array flushed and mapped again read-only.
+
+    Pages written through the first mapping stay in the process's resident set; the fresh mapping holds none
+    until they are read, so a process that never reads them (the main process while workers align) does not
+    carry them.
+    """
+    if not isinstance(array, np.memmap) or array.filename is None:
+        return array
+    array.flush()
+    return np.load(array.filename, mmap_mode="r")
+
+
 def _offsets(counts: I64) -> I64:
     out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
@@ -278,6 +291,9 @@ class Corpus:
             at = {"docs": d + docs, "tokens": t + tokens, "rows": r + rows, "anchors": n + anchors}
             del batch
         self.token_offsets = _offsets(token_counts)
+        if folder is not None:
+            self.lead, self.trail = _reopen(self.lead), _reopen(self.trail)
+            keys, positions = _reopen(keys), _reopen(positions)
         self.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, doc_bits)
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
