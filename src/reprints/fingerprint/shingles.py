@@ -27,7 +27,6 @@ class Fingerprints:
     shingle_offsets: I64
     anchor_docs: I64
     anchor_hashes: U64
-    doc_hashes: U64
     match_hashes: U64
     match_positions: I64
     match_counts: I64
@@ -87,13 +86,11 @@ def document_hashes(tokens: Tokens, seed: int) -> U64:
 
 
 def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) -> Fingerprints:
-    """Shingles, anchors and document hashes of a tokenized batch."""
+    """Shingles, anchors and the match table of a tokenized batch (document hashes: `document_hashes`)."""
     shingles, offsets = shingle(tokens, shingle_size, seed)
     docs, hashes = winnow(shingles, offsets, window)
     match_hashes, match_positions, match_counts = match_table(shingles, offsets)
-    return Fingerprints(
-        shingles, offsets, docs, hashes, document_hashes(tokens, seed), match_hashes, match_positions, match_counts
-    )
+    return Fingerprints(shingles, offsets, docs, hashes, match_hashes, match_positions, match_counts)
 
 
 def match_table(shingles: U64, offsets: I64) -> tuple[U64, I64, I64]:

@@ -1,5 +1,5 @@
 """Reading documents from `.txt` files, JSON Lines and Parquet, and writing the run's outputs."""
 
-from reprints.io.sources import count_hint, expand_inputs, iter_documents
+from reprints.io.sources import expand_inputs, iter_documents
 
-__all__ = ["count_hint", "expand_inputs", "iter_documents"]
+__all__ = ["expand_inputs", "iter_documents"]

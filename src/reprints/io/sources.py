@@ -132,8 +132,3 @@ def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = 
             seen[doc_id] = record.where
             yield Document(doc_id, record.text or "", index, record.metadata, record.error)
             index += 1
-
-
-def count_hint(files: Iterable[Path]) -> int:
-    """Total size in bytes of the input files (for a progress bar)."""
-    return sum(path.stat().st_size for path in files if path.exists())
