@@ -67,20 +67,42 @@ def test_bad_rows_become_unreadable_documents(tmp_path: Path) -> None:
     assert "bad.jsonl:2" in (docs[1][3] or "")
 
 
-def test_invalid_utf8_txt_is_unreadable(tmp_path: Path) -> None:
-    (tmp_path / "bad.txt").write_bytes(b"caf\xe9")
+RUSSIAN = "Привет, как дела? Это тест кодировки."
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        pytest.param(b"caf\xe9 cr\xe8me", "café crème", id="cp1252"),
+        pytest.param(
+            "Привет, как дела? Это тест кодировки.".encode("cp1251"),
+            "Привет, как дела? Это тест кодировки.",
+            id="cp1251",
+        ),
+        pytest.param("Zürich\r\nline two".encode("utf-16"), "Zürich\r\nline two", id="utf16-bom"),
+        pytest.param(b"\xef\xbb\xbfwith BOM\r\n", "with BOM\r\n", id="utf8-bom"),
+    ],
+)
+def test_txt_decoding_keeps_the_document(tmp_path: Path, data: bytes, text: str) -> None:
+    """Regression (issue 8, case 10): a cp1252 or UTF-16 file was dropped as unreadable; a BOM was kept."""
+    (tmp_path / "doc.txt").write_bytes(data)
+    [(doc_id, got, _, error)] = read([tmp_path / "doc.txt"])
+    assert (doc_id, got, error) == ("doc.txt", text, None)
+
+
+def test_undecodable_txt_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "bad.txt").write_bytes(bytes(range(256)) * 4)
     [(doc_id, _, _, error)] = read([tmp_path / "bad.txt"])
     assert doc_id == "bad.txt"
     assert error is not None and "invalid UTF-8" in error
 
 
-def test_missing_path_is_kept_in_skip_mode_and_fails_in_fail_mode(tmp_path: Path) -> None:
+def test_missing_top_level_path_is_an_error(tmp_path: Path) -> None:
+    """Regression (issue 8, case 10): a missing input ran, read nothing and exited 0."""
     missing = tmp_path / "missing.jsonl"
-    assert expand_inputs([missing]) == [missing]
-    with pytest.raises(InputError, match="no such file or folder"):
-        expand_inputs([missing], on_error="fail")
-    [(_, _, _, error)] = read([missing])
-    assert error is not None and error.startswith("unreadable: ")
+    for on_error in ("skip", "fail"):
+        with pytest.raises(InputError, match="no such file or folder"):
+            expand_inputs([missing], on_error=on_error)
 
 
 def test_unsupported_format_is_an_input_error(tmp_path: Path) -> None:
@@ -89,10 +111,19 @@ def test_unsupported_format_is_an_input_error(tmp_path: Path) -> None:
         expand_inputs([tmp_path / "data.csv"])
 
 
-def test_long_text_tokenized_in_pieces_equals_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(" ".join(f"word{i % 97}, “quoted” — dash" for i in range(5000)), id="ascii-spaces"),
+        pytest.param("\u3000".join(f"wört{i % 97}«zitat»" for i in range(5000)), id="ideographic-space"),
+        pytest.param("\u00a0".join(f"mot{i % 97}" for i in range(9000)), id="no-break-space"),
+        pytest.param("我们在北京看到了新的报告，" * 800, id="han-without-spaces"),
+    ],
+)
+def test_long_text_tokenized_in_pieces_equals_whole(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """Regression (issue 8, case 9): long texts were cut at ASCII white space only."""
     from reprints.normalize import tokens
 
-    text = " ".join(f"word{i % 97}, “quoted” — dash" for i in range(5000))
     whole = tokens.tokenize([text, "tail words"])
     monkeypatch.setattr(tokens, "PIECE_CHARS", 1000)
     pieces = tokens.tokenize([text, "tail words"])

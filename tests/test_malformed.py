@@ -58,12 +58,12 @@ def test_on_error_fail_stops_at_once(case: str, cases: dict[str, Path], tmp_path
     assert not (tmp_path / "documents.jsonl").exists()
 
 
-def test_missing_path_is_a_row_in_skip_mode(tmp_path: Path) -> None:
+def test_missing_top_level_path_is_an_error(tmp_path: Path) -> None:
+    """Regression (issue 8, case 10): a missing input gave a run that read nothing and exited 0."""
     result = run_cli("dedup", "-q", tmp_path / "nowhere.jsonl", "--out", tmp_path / "out", check=False)
-    assert result.returncode == 0
-    assert "nowhere.jsonl: no such file or folder" in result.stderr
-    [row] = rows(tmp_path / "out")
-    assert row["decision"] == "drop" and str(row["reason"]).startswith("unreadable: ")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"reprints: error: {tmp_path / 'nowhere.jsonl'}: no such file or folder"
+    assert not (tmp_path / "out" / "documents.jsonl").exists()
 
 
 def test_whole_folder_accounts_for_every_document(cases: dict[str, Path], tmp_path: Path) -> None:

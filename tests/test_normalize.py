@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reprints.normalize.chars import ATTACHED, BASE, SEPARATOR, is_split, kind_of
 from reprints.normalize.tokens import tokenize
 
 
@@ -113,13 +114,49 @@ def test_spans_sit_on_token_boundaries(text: str) -> None:
     ):
         assert 0 <= lead <= start < end <= trail <= len(text)
         glued = text[lead:start] + text[end:trail]
-        assert not any(_word(ch) or ch.isspace() for ch in glued), f"widened over {glued!r}"
+        assert not any(kind_of(ch) == BASE or ch.isspace() for ch in glued), f"widened over {glued!r}"
         for edge in (lead, trail):
-            inside = 0 < edge < len(text) and _word(text[edge - 1]) and _word(text[edge])
-            assert not inside, f"span edge {edge} splits a word in {text!r}"
+            assert not _inside_word(text, edge), f"span edge {edge} splits a word in {text!r}"
 
 
-def _word(ch: str) -> bool:
-    import unicodedata
+def _inside_word(text: str, edge: int) -> bool:
+    """An edge between a letter and what belongs to it: a mark after it, or a letter of a spaced script."""
+    if not 0 < edge < len(text):
+        return False
+    before, after = text[edge - 1], text[edge]
+    if kind_of(before) == SEPARATOR:
+        return False
+    if kind_of(after) == ATTACHED:
+        return True
+    return kind_of(after) == BASE and not is_split(ord(after)) and not is_split(ord(before))
 
-    return ch.isalnum() or unicodedata.category(ch)[0] == "M"
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        pytest.param("café résumé", "cafe\u0301 re\u0301sume\u0301", id="decomposed-accents"),
+        pytest.param("Ångström", "A\u030angstro\u0308m", id="decomposed-ring-and-umlaut"),
+        pytest.param("كتاب الطالب", "كِتَابُ الطَّالِب", id="arabic-tashkeel"),
+        pytest.param("كتاب", "كـتـاب", id="arabic-tatweel"),
+        pytest.param("soft hyphen", "soft hy\u00adphen", id="soft-hyphen"),
+        pytest.param("می\u200cخواهم", "میخواهم", id="zero-width-non-joiner"),
+    ],
+)
+def test_marks_and_joiners_fold_into_their_base(left: str, right: str) -> None:
+    toks = tokenize([left, right])
+    assert toks.of(0).hashes.tolist() == toks.of(1).hashes.tolist()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("我们在北京。", ["我", "们", "在", "北", "京"], id="han"),
+        pytest.param("東京ですね", ["東", "京", "で", "す", "ね"], id="kanji-and-kana"),
+        pytest.param("iPhone发布", ["iPhone", "发", "布"], id="latin-then-han"),
+        pytest.param("สวัสดี", ["ส", "วั", "ส", "ดี"], id="thai-with-marks"),
+        pytest.param("I ❤️ NY", ["I", "NY"], id="emoji-variation-selector"),
+        pytest.param("\ufe0f\u0301 alone", ["alone"], id="marks-without-base"),
+    ],
+)
+def test_unspaced_scripts_and_stray_marks(text: str, expected: list[str]) -> None:
+    assert words(text) == expected

@@ -200,14 +200,17 @@ def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReprintsError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise ReprintsError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ReprintsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    """A file decoded exactly as `dedup` decodes a `.txt` input (BOM removed, line endings kept)."""
+    from reprints.io.decode import read_text_file
+
+    if not path.exists():
+        raise ReprintsError(f"{path}: no such file")
+    decoded = read_text_file(path)
+    if decoded.text is None:
+        raise ReprintsError(f"{path}: cannot read ({decoded.error})")
+    if decoded.warning is not None:
+        logging.getLogger("reprints").warning("%s: %s", path, decoded.warning)
+    return decoded.text
 
 
 @cli.command()

@@ -44,6 +44,10 @@ def make(folder: Path) -> dict[str, Path]:
         "invalid_utf8.jsonl",
         _lines(good[:1]) + b'{"id": "bad-bytes", "text": "caf\xe9 cr\xe8me"}\n' + _lines(good[1:2]),
     )
+    put("bom.jsonl", b"\xef\xbb\xbf" + _lines(good[:2]))
+    put("cp1252.txt", ("Café crème “quoted” – " + paragraphs[0]).encode("cp1252", errors="replace"))
+    put("utf16.txt", ("Zürich “quoted”\r\n" + paragraphs[1]).encode("utf-16"))
+    put("binary.txt", bytes(range(256)) * 8)
     put("nul.txt", ("Before the NUL\x00after it. " + paragraphs[0]).encode("utf-8"))
     put("empty.txt", b"")
     put("whitespace.jsonl", _lines([{"id": "blank-text", "text": "  \n\t  "}]))
@@ -73,9 +77,13 @@ def expected() -> dict[str, list[tuple[str, str, str]]]:
     return {
         "invalid_utf8.jsonl": [
             ("good-0", "keep", ""),
-            ("invalid_utf8.jsonl:2", "drop", "unreadable: "),
+            ("bad-bytes", "keep", ""),
             ("good-1", "keep", ""),
         ],
+        "bom.jsonl": [("good-0", "keep", ""), ("good-1", "keep", "")],
+        "cp1252.txt": [("cp1252.txt", "keep", "")],
+        "utf16.txt": [("utf16.txt", "keep", "")],
+        "binary.txt": [("binary.txt", "drop", "unreadable: ")],
         "nul.txt": [("nul.txt", "keep", "")],
         "empty.txt": [("empty.txt", "drop", "empty")],
         "whitespace.jsonl": [("blank-text", "drop", "empty")],
@@ -91,7 +99,9 @@ def expected() -> dict[str, list[tuple[str, str, str]]]:
 
 
 MESSAGES = {
-    "invalid_utf8.jsonl": "invalid_utf8.jsonl:2: invalid UTF-8",
+    "invalid_utf8.jsonl": "invalid_utf8.jsonl:2: line is not UTF-8",
+    "cp1252.txt": "cp1252.txt: not UTF-8 (invalid UTF-8 at byte 3 (invalid continuation byte)); decoded as cp1252",
+    "binary.txt": "binary.txt: invalid UTF-8",
     "nul.txt": "nul.txt: text holds 1 NUL characters",
     "empty.txt": "empty.txt: empty document",
     "whitespace.jsonl": "whitespace.jsonl:1: empty document",

@@ -5,11 +5,14 @@ Each line is decoded on its own, so one bad line (invalid UTF-8, not JSON) costs
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+from reprints.io.decode import decode
 from reprints.io.records import Record, to_record, unreadable
 
 CHUNK = 1 << 20
@@ -58,6 +61,8 @@ def read_jsonl(path: Path, *, id_field: str, text_field: str) -> Iterator[Record
     number = 0
     try:
         for number, raw in enumerate(_lines(path), start=1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             if raw.strip():
                 yield _parse(raw, f"{path}:{number}", f"{path.name}:{number}", id_field, text_field)
     except Exception as exc:  # gzip, zstandard and the OS raise many unrelated types for a broken file
@@ -66,14 +71,17 @@ def read_jsonl(path: Path, *, id_field: str, text_field: str) -> Iterator[Record
 
 
 def _parse(raw: bytes, where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return unreadable(where, f"invalid UTF-8 at byte {exc.start} of the line ({exc.reason})", fallback_id)
+    decoded = decode(raw)
+    if decoded.text is None:
+        return unreadable(where, f"{decoded.error} in the line", fallback_id)
+    line = decoded.text
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         return unreadable(where, f"not JSON ({exc.msg} at column {exc.colno})", fallback_id)
     if not isinstance(row, dict):
         return unreadable(where, f"not a JSON object (a {type(row).__name__})", fallback_id)
-    return to_record(row, where, fallback_id, id_field, text_field)
+    record = to_record(row, where, fallback_id, id_field, text_field)
+    if decoded.warning is None:
+        return record
+    return replace(record, warning=f"line is {decoded.warning}")

@@ -11,7 +11,8 @@ from typing import Any
 class Record:
     """One input record: its id, its text (None if unreadable), its other fields, and where it came from.
 
-    `where` names the file and line or row (`docs.jsonl:7`); `error` says why the record could not be read.
+    `where` names the file and line or row (`docs.jsonl:7`); `error` says why the record could not be read,
+    `warning` what was odd about reading it (a legacy encoding).
     """
 
     id: str
@@ -19,6 +20,7 @@ class Record:
     metadata: Mapping[str, Any]
     where: str
     error: str | None = None
+    warning: str | None = None
 
 
 def unreadable(where: str, why: str, doc_id: str | None = None) -> Record:

@@ -36,12 +36,8 @@ def _kind(path: Path) -> str | None:
 def expand_inputs(inputs: Iterable[str | os.PathLike[str]], on_error: str = "skip") -> list[Path]:
     """The files to read: each input file, and the supported files inside each folder, sorted.
 
-    A path that does not exist stays in the list (reading it gives one unreadable document) unless
-    `on_error="fail"`.
-
     Raises:
-        InputError: no input was given, a file is of an unsupported format, or (with `on_error="fail"`) a
-            path does not exist.
+        InputError: no input was given, a path does not exist, or a file is of an unsupported format.
     """
     given = list(inputs)
     if not given:
@@ -56,9 +52,9 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]], on_error: str = "ski
             files.extend(found)
         elif path.exists() and _kind(path) is None:
             raise InputError(f"{path}: unsupported format; use one of {', '.join(SUFFIXES)}")
+        elif not path.exists() and not path.is_symlink():
+            raise InputError(f"{path}: no such file or folder")
         else:
-            if not path.exists() and not path.is_symlink():
-                _problem(f"{path}: no such file or folder", on_error)
             files.append(path)
     return files
 
@@ -115,6 +111,8 @@ def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = 
             if record.error is not None:
                 _problem(record.error.removeprefix("unreadable: "), config.on_error, report)
             else:
+                if record.warning is not None:
+                    _problem(f"{record.where}: {record.warning}", config.on_error, report)
                 for message in _warnings(record):
                     _problem(message, config.on_error, report)
             doc_id = record.id

@@ -1,8 +1,11 @@
 """Text to word tokens, each with its character span in the original text and a stable 64-bit hash.
 
-A token is a maximal run of letters, digits and combining marks; everything else (white space, punctuation,
-quotes, dashes, symbols) separates tokens, so typography never changes the tokens. Each character is
-mapped through Unicode NFKC and case folding before hashing, so `Café`, `CAFÉ` and `ｃａｆé` are one token.
+A token is a base word character (letter or digit) followed by the base characters and attached characters
+(combining marks, joiners) after it; everything else (white space, punctuation, quotes, dashes, symbols)
+separates tokens, so typography never changes the tokens. In scripts written without spaces (Han, Kana, Thai...)
+every character is a token of its own. Each character is folded (case folding and compatibility decomposition,
+see `reprints.normalize.chars`) before hashing, so `Café`, `CAFÉ`, `Cafe\u0301` and `ｃａｆé` are one token, and
+offsets always point into the original text.
 
 The work is done on whole batches of documents as NumPy arrays of code points: no Python loop runs per
 token or per character.
@@ -10,8 +13,6 @@ token or per character.
 
 from __future__ import annotations
 
-import functools
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,10 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64, mix64, powers
+from reprints.normalize.chars import ATTACHED, BASE, BMP, CharTables, astral_fold, astral_lookup, tables
 
 I64 = npt.NDArray[np.int64]
-MAX_FOLD = 4  # code points kept of one character's NFKC + case-fold expansion
-_BMP = 0x10000
 _TOKEN_BASE = 0x1000193  # odd
 _CHAR_SEED = 0x5EED
 
@@ -69,43 +69,6 @@ def keep_tokens(tokens: Tokens, keep: npt.NDArray[np.bool_]) -> Tokens:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Tables:
-    is_word: npt.NDArray[np.bool_]
-    is_space: npt.NDArray[np.bool_]
-    fold_len: npt.NDArray[np.uint8]
-    fold: npt.NDArray[np.uint32]
-
-
-def _fold(ch: str) -> str:
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", ch).casefold())
-    kept = "".join(c for c in folded if c.isalnum() or unicodedata.category(c)[0] == "M")
-    return (kept or ch)[:MAX_FOLD]
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or unicodedata.category(ch)[0] == "M"
-
-
-@functools.lru_cache(maxsize=1)
-def _tables() -> _Tables:
-    """Per-code-point lookup tables for the Basic Multilingual Plane (built once, about 0.2 s)."""
-    is_word = np.zeros(_BMP, dtype=np.bool_)
-    is_space = np.array([chr(cp).isspace() for cp in range(_BMP)], dtype=np.bool_)
-    fold_len = np.ones(_BMP, dtype=np.uint8)
-    fold = np.zeros((_BMP, MAX_FOLD), dtype=np.uint32)
-    fold[:, 0] = np.arange(_BMP, dtype=np.uint32)
-    for cp in range(_BMP):
-        ch = chr(cp)
-        if 0xD800 <= cp < 0xE000 or not _is_word(ch):
-            continue
-        is_word[cp] = True
-        folded = _fold(ch)
-        fold_len[cp] = len(folded)
-        fold[cp, : len(folded)] = [ord(c) for c in folded]
-    return _Tables(is_word, is_space, fold_len, fold)
-
-
 def _code_points(texts: Sequence[str]) -> tuple[npt.NDArray[np.uint32], I64]:
     """All texts as one code-point array, separated by a newline, and where each text starts in it."""
     joined = "\n".join(texts)
@@ -116,45 +79,93 @@ def _code_points(texts: Sequence[str]) -> tuple[npt.NDArray[np.uint32], I64]:
     return cps, text_starts
 
 
-def _word_mask(cps: npt.NDArray[np.uint32], tables: _Tables) -> npt.NDArray[np.bool_]:
-    in_bmp = cps < _BMP
-    mask = tables.is_word[np.where(in_bmp, cps, 0)]
+@dataclass(frozen=True, slots=True)
+class _Segments:
+    """Where the tokens of a code-point array are: token starts and ends, and the word characters."""
+
+    starts: I64
+    ends: I64
+    in_word: npt.NDArray[np.bool_]
+
+
+def _segment(cps: npt.NDArray[np.uint32], table: CharTables) -> _Segments:
+    """Tokens of a code-point array (see the module docstring), vectorized."""
+    in_bmp = cps < BMP
+    safe = np.where(in_bmp, cps, 0)
+    kind = table.kind[safe]
+    split = table.split[safe]
     if not in_bmp.all():
         astral = np.flatnonzero(~in_bmp)
-        distinct, inverse = np.unique(cps[astral], return_inverse=True)
-        wordy = np.array([_is_word(chr(int(c))) for c in distinct], dtype=np.bool_)
-        mask[astral] = wordy[inverse]
-    return mask
+        kind[astral], split[astral] = astral_lookup(cps[astral])
+    positions = np.arange(len(cps), dtype=np.int64)
+    base_at = np.maximum.accumulate(np.where(kind != ATTACHED, positions, -1))
+    has_base = base_at >= 0
+    base_kind = np.where(has_base, kind[np.maximum(base_at, 0)], 0)
+    in_word = (kind == BASE) | ((kind == ATTACHED) & (base_kind == BASE))
+    split_token = np.where(has_base, split[np.maximum(base_at, 0)], False)
+    starts_here = (kind == BASE).copy()
+    previous_in_word = np.concatenate(([False], in_word[:-1]))
+    previous_split = np.concatenate(([False], split_token[:-1]))
+    starts_here &= ~previous_in_word | split | previous_split
+    word_positions = np.flatnonzero(in_word)
+    token_of_word = np.cumsum(starts_here[word_positions]) - 1
+    last = np.flatnonzero(np.diff(np.append(token_of_word, len(word_positions) + 1)) != 0)
+    return _Segments(np.flatnonzero(starts_here), word_positions[last] + 1, in_word)
 
 
-def _folded_units(cps: npt.NDArray[np.uint32], tables: _Tables) -> tuple[npt.NDArray[np.uint32], I64]:
-    """Folded code points of the given word characters and how many each character expands to."""
-    in_bmp = cps < _BMP
+def _folded_units(cps: npt.NDArray[np.uint32], table: CharTables) -> tuple[npt.NDArray[np.uint32], I64]:
+    """Folded code points of the given word characters and how many each character folds to (0 to 4)."""
+    in_bmp = cps < BMP
     safe = np.where(in_bmp, cps, 0)
-    lens = np.where(in_bmp, tables.fold_len[safe], 1).astype(np.int64)
-    if (lens == 1).all():
-        return np.where(in_bmp, tables.fold[safe, 0], cps), lens
+    lens = table.fold_len[safe].astype(np.int64)
+    astral_folds: dict[int, list[int]] = {}
+    if not in_bmp.all():
+        astral_folds = {int(cp): astral_fold(int(cp)) for cp in np.unique(cps[~in_bmp])}
+        lens[~in_bmp] = [len(astral_folds[int(cp)]) for cp in cps[~in_bmp]]
+    if (lens == 1).all() and in_bmp.all():
+        return table.fold[safe, 0], lens
     source = np.repeat(np.arange(len(cps)), lens)
     first = np.repeat(np.cumsum(lens) - lens, lens)
     slot = np.arange(len(source)) - first
-    units = tables.fold[safe[source], slot]
-    astral = ~in_bmp[source]
-    units[astral] = cps[source[astral]]
+    units = table.fold[safe[source], np.minimum(slot, table.fold.shape[1] - 1)]
+    for row in np.flatnonzero(~in_bmp[source]).tolist():
+        units[row] = astral_folds[int(cps[source[row]])][int(slot[row])]
     return units, lens
 
 
-PIECE_CHARS = 2_000_000  # texts are tokenized in pieces of about this size, cut at white space
+PIECE_CHARS = 2_000_000  # texts are tokenized in pieces of about this size, cut where no token can span the cut
+CUT_SEARCH = 65_536  # characters searched back from a piece's limit for a safe cut
+
+
+def safe_cut(text: str, start: int, limit: int) -> int:
+    """A position in `text[start:limit]` (searched back from `limit`) where no token and no glued punctuation
+    spans the cut: after any white space, else between two characters of an unspaced script, else `limit`."""
+    low = max(start + 1, limit - CUT_SEARCH)
+    for position in range(limit, low - 1, -1):
+        if text[position - 1].isspace():
+            return position
+    table = tables()
+    for position in range(limit, low - 1, -1):
+        before, after = ord(text[position - 1]), ord(text[position])
+        if (
+            before < BMP
+            and after < BMP
+            and table.split[before]
+            and table.split[after]
+            and table.kind[after] == BASE
+            and table.kind[before] == BASE
+        ):
+            return position
+    return limit
 
 
 def _pieces(texts: Sequence[str]) -> list[tuple[int, int, str]]:
-    """`(text number, offset, piece)`: each text cut at white space into pieces of at most PIECE_CHARS."""
+    """`(text number, offset, piece)`: each text cut into pieces of at most PIECE_CHARS at safe cuts."""
     out = []
     for number, text in enumerate(texts):
         start = 0
         while len(text) - start > PIECE_CHARS:
-            limit = start + PIECE_CHARS
-            cut = max(text.rfind(space, start, limit) for space in (" ", "\n", "\t", "\r")) + 1
-            cut = cut if cut > start else limit
+            cut = safe_cut(text, start, start + PIECE_CHARS)
             out.append((number, start, text[start:cut]))
             start = cut
         out.append((number, start, text[start:]))
@@ -164,8 +175,8 @@ def _pieces(texts: Sequence[str]) -> list[tuple[int, int, str]]:
 def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
     """Tokenize texts, in pieces of about PIECE_CHARS characters so that memory stays bounded.
 
-    A text longer than that is cut at white space (where no token can span the cut), so the result is the
-    same as tokenizing it whole.
+    A text longer than that is cut after white space or between two characters of an unspaced script (where
+    no token can span the cut), so the result is the same as tokenizing it whole.
 
     Args:
         texts: The documents' original texts.
@@ -225,17 +236,15 @@ def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
     if not texts:
         empty = np.empty(0, dtype=np.int64)
         return Tokens(empty, empty, np.empty(0, dtype=np.uint64), np.zeros(1, dtype=np.int64), empty, empty)
-    tables = _tables()
+    table = tables()
     cps, text_starts = _code_points(texts)
-    mask = _word_mask(cps, tables)
-    edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    word_positions = np.flatnonzero(mask)
-    units, lens = _folded_units(cps[word_positions], tables)
-    token_of_char = np.cumsum(edges[:-1] == 1)[word_positions] - 1
+    segments = _segment(cps, table)
+    starts, ends = segments.starts, segments.ends
+    word_positions = np.flatnonzero(segments.in_word)
+    units, lens = _folded_units(cps[word_positions], table)
+    token_of_char = np.searchsorted(starts, word_positions, side="right") - 1
     token_of_unit = np.repeat(token_of_char, lens)
-    unit_starts = np.flatnonzero(np.diff(np.concatenate(([-1], token_of_unit))) != 0)
+    unit_starts = np.searchsorted(token_of_unit, np.arange(len(starts)), side="left")
     token_units = np.diff(np.append(unit_starts, len(units)))
     position = np.arange(len(units)) - np.repeat(unit_starts, token_units)
     contrib = (
@@ -246,15 +255,15 @@ def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
     doc_of_token = np.searchsorted(text_starts, starts, side="right") - 1
     offsets = np.searchsorted(doc_of_token, np.arange(len(texts) + 1), side="left").astype(np.int64)
     base = text_starts[doc_of_token]
-    lead, trail = _glued_punctuation(cps, mask, starts, ends, tables)
+    lead, trail = _glued_punctuation(cps, segments.in_word, starts, ends, table)
     return Tokens(starts - base, ends - base, hashes, offsets, lead - base, trail - base)
 
 
 def _glued_punctuation(
-    cps: npt.NDArray[np.uint32], mask: npt.NDArray[np.bool_], starts: I64, ends: I64, tables: _Tables
+    cps: npt.NDArray[np.uint32], mask: npt.NDArray[np.bool_], starts: I64, ends: I64, table: CharTables
 ) -> tuple[I64, I64]:
     """Token bounds widened over the non-space, non-word characters touching them."""
-    space = tables.is_space[np.where(cps < _BMP, cps, 0)] & (cps < _BMP)
+    space = table.is_space[np.where(cps < BMP, cps, 0)] & (cps < BMP)
     stops = np.append(np.flatnonzero(mask | space), len(cps))
     trail = stops[np.searchsorted(stops, ends, side="left")]
     before = np.searchsorted(stops, starts, side="left") - 1
