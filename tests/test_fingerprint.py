@@ -30,13 +30,13 @@ def test_shingles_never_cross_documents() -> None:
     assert np.array_equal(shingles[offsets[2] : offsets[3]], alone)
 
 
-def test_match_table_keeps_once_occurring_shingles_sorted() -> None:
-    shingles = np.array([5, 6, 5, 9, 7, 7, 8], dtype=np.uint64)
-    offsets = np.array([0, 4, 7])
-    hashes, positions, counts = match_table(shingles, offsets)
-    assert hashes.tolist() == [6, 9, 8]
-    assert positions.tolist() == [1, 3, 2]
-    assert counts.tolist() == [2, 1]
+def test_match_table_keeps_repeats_up_to_the_limit_sorted() -> None:
+    shingles = np.array([5, 6, 5, 9, 7, 7, 8, 7], dtype=np.uint64)
+    offsets = np.array([0, 4, 8])
+    hashes, positions, counts = match_table(shingles, offsets, max_repeats=2)
+    assert hashes.tolist() == [5, 5, 6, 9, 8]
+    assert positions.tolist() == [0, 2, 1, 3, 2]
+    assert counts.tolist() == [4, 1]
 
 
 def test_short_document_gets_one_anchor() -> None:

@@ -1,8 +1,10 @@
 """Alignment: matching shingles of candidate pairs chained along diagonals into aligned passages.
 
-Works on a whole batch of pairs at once. For pair `p = (a, b)`, a shingle hash that occurs once in `a` and
-once in `b` is a match point `(i, j)`; points on one diagonal `j - i` with gaps of at most `max_gap` tokens
-form runs; runs that follow each other in both documents (again within `max_gap`) form a region. Regions
+Works on a whole batch of pairs at once. For pair `p = (a, b)`, a shingle hash at position `i` of `a` and
+`j` of `b` is a match point `(i, j)` (a shingle repeated in a document gives a point for each occurrence,
+so a passage carried twice aligns twice); points on one diagonal `j - i` with gaps of at most `max_gap`
+tokens form runs; runs that follow each other in both documents (again within `max_gap`, never going back
+in either) form a region. Regions
 shorter than `min_passage` tokens are dropped, and the survivors are chained once more so that a stray
 match inside a passage cannot split it.
 """
@@ -20,7 +22,7 @@ from reprints.normalize.tokens import I64
 
 @dataclass(frozen=True, slots=True)
 class MatchIndex:
-    """Every document's once-occurring shingles, sorted by `(document, hash)` into one array of keys.
+    """Every document's matchable shingles, sorted by `(document, hash)` into one array of keys.
 
     Document `d` owns rows `offsets[d]:offsets[d + 1]`. A key holds the document number in its top
     `doc_bits` bits and the top bits of the shingle hash below, so looking a shingle of one document up
@@ -77,7 +79,7 @@ def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     """Match points `(pair, i, j)`: shingle `i` of `a[pair]` equals shingle `j` of `b[pair]`.
 
     The smaller document of each pair is looked up in the larger one, so a pair costs
-    `min(len(a), len(b))` binary searches.
+    `2 * min(len(a), len(b))` binary searches; a shingle found several times gives a point for each.
     """
     counts = np.diff(index.offsets)
     query_is_a = counts[a] <= counts[b]
@@ -89,9 +91,10 @@ def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     shift = np.uint64(64 - index.doc_bits)
     low_bits = index.keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))
     wanted = (target[pair].astype(np.uint64) << shift) | low_bits
-    found = np.minimum(np.searchsorted(index.keys, wanted), len(index.keys) - 1)
-    hit = index.keys[found] == wanted
-    pair, query_pos, target_pos = pair[hit], index.positions[rows[hit]], index.positions[found[hit]]
+    first = np.searchsorted(index.keys, wanted, side="left")
+    found = np.searchsorted(index.keys, wanted, side="right") - first
+    pair, query_pos = np.repeat(pair, found), np.repeat(index.positions[rows], found)
+    target_pos = index.positions[ranges(first, found)]
     from_a = query_is_a[pair]
     return pair, np.where(from_a, query_pos, target_pos), np.where(from_a, target_pos, query_pos)
 
@@ -111,8 +114,12 @@ def runs(pair: I64, i: I64, j: I64, *, shingle_size: int, max_gap: int) -> Regio
     return Regions(pair[starts], a_start, a_end, a_start + diagonal[starts], a_end + diagonal[starts])
 
 
-def chain(parts: Regions, *, max_gap: int) -> tuple[Regions, I64]:
+def chain(parts: Regions, *, max_gap: int, overlap: int = 0) -> tuple[Regions, I64]:
     """Join parts that follow each other in both documents into regions.
+
+    A part joins the region of the part before it (in `a` order) when it starts at most `max_gap` tokens
+    after that part ends in both documents, and goes back by at most `overlap` tokens in neither: the second
+    occurrence of a repeated passage is a region of its own.
 
     Returns:
         The regions and, for each part, the number of the region it joined.
@@ -127,6 +134,8 @@ def chain(parts: Regions, *, max_gap: int) -> tuple[Regions, I64]:
         | (p.a_start[1:] - p.a_end[:-1] > max_gap)
         | (p.b_start[1:] - p.b_end[:-1] > max_gap)
         | (p.b_start[1:] < p.b_start[:-1])
+        | (p.b_start[1:] < p.b_end[:-1] - overlap)
+        | (p.a_start[1:] < p.a_end[:-1] - overlap)
     )
     region = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
@@ -151,9 +160,9 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
     """Aligned passages of the pairs `(a[p], b[p])`, at least `min_passage` tokens long on both sides."""
     pair, i, j = match_points(index, a, b)
     parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
-    first, region_of_part = chain(parts, max_gap=max_gap)
+    first, region_of_part = chain(parts, max_gap=max_gap, overlap=shingle_size)
     survivors = parts.select(_long_enough(first, min_passage)[region_of_part])
-    final, _ = chain(survivors, max_gap=max_gap)
+    final, _ = chain(survivors, max_gap=max_gap, overlap=shingle_size)
     return final.select(_long_enough(final, min_passage))
 
 

@@ -19,7 +19,7 @@ class Fingerprints:
     Document `d` owns shingles `shingle_offsets[d]:shingle_offsets[d + 1]`; shingle `i` of a document
     covers its tokens `i:i + shingle_size`. Anchors are `(anchor_docs[j], anchor_hashes[j])`, one row per
     distinct anchor hash of a document, sorted by document then hash. The match table holds, for each
-    document, the shingles that occur once in it, sorted by hash, with their positions: alignment matches
+    document, the shingles that occur at most MAX_REPEATS times in it, sorted by hash, with their positions: alignment matches
     two documents by looking one's table up in the other's.
     """
 
@@ -93,20 +93,28 @@ def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) ->
     return Fingerprints(shingles, offsets, docs, hashes, match_hashes, match_positions, match_counts)
 
 
-def match_table(shingles: U64, offsets: I64) -> tuple[U64, I64, I64]:
-    """Each document's shingles that occur once in it, sorted by document then hash.
+MAX_REPEATS = 8  # a shingle occurring more often than this in one document (a table, a refrain) is not matched
+
+
+def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> tuple[U64, I64, I64]:
+    """Each document's shingles that occur at most `max_repeats` times in it, sorted by document then hash
+    (then position).
+
+    Repeated shingles stay, so a passage a document carries twice (a print and a web version, a repeated
+    paragraph) matches at each occurrence; shingles repeated more often are noise and are left out.
 
     Returns:
         `(hashes, positions, counts)`: the sorted hashes, each one's shingle position within its document,
         and how many each document has.
     """
     doc_of_shingle = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    order = np.lexsort((shingles, doc_of_shingle))
+    order = np.lexsort((np.arange(len(shingles)), shingles, doc_of_shingle))
     ranked_hashes, ranked_docs = shingles[order], doc_of_shingle[order]
-    repeated = (ranked_hashes[1:] == ranked_hashes[:-1]) & (ranked_docs[1:] == ranked_docs[:-1])
-    alone = np.ones(len(order), dtype=np.bool_)
-    alone[1:] &= ~repeated
-    alone[:-1] &= ~repeated
-    positions = order[alone] - offsets[ranked_docs[alone]]
-    counts = np.bincount(ranked_docs[alone], minlength=len(offsets) - 1).astype(np.int64)
-    return ranked_hashes[alone], positions.astype(np.int64), counts
+    new = np.ones(len(order), dtype=np.bool_)
+    new[1:] = (ranked_hashes[1:] != ranked_hashes[:-1]) | (ranked_docs[1:] != ranked_docs[:-1])
+    group = np.cumsum(new) - 1
+    sizes = np.bincount(group) if len(group) else np.empty(0, dtype=np.int64)
+    kept = sizes[group] <= max_repeats if len(group) else np.empty(0, dtype=np.bool_)
+    positions = order[kept] - offsets[ranked_docs[kept]]
+    counts = np.bincount(ranked_docs[kept], minlength=len(offsets) - 1).astype(np.int64)
+    return ranked_hashes[kept], positions.astype(np.int64), counts
