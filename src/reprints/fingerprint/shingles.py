@@ -19,8 +19,8 @@ class Fingerprints:
     Document `d` owns shingles `shingle_offsets[d]:shingle_offsets[d + 1]`; shingle `i` of a document
     covers its tokens `i:i + shingle_size`. Anchors are `(anchor_docs[j], anchor_hashes[j])`, one row per
     distinct anchor hash of a document, sorted by document then hash. The match table holds, for each
-    document, the shingles that occur at most MAX_REPEATS times in it, sorted by hash, with their positions: alignment matches
-    two documents by looking one's table up in the other's.
+    document, the shingles that occur at most MAX_REPEATS times in it, sorted by hash, with their positions:
+    alignment matches two documents by looking one's table up in the other's.
     """
 
     shingles: U64
