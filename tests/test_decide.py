@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from reprints.decide.clusters import UnionFind, components, number_clusters
-from reprints.decide.keep import decide, ranking, removals
+from reprints.decide.clusters import UnionFind, components, missing_links, number_clusters, star_clusters
+from reprints.decide.keep import decide
 from reprints.decide.links import Link, relation_of
+from reprints.decide.rank import ranking
 
 
 @pytest.mark.parametrize(
@@ -46,23 +47,48 @@ def test_contained_and_partial_links_never_merge_clusters() -> None:
     assert number_clusters([[0, 1], [3, 4]], contained=[2], size=6) == [0, 0, 1, 2, 2, None]
 
 
-def test_ranking_puts_containers_after_standalone_then_field() -> None:
-    links = [Link(0, 1, "contained", 0.2, 0.95, ())]  # 0 contains 1
-    assert ranking(3, links, None) == [1, 2, 0]
-    assert ranking(3, links, {1: "2020", 2: "2019"}) == [2, 1, 0]
+def test_ranking_puts_pages_after_standalone_then_field() -> None:
+    links = [Link(0, 1, "contained", 0.2, 0.95, ((0, 95, 0, 95),))]  # 0 is a page holding 1 (20% of it)
+    counts = [475, 100, 50]
+    assert ranking(3, links, None, counts, min_passage=30) == [1, 2, 0]
+    assert ranking(3, links, {1: "2020", 2: "2019"}, counts, min_passage=30) == [2, 1, 0]
+
+
+def test_ranking_puts_an_original_before_its_teaser() -> None:
+    links = [Link(0, 1, "contained", 1.0, 0.5, ((0, 100, 0, 100),))]  # 0 is the first half of 1
+    assert ranking(2, links, None, [100, 200], min_passage=30) == [1, 0]
 
 
 def test_removals_credit_the_first_ranked_source() -> None:
     early = Link(0, 5, "partial", 0.5, 0.5, ((0, 50, 10, 60),))
     later = Link(3, 5, "partial", 0.5, 0.5, ((20, 90, 30, 100),))
-    out = removals(5, 120, [(1, later), (0, early)])
-    assert out == [(10, 60, 0, 0, 50), (60, 100, 3, 50, 90)]
+    verdicts = decide([100, 1, 1, 100, 1, 120], {}, [early, later], [0, 3, 1, 2, 4, 5], min_passage=10)
+    assert verdicts[5].removed == ((10, 60, 0, 0, 50), (60, 100, 3, 50, 90))
+
+
+def test_credit_follows_a_dropped_source_to_its_holder() -> None:
+    """Regression (issue 8, case 3): words were credited to a dropped document and lost."""
+    # B (1) = A (0) + 20 new tokens, dropped as A's near duplicate; C (2) quotes A's end and B's new tokens.
+    a_in_b = Link(0, 1, "near_duplicate", 1.0, 0.83, ((0, 100, 0, 100),))
+    c_quotes_b = Link(1, 2, "partial", 0.4, 0.9, ((60, 120, 0, 60),))
+    verdicts = decide([100, 120, 66], {}, [a_in_b, c_quotes_b], [0, 1, 2], min_passage=30)
+    assert verdicts[1].decision == "drop"
+    assert verdicts[2].removed == ((0, 40, 0, 60, 100),)  # B's 20 own tokens stay in C
+
+
+def test_clusters_have_no_chains() -> None:
+    """Regression (issue 8, case 5): near-duplicate chains drifted into one cluster."""
+    chain = [Link(i, i + 1, "near_duplicate", 0.85, 0.85, ()) for i in range(6)]
+    clusters = star_clusters(chain, list(range(7)), {})
+    assert clusters == [[0, 1], [2, 3], [4, 5]]
+    assert missing_links(7, chain, list(range(7))) == [(0, 2), (0, 3), (0, 4), (0, 5), (0, 6)]
 
 
 def test_decide_keeps_first_trims_container_drops_copy() -> None:
     article_in_page = Link(0, 1, "contained", 0.99, 0.3, ((0, 100, 50, 150),))
     copy = Link(0, 2, "near_duplicate", 1.0, 0.97, ((0, 100, 0, 100),))
-    verdicts = decide([100, 330, 103, 0, 10], {4: "unreadable: x"}, [article_in_page, copy], min_passage=25)
+    links = [article_in_page, copy]
+    verdicts = decide([100, 330, 103, 0, 10], {4: "unreadable: x"}, links, [0, 2, 3, 4, 1], min_passage=25)
     assert [v.decision for v in verdicts] == ["keep", "trim", "drop", "drop", "drop"]
     assert verdicts[1].removed == ((50, 150, 0, 0, 100),)
     assert verdicts[2].duplicate_of == 0

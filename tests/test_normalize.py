@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reprints.normalize.chars import ATTACHED, BASE, SEPARATOR, is_split, kind_of
+from reprints.normalize.chars import ATTACHED, BASE, is_split, kind_of
 from reprints.normalize.tokens import tokenize
 
 
@@ -124,7 +124,10 @@ def _inside_word(text: str, edge: int) -> bool:
     if not 0 < edge < len(text):
         return False
     before, after = text[edge - 1], text[edge]
-    if kind_of(before) == SEPARATOR:
+    base = edge - 1
+    while base > 0 and kind_of(text[base]) == ATTACHED:
+        base -= 1
+    if kind_of(text[base]) != BASE:
         return False
     if kind_of(after) == ATTACHED:
         return True

@@ -16,8 +16,8 @@ from reprints.align.batch import align_batch
 from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates
 from reprints.config import Config
-from reprints.decide.clusters import components, number_clusters
-from reprints.decide.keep import decide, ranking
+from reprints.decide.clusters import number_clusters, star_clusters
+from reprints.decide.keep import decide
 from reprints.decide.links import Link, relation_of
 from reprints.engines.local import LocalEngine
 from reprints.engines.local_stages import (
@@ -25,8 +25,8 @@ from reprints.engines.local_stages import (
     find_candidates,
     fingerprint_corpus,
     learn_boilerplate,
-    make_links,
     read_and_tokenize,
+    relate,
     text_batches,
 )
 from reprints.engines.workdir import WorkDir, input_manifest
@@ -85,7 +85,7 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         with timer("fingerprint"):
             corpus = fingerprint_corpus(reading, config, engine, work, resumed, boilerplate)
         with timer("candidates"):
-            representative, groups = exact_groups(corpus.doc_hashes, corpus.token_counts, corpus.errors)
+            representative, groups = exact_groups(corpus.doc_hashes, corpus.total_tokens, corpus.errors)
             candidates = load_dataclass(work.candidates, Candidates)
             resumed["candidates"] = candidates is not None
             if candidates is None:
@@ -94,23 +94,26 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         with timer("align"):
             corpus.save_index(work.index)
             aligned = align_candidates(candidates, config, engine, work, resumed)
+            relations = relate(aligned, groups, corpus, config, engine, work, resumed)
     with timer("decide"):
-        links = make_links(aligned, groups, corpus, config)
         verdicts = decide(
             corpus.token_counts.tolist(),
             corpus.errors,
-            links,
+            relations.links,
+            relations.order,
             min_passage=config.align.min_passage,
-            order_values=corpus.order_values,
+            copies=relations.copies,
             boilerplate_only=set(np.flatnonzero(corpus.boilerplate_tokens).tolist()),
+            strip_boilerplate=config.boilerplate.strip_boilerplate,
         )
-        clusters = number_clusters(components(len(corpus), links), _contained(links), len(corpus))
-        order = ranking(len(corpus), links, corpus.order_values)
+        clusters = star_clusters(relations.links, relations.order, relations.copies)
+        numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
     with timer("write"):
-        counts = write_outputs(
-            out, iter_documents(files, config.read, report=False), corpus, links, verdicts, clusters, order, config
-        )
-    summary = summarize(out, len(corpus), counts, links, clusters, timer, config, candidates, len(corpus.errors))
+        documents = iter_documents(files, config.read, report=False)
+        counts, relation_counts = write_outputs(out, documents, corpus, relations, verdicts, clusters, numbers, config)
+    summary = summarize(
+        out, len(corpus), counts, relation_counts, numbers, timer, config, candidates, len(corpus.errors)
+    )
     summary = replace(summary, resumed=resumed)
     write_json(out / "summary.json", summary.to_dict())
     if not config.run.keep_work:

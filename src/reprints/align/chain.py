@@ -151,19 +151,32 @@ def chain(parts: Regions, *, max_gap: int, overlap: int = 0) -> tuple[Regions, I
     return out, region_of_part
 
 
-def _long_enough(regions: Regions, min_passage: int) -> npt.NDArray[np.bool_]:
+SHORT_DOCUMENT_SHARE = 0.8  # a passage this share of a short document long counts even under min_passage
+
+
+def shortest_passage(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: int) -> I64:
+    """The shortest passage each pair reports: `min_passage` tokens, or, when one side is shorter than that
+    (a news brief), most of that side (`SHORT_DOCUMENT_SHARE`), never under two shingles."""
+    shorter = np.minimum(index.token_counts[a], index.token_counts[b])
+    relaxed = np.maximum(2 * shingle_size, np.ceil(SHORT_DOCUMENT_SHARE * shorter).astype(np.int64))
+    return np.minimum(min_passage, relaxed)
+
+
+def _long_enough(regions: Regions, shortest: I64) -> npt.NDArray[np.bool_]:
     lengths = np.minimum(regions.a_end - regions.a_start, regions.b_end - regions.b_start)
-    return np.asarray(lengths >= min_passage, dtype=np.bool_)
+    return np.asarray(lengths >= shortest[regions.pair], dtype=np.bool_)
 
 
 def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: int, max_gap: int) -> Regions:
-    """Aligned passages of the pairs `(a[p], b[p])`, at least `min_passage` tokens long on both sides."""
+    """Aligned passages of the pairs `(a[p], b[p])`, at least `min_passage` tokens long on both sides (see
+    `shortest_passage` for documents shorter than that)."""
+    shortest = shortest_passage(index, a, b, shingle_size=shingle_size, min_passage=min_passage)
     pair, i, j = match_points(index, a, b)
     parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
     first, region_of_part = chain(parts, max_gap=max_gap, overlap=shingle_size)
-    survivors = parts.select(_long_enough(first, min_passage)[region_of_part])
+    survivors = parts.select(_long_enough(first, shortest)[region_of_part])
     final, _ = chain(survivors, max_gap=max_gap, overlap=shingle_size)
-    return final.select(_long_enough(final, min_passage))
+    return final.select(_long_enough(final, shortest))
 
 
 def coverage(regions: Regions, pairs: int) -> tuple[I64, I64]:

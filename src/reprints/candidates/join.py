@@ -1,7 +1,10 @@
 """Candidate pairs: documents that share anchors, found by grouping anchors by hash.
 
-An anchor held by more than `anchor_df_cap` documents is boilerplate or a stock phrase; it is dropped so
-that the join never grows quadratically with the corpus.
+An anchor held by at most `anchor_df_cap` documents pairs all of them. An anchor held by more is a stock phrase,
+or a story republished many times: it pairs each holder with the group's first `HUBS` holders only (linear,
+never quadratic), and such pairs count only when they share at least `MIN_HUB_ANCHORS` of these anchors (a
+copied passage leaves several; a stock phrase one). Copies of one story found through hubs are then gathered
+around their canonical member by the clusters stage.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ class Candidates:
     capped_anchors: int
 
 
+HUBS = 2
+MIN_HUB_ANCHORS = 2
+
+
 def join_anchors(docs: I64, hashes: U64, *, anchor_df_cap: int) -> Candidates:
     """Pairs of documents that share at least one anchor held by at most `anchor_df_cap` documents.
 
@@ -44,15 +51,36 @@ def join_anchors(docs: I64, hashes: U64, *, anchor_df_cap: int) -> Candidates:
     row_size = sizes[group_id]
     usable = (row_size >= 2) & (row_size <= anchor_df_cap)
     capped = int(np.count_nonzero(sizes > anchor_df_cap))
+    hub_keys = _hub_pairs(docs, group_id, row_size > anchor_df_cap)
     docs, group_id = docs[usable], group_id[usable]
     firsts, seconds = [], []
     for step in range(1, int(row_size[usable].max(initial=1))):
         same = np.flatnonzero(group_id[step:] == group_id[:-step])
         firsts.append(docs[same])
         seconds.append(docs[same + step])
-    if not firsts:
-        empty = np.empty(0, dtype=np.int64)
-        return Candidates(empty, empty, empty, capped)
-    keys = np.concatenate(firsts) * np.int64(2**32) + np.concatenate(seconds)
-    pair_keys, shared = np.unique(keys, return_counts=True)
+    keys = np.empty(0, dtype=np.int64)
+    if firsts:
+        keys = np.concatenate(firsts) * np.int64(2**32) + np.concatenate(seconds)
+    pair_keys, shared = np.unique(np.concatenate((keys.astype(np.int64), hub_keys)), return_counts=True)
     return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared.astype(np.int64), capped)
+
+
+def _hub_pairs(docs: I64, group_id: I64, capped: np.ndarray) -> I64:
+    """Pair keys `a * 2**32 + b` of each holder of a capped anchor with the group's first HUBS holders, kept
+    when a pair shares at least MIN_HUB_ANCHORS capped anchors (each kept pair appears that many times)."""
+    docs, group_id = docs[capped], group_id[capped]
+    if len(docs) == 0:
+        return np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], group_id[1:] != group_id[:-1])))
+    sizes = np.diff(np.append(starts, len(docs)))
+    keys = []
+    earlier_hub = np.zeros(len(docs), dtype=np.bool_)
+    for hub in range(HUBS):
+        hub_doc = np.repeat(docs[starts + hub], sizes)  # groups hold more than anchor_df_cap >= 2 documents
+        other = (docs != hub_doc) & ~earlier_hub
+        earlier_hub |= docs == hub_doc
+        low, high = np.minimum(hub_doc, docs)[other], np.maximum(hub_doc, docs)[other]
+        keys.append(low * np.int64(2**32) + high)
+    hub_keys, counts = np.unique(np.concatenate(keys), return_counts=True)
+    kept = counts >= MIN_HUB_ANCHORS
+    return np.repeat(hub_keys[kept], counts[kept])

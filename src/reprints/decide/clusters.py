@@ -1,8 +1,15 @@
-"""Clusters: connected components of `exact` and `near_duplicate` links (union-find)."""
+"""Clusters: each document with its exact copies and near duplicates, around one canonical member.
+
+Walking the keep-first ranking, each document not yet in a cluster starts one as its canonical member and takes
+in every document not yet clustered that is its exact copy or near duplicate (a direct link). So every member
+is a copy or near duplicate of the canonical itself: no chains, where A is like B, B like C, and A nothing like
+C. Union-find components of the merging links tell which documents to check against each canonical
+(`missing_links`), so a story copied hundreds of times, found through a few hubs, still forms one cluster.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from reprints.decide.links import Link
 
@@ -43,16 +50,68 @@ def components(size: int, links: Iterable[Link]) -> list[list[int]]:
     return [members for _, members in sorted(groups.items()) if len(members) > 1]
 
 
-def number_clusters(groups: Sequence[Sequence[int]], contained: Iterable[int], size: int) -> list[int | None]:
+def missing_links(size: int, links: Sequence[Link], order: Sequence[int]) -> list[tuple[int, int]]:
+    """Pairs to align so that the best-ranked member of each merging component is linked to every other member.
+
+    Returns `(a, b)` pairs with `a < b`, sorted.
+    """
+    rank = {doc: position for position, doc in enumerate(order)}
+    linked = {(link.a, link.b) for link in links}
+    wanted: set[tuple[int, int]] = set()
+    for members in components(size, links):
+        ranked = [doc for doc in members if doc in rank]
+        if len(ranked) < 3:
+            continue
+        best = min(ranked, key=rank.__getitem__)
+        for doc in ranked:
+            pair = (min(best, doc), max(best, doc))
+            if doc != best and pair not in linked:
+                wanted.add(pair)
+    return sorted(wanted)
+
+
+def star_clusters(links: Sequence[Link], order: Sequence[int], copies: Mapping[int, int]) -> list[list[int]]:
+    """Clusters of two or more documents, each listed canonical first, then members in input order.
+
+    Args:
+        links: Links between ranked documents (not exact copies).
+        order: Ranked documents in keep-first order.
+        copies: Each exact copy and the canonical member of its group; a copy joins its canonical's cluster.
+    """
+    near: dict[int, list[int]] = {}
+    for link in links:
+        if link.relation in MERGING:
+            near.setdefault(link.a, []).append(link.b)
+            near.setdefault(link.b, []).append(link.a)
+    copies_of: dict[int, list[int]] = {}
+    for copy, canonical in copies.items():
+        copies_of.setdefault(canonical, []).append(copy)
+    assigned: set[int] = set()
+    clusters: list[list[int]] = []
+    for doc in order:
+        if doc in assigned:
+            continue
+        assigned.add(doc)
+        members = [other for other in near.get(doc, []) if other not in assigned]
+        assigned.update(members)
+        everyone = [*members, *copies_of.get(doc, [])]
+        for member in members:
+            everyone.extend(copies_of.get(member, []))
+        if everyone:
+            clusters.append([doc, *sorted(everyone)])
+    return clusters
+
+
+def number_clusters(clusters: Sequence[Sequence[int]], contained: Iterable[int], size: int) -> list[int | None]:
     """Cluster number of each document, or None if it is in none.
 
-    Every group is a cluster, and so is each contained document outside any group (its cluster records
-    the pages containing it). Clusters are numbered in the order of their first member.
+    Every cluster counts, and so does each contained document outside any cluster (its cluster records the
+    pages containing it). Clusters are numbered in the order of their first member in the input.
     """
-    grouped = {doc for members in groups for doc in members}
+    grouped = {doc for members in clusters for doc in members}
     singles = [[doc] for doc in sorted(set(contained) - grouped)]
     cluster: list[int | None] = [None] * size
-    for number, members in enumerate(sorted([*map(list, groups), *singles])):
+    for number, members in enumerate(sorted([sorted(members) for members in clusters] + singles)):
         for doc in members:
             cluster[doc] = number
     return cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reprints.types import Relation
@@ -60,40 +61,50 @@ def links_from_alignment(
     covered_a: list[int],
     covered_b: list[int],
     token_counts: list[int],
-    groups: dict[int, list[int]],
     *,
     duplicate_coverage: float,
-    max_exact_group: int,
 ) -> list[Link]:
-    """Links for aligned representative pairs, spread to every exact copy of either side, and exact links.
+    """Links for aligned pairs (of representatives of exact groups: copies are linked at output time).
 
     Args:
-        a, b, regions, covered_a, covered_b: Aligned pairs of representatives with their regions and
-            covered token counts.
+        a, b, regions, covered_a, covered_b: Aligned pairs with their regions and covered token counts.
         token_counts: Tokens of each document.
-        groups: Members of each exact group, keyed by representative.
         duplicate_coverage: Coverage from which a side counts as mostly covered.
-        max_exact_group: Exact groups larger than this link each member to the representative only.
     """
     links: list[Link] = []
-    for rep, members in groups.items():
-        whole = ((0, token_counts[rep], 0, token_counts[rep]),)
-        if len(members) <= max_exact_group:
-            pairs = [(x, y) for i, x in enumerate(members) for y in members[i + 1 :]]
-        else:
-            pairs = [(rep, y) for y in members if y != rep]
-        links.extend(Link(x, y, "exact", 1.0, 1.0, whole) for x, y in pairs)
     for p, (x, y) in enumerate(zip(a, b, strict=True)):
         if not regions[p]:
             continue
         coverage_x = round(covered_a[p] / token_counts[x], 4)
         coverage_y = round(covered_b[p] / token_counts[y], 4)
         relation = relation_of(coverage_x, coverage_y, exact=False, duplicate_coverage=duplicate_coverage)
-        for u in groups.get(x, [x]):
-            for v in groups.get(y, [y]):
-                if u < v:
-                    links.append(Link(u, v, relation, coverage_x, coverage_y, tuple(regions[p])))
-                else:
-                    swapped = tuple((b0, b1, a0, a1) for a0, a1, b0, b1 in regions[p])
-                    links.append(Link(v, u, relation, coverage_y, coverage_x, tuple(sorted(swapped))))
+        links.append(oriented(x, y, relation, coverage_x, coverage_y, regions[p]))
     return sorted(links, key=lambda link: (link.a, link.b))
+
+
+def oriented(
+    x: int, y: int, relation: Relation, coverage_x: float, coverage_y: float, regions: Sequence[TokenRegion]
+) -> Link:
+    """A link between `x` and `y` with its smaller document first."""
+    if x < y:
+        return Link(x, y, relation, coverage_x, coverage_y, tuple(regions))
+    swapped = tuple(sorted((b0, b1, a0, a1) for a0, a1, b0, b1 in regions))
+    return Link(y, x, relation, coverage_y, coverage_x, swapped)
+
+
+def reseated(link: Link, seat: Sequence[int]) -> Link:
+    """The link with each end moved to `seat[end]` (an exact copy standing for its group)."""
+    x, y = seat[link.a], seat[link.b]
+    if (x, y) == (link.a, link.b):
+        return link
+    return oriented(x, y, link.relation, link.coverage_a, link.coverage_b, link.regions)
+
+
+@dataclass(frozen=True, slots=True)
+class Relations:
+    """Everything the decide and write stages need: links, exact copies, the ranking."""
+
+    links: list[Link]  # between ranked documents only
+    copies: dict[int, int]  # exact copy -> its group's canonical member
+    groups: list[list[int]]  # exact groups, canonical first
+    order: list[int]  # ranked documents (all but the copies), keep-first order

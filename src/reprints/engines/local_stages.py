@@ -19,7 +19,9 @@ from tqdm import tqdm
 from reprints.align.batch import AlignedBatch, AlignTask
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.config import Config
-from reprints.decide.links import Link, links_from_alignment
+from reprints.decide.clusters import missing_links
+from reprints.decide.links import Link, Relations, links_from_alignment, reseated
+from reprints.decide.rank import ranking, sort_value
 from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, FingerprintTask, TokenizeTask
@@ -68,9 +70,6 @@ class Sites:
         name = site_of(dict(doc.metadata), self.site_field)
         self.of_doc.append(self.numbers.setdefault(name, len(self.numbers)))
 
-    def of_batch(self, first: int, count: int) -> np.ndarray:
-        return np.array(self.of_doc[first : first + count], dtype=np.int64)
-
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -82,6 +81,17 @@ class Reading:
     line_docs: I64
     line_hashes: U64
     line_tokens: I64
+    doc_hashes: U64
+    doc_tokens: I64
+
+    def first_copies(self) -> I64:
+        """For each document, the first document with the same normalized text (itself if none before)."""
+        order = np.lexsort((np.arange(len(self.doc_hashes)), self.doc_hashes))
+        ranked = self.doc_hashes[order]
+        starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
+        first = np.empty(len(order), dtype=np.int64)
+        first[order] = np.repeat(order[starts], np.diff(np.append(starts, len(order))))
+        return np.where(self.doc_tokens > 0, first, np.arange(len(first)))
 
 
 def read_and_tokenize(
@@ -113,7 +123,7 @@ def read_and_tokenize(
             yield number, texts
 
     task = TokenizeTask(work.path / "tokens", config.fingerprint.seed)
-    docs, hashes, counts = [], [], []
+    docs, hashes, counts, doc_hashes, doc_tokens = [], [], [], [], []
     began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
         for number, (lines, loaded) in enumerate(engine.map(task, tasks())):
@@ -121,6 +131,8 @@ def read_and_tokenize(
             docs.append(lines.docs + first)
             hashes.append(lines.hashes)
             counts.append(lines.token_counts)
+            doc_hashes.append(lines.doc_hashes)
+            doc_tokens.append(lines.doc_tokens)
             resumed["token_batches"] += loaded
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
@@ -132,6 +144,8 @@ def read_and_tokenize(
         np.concatenate(docs) if docs else empty,
         np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
         np.concatenate(counts) if counts else empty,
+        np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64),
+        np.concatenate(doc_tokens) if doc_tokens else empty,
     )
 
 
@@ -145,13 +159,15 @@ def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: 
         resumed["boilerplate"] = True
         return learned
     site_array = np.array(reading.sites.of_doc, dtype=np.int64)
-    keys = line_keys(reading.line_hashes, site_array[reading.line_docs])
+    distinct = reading.first_copies()[reading.line_docs] == reading.line_docs
+    keys = line_keys(reading.line_hashes[distinct], site_array[reading.line_docs[distinct]])
     flagged = learn(
         keys,
-        reading.line_docs,
-        reading.line_tokens,
+        reading.line_docs[distinct],
+        reading.line_tokens[distinct],
         min_docs=settings.boilerplate_min_docs,
         max_context=settings.boilerplate_max_context,
+        min_own=config.align.min_passage,
     )
     temporary = work.path / ".boilerplate.npy.partial"
     with temporary.open("wb") as handle:
@@ -174,7 +190,10 @@ def fingerprint_corpus(
     task = FingerprintTask(
         work.path / "tokens", work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed, boilerplate
     )
-    tasks = ((number, reading.sites.of_batch(first, count)) for number, first, count in reading.batches)
+    # Exact copies take the site of their first copy, so every copy loses the same boilerplate tokens and
+    # their token sequences stay identical.
+    sites = np.array(reading.sites.of_doc, dtype=np.int64)[reading.first_copies()]
+    tasks = ((number, sites[first : first + count]) for number, first, count in reading.batches)
     corpus = reading.corpus
     for prints, loaded in engine.map(task, tasks):
         corpus.batches.append(prints)
@@ -199,11 +218,16 @@ def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[int, np.n
 
 
 def align_candidates(
-    candidates: Candidates, config: Config, engine: LocalEngine, work: WorkDir, resumed: dict[str, Any]
+    candidates: Candidates,
+    config: Config,
+    engine: LocalEngine,
+    work: WorkDir,
+    resumed: dict[str, Any],
+    stage: str = "align",
 ) -> list[AlignedBatch]:
-    """Align every candidate pair, in checkpointed batches."""
+    """Align every candidate pair, in batches checkpointed in the work directory's `stage` folder."""
     task = AlignTask(
-        work.index, work.path / "align", config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap
+        work.index, work.path / stage, config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap
     )
     out = []
     with tqdm(
@@ -211,13 +235,13 @@ def align_candidates(
     ) as bar:
         for batch, loaded in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
             out.append(batch)
-            resumed["align_batches"] += loaded
+            resumed[f"{stage}_batches"] = resumed.get(f"{stage}_batches", 0) + loaded
             bar.update(len(batch.a))
     return out
 
 
-def make_links(aligned: list[AlignedBatch], groups: list[list[int]], corpus: Corpus, config: Config) -> list[Link]:
-    """Links between documents from the aligned batches and the exact groups."""
+def make_links(aligned: list[AlignedBatch], corpus: Corpus, config: Config) -> list[Link]:
+    """Links between documents from the aligned batches."""
     a: list[int] = []
     b: list[int] = []
     regions: list[list[tuple[int, int, int, int]]] = []
@@ -242,7 +266,50 @@ def make_links(aligned: list[AlignedBatch], groups: list[list[int]], corpus: Cor
         covered_a,
         covered_b,
         corpus.token_counts.tolist(),
-        {members[0]: members for members in groups},
         duplicate_coverage=config.decide.duplicate_coverage,
-        max_exact_group=config.candidates.anchor_df_cap,
     )
+
+
+def relate(
+    aligned: list[AlignedBatch],
+    groups: list[list[int]],
+    corpus: Corpus,
+    config: Config,
+    engine: LocalEngine,
+    work: WorkDir,
+    resumed: dict[str, Any],
+) -> Relations:
+    """Links from the aligned candidates, exact groups seated on their canonical member, the ranking, and the
+    links each cluster's canonical member still needs (aligned here)."""
+    counts = corpus.token_counts.tolist()
+    order_values = corpus.order_values
+    seat = list(range(len(corpus)))
+    copies: dict[int, int] = {}
+    seated_groups = []
+    for members in groups:
+        canonical = min(members, key=lambda doc: (sort_value(order_values.get(doc)), doc))
+        seated_groups.append([canonical, *(doc for doc in members if doc != canonical)])
+        for doc in members:
+            seat[doc] = canonical
+            if doc != canonical:
+                copies[doc] = canonical
+    links = sorted({reseated(link, seat) for link in make_links(aligned, corpus, config)}, key=_link_key)
+    ranked = [doc for doc in range(len(corpus)) if doc not in copies]
+    min_passage = config.align.min_passage
+
+    def rank(links: list[Link]) -> list[int]:
+        return ranking(len(corpus), links, order_values, counts, min_passage=min_passage, members=ranked)
+
+    order = rank(links)
+    missing = missing_links(len(corpus), links, order)
+    if missing:
+        pairs = np.array(missing, dtype=np.int64).reshape(-1, 2)
+        extra = Candidates(pairs[:, 0], pairs[:, 1], np.ones(len(pairs), dtype=np.int64), 0)
+        found = make_links(align_candidates(extra, config, engine, work, resumed, "verify"), corpus, config)
+        links = sorted(set(links) | set(found), key=_link_key)
+        order = rank(links)
+    return Relations(links, copies, seated_groups, order)
+
+
+def _link_key(link: Link) -> tuple[int, int]:
+    return (link.a, link.b)

@@ -8,6 +8,7 @@ Layout::
     fingerprint/NNNNNN.npz  one per batch: shingles, anchors, the match table
     candidates.npz          candidate pairs
     align/NNNNNN.npz        one per alignment batch
+    verify/NNNNNN.npz       one per batch of pairs aligned to link clusters to their canonical member
     index/                  the match index, for worker processes to map (rebuilt on every run)
 
 A checkpoint is written under a temporary name and renamed, so one that exists is complete. Resuming with
@@ -65,7 +66,7 @@ class WorkDir:
             temporary = path / ".manifest.json.partial"
             temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             temporary.replace(written)
-        for folder in ("tokens", "fingerprint", "align", "index"):
+        for folder in ("tokens", "fingerprint", "align", "verify", "index"):
             (path / folder).mkdir(exist_ok=True)
 
     def batch(self, stage: str, number: int) -> Path:

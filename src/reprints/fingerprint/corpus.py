@@ -148,16 +148,25 @@ class TokenizeTask:
         batch, loaded = checkpointed(
             self.checkpoints / f"{number:06d}.npz", TokenBatch, lambda: tokenize_batch(texts, self.seed)
         )
-        return LineBatch(batch.line_docs, batch.line_hashes, batch.line_token_end - batch.line_token_start), loaded
+        lines = LineBatch(
+            batch.line_docs,
+            batch.line_hashes,
+            batch.line_token_end - batch.line_token_start,
+            batch.doc_hashes,
+            batch.token_counts,
+        )
+        return lines, loaded
 
 
 @dataclass(frozen=True, slots=True)
 class LineBatch:
-    """Lines of one batch of documents, for boilerplate learning."""
+    """Lines of one batch of documents, for boilerplate learning, and each document's hash and tokens."""
 
     docs: I64
     hashes: U64
     token_counts: I64
+    doc_hashes: U64
+    doc_tokens: I64
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +238,13 @@ class Corpus:
 
     @property
     def token_counts(self) -> I64:
-        """Tokens of each document."""
+        """Tokens of each document, boilerplate left out."""
         return np.diff(self.token_offsets)
+
+    @property
+    def total_tokens(self) -> I64:
+        """Tokens of each document, boilerplate included."""
+        return self.token_counts + self.boilerplate_tokens
 
     def seal(self, folder: Path | None = None) -> None:
         """Gather the batches into corpus-wide arrays (call once, after the last batch).

@@ -11,6 +11,12 @@ as many documents and the median context beyond the line itself is at most `max_
 runs in rounds: boilerplate found in one round is not shared context in the next, so a short navigation line
 next to a long cookie notice is found once the notice is.
 
+Only evidence from different documents counts. The caller passes the lines of distinct documents (one of each
+group of exact copies). A pair of documents that differ by fewer than `min_own` tokens (each has fewer than that
+on lines the other lacks: near-copies of one story, lightly edited) says nothing about boilerplate and is
+skipped. The start or end of a document is not a different surrounding: a line both documents begin (or end)
+with has the same surroundings on that side, so a line that is a whole document in both is never boilerplate.
+
 Sites come from a site field, or the host of a `url` field; without either the corpus is one site.
 """
 
@@ -49,7 +55,7 @@ def line_keys(hashes: U64, sites: I64) -> U64:
     return hashes ^ mix64(sites.astype(np.uint64), 0x517E)
 
 
-def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context: int) -> U64:
+def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context: int, min_own: int = 30) -> U64:
     """The keys of boilerplate lines.
 
     Args:
@@ -58,6 +64,8 @@ def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context
         token_counts: Tokens on every line.
         min_docs: A line must recur in at least this many documents.
         max_context: Largest median shared context, in tokens, of a boilerplate line.
+        min_own: Two documents are evidence only if each has at least this many tokens on lines the other
+            lacks.
 
     Returns:
         The boilerplate keys, sorted.
@@ -75,6 +83,7 @@ def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context
     candidates = [
         (start, size) for start, size in zip(group_start.tolist(), group_size.tolist(), strict=True) if size >= min_docs
     ]
+    documents = _Documents(key_list, count_list, doc_start)
     flagged: set[int] = set()
     for _ in range(ROUNDS):
         found = set()
@@ -87,8 +96,12 @@ def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context
                 shared = _shared_context(
                     line_a, line_b, key_list, doc_list, count_list, doc_start, max_context + 1, flagged
                 )
+                if shared <= max_context and not documents.distinct(doc_list[line_a], doc_list[line_b], min_own):
+                    continue
                 beyond.append(shared)
                 own.append(shared + count_list[line_a])
+            if not own:
+                continue
             if statistics.median(own) <= max_context or (
                 size >= LONG_LINE_FACTOR * min_docs and statistics.median(beyond) <= max_context
             ):
@@ -111,9 +124,12 @@ def _shared_context(
 ) -> int:
     """Tokens of the identical lines around two occurrences of a line (not the line itself), up to `cap`.
 
-    The extension stops at a line already known to be boilerplate.
+    The extension stops at a line already known to be boilerplate. Where both documents reach their start
+    (or end) together, that side is the same in both; when both sides are, the surroundings are identical
+    and the context is `cap`.
     """
     shared = 0
+    same_sides = 0
     for step in (-1, 1):
         a, b = line_a + step, line_b + step
         lo_a, hi_a = int(doc_start[docs[line_a]]), int(doc_start[docs[line_a] + 1])
@@ -123,4 +139,31 @@ def _shared_context(
                 break
             shared += counts[a]
             a, b = a + step, b + step
-    return shared
+        same_sides += not (lo_a <= a < hi_a) and not (lo_b <= b < hi_b)
+    return cap if same_sides == 2 else shared
+
+
+class _Documents:
+    """Line keys of each document, to tell different documents from near-copies of one."""
+
+    def __init__(self, keys: list[int], counts: list[int], doc_start: I64) -> None:
+        self.keys, self.counts, self.doc_start = keys, counts, doc_start
+        self._sets: dict[int, set[int]] = {}
+
+    def _lines(self, doc: int) -> range:
+        return range(int(self.doc_start[doc]), int(self.doc_start[doc + 1]))
+
+    def _set(self, doc: int) -> set[int]:
+        found = self._sets.get(doc)
+        if found is None:
+            found = self._sets[doc] = {self.keys[line] for line in self._lines(doc)}
+        return found
+
+    def own_tokens(self, doc: int, other: int) -> int:
+        """Tokens of `doc` on lines `other` does not have."""
+        theirs = self._set(other)
+        return sum(self.counts[line] for line in self._lines(doc) if self.keys[line] not in theirs)
+
+    def distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
+        """Whether each of two documents has at least `min_own` tokens on lines the other lacks."""
+        return self.own_tokens(doc_a, doc_b) >= min_own and self.own_tokens(doc_b, doc_a) >= min_own

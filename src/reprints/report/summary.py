@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reprints.candidates.join import Candidates
 from reprints.config import Config
-from reprints.decide.links import Link
 from reprints.report.timing import StageTimer
 from reprints.types import RELATIONS, Summary
 
@@ -17,7 +15,7 @@ def summarize(
     out: Path,
     documents: int,
     decisions: dict[str, int],
-    links: Sequence[Link],
+    relations: Mapping[str, int],
     clusters: Sequence[int | None],
     timer: StageTimer,
     config: Config,
@@ -25,7 +23,6 @@ def summarize(
     unreadable: int,
 ) -> Summary:
     """Gather what a run did into a Summary."""
-    relations = Counter(link.relation for link in links)
     numbers = {number for number in clusters if number is not None}
     return Summary(
         documents=documents,

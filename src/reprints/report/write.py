@@ -7,17 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from reprints.config import Config
-from reprints.decide.keep import Verdict
-from reprints.decide.links import Link
+from reprints.decide.keep import Verdict, scale
+from reprints.decide.links import Link, Relations, oriented
 from reprints.fingerprint.corpus import Corpus
 from reprints.io.writers import RowWriter
-from reprints.types import BOILERPLATE, Decision, Document, Pair, Removed, Span
+from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Removed, Span
 
 
 def pair_of(link: Link, corpus: Corpus) -> Pair:
     """A link in character offsets, with document ids."""
     spans = []
     for a0, a1, b0, b1 in link.regions:
+        if a1 <= a0 or b1 <= b0:
+            continue
         a_start, a_end = corpus.char_span(link.a, a0, a1)
         b_start, b_end = corpus.char_span(link.b, b0, b1)
         spans.append(Span(a_start, a_end, b_start, b_end))
@@ -31,6 +33,41 @@ def pair_of(link: Link, corpus: Corpus) -> Pair:
         link.coverage_b,
         tuple(spans),
     )
+
+
+def _on_copy(link: Link, doc: int, copy: int, counts: Sequence[int]) -> Link:
+    """A link of `doc` moved to its exact copy `copy` (token positions scaled if their counts differ)."""
+    regions = link.regions_from(doc)
+    if counts[copy] != counts[doc]:
+        regions = [
+            (scale(x0, 0, counts[doc], 0, counts[copy]), scale(x1, 0, counts[doc], 0, counts[copy]), y0, y1)
+            for x0, x1, y0, y1 in regions
+        ]
+    coverage = link.coverage_a if doc == link.a else link.coverage_b
+    other = link.other(doc)
+    other_coverage = link.coverage_b if doc == link.a else link.coverage_a
+    return oriented(copy, other, link.relation, coverage, other_coverage, regions)
+
+
+def expanded_links(relations: Relations, counts: Sequence[int], max_exact_group: int) -> Iterator[Link]:
+    """Every related pair of documents: links between ranked documents spread to each exact copy of either
+    side, and the exact links within each group (every pair, or each copy to the canonical member when the
+    group is larger than `max_exact_group`). Generated one link at a time."""
+    members = {group[0]: group for group in relations.groups}
+    for link in relations.links:
+        for u in members.get(link.a, [link.a]):
+            on_u = link if u == link.a else _on_copy(link, link.a, u, counts)
+            for v in members.get(link.b, [link.b]):
+                yield on_u if v == link.b else _on_copy(on_u, link.b, v, counts)
+    for group in relations.groups:
+        ordered = sorted(group)
+        if len(group) <= max_exact_group:
+            pairs = [(x, y) for i, x in enumerate(ordered) for y in ordered[i + 1 :]]
+        else:
+            pairs = [(min(group[0], y), max(group[0], y)) for y in ordered if y != group[0]]
+        for x, y in pairs:
+            regions = ((0, counts[x], 0, counts[y]),) if counts[x] and counts[y] else ()
+            yield Link(x, y, "exact", 1.0, 1.0, regions)
 
 
 def removed_spans(doc: int, verdict: Verdict, corpus: Corpus) -> tuple[Removed, ...]:
@@ -82,18 +119,22 @@ def _decision(
 
 
 def cluster_rows(
-    clusters: Sequence[int | None], links: Sequence[Link], order: Sequence[int], corpus: Corpus
+    clusters: Sequence[Sequence[int]], numbers: Sequence[int | None], relations: Relations, corpus: Corpus
 ) -> list[dict[str, Any]]:
     """One row per cluster: its canonical (kept) member, members and the pages containing them."""
     members: dict[int, list[int]] = {}
-    for doc, number in enumerate(clusters):
+    for doc, number in enumerate(numbers):
         if number is not None:
             members.setdefault(number, []).append(doc)
-    rank = {doc: position for position, doc in enumerate(order)}
+    canonical = {numbers[group[0]]: group[0] for group in clusters}
+    copies_of: dict[int, list[int]] = {}
+    for copy, original in relations.copies.items():
+        copies_of.setdefault(original, []).append(copy)
     containers: dict[int, set[int]] = {}
-    for link in links:
+    for link in relations.links:
         if link.container is not None:
-            containers.setdefault(link.other(link.container), set()).add(link.container)
+            pages = {link.container, *copies_of.get(link.container, [])}
+            containers.setdefault(link.other(link.container), set()).update(pages)
     rows = []
     for number in sorted(members):
         docs = members[number]
@@ -101,7 +142,7 @@ def cluster_rows(
         rows.append(
             {
                 "cluster": number,
-                "canonical": corpus.ids[min(docs, key=rank.__getitem__)],
+                "canonical": corpus.ids[canonical.get(number, docs[0])],
                 "members": [corpus.ids[doc] for doc in docs],
                 "contained_in": [corpus.ids[doc] for doc in holders],
             }
@@ -113,28 +154,32 @@ def write_outputs(
     out: Path,
     documents: Iterator[Document],
     corpus: Corpus,
-    links: Sequence[Link],
+    relations: Relations,
     verdicts: Sequence[Verdict],
-    clusters: Sequence[int | None],
-    order: Sequence[int],
+    clusters: Sequence[Sequence[int]],
+    numbers: Sequence[int | None],
     config: Config,
-) -> dict[str, int]:
-    """Write every output file but the summary; return the number of documents per decision."""
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Write every output file but the summary; return the number of documents per decision and of pairs per
+    relation."""
     fmt = config.run.output_format
     counts = {"keep": 0, "trim": 0, "drop": 0}
+    relation_counts: dict[str, int] = dict.fromkeys(RELATIONS, 0)
+    token_counts = corpus.token_counts.tolist()
     with RowWriter(out, "pairs", fmt) as pairs:
-        for link in links:
+        for link in expanded_links(relations, token_counts, config.candidates.anchor_df_cap):
             pairs.write(pair_of(link, corpus).to_dict())
+            relation_counts[link.relation] += 1
     with RowWriter(out, "clusters", fmt) as cluster_file:
-        for row in cluster_rows(clusters, links, order, corpus):
+        for row in cluster_rows(clusters, numbers, relations, corpus):
             cluster_file.write(row)
     id_field, text_field = config.read.id_field, config.read.text_field
     strip = config.boilerplate.strip_boilerplate
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
         for doc in documents:
-            decision, text = _decision(doc, verdicts[doc.index], clusters[doc.index], corpus, strip)
+            decision, text = _decision(doc, verdicts[doc.index], numbers[doc.index], corpus, strip)
             counts[decision.decision] += 1
             decisions.write(decision.to_dict())
             if text is not None:
                 kept.write({id_field: doc.id, text_field: text, **doc.metadata})
-    return counts
+    return counts, relation_counts

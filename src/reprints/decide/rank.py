@@ -1,0 +1,113 @@
+"""The keep-first ranking: the fullest standalone copy of a story first, pages with other text after.
+
+The rules, in order:
+
+1. **Pages after articles.** A document is a *page* when it contains another document that makes up less than
+   `PAGE_SHARE` of it (an article with much other text around it: an aggregator page, a front page), or two
+   or more documents in separate places (several stories). Pages rank after every other document.
+2. **Fuller copies first.** Between two documents that share a story (one contains the other, or they are near
+   duplicates), the one with at least `min_passage` more tokens of its own (tokens the other does not hold)
+   ranks first, unless it is a page: an original before its teaser, a full copy before a truncated one.
+3. **Then** the `order_by` field (smaller first; missing values last), **then** input order.
+
+Rule 2 orders pairs; the ranking is the order that respects every such pair (a topological order with rules 1
+and 3 choosing among the documents free to come next).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reprints.decide.links import Link
+
+PAGE_SHARE = 0.4
+
+
+def sort_value(value: Any) -> tuple[int, Any]:
+    """A sort key for any `order_by` value: numbers, then text, then missing."""
+    if value is None:
+        return (3, "")
+    if isinstance(value, bool):
+        return (1, str(value))
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value))
+
+
+def pages(links: Sequence[Link], token_counts: Sequence[int]) -> set[int]:
+    """Documents that carry much other text or several stories (rule 1)."""
+    found: set[int] = set()
+    holdings: dict[int, list[tuple[int, int]]] = {}
+    for link in links:
+        container = link.container
+        if container is None:
+            continue
+        share = link.coverage_b if container == link.b else link.coverage_a
+        if share < PAGE_SHARE:
+            found.add(container)
+        regions = link.regions_from(container)
+        holdings.setdefault(container, []).append((min(r[0] for r in regions), max(r[1] for r in regions)))
+    for container, extents in holdings.items():
+        extents.sort()
+        if any(start >= end for (_, end), (start, _) in itertools.pairwise(extents)):
+            found.add(container)
+    return found
+
+
+def _own(link: Link, doc: int, token_counts: Sequence[int]) -> int:
+    covered = link.coverage_a if doc == link.a else link.coverage_b
+    return token_counts[doc] - round(covered * token_counts[doc])
+
+
+def ranking(
+    size: int,
+    links: Sequence[Link],
+    order_values: Mapping[int, Any] | None,
+    token_counts: Sequence[int],
+    *,
+    min_passage: int,
+    members: Sequence[int] | None = None,
+) -> list[int]:
+    """Documents (all, or `members`) in keep-first order (see the module docstring)."""
+    values = order_values or {}
+    page_set = pages(links, token_counts)
+    docs = list(range(size)) if members is None else list(members)
+    wanted = set(docs)
+    before: dict[int, list[int]] = {}
+    waiting = dict.fromkeys(docs, 0)
+    for link in links:
+        if link.relation not in ("contained", "near_duplicate") or link.a not in wanted or link.b not in wanted:
+            continue
+        own_a, own_b = _own(link, link.a, token_counts), _own(link, link.b, token_counts)
+        if own_a - own_b >= min_passage and link.a not in page_set:
+            fuller, other = link.a, link.b
+        elif own_b - own_a >= min_passage and link.b not in page_set:
+            fuller, other = link.b, link.a
+        else:
+            continue
+        before.setdefault(fuller, []).append(other)
+        waiting[other] += 1
+
+    def key(doc: int) -> tuple[bool, tuple[int, Any], int]:
+        return (doc in page_set, sort_value(values.get(doc)), doc)
+
+    ready = [key(doc) for doc in docs if waiting[doc] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    placed: set[int] = set()
+    while len(order) < len(docs):
+        if not ready:  # a cycle of "fuller" pairs: let the best-ranked waiting document go first
+            heapq.heappush(ready, min(key(doc) for doc in docs if doc not in placed))
+        doc = heapq.heappop(ready)[2]
+        if doc in placed:
+            continue
+        placed.add(doc)
+        order.append(doc)
+        for other in before.get(doc, []):
+            waiting[other] -= 1
+            if waiting[other] == 0 and other not in placed:
+                heapq.heappush(ready, key(other))
+    return order
