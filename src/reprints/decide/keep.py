@@ -142,6 +142,7 @@ def decide(
         by_doc.setdefault(link.a, []).append(link)
         by_doc.setdefault(link.b, []).append(link)
     verdicts: list[Verdict | None] = [None] * len(token_counts)
+    has_copies = set((copies or {}).values())
     holdings: dict[int, _Holding] = {}
     for doc in order:
         tokens = token_counts[doc]
@@ -152,6 +153,8 @@ def decide(
                 (link for link in mine if rank[link.other(doc)] < rank[doc]), key=lambda x: rank[x.other(doc)]
             )
             verdict = _verdict(doc, tokens, _credits(doc, tokens, earlier, holdings), mine, rank, min_passage)
+            if verdict.reason == "unique" and doc in has_copies:
+                verdict = Verdict("keep", "first copy", None, ())
         verdicts[doc] = verdict
         holdings[doc] = _Holding(tokens, verdict.removed, verdict.decision == "drop")
     for doc, canonical in sorted((copies or {}).items()):

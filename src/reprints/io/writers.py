@@ -84,6 +84,35 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+class _Fields:
+    """Field names in order of first appearance, and the kinds of value each holds."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.kinds: dict[str, set[str]] = {}
+
+    def update(self, kinds: dict[str, str]) -> None:
+        for name, kind in kinds.items():
+            if name not in self.kinds:
+                self.order.append(name)
+                self.kinds[name] = set()
+            self.kinds[name].add(kind)
+
+
+def _field_kinds(row: dict[str, Any]) -> dict[str, str]:
+    return {name: _kind(value) for name, value in row.items()}
+
+
 class RowWriter:
     """Writes rows (dicts) to `folder/name.jsonl` or `folder/name.parquet`, atomically."""
 
@@ -95,6 +124,8 @@ class RowWriter:
         self._rows: list[dict[str, Any]] = []
         self._parquet: Any = None
         self._text: IO[str] | None = None
+        self._spilled: IO[str] | None = None
+        self._fields = _Fields()
         try:
             if output_format == "jsonl":
                 self._text = self.temporary.open("w", encoding="utf-8", newline="\n")
@@ -114,30 +145,80 @@ class RowWriter:
                     for r in row["removed"]
                 ],
             }
-        self._rows.append(_valid_unicode(row))
+        row = _valid_unicode(row)
+        if self.name not in _schemas():
+            self._spill(row)
+            return
+        self._rows.append(row)
         if len(self._rows) >= PARQUET_CHUNK:
             self._flush()
 
-    def _flush(self) -> None:
+    def _spill(self, row: dict[str, Any]) -> None:
+        """Rows of a file whose schema is the records' own: kept aside as JSON Lines until every record has
+        been seen, so the schema is the union of all of them (a field null in the first rows, a field only
+        some records have)."""
+        if self._spilled is None:
+            self._spilled = self.temporary.with_name(f"{self.temporary.name}.rows").open("w+", encoding="utf-8")
+        self._spilled.write(dumps(row) + "\n")
+        self._fields.update(_field_kinds(row))
+
+    def _flush(self, schema: Any = None) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = _schemas().get(self.name)
-        table = pa.Table.from_pylist(self._rows, schema=schema) if schema else pa.Table.from_pylist(self._rows)
+        schema = schema or _schemas().get(self.name)
+        table = pa.Table.from_pylist(self._rows, schema=schema)
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self.temporary, table.schema)
         self._parquet.write_table(table.cast(self._parquet.schema))
         self._rows = []
+
+    def _write_spilled(self) -> None:
+        """Write the spilled rows under the union schema; a field holding values of different kinds in different
+        records is written as JSON text."""
+        import pyarrow as pa
+
+        mixed = {name for name, kinds in self._fields.kinds.items() if len(kinds - {"null"}) > 1}
+        schema = None
+        if self._spilled is None:
+            self._rows = []
+            self._flush(pa.schema([]))
+            return
+        self._spilled.seek(0)
+        batches: list[list[dict[str, Any]]] = []
+        for line in self._spilled:
+            row = json.loads(line)
+            for name in mixed & row.keys():
+                row[name] = None if row[name] is None else dumps(row[name])
+            self._rows.append({name: row.get(name) for name in self._fields.order})
+            if len(self._rows) >= PARQUET_CHUNK:
+                batches.append(self._rows)
+                self._rows = []
+        batches.append(self._rows)
+        schemas = [pa.Table.from_pylist(batch).schema for batch in batches if batch]
+        schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+        for batch in batches:
+            self._rows = batch
+            self._flush(schema)
 
     def close(self) -> None:
         """Finish the file and move it into place."""
         if self._text is not None:
             self._text.close()
         else:
-            if self._rows or self._parquet is None:
+            if self.name not in _schemas():
+                self._write_spilled()
+            elif self._rows or self._parquet is None:
                 self._flush()
             self._parquet.close()
+        self._discard_spill()
         os.replace(self.temporary, self.path)
+
+    def _discard_spill(self) -> None:
+        if self._spilled is not None:
+            self._spilled.close()
+            Path(self._spilled.name).unlink(missing_ok=True)
+            self._spilled = None
 
     def __enter__(self) -> RowWriter:
         return self
@@ -148,6 +229,7 @@ class RowWriter:
             return
         if self._text is not None:
             self._text.close()
+        self._discard_spill()
         self.temporary.unlink(missing_ok=True)
 
 

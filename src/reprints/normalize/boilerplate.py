@@ -13,9 +13,10 @@ next to a long cookie notice is found once the notice is.
 
 Only evidence from different documents counts. The caller passes the lines of distinct documents (one of each
 group of exact copies). A pair of documents that differ by fewer than `min_own` tokens (each has fewer than that
-on lines the other lacks: near-copies of one story, lightly edited) says nothing about boilerplate and is
-skipped. The start or end of a document is not a different surrounding: a line both documents begin (or end)
-with has the same surroundings on that side, so a line that is a whole document in both is never boilerplate.
+on lines the other lacks), or that share lines holding half of either's tokens (near-copies of one story,
+lightly edited) says nothing about boilerplate and is skipped. The start or end of a document is not a
+different surrounding: a line both documents begin (or end) with has the same surroundings on that side, so a
+line that is a whole document in both is never boilerplate.
 
 Sites come from a site field, or the host of a `url` field; without either the corpus is one site.
 """
@@ -33,6 +34,7 @@ from reprints.normalize.tokens import I64
 
 MAX_PAIRS = 64  # document pairs examined per line
 LONG_LINE_FACTOR = 3
+COPY_SHARE = 0.5  # documents sharing lines that hold this share of their tokens are near-copies, not evidence
 ROUNDS = 3  # lines found in one round stop the shared context of the next, peeling template blocks
 
 
@@ -164,6 +166,14 @@ class _Documents:
         theirs = self._set(other)
         return sum(self.counts[line] for line in self._lines(doc) if self.keys[line] not in theirs)
 
+    def _total(self, doc: int) -> int:
+        return sum(self.counts[line] for line in self._lines(doc))
+
     def distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
-        """Whether each of two documents has at least `min_own` tokens on lines the other lacks."""
-        return self.own_tokens(doc_a, doc_b) >= min_own and self.own_tokens(doc_b, doc_a) >= min_own
+        """Whether two documents are different documents, not near-copies of one: each has at least `min_own`
+        tokens on lines the other lacks, and they share lines holding under COPY_SHARE of either's tokens."""
+        own_a, own_b = self.own_tokens(doc_a, doc_b), self.own_tokens(doc_b, doc_a)
+        if min(own_a, own_b) < min_own:
+            return False
+        total_a, total_b = self._total(doc_a), self._total(doc_b)
+        return total_a - own_a < COPY_SHARE * total_a and total_b - own_b < COPY_SHARE * total_b
