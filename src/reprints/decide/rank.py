@@ -37,7 +37,7 @@ def sort_value(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-def pages(links: Sequence[Link], token_counts: Sequence[int]) -> set[int]:
+def pages(links: Sequence[Link]) -> set[int]:
     """Documents that carry much other text or several stories (rule 1)."""
     found: set[int] = set()
     holdings: dict[int, list[tuple[int, int]]] = {}
@@ -73,7 +73,7 @@ def ranking(
 ) -> list[int]:
     """Documents (all, or `members`) in keep-first order (see the module docstring)."""
     values = order_values or {}
-    page_set = pages(links, token_counts)
+    page_set = pages(links)
     docs = list(range(size)) if members is None else list(members)
     wanted = set(docs)
     before: dict[int, list[int]] = {}

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reprints.align.batch import AlignedBatch, AlignTask
+from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
@@ -81,17 +82,7 @@ class Reading:
     line_docs: I64
     line_hashes: U64
     line_tokens: I64
-    doc_hashes: U64
-    doc_tokens: I64
-
-    def first_copies(self) -> I64:
-        """For each document, the first document with the same normalized text (itself if none before)."""
-        order = np.lexsort((np.arange(len(self.doc_hashes)), self.doc_hashes))
-        ranked = self.doc_hashes[order]
-        starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
-        first = np.empty(len(order), dtype=np.int64)
-        first[order] = np.repeat(order[starts], np.diff(np.append(starts, len(order))))
-        return np.where(self.doc_tokens > 0, first, np.arange(len(first)))
+    first_copy: I64  # each document's first exact copy (itself if none before): see `exact_groups`
 
 
 def read_and_tokenize(
@@ -137,6 +128,8 @@ def read_and_tokenize(
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
     empty = np.empty(0, dtype=np.int64)
+    all_hashes = np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64)
+    first_copy, _ = exact_groups(all_hashes, np.concatenate(doc_tokens) if doc_tokens else empty, corpus.errors)
     return Reading(
         corpus,
         sites,
@@ -144,8 +137,7 @@ def read_and_tokenize(
         np.concatenate(docs) if docs else empty,
         np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
         np.concatenate(counts) if counts else empty,
-        np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64),
-        np.concatenate(doc_tokens) if doc_tokens else empty,
+        first_copy,
     )
 
 
@@ -159,7 +151,7 @@ def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: 
         resumed["boilerplate"] = True
         return learned
     site_array = np.array(reading.sites.of_doc, dtype=np.int64)
-    distinct = reading.first_copies()[reading.line_docs] == reading.line_docs
+    distinct = reading.first_copy[reading.line_docs] == reading.line_docs
     keys = line_keys(reading.line_hashes[distinct], site_array[reading.line_docs[distinct]])
     flagged = learn(
         keys,
@@ -192,7 +184,7 @@ def fingerprint_corpus(
     )
     # Exact copies take the site of their first copy, so every copy loses the same boilerplate tokens and
     # their token sequences stay identical.
-    sites = np.array(reading.sites.of_doc, dtype=np.int64)[reading.first_copies()]
+    sites = np.array(reading.sites.of_doc, dtype=np.int64)[reading.first_copy]
     tasks = ((number, sites[first : first + count]) for number, first, count in reading.batches)
     corpus = reading.corpus
     for prints, loaded in engine.map(task, tasks):
