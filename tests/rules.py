@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-WORD = re.compile(r"\w+")
+# A word: a letter or digit, then letters, digits and the combining marks attached to them (so `the\u0301` is
+# one word, as it is one token).
+MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u064b-\u065f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+WORD = re.compile(rf"\w[\w{MARKS}]*")
 
 
 def rows(path: Path) -> list[dict[str, Any]]:

@@ -5,7 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprints.fingerprint.hashing import mix64, window_hashes
-from reprints.fingerprint.shingles import document_hashes, fingerprint, match_table, shingle, winnow
+from reprints.fingerprint.shingles import (
+    document_hashes,
+    fingerprint,
+    match_table,
+    resemblance,
+    shingle,
+    sketches,
+    winnow,
+)
 from reprints.normalize.tokens import tokenize
 
 
@@ -80,3 +88,15 @@ def test_winnow_density_is_about_two_over_window_plus_one() -> None:
 def test_document_hash_ignores_typography() -> None:
     doc_hashes = document_hashes(tokenize(["He said “yes” — twice.", 'he said "YES" - twice', "he said no"]), seed=0)
     assert doc_hashes[0] == doc_hashes[1] != doc_hashes[2]
+
+
+def test_sketches_tell_lightly_edited_copies_from_different_texts() -> None:
+    story = " ".join(f"w{i % 97} x{i % 13} y{i}" for i in range(300))  # one long paragraph
+    edited = story.replace("y10 ", "indeed ").replace("y150 ", "reportedly ").replace("y290 ", "however ")
+    other = " ".join(f"v{i % 89} x{i % 13} z{i}" for i in range(300))
+    sketch = sketches(tokenize([story, edited, other, "", "too short"]), seed=0)
+    assert sketch.shape == (5, 16)
+    assert resemblance(sketch[0], sketch[0]) == 1.0
+    assert resemblance(sketch[0], sketch[1]) > 0.8
+    assert resemblance(sketch[0], sketch[2]) < 0.1
+    assert resemblance(sketch[3], sketch[4]) == 0.0

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import reprints
@@ -148,7 +149,13 @@ def write(corpus: list[tuple[str, str, dict[str, str]]], folder: Path) -> Path:
     plan=st.lists(st.sampled_from(TRANSFORMS), min_size=1, max_size=8),
     cap=st.sampled_from([4, 50]),
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(seed=484, plan=["boilerplate_line", "mass", "mass", "chain", "copy", "chain", "page"], cap=4)  # article twice
+@example(seed=259, plan=["cjk_quote", "decomposed"], cap=4)  # a word with combining marks is one word, not three
+@settings(
+    max_examples=int(os.environ.get("REPRINTS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_every_run_obeys_the_rules(
     articles: list[str], tmp_path_factory: pytest.TempPathFactory, seed: int, plan: list[str], cap: int
 ) -> None:

@@ -4,7 +4,8 @@ The rules, in order:
 
 1. **Pages after articles.** A document is a *page* when it contains another document that makes up less than
    `PAGE_SHARE` of it (an article with much other text around it: an aggregator page, a front page), or two
-   or more documents in separate places (several stories). Pages rank after every other document.
+   or more documents in separate places (several stories). A document counts once however often the page
+   carries it (a page with an article twice is still mostly other text). Pages rank after every other document.
 2. **Fuller copies first.** Between two documents that share a story (one contains the other, or they are near
    duplicates), the one with at least `min_passage` more tokens of its own (tokens the other does not hold)
    ranks first, unless it is a page: an original before its teaser, a full copy before a truncated one.
@@ -37,7 +38,7 @@ def sort_value(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-def pages(links: Sequence[Link]) -> set[int]:
+def pages(links: Sequence[Link], token_counts: Sequence[int]) -> set[int]:
     """Documents that carry much other text or several stories (rule 1)."""
     found: set[int] = set()
     holdings: dict[int, list[tuple[int, int]]] = {}
@@ -45,7 +46,9 @@ def pages(links: Sequence[Link]) -> set[int]:
         container = link.container
         if container is None:
             continue
+        inside = link.a if container == link.b else link.b
         share = link.coverage_b if container == link.b else link.coverage_a
+        share = min(share, token_counts[inside] / max(token_counts[container], 1))  # counted once
         if share < PAGE_SHARE:
             found.add(container)
         regions = link.regions_from(container)
@@ -73,7 +76,7 @@ def ranking(
 ) -> list[int]:
     """Documents (all, or `members`) in keep-first order (see the module docstring)."""
     values = order_values or {}
-    page_set = pages(links)
+    page_set = pages(links, token_counts)
     docs = list(range(size)) if members is None else list(members)
     wanted = set(docs)
     before: dict[int, list[int]] = {}

@@ -27,6 +27,7 @@ from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, FingerprintTask, TokenizeTask
 from reprints.fingerprint.hashing import U64
+from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
 from reprints.report.timing import StageTimer
@@ -83,6 +84,7 @@ class Reading:
     line_hashes: U64
     line_tokens: I64
     first_copy: I64  # each document's first exact copy (itself if none before): see `exact_groups`
+    sketches: U64  # each document's bottom-k sketch (`reprints.fingerprint.shingles.sketches`)
 
 
 def read_and_tokenize(
@@ -114,7 +116,7 @@ def read_and_tokenize(
             yield number, texts
 
     task = TokenizeTask(work.path / "tokens", config.fingerprint.seed)
-    docs, hashes, counts, doc_hashes, doc_tokens = [], [], [], [], []
+    docs, hashes, counts, doc_hashes, doc_tokens, doc_sketches = [], [], [], [], [], []
     began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
         for number, (lines, loaded) in enumerate(engine.map(task, tasks())):
@@ -124,6 +126,7 @@ def read_and_tokenize(
             counts.append(lines.token_counts)
             doc_hashes.append(lines.doc_hashes)
             doc_tokens.append(lines.doc_tokens)
+            doc_sketches.append(lines.doc_sketches)
             resumed["token_batches"] += loaded
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
@@ -138,6 +141,7 @@ def read_and_tokenize(
         np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
         np.concatenate(counts) if counts else empty,
         first_copy,
+        np.concatenate(doc_sketches) if doc_sketches else np.empty((0, SKETCH_SIZE), dtype=np.uint64),
     )
 
 
@@ -160,6 +164,7 @@ def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: 
         min_docs=settings.boilerplate_min_docs,
         max_context=settings.boilerplate_max_context,
         min_own=config.align.min_passage,
+        sketches=reading.sketches,
     )
     temporary = work.path / ".boilerplate.npy.partial"
     with temporary.open("wb") as handle:

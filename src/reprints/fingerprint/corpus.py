@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from reprints.align.chain import MatchIndex, ranges
 from reprints.fingerprint.hashing import U64
-from reprints.fingerprint.shingles import document_hashes, fingerprint
+from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
 from reprints.io.arrays import checkpointed, load_dataclass
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
@@ -52,6 +52,7 @@ class TokenBatch:
     lead: I32
     trail: I32
     doc_hashes: U64
+    doc_sketches: U64
     line_docs: I64
     line_hashes: U64
     line_token_start: I64
@@ -70,6 +71,7 @@ def tokenize_batch(texts: list[str], seed: int) -> TokenBatch:
         tokens.lead.astype(np.int32),
         tokens.trail.astype(np.int32),
         document_hashes(tokens, seed),
+        sketches(tokens, seed),
         lines.doc,
         lines.hashes,
         lines.token_start,
@@ -154,6 +156,7 @@ class TokenizeTask:
             batch.line_token_end - batch.line_token_start,
             batch.doc_hashes,
             batch.token_counts,
+            batch.doc_sketches,
         )
         return lines, loaded
 
@@ -167,6 +170,7 @@ class LineBatch:
     token_counts: I64
     doc_hashes: U64
     doc_tokens: I64
+    doc_sketches: U64
 
 
 @dataclass(frozen=True, slots=True)

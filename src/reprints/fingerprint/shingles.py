@@ -85,6 +85,42 @@ def document_hashes(tokens: Tokens, seed: int) -> U64:
     return out
 
 
+SKETCH_SIZE = 16  # smallest shingle hashes kept per document (`sketches`)
+SKETCH_SHINGLE = 3
+NO_HASH = np.iinfo(np.uint64).max
+
+
+def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
+    """A bottom-k sketch of each document: its `size` smallest distinct hashes of token 3-grams, ascending, padded
+    with the largest hash. Two sketches estimate how alike two documents are (`resemblance`) whatever their line
+    structure, for telling near-copies of one story from different documents."""
+    shingles, offsets = shingle(tokens, SKETCH_SHINGLE, seed ^ 0x5CE7C4)
+    out = np.full((len(offsets) - 1, size), NO_HASH, dtype=np.uint64)
+    if len(shingles) == 0:
+        return out
+    docs = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    order = np.lexsort((shingles, docs))
+    docs, hashes = docs[order], shingles[order]
+    distinct = np.ones(len(docs), dtype=np.bool_)
+    distinct[1:] = (docs[1:] != docs[:-1]) | (hashes[1:] != hashes[:-1])
+    docs, hashes = docs[distinct], hashes[distinct]
+    rank = np.arange(len(docs)) - np.searchsorted(docs, docs)
+    kept = rank < size
+    out[docs[kept], rank[kept]] = hashes[kept]
+    return out
+
+
+def resemblance(sketch_a: U64, sketch_b: U64) -> float:
+    """Estimated Jaccard resemblance of two documents' 3-gram sets from their sketches (1.0: alike; 0.0 when
+    neither has a 3-gram: nothing says they are alike)."""
+    union = np.union1d(sketch_a, sketch_b)
+    union = union[union != NO_HASH][: len(sketch_a)]
+    if len(union) == 0:
+        return 0.0
+    both = np.intersect1d(sketch_a, sketch_b)
+    return float(np.isin(union, both).sum()) / len(union)
+
+
 def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) -> Fingerprints:
     """Shingles, anchors and the match table of a tokenized batch (document hashes: `document_hashes`)."""
     shingles, offsets = shingle(tokens, shingle_size, seed)

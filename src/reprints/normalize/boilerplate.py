@@ -14,7 +14,8 @@ next to a long cookie notice is found once the notice is.
 Only evidence from different documents counts. The caller passes the lines of distinct documents (one of each
 group of exact copies). A pair of documents that differ by fewer than `min_own` tokens (each has fewer than that
 on lines the other lacks), or that share lines holding half of either's tokens (near-copies of one story,
-lightly edited) says nothing about boilerplate and is skipped. The start or end of a document is not a
+lightly edited, however their lines are cut: see `_Documents.distinct`) says nothing about boilerplate and is
+skipped. The start or end of a document is not a
 different surrounding: a line both documents begin (or end) with has the same surroundings on that side, so a
 line that is a whole document in both is never boilerplate.
 
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from reprints.fingerprint.hashing import U64, mix64
+from reprints.fingerprint.shingles import resemblance
 from reprints.normalize.tokens import I64
 
 MAX_PAIRS = 64  # document pairs examined per line
@@ -57,7 +59,16 @@ def line_keys(hashes: U64, sites: I64) -> U64:
     return hashes ^ mix64(sites.astype(np.uint64), 0x517E)
 
 
-def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context: int, min_own: int = 30) -> U64:
+def learn(
+    keys: U64,
+    docs: I64,
+    token_counts: I64,
+    *,
+    min_docs: int,
+    max_context: int,
+    min_own: int = 30,
+    sketches: U64 | None = None,
+) -> U64:
     """The keys of boilerplate lines.
 
     Args:
@@ -68,6 +79,8 @@ def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context
         max_context: Largest median shared context, in tokens, of a boilerplate line.
         min_own: Two documents are evidence only if each has at least this many tokens on lines the other
             lacks.
+        sketches: Bottom-k sketch of every document (rows by document number): two documents whose estimated
+            resemblance is at least COPY_SHARE are near-copies, not evidence, however their lines are cut.
 
     Returns:
         The boilerplate keys, sorted.
@@ -85,7 +98,7 @@ def learn(keys: U64, docs: I64, token_counts: I64, *, min_docs: int, max_context
     candidates = [
         (start, size) for start, size in zip(group_start.tolist(), group_size.tolist(), strict=True) if size >= min_docs
     ]
-    documents = _Documents(key_list, count_list, doc_start)
+    documents = _Documents(key_list, count_list, doc_start, sketches)
     flagged: set[int] = set()
     for _ in range(ROUNDS):
         found = set()
@@ -148,8 +161,8 @@ def _shared_context(
 class _Documents:
     """Line keys of each document, to tell different documents from near-copies of one."""
 
-    def __init__(self, keys: list[int], counts: list[int], doc_start: I64) -> None:
-        self.keys, self.counts, self.doc_start = keys, counts, doc_start
+    def __init__(self, keys: list[int], counts: list[int], doc_start: I64, sketches: U64 | None) -> None:
+        self.keys, self.counts, self.doc_start, self.sketches = keys, counts, doc_start, sketches
         self._sets: dict[int, set[int]] = {}
 
     def _lines(self, doc: int) -> range:
@@ -171,9 +184,13 @@ class _Documents:
 
     def distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
         """Whether two documents are different documents, not near-copies of one: each has at least `min_own`
-        tokens on lines the other lacks, and they share lines holding under COPY_SHARE of either's tokens."""
+        tokens on lines the other lacks, they share lines holding under COPY_SHARE of either's tokens, and (with
+        sketches) their estimated resemblance is under COPY_SHARE: a story whose one long paragraph was lightly
+        edited shares few lines with its copy, but most of its words."""
         own_a, own_b = self.own_tokens(doc_a, doc_b), self.own_tokens(doc_b, doc_a)
         if min(own_a, own_b) < min_own:
+            return False
+        if self.sketches is not None and resemblance(self.sketches[doc_a], self.sketches[doc_b]) >= COPY_SHARE:
             return False
         total_a, total_b = self._total(doc_a), self._total(doc_b)
         return total_a - own_a < COPY_SHARE * total_a and total_b - own_b < COPY_SHARE * total_b
