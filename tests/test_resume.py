@@ -49,7 +49,7 @@ KILL_POINTS: dict[str, Callable[[Path], bool]] = {
     "fingerprint": lambda out: _count(out / ".work" / "fingerprint") >= 3,
     "candidates": lambda out: (out / ".work" / "candidates.npz").exists(),
     "align": lambda out: _count(out / ".work" / "align") >= 3,
-    "write": lambda out: any(out.glob(".*.partial")),
+    "write": lambda out: any((out / ".reprints-staging").glob(".*.partial")),
 }
 
 
@@ -81,7 +81,7 @@ def test_killed_run_resumes_to_identical_output(stage: str, reference: Path, tmp
     if stage in ("align", "write"):
         assert resumed["align_batches"] >= 3
     assert not (out / ".work").exists()
-    assert not list(out.glob(".*.partial"))
+    assert not list(out.glob(".*.partial")) and not (out / ".reprints-staging").exists()
 
 
 def test_resume_with_other_parameters_is_refused(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
@@ -33,6 +35,8 @@ from reprints.engines.workdir import WorkDir, input_manifest
 from reprints.fingerprint.corpus import Corpus, TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import load_dataclass, save_dataclass
+from reprints.io.folders import Lock, publish, staging_folder
+from reprints.io.verify import check_files, verified
 from reprints.io.writers import prepare_folder, write_json
 from reprints.normalize.boilerplate import line_keys
 from reprints.report.summary import summarize
@@ -66,10 +70,35 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         {'keep': 1, 'trim': 1, 'drop': 0}
     """
     config = Config.from_options(**options)
-    files = expand_inputs(inputs, config.read.on_error)
-    out = prepare_folder(Path(out_dir))
-    manifest = input_manifest(files, _checkpointed_parameters(config))
-    work = WorkDir(Path(config.run.work_dir or out / ".work"), manifest, resume=config.run.resume)
+    out = Path(out_dir)
+    work_path = Path(config.run.work_dir) if config.run.work_dir else out / ".work"
+    files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
+    prepare_folder(out)
+    out_lock = Lock(out, "--out folder")
+    try:
+        manifest = input_manifest(files, _checkpointed_parameters(config))
+        work = WorkDir(work_path, manifest, resume=config.run.resume)
+        try:
+            staging = staging_folder(out)
+            try:
+                summary = _run(files, out, staging, work, config, manifest)
+                publish(staging, out)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            if not config.run.keep_work:
+                work.remove()
+        finally:
+            work.release()
+    finally:
+        out_lock.release()
+    return summary
+
+
+def _run(
+    files: list[Path], out: Path, staging: Path, work: WorkDir, config: Config, manifest: dict[str, Any]
+) -> Summary:
+    """Every stage, outputs written to `staging` (published by the caller)."""
     resumed: dict[str, Any] = {
         "token_batches": 0,
         "boilerplate": False,
@@ -109,15 +138,17 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         clusters = star_clusters(relations.links, relations.order, relations.copies)
         numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
     with timer("write"):
-        documents = iter_documents(files, config.read, report=False)
-        counts, relation_counts = write_outputs(out, documents, corpus, relations, verdicts, clusters, numbers, config)
+        check_files(files, manifest["inputs"])
+        documents = verified(iter_documents(files, config.read, report=False), reading.batches, reading.checksums)
+        counts, relation_counts = write_outputs(
+            staging, documents, corpus, relations, verdicts, clusters, numbers, config
+        )
+        check_files(files, manifest["inputs"])
     summary = summarize(
         out, len(corpus), counts, relation_counts, numbers, timer, config, candidates, len(corpus.errors)
     )
     summary = replace(summary, resumed=resumed)
-    write_json(out / "summary.json", summary.to_dict())
-    if not config.run.keep_work:
-        work.remove()
+    write_json(staging / "summary.json", summary.to_dict())
     return summary
 
 
@@ -199,8 +230,11 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
     """
     config = Config.from_options(**options)
     files = expand_inputs(inputs, config.read.on_error)
-    with tempfile.TemporaryDirectory(prefix="reprints-") as folder, LocalEngine(config.run.workers) as engine:
-        work = WorkDir(Path(folder), {}, resume=False)
+    with (
+        tempfile.TemporaryDirectory(prefix="reprints-") as folder,
+        LocalEngine(config.run.workers) as engine,
+        contextlib.closing(WorkDir(Path(folder), {}, resume=False)) as work,
+    ):
         resumed: dict[str, Any] = {"token_batches": 0}
         reading = read_and_tokenize(iter_documents(files, config.read), config, engine, StageTimer(), work, resumed)
         learned_path = learn_boilerplate(reading, config, work, {})
@@ -209,8 +243,8 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
         site_array = np.array(reading.sites.of_doc, dtype=np.int64)
         holders: dict[int, set[int]] = {}
         found: dict[int, BoilerplateLine] = {}
-        documents = iter_documents(files, config.read, report=False)
-        for number, texts, first in text_batches(documents, config, StageTimer(), lambda doc: None):
+        documents = verified(iter_documents(files, config.read, report=False), reading.batches, reading.checksums)
+        for number, texts, first, _ in text_batches(documents, config, StageTimer(), lambda doc: None):
             batch = load_dataclass(work.path / "tokens" / f"{number:06d}.npz", TokenBatch)
             assert batch is not None
             keys = line_keys(batch.line_hashes, site_array[batch.line_docs + first])

@@ -28,6 +28,7 @@ from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, FingerprintTask, TokenizeTask
 from reprints.fingerprint.hashing import U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.io.verify import Checksum
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
 from reprints.report.timing import StageTimer
@@ -38,26 +39,29 @@ log = logging.getLogger(__name__)
 
 def text_batches(
     documents: Iterator[Document], config: Config, timer: StageTimer, visit: Callable[[Document], None]
-) -> Iterator[tuple[int, list[str], int]]:
+) -> Iterator[tuple[int, list[str], int, int]]:
     """Numbered batches of texts of about `batch_chars` characters, with the index of each batch's first
-    document; `visit` sees every document as it is read."""
+    document and the checksum of its documents (`reprints.io.verify`); `visit` sees every document as it is
+    read."""
     number, first = 0, 0
     texts: list[str] = []
     size = 0
+    checksum = Checksum()
     began = time.perf_counter()
     for doc in documents:
         visit(doc)
+        checksum.add(doc)
         texts.append(doc.text)
         size += len(doc.text)
         if size >= config.run.batch_chars:
             timer.add("read", time.perf_counter() - began)
-            yield number, texts, first
+            yield number, texts, first, checksum.value()
             began = time.perf_counter()
             first += len(texts)
-            texts, size, number = [], 0, number + 1
+            texts, size, number, checksum = [], 0, number + 1, Checksum()
     timer.add("read", time.perf_counter() - began)
     if texts:
-        yield number, texts, first
+        yield number, texts, first, checksum.value()
 
 
 class Sites:
@@ -80,6 +84,7 @@ class Reading:
     corpus: Corpus
     sites: Sites
     batches: list[tuple[int, int, int]]  # batch number, first document, documents
+    checksums: list[int]  # of each batch's documents, to verify later reads (`reprints.io.verify`)
     line_docs: I64
     line_hashes: U64
     line_tokens: I64
@@ -109,10 +114,12 @@ def read_and_tokenize(
         sites.visit(doc)
 
     batches: list[tuple[int, int, int]] = []
+    checksums: list[int] = []
 
     def tasks() -> Iterator[tuple[int, list[str]]]:
-        for number, texts, first in text_batches(documents, config, timer, visit):
+        for number, texts, first, checksum in text_batches(documents, config, timer, visit):
             batches.append((number, first, len(texts)))
+            checksums.append(checksum)
             yield number, texts
 
     task = TokenizeTask(work.path / "tokens", config.fingerprint.seed)
@@ -133,10 +140,12 @@ def read_and_tokenize(
     empty = np.empty(0, dtype=np.int64)
     all_hashes = np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64)
     first_copy, _ = exact_groups(all_hashes, np.concatenate(doc_tokens) if doc_tokens else empty, corpus.errors)
+    work.check_checksums(checksums)
     return Reading(
         corpus,
         sites,
         batches,
+        checksums,
         np.concatenate(docs) if docs else empty,
         np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
         np.concatenate(counts) if counts else empty,

@@ -2,7 +2,10 @@
 
 Layout::
 
+    .reprints-work          the marker: reprints made this folder and may delete what is in it
+    .reprints.lock          locked while a run uses the folder (`reprints.io.folders.Lock`)
     manifest.json           inputs (path, size, modification time) and every parameter that shapes results
+    checksums.json          a checksum of each batch of records the reading pass read (`reprints.io.verify`)
     tokens/NNNNNN.npz       one per batch of the reading pass: tokens and lines
     boilerplate.npy         the learned boilerplate line keys
     fingerprint/NNNNNN.npz  one per batch: shingles, anchors, the match table
@@ -11,19 +14,24 @@ Layout::
     verify/NNNNNN.npz       one per batch of pairs aligned to link clusters to their canonical member
     index/                  the match index, for worker processes to map (rebuilt on every run)
 
-A checkpoint is written under a temporary name and renamed, so one that exists is complete. Resuming with
-other inputs or parameters is refused: the checkpoints would not match.
+A checkpoint is written under a temporary name, flushed to disk and renamed, so one that exists is complete; one
+that cannot be read all the same (a disk fault) is discarded with a warning and recomputed. Resuming with other
+inputs or parameters is refused: the checkpoints would not match. A folder that exists without the marker is
+never used (nor deleted), unless it is empty.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
-from reprints.errors import ReprintsError
+from reprints.errors import InputError, ReprintsError
+from reprints.io.folders import LOCK, WORK_MARKER, Lock, claim_work_dir, clear_work_dir
+from reprints.io.verify import file_states
+from reprints.io.writers import write_json
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +42,22 @@ class ResumeError(ReprintsError):
 
 def input_manifest(files: list[Path], parameters: dict[str, Any]) -> dict[str, Any]:
     """What a work directory's checkpoints depend on."""
-    inputs = []
-    for path in files:
-        stat = path.stat() if path.exists() else None
-        inputs.append([str(path.resolve()), stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
-    return {"format": 1, "inputs": inputs, "parameters": parameters}
+    return {"format": 2, "inputs": file_states(files), "parameters": parameters}
 
 
 class WorkDir:
-    """Checkpoint folders of one run."""
+    """Checkpoint folders of one run, locked while it runs."""
 
     def __init__(self, path: Path, manifest: dict[str, Any], *, resume: bool) -> None:
         self.path = path
         self.resumed = False
+        self.created = claim_work_dir(path)
+        self.lock = Lock(path, "--work-dir")
         written = path / "manifest.json"
-        if resume and written.exists():
-            before = json.loads(written.read_text(encoding="utf-8"))
+        before = _read_json(written) if resume else None
+        if before is not None:
             if before != json.loads(json.dumps(manifest)):
+                self.lock.release()
                 changed = [key for key in ("inputs", "parameters") if before.get(key) != manifest.get(key)]
                 raise ResumeError(
                     f"cannot resume from {path}: the {' and '.join(changed) or 'format'} changed since "
@@ -61,13 +68,32 @@ class WorkDir:
         else:
             if resume:
                 log.warning("%s holds no earlier run; starting from the beginning", path)
-            shutil.rmtree(path, ignore_errors=True)
-            path.mkdir(parents=True)
-            temporary = path / ".manifest.json.partial"
-            temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-            temporary.replace(written)
+            clear_work_dir(path, remove_folder=False)
+            write_json(written, manifest)
         for folder in ("tokens", "fingerprint", "align", "verify", "index"):
             (path / folder).mkdir(exist_ok=True)
+
+    def check_checksums(self, checksums: list[int]) -> None:
+        """Save the reading pass' batch checksums, or check them against those of the run being resumed.
+
+        Raises:
+            InputError: an input read differently from the interrupted run's reading.
+        """
+        saved = self.path / "checksums.json"
+        before = _read_json(saved)
+        if before is not None and before.get("checksums") != checksums:
+            raise InputError(
+                f"the inputs changed since the interrupted run in {self.path} (their records differ); "
+                "run without --resume to start over"
+            )
+        if before is None:
+            write_json(saved, {"checksums": checksums})
+
+    def release(self) -> None:
+        """Let go of the work directory's lock."""
+        self.lock.release()
+
+    close = release
 
     def batch(self, stage: str, number: int) -> Path:
         """Checkpoint path of one batch of a stage."""
@@ -84,5 +110,23 @@ class WorkDir:
         return self.path / "index"
 
     def remove(self) -> None:
-        """Delete the work directory (after a successful run)."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Delete what the run wrote in its work directory (after a successful run), and the folder if the run
+        made it."""
+        clear_work_dir(self.path, remove_folder=self.created)
+        if not self.created:
+            for name in (WORK_MARKER, LOCK):
+                with contextlib.suppress(OSError):
+                    (self.path / name).unlink()
+        self.release()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON checkpoint, or None if there is none or it is damaged (then with a warning)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("discarding damaged checkpoint %s (%s)", path, exc)
+        return None
+    return value if isinstance(value, dict) else None

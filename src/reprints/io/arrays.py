@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -14,6 +17,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
+log = logging.getLogger(__name__)
 
 
 def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
@@ -22,15 +26,24 @@ def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     with temporary.open("wb") as handle:
         named: dict[str, Any] = {name: np.asarray(value) for name, value in arrays.items()}
         np.savez(handle, **named)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays saved at `path`, or None if there is no such checkpoint."""
+    """The arrays saved at `path`, or None if there is no such checkpoint (or it is damaged: then it is deleted
+    with a warning, to be computed again)."""
     if not path.exists():
         return None
-    with np.load(path) as saved:
-        return {name: saved[name] for name in saved.files}
+    try:
+        with np.load(path) as saved:
+            return {name: saved[name] for name in saved.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("discarding damaged checkpoint %s (%s); computing it again", path, exc)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
 
 
 def save_dataclass(path: Path, value: DataclassInstance) -> None:
@@ -42,6 +55,10 @@ def load_dataclass(path: Path, kind: type[T]) -> T | None:
     """Load a dataclass saved by `save_dataclass`, or None if there is no such checkpoint."""
     arrays = load_arrays(path)
     if arrays is None:
+        return None
+    if any(f.name not in arrays for f in fields(kind)):
+        log.warning("discarding checkpoint %s of another layout; computing it again", path)
+        path.unlink(missing_ok=True)
         return None
     values = {f.name: arrays[f.name] if arrays[f.name].ndim else arrays[f.name].item() for f in fields(kind)}
     return kind(**values)

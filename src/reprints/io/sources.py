@@ -33,8 +33,14 @@ def _kind(path: Path) -> str | None:
     return next((suffix for suffix in SUFFIXES if name.endswith(suffix)), None)
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]], on_error: str = "skip") -> list[Path]:
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike[str]], on_error: str = "skip", exclude: Iterable[Path] = ()
+) -> list[Path]:
     """The files to read: each input file, and the supported files inside each folder, sorted.
+
+    Files inside an `exclude` folder (the run's own output and work folders) are not read, and neither is
+    anything reprints writes (its hidden files and folders). Inputs that are not regular files (a FIFO, a
+    device) are skipped with a warning: reading one could hang the run.
 
     Raises:
         InputError: no input was given, a path does not exist, or a file is of an unsupported format.
@@ -42,11 +48,19 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]], on_error: str = "ski
     given = list(inputs)
     if not given:
         raise InputError("no input given")
+    excluded = [folder.resolve() for folder in exclude]
     files: list[Path] = []
     for raw in given:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if (p.is_file() or p.is_symlink()) and _kind(p))
+            found = []
+            for candidate in sorted(path.rglob("*")):
+                if not _kind(candidate) or _ours(candidate, path, excluded):
+                    continue
+                if candidate.is_file() or candidate.is_symlink():
+                    found.append(candidate)
+                elif candidate.exists() and not candidate.is_dir():
+                    log.warning("%s: not a regular file (a FIFO or device?); skipped", candidate)
             if not found:
                 _problem(f"{path}: folder holds no {', '.join(SUFFIXES)} files", on_error)
             files.extend(found)
@@ -54,9 +68,20 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]], on_error: str = "ski
             raise InputError(f"{path}: unsupported format; use one of {', '.join(SUFFIXES)}")
         elif not path.exists() and not path.is_symlink():
             raise InputError(f"{path}: no such file or folder")
+        elif path.exists() and not path.is_file():
+            log.warning("%s: not a regular file (a FIFO or device?); skipped", path)
         else:
             files.append(path)
     return files
+
+
+def _ours(path: Path, root: Path, excluded: list[Path]) -> bool:
+    """Whether a file found in an input folder belongs to a reprints run: inside its output or work folder, or
+    in a hidden file or folder (staging, checkpoints, partial outputs)."""
+    if any(part.startswith(".") for part in path.relative_to(root).parts):
+        return True
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder) for folder in excluded)
 
 
 def _problem(message: str, on_error: str, report: bool = True) -> None:

@@ -236,7 +236,10 @@ class RowWriter:
 def write_json(path: Path, value: Any) -> None:
     """Write one JSON document atomically."""
     temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 

@@ -1,0 +1,94 @@
+"""Inputs must not change under a run: what the first pass read is checked by every later read.
+
+The first pass records each input file's size and modification time (the work directory's manifest) and a
+checksum of each batch of records (their ids and texts). The write pass reads the inputs again; before and after
+it, and at the end of every batch, it checks them against what the first pass saw. A difference is an error and
+nothing is published: offsets computed on one text must never be applied to another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from reprints.errors import InputError
+from reprints.types import Document
+
+
+class Checksum:
+    """A running checksum of documents (id and text, in order)."""
+
+    def __init__(self) -> None:
+        self._hash = xxhash.xxh3_64()
+
+    def add(self, doc: Document) -> None:
+        self._hash.update(doc.id.encode("utf-8", "surrogatepass"))
+        self._hash.update(b"\0")
+        self._hash.update(doc.text.encode("utf-8", "surrogatepass"))
+        self._hash.update(b"\1")
+
+    def value(self) -> int:
+        return int(self._hash.intdigest())
+
+
+def file_states(files: Sequence[Path]) -> list[list[Any]]:
+    """Path, size and modification time (ns) of each input file (None for a missing one)."""
+    states: list[list[Any]] = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            states.append([str(path.resolve()), None, None])
+            continue
+        states.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    return states
+
+
+def check_files(files: Sequence[Path], expected: Sequence[Sequence[Any]]) -> None:
+    """Raise InputError naming the first input whose size or modification time changed."""
+    for path, now, before in zip(files, file_states(files), expected, strict=True):
+        if list(now) != list(before):
+            raise InputError(_changed(path, "its size or modification time differs from the first read"))
+
+
+def verified(
+    documents: Iterator[Document], batches: Sequence[tuple[int, int, int]], checksums: Sequence[int]
+) -> Iterator[Document]:
+    """The documents of a later pass, checked batch by batch against the first pass' checksums.
+
+    Args:
+        documents: The documents as read again.
+        batches: `(number, first document, documents)` of each batch of the first pass.
+        checksums: The first pass' checksum of each batch.
+
+    Raises:
+        InputError: a batch's documents differ, or there are more or fewer documents than before.
+    """
+    ends = {first + count - 1: number for number, first, count in batches}
+    total = sum(count for _, _, count in batches)
+    checksum = Checksum()
+    seen, last = 0, -1
+    for doc in documents:
+        last = doc.index
+        if doc.index >= total:
+            raise InputError(_changed(None, f"it now holds more than the {total:,} documents first read"))
+        checksum.add(doc)
+        seen += 1
+        number = ends.get(doc.index)
+        if number is not None:
+            if checksum.value() != checksums[number]:
+                raise InputError(_changed(None, f"documents {doc.index - seen + 1:,} to {doc.index:,} differ"))
+            checksum, seen = Checksum(), 0
+        yield doc
+    if last != total - 1:
+        raise InputError(_changed(None, "it now holds fewer documents than first read"))
+
+
+def _changed(path: Path | None, how: str) -> str:
+    what = f"input {path}" if path is not None else "an input"
+    return (
+        f"{what} changed while reprints was running ({how}); nothing was published: run again on inputs that stay put"
+    )
