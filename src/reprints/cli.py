@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import signal
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +154,13 @@ def _given(**values: Any) -> dict[str, Any]:
 )
 @click.option("--keep-work", is_flag=True, default=None, help="Keep the work directory after a successful run.")
 @click.option(
+    "--max-doc-chars",
+    type=int,
+    default=None,
+    help=f"Longer documents are reported unreadable: tokenizing takes about 25 bytes per character "
+    f"[default: {READ.max_doc_chars:,}].",
+)
+@click.option(
     "--batch-chars", type=int, default=None, help=f"Characters per fingerprint batch [default: {RUN.batch_chars}]."
 )
 @click.option(
@@ -275,9 +285,45 @@ def _configure_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
+class Terminated(BaseException):
+    """SIGTERM (or SIGHUP) reached the run: unwind as for Ctrl-C, so workers stop and locks are released."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+
+
+def _terminate(number: int, frame: object) -> None:
+    raise Terminated(number)
+
+
+def _resume_hint(argv: list[str]) -> str:
+    return "; run the same command again with --resume to continue from the last checkpoint" if "dedup" in argv else ""
+
+
+def _os_error(exc: OSError, argv: list[str]) -> str:
+    """One line for an operating-system failure, with what to do about it."""
+    where = f": {exc.filename}" if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice = "free some space (or choose a --work-dir and --out on a disk with room)" + _resume_hint(argv)
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "choose folders you can write to"
+    else:
+        advice = "check the disk and the paths" + _resume_hint(argv)
+    return f"{what}{where}; {advice}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; errors become one line on stderr and exit status 1 (2 for bad usage)."""
+    """Run the CLI; errors become one line on stderr and exit status 1 (2 for bad usage, 130 when interrupted,
+    143 when terminated)."""
     _configure_logging()
+    # Passed on to multiprocessing's resource tracker: when the run is killed outright (SIGKILL), the tracker
+    # removes the semaphores the run's pool left; its warning that it did so is not the user's concern.
+    sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
+    args = sys.argv[1:] if argv is None else argv
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _terminate)
     try:
         cli.main(args=argv, prog_name="reprints", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -286,13 +332,26 @@ def main(argv: list[str] | None = None) -> None:
         command = exc.ctx.command_path if exc.ctx else "reprints"
         click.echo(f"reprints: error: {exc.format_message()} (see '{command} --help')", err=True)
         sys.exit(2)
-    except click.Abort:
-        click.echo("reprints: aborted", err=True)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo(f"reprints: interrupted{_resume_hint(args)}", err=True)
         sys.exit(130)
+    except Terminated as exc:
+        click.echo(f"reprints: terminated by signal {exc.number}{_resume_hint(args)}", err=True)
+        sys.exit(128 + exc.number)
     except (ReprintsError, click.ClickException) as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         click.echo(f"reprints: error: {message}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("reprints: interrupted", err=True)
-        sys.exit(130)
+    except BrokenProcessPool:
+        click.echo(
+            f"reprints: error: a worker process died (killed, or out of memory: try fewer --workers or a smaller "
+            f"--batch-chars){_resume_hint(args)}",
+            err=True,
+        )
+        sys.exit(1)
+    except MemoryError:
+        click.echo(f"reprints: error: out of memory; try a smaller --batch-chars{_resume_hint(args)}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"reprints: error: {_os_error(exc, args)}", err=True)
+        sys.exit(1)

@@ -28,8 +28,13 @@ class ReadConfig:
     id_field: str = "id"
     text_field: str = "text"
     on_error: str = "skip"
+    max_doc_chars: int = 10_000_000  # a longer document is reported unreadable: ~25 bytes of memory per character
 
     def __post_init__(self) -> None:
+        _require(
+            self.max_doc_chars >= 1,
+            f"max_doc_chars={self.max_doc_chars} must be at least 1 ({_default(self, 'max_doc_chars')} is the default)",
+        )
         _require(
             self.on_error in ("skip", "fail"),
             f"on_error={self.on_error!r} is unknown: use 'skip' (report bad records and go on) or 'fail' (stop at the "

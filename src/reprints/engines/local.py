@@ -5,13 +5,19 @@ Results always come back in submission order, so the output never depends on the
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Generic, TypeVar
 
 Task = TypeVar("Task")
@@ -54,8 +60,65 @@ class _Trimming(Generic[Task, Result]):
             release_free_memory()
 
 
+PARENT_CHECK_SECONDS = 0.5
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (in the main thread). Starting a worker or handing
+    it a task must not be cut in half: a worker left waiting for the rest of its start-up data never exits,
+    and the pool waits for it forever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie not yet reaped by its own parent counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # a process of another user took the number: ours is gone
+            return True
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit as soon as the process that started the run is gone (killed, even by SIGKILL), so no
+    worker outlives its run. Workers also ignore SIGINT: Ctrl-C reaches the whole process group, and the parent
+    alone decides how the run stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while not _gone(parent):
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="reprints-parent-watch", daemon=True).start()
+
+
 class LocalEngine:
-    """Maps stage functions over batches with `workers` processes (1: in this process)."""
+    """Maps stage functions over batches with `workers` processes (1: in this process).
+
+    Workers end with the run: on an error or interruption in the parent, queued batches are cancelled and the
+    workers stop once their running batch is done; if the parent dies outright, each exits by itself within a
+    second.
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -65,13 +128,19 @@ class LocalEngine:
         if self.workers > 1:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            with signals_deferred():
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+                )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # Queued batches are cancelled; running ones (at most two per worker, seconds each) finish. Killing
+            # a worker instead could cut a result in half and leave the pool's reader waiting forever.
+            with signals_deferred():
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, function: Callable[[Task], Result], tasks: Iterable[Task]) -> Iterator[Result]:
         """`function(task)` for each task, in order; at most two tasks per worker are in flight."""
@@ -81,7 +150,8 @@ class LocalEngine:
             return
         pending: deque[Future[Result]] = deque()
         for task in tasks:
-            pending.append(self._pool.submit(trimming, task))
+            with signals_deferred():
+                pending.append(self._pool.submit(trimming, task))
             if len(pending) >= 2 * self.workers:
                 yield pending.popleft().result()
         while pending:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,7 +264,10 @@ class Corpus:
         def array(name: str, size: int, dtype: type) -> Any:
             if folder is None or size == 0:
                 return np.zeros(size, dtype=dtype)
-            return np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=(size,))
+            path = folder / f"{name}.npy"
+            mapped = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(size,))
+            _reserve(path)
+            return mapped
 
         batches, self.batches = self.batches, []
         sizes = {
@@ -330,6 +335,21 @@ class Corpus:
             else:
                 np.save(target, value)
         (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
+
+
+def _reserve(path: Path) -> None:
+    """Allocate a mapped file's blocks now: on a full disk that is an OSError (ENOSPC) here, not a SIGBUS when
+    a page of the mapping is first written."""
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+    finally:
+        os.close(descriptor)
 
 
 INDEX_ARRAYS = ("keys", "positions", "offsets", "token_counts")

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import IO
@@ -152,6 +153,15 @@ def publish(staging: Path, out: Path) -> None:
 
     `summary.json` is removed first: until the new one lands, the folder says it holds no complete run.
     """
+    blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # a few renames: let them finish
+    try:
+        _publish(staging, out)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _publish(staging: Path, out: Path) -> None:
     summary = out / "summary.json"
     with contextlib.suppress(FileNotFoundError):
         summary.unlink()

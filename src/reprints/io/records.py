@@ -28,6 +28,15 @@ def unreadable(where: str, why: str, doc_id: str | None = None) -> Record:
     return Record(doc_id or where, None, {}, where, f"unreadable: {where}: {why}")
 
 
+def too_large(record: Record, limit: int) -> Record:
+    """A record whose text is over `limit` characters, reported unreadable (its text let go, its fields kept)."""
+    why = (
+        f"too large: {len(record.text or ''):,} characters, over --max-doc-chars {limit:,} (tokenizing takes about "
+        "25 bytes of memory per character)"
+    )
+    return Record(record.id, None, record.metadata, record.where, f"unreadable: {record.where}: {why}")
+
+
 def to_record(row: Mapping[str, Any], where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
     """Turn a parsed row into a Record, reporting a missing or non-string text as an error.
 

@@ -17,7 +17,7 @@ from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io.jsonl import read_jsonl
 from reprints.io.parquet import read_parquet
-from reprints.io.records import Record, unreadable
+from reprints.io.records import Record, too_large, unreadable
 from reprints.io.txt import read_txt
 from reprints.io.writers import SURROGATES
 from reprints.types import Document
@@ -132,7 +132,11 @@ def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = 
     seen: dict[str, str] = {}
     index = 0
     for path in files:
+        records = 0
         for record in _records(path, config):
+            records += 1
+            if record.error is None and len(record.text or "") > config.max_doc_chars:
+                record = too_large(record, config.max_doc_chars)
             if record.error is not None:
                 _problem(record.error.removeprefix("unreadable: "), config.on_error, report)
             else:
@@ -155,3 +159,5 @@ def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = 
             seen[doc_id] = record.where
             yield Document(doc_id, record.text or "", index, record.metadata, record.error)
             index += 1
+        if records == 0 and path.suffix != ".txt":
+            _problem(f"{path}: holds no records (an empty file)", config.on_error, report)
