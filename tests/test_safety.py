@@ -390,3 +390,16 @@ def test_fault_injection_kills_and_resumes_to_identical_bytes(tmp_path: Path) ->
     run_cli("dedup", "-q", *inputs, "--out", out, "--workers", "2", *SMALL_BATCHES, "--resume")
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), f"{name} differs"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders: run as a normal user")
+def test_case5_read_only_work_dir_is_one_line(tmp_path: Path) -> None:
+    docs = corpus(tmp_path / "corp", 5)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = run_cli("dedup", "-q", docs, "--out", tmp_path / "out", "--work-dir", locked / "work", check=False)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 1 and "--work-dir" in one_error_line(result.stderr)

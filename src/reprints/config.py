@@ -28,7 +28,7 @@ class ReadConfig:
     id_field: str = "id"
     text_field: str = "text"
     on_error: str = "skip"
-    max_doc_chars: int = 10_000_000  # a longer document is reported unreadable: ~25 bytes of memory per character
+    max_doc_chars: int = 64_000_000  # a longer document is reported unreadable: ~25 bytes of memory per character
 
     def __post_init__(self) -> None:
         _require(
