@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import signal
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -22,6 +21,8 @@ from reprints.config import (
     ReadConfig,
     RunConfig,
 )
+from reprints.engines import stopping
+from reprints.engines.stopping import Terminated
 from reprints.errors import ReprintsError
 from reprints.io.writers import dumps
 
@@ -285,18 +286,6 @@ def _configure_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
-class Terminated(BaseException):
-    """SIGTERM (or SIGHUP) reached the run: unwind as for Ctrl-C, so workers stop and locks are released."""
-
-    def __init__(self, number: int) -> None:
-        super().__init__(number)
-        self.number = number
-
-
-def _terminate(number: int, frame: object) -> None:
-    raise Terminated(number)
-
-
 def _resume_hint(argv: list[str]) -> str:
     return "; run the same command again with --resume to continue from the last checkpoint" if "dedup" in argv else ""
 
@@ -322,8 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     # removes the semaphores the run's pool left; its warning that it did so is not the user's concern.
     sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
     args = sys.argv[1:] if argv is None else argv
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, _terminate)
+    stopping.install()
     try:
         cli.main(args=argv, prog_name="reprints", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -5,7 +5,6 @@ Results always come back in submission order, so the output never depends on the
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -19,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Generic, TypeVar
+
+from reprints.engines.stopping import critical
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
@@ -63,24 +64,6 @@ class _Trimming(Generic[Task, Result]):
 PARENT_CHECK_SECONDS = 0.5
 
 
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (in the main thread). Starting a worker or handing
-    it a task must not be cut in half: a worker left waiting for the rest of its start-up data never exits,
-    and the pool waits for it forever."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _gone(pid: int) -> bool:
     """Whether process `pid` has ended (a zombie not yet reaped by its own parent counts as ended)."""
     try:
@@ -103,6 +86,7 @@ def _watch_parent(parent: int) -> None:
     worker outlives its run. Workers also ignore SIGINT: Ctrl-C reaches the whole process group, and the parent
     alone decides how the run stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch() -> None:
         while not _gone(parent):
@@ -128,7 +112,7 @@ class LocalEngine:
         if self.workers > 1:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            with signals_deferred():
+            with critical():
                 self._pool = ProcessPoolExecutor(
                     self.workers, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
                 )
@@ -139,7 +123,7 @@ class LocalEngine:
         if pool is not None:
             # Queued batches are cancelled; running ones (at most two per worker, seconds each) finish. Killing
             # a worker instead could cut a result in half and leave the pool's reader waiting forever.
-            with signals_deferred():
+            with critical():
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, function: Callable[[Task], Result], tasks: Iterable[Task]) -> Iterator[Result]:
@@ -150,7 +134,7 @@ class LocalEngine:
             return
         pending: deque[Future[Result]] = deque()
         for task in tasks:
-            with signals_deferred():
+            with critical():
                 pending.append(self._pool.submit(trimming, task))
             if len(pending) >= 2 * self.workers:
                 yield pending.popleft().result()

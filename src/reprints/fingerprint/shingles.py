@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,37 +89,47 @@ def document_hashes(tokens: Tokens, seed: int) -> U64:
 SKETCH_SIZE = 16  # smallest shingle hashes kept per document (`sketches`)
 SKETCH_SHINGLE = 3
 NO_HASH = np.iinfo(np.uint64).max
+NO_HASH_INT = int(NO_HASH)
 
 
 def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
     """A bottom-k sketch of each document: its `size` smallest distinct hashes of token 3-grams, ascending, padded
     with the largest hash. Two sketches estimate how alike two documents are (`resemblance`) whatever their line
-    structure, for telling near-copies of one story from different documents."""
+    structure, for telling near-copies of one story from different documents.
+
+    The hashes keep their top `64 - b` bits, `b` the bits numbering the batch's documents: one sort of
+    document-and-hash keys then orders every document's hashes at once.
+    """
     shingles, offsets = shingle(tokens, SKETCH_SHINGLE, seed ^ 0x5CE7C4)
-    out = np.full((len(offsets) - 1, size), NO_HASH, dtype=np.uint64)
+    count = len(offsets) - 1
+    out = np.full((count, size), NO_HASH, dtype=np.uint64)
     if len(shingles) == 0:
         return out
-    docs = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    order = np.lexsort((shingles, docs))
-    docs, hashes = docs[order], shingles[order]
-    distinct = np.ones(len(docs), dtype=np.bool_)
-    distinct[1:] = (docs[1:] != docs[:-1]) | (hashes[1:] != hashes[:-1])
-    docs, hashes = docs[distinct], hashes[distinct]
+    doc_bits = max(1, (count - 1).bit_length())
+    shift = np.uint64(64 - doc_bits)
+    keys = np.repeat(np.arange(count, dtype=np.uint64), np.diff(offsets)) << shift
+    keys |= shingles >> np.uint64(doc_bits)
+    keys.sort()
+    distinct = np.ones(len(keys), dtype=np.bool_)
+    distinct[1:] = keys[1:] != keys[:-1]
+    keys = keys[distinct]
+    docs = (keys >> shift).astype(np.int64)
     rank = np.arange(len(docs)) - np.searchsorted(docs, docs)
     kept = rank < size
-    out[docs[kept], rank[kept]] = hashes[kept]
+    out[docs[kept], rank[kept]] = keys[kept] & ((np.uint64(1) << shift) - np.uint64(1))
     return out
 
 
-def resemblance(sketch_a: U64, sketch_b: U64) -> float:
+def resemblance(sketch_a: Sequence[int], sketch_b: Sequence[int], size: int = SKETCH_SIZE) -> float:
     """Estimated Jaccard resemblance of two documents' 3-gram sets from their sketches (1.0: alike; 0.0 when
-    neither has a 3-gram: nothing says they are alike)."""
-    union = np.union1d(sketch_a, sketch_b)
-    union = union[union != NO_HASH][: len(sketch_a)]
-    if len(union) == 0:
+    neither has a 3-gram: nothing says they are alike). Sketches as lists of ints (`NO_HASH` padding ignored)."""
+    a, b = set(sketch_a), set(sketch_b)
+    a.discard(NO_HASH_INT)
+    b.discard(NO_HASH_INT)
+    union = sorted(a | b)[:size]
+    if not union:
         return 0.0
-    both = np.intersect1d(sketch_a, sketch_b)
-    return float(np.isin(union, both).sum()) / len(union)
+    return sum(1 for value in union if value in a and value in b) / len(union)
 
 
 def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) -> Fingerprints:

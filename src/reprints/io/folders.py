@@ -20,11 +20,11 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 from typing import IO
 
+from reprints.engines.stopping import critical
 from reprints.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -153,12 +153,8 @@ def publish(staging: Path, out: Path) -> None:
 
     `summary.json` is removed first: until the new one lands, the folder says it holds no complete run.
     """
-    blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # a few renames: let them finish
-    try:
+    with critical():  # a few renames: let them finish
         _publish(staging, out)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _publish(staging: Path, out: Path) -> None:

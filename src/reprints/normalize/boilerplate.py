@@ -163,24 +163,33 @@ class _Documents:
 
     def __init__(self, keys: list[int], counts: list[int], doc_start: I64, sketches: U64 | None) -> None:
         self.keys, self.counts, self.doc_start, self.sketches = keys, counts, doc_start, sketches
-        self._sets: dict[int, set[int]] = {}
+        self._sketches: dict[int, list[int]] = {}
+        self._tokens: dict[int, dict[int, int]] = {}
 
-    def _lines(self, doc: int) -> range:
-        return range(int(self.doc_start[doc]), int(self.doc_start[doc + 1]))
-
-    def _set(self, doc: int) -> set[int]:
-        found = self._sets.get(doc)
+    def _line_tokens(self, doc: int) -> dict[int, int]:
+        """Tokens of each line key of `doc` (summed over repeats)."""
+        found = self._tokens.get(doc)
         if found is None:
-            found = self._sets[doc] = {self.keys[line] for line in self._lines(doc)}
+            found = {}
+            for line in range(int(self.doc_start[doc]), int(self.doc_start[doc + 1])):
+                found[self.keys[line]] = found.get(self.keys[line], 0) + self.counts[line]
+            self._tokens[doc] = found
+        return found
+
+    def _sketch(self, doc: int) -> list[int]:
+        assert self.sketches is not None
+        found = self._sketches.get(doc)
+        if found is None:
+            found = self._sketches[doc] = self.sketches[doc].tolist()
         return found
 
     def own_tokens(self, doc: int, other: int) -> int:
         """Tokens of `doc` on lines `other` does not have."""
-        theirs = self._set(other)
-        return sum(self.counts[line] for line in self._lines(doc) if self.keys[line] not in theirs)
+        mine, theirs = self._line_tokens(doc), self._line_tokens(other)
+        return self._total(doc) - sum(mine[key] for key in mine.keys() & theirs.keys())
 
     def _total(self, doc: int) -> int:
-        return sum(self.counts[line] for line in self._lines(doc))
+        return sum(self._line_tokens(doc).values())
 
     def distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
         """Whether two documents are different documents, not near-copies of one: each has at least `min_own`
@@ -190,7 +199,7 @@ class _Documents:
         own_a, own_b = self.own_tokens(doc_a, doc_b), self.own_tokens(doc_b, doc_a)
         if min(own_a, own_b) < min_own:
             return False
-        if self.sketches is not None and resemblance(self.sketches[doc_a], self.sketches[doc_b]) >= COPY_SHARE:
+        if self.sketches is not None and resemblance(self._sketch(doc_a), self._sketch(doc_b)) >= COPY_SHARE:
             return False
         total_a, total_b = self._total(doc_a), self._total(doc_b)
         return total_a - own_a < COPY_SHARE * total_a and total_b - own_b < COPY_SHARE * total_b
