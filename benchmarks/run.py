@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import platform
@@ -250,6 +251,13 @@ def speed(paths: dict[str, Path], work: Path, runs: int, status: dict[str, Any])
     log("speed: floor")
     floor_command = [sys.executable, str(HERE / "floor.py"), str(bulk)]
     tools["floor"] = repeat(floor_command, runs, work / "speed" / "floor")
+    if importlib.util.find_spec("numba") and importlib.util.find_spec("orjson"):
+        log("speed: compiled floor (2 processes)")
+        compiled = [sys.executable, str(HERE / "floor_compiled.py"), str(bulk), "--processes", "2"]
+        subprocess.run(compiled, check=True, capture_output=True)  # compile once into numba's cache
+        tools["floor (compiled)"] = repeat(compiled, runs, work / "speed" / "floor-compiled")
+    else:
+        log("speed: compiled floor skipped (needs numba and orjson: python3 benchmarks/run.py --setup)")
     for peer, reason in status.items():
         if reason is None:
             log(f"speed: {peer}")

@@ -96,6 +96,9 @@ def _boilerplate_options(function: Any) -> Any:
     return function
 
 
+WORKERS_HELP = "Worker processes; 0: one per core, for inputs over 4 batches [default: 0]."
+
+
 def _given(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -137,7 +140,7 @@ def _given(**values: Any) -> dict[str, Any]:
     default=None,
     help="Remove boilerplate lines from the deduplicated output (recorded in documents.jsonl).",
 )
-@click.option("--workers", type=int, default=None, help=f"Worker processes [default: {RUN.workers}].")
+@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
 @click.option(
     "--on-error",
     type=click.Choice(["skip", "fail"]),
@@ -196,7 +199,7 @@ def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) 
 @click.option("--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}].")
 @click.option("--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}].")
 @_boilerplate_options
-@click.option("--workers", type=int, default=None, help=f"Worker processes [default: {RUN.workers}].")
+@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line instead of a table.")
 def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None:
     """List the boilerplate lines learned from INPUTS, with how many documents hold each."""

@@ -5,6 +5,7 @@ How each parameter trades recall, precision and speed is documented in README.md
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -140,7 +141,7 @@ class DecideConfig:
 class RunConfig:
     """How the local engine runs the stages."""
 
-    workers: int = 1
+    workers: int = 0  # 0: as many as the machine has cores, for inputs large enough to need them (`workers_for`)
     batch_chars: int = 1_000_000
     batch_pairs: int = 4_000
     output_format: str = "jsonl"
@@ -149,8 +150,20 @@ class RunConfig:
     work_dir: str | None = None
     keep_work: bool = False
 
+    def workers_for(self, input_bytes: int) -> int:
+        """Worker processes for inputs of this size: `workers` if set, else one per core the process may use, but
+        no more than one per 4 batches of input (starting workers costs more than it saves on a small corpus).
+        Results are identical for any number."""
+        if self.workers:
+            return self.workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, min(cores, input_bytes // (4 * self.batch_chars)))
+
     def __post_init__(self) -> None:
-        _require(1 <= self.workers <= 256, f"workers={self.workers} is out of range: use 1..256 processes")
+        _require(
+            0 <= self.workers <= 256,
+            f"workers={self.workers} is out of range: use 1..256 processes, or 0 for one per core",
+        )
         _require(self.batch_chars >= 1000, f"batch_chars={self.batch_chars} is too small: use at least 1000")
         _require(self.batch_pairs >= 1, f"batch_pairs={self.batch_pairs} must be at least 1")
         _require(

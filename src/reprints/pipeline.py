@@ -73,6 +73,8 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     out = Path(out_dir)
     work_path = Path(config.run.work_dir) if config.run.work_dir else out / ".work"
     files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
+    workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
+    config = replace(config, run=replace(config.run, workers=workers))
     prepare_folder(out)
     out_lock = Lock(out, "--out folder")
     try:
@@ -230,6 +232,8 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
     """
     config = Config.from_options(**options)
     files = expand_inputs(inputs, config.read.on_error)
+    workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
+    config = replace(config, run=replace(config.run, workers=workers))
     with (
         tempfile.TemporaryDirectory(prefix="reprints-") as folder,
         LocalEngine(config.run.workers) as engine,
