@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprints import compare
-from reprints.align.chain import Regions, _union_length, chain
+from reprints.align.chain import MatchIndex, Regions, _union_length, chain
 
 WORDS = [f"word{i}" for i in range(500)]
 
@@ -117,3 +117,26 @@ def test_union_length_counts_overlaps_once() -> None:
     start = np.array([0, 5, 20, 3])
     end = np.array([10, 12, 25, 4])
     assert _union_length(group, start, end, 3).tolist() == [17, 1, 0]
+
+
+def test_compiled_lookup_equals_numpy_lookup() -> None:
+    from reprints.align import kernels
+
+    rng = np.random.default_rng(3)
+    docs, doc_bits = 300, 9
+    counts = rng.integers(0, 400, docs)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    hashes = rng.integers(0, 2**40, int(counts.sum()), dtype=np.uint64) << np.uint64(20)
+    hashes[1::3] = hashes[0::3][: len(hashes[1::3])]  # shingles repeated within a document
+    keys = MatchIndex.keys_for(hashes, counts, 0, doc_bits)
+    keys = np.concatenate([np.sort(keys[offsets[d] : offsets[d + 1]]) for d in range(docs)])
+    target = rng.integers(0, docs, 5000)
+    present = keys[rng.integers(0, len(keys), 5000)] & np.uint64((1 << (64 - doc_bits)) - 1)
+    wanted = (target.astype(np.uint64) << np.uint64(64 - doc_bits)) | present
+    lo, hi = offsets[target], offsets[target + 1]
+    expected = kernels._numpy_lookup(keys, wanted)
+    first = np.empty(len(wanted), dtype=np.int64)
+    found = np.empty(len(wanted), dtype=np.int64)
+    kernels._compiled_lookup()(keys, wanted, lo, hi, first, found)
+    assert np.array_equal(found, expected[1]) and np.array_equal(first, expected[0])
+    assert (found > 1).any()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from reprints.align.kernels import lookup_in_ranges
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
 
@@ -91,29 +92,12 @@ def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     shift = np.uint64(64 - index.doc_bits)
     low_bits = index.keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))
     wanted = (target[pair].astype(np.uint64) << shift) | low_bits
-    first, found = _lookup(index.keys, wanted)
+    target_of_row = target[pair]
+    first, found = lookup_in_ranges(index.keys, wanted, index.offsets[target_of_row], index.offsets[target_of_row + 1])
     pair, query_pos = np.repeat(pair, found), np.repeat(index.positions[rows], found)
     target_pos = index.positions[ranges(first, found)]
     from_a = query_is_a[pair]
     return pair, np.where(from_a, query_pos, target_pos), np.where(from_a, target_pos, query_pos)
-
-
-def _lookup(keys: U64, wanted: U64) -> tuple[I64, I64]:
-    """For each wanted key, its first row in the sorted `keys` and how many rows hold it.
-
-    The wanted keys are searched in sorted order: each binary search then starts near the last one, in memory
-    the previous search brought in, which is several times faster on a large (memory-mapped) index than
-    searching in pair order.
-    """
-    order = np.argsort(wanted, kind="stable")
-    ordered = wanted[order]
-    first_sorted = np.searchsorted(keys, ordered, side="left")
-    found_sorted = np.searchsorted(keys, ordered, side="right") - first_sorted
-    first = np.empty_like(first_sorted)
-    found = np.empty_like(found_sorted)
-    first[order] = first_sorted
-    found[order] = found_sorted
-    return first.astype(np.int64), found.astype(np.int64)
 
 
 def runs(pair: I64, i: I64, j: I64, *, shingle_size: int, max_gap: int) -> Regions:
