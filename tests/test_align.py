@@ -140,3 +140,16 @@ def test_compiled_lookup_equals_numpy_lookup() -> None:
     kernels._compiled_lookup()(keys, wanted, lo, hi, first, found)
     assert np.array_equal(found, expected[1]) and np.array_equal(first, expected[0])
     assert (found > 1).any()
+    # As alignment asks: each pair's query rows in order (sorted keys), looked up in the target's rows.
+    low_bits = np.uint64((1 << (64 - doc_bits)) - 1)
+    pairs = rng.integers(0, docs, (400, 2))
+    pairs[::4, 1] = pairs[::4, 0]  # a document against itself: every shingle found
+    rows = np.concatenate([np.arange(offsets[q], offsets[q + 1]) for q, _ in pairs])
+    targets = np.concatenate([np.full(counts[q], t) for q, t in pairs])
+    wanted = (targets.astype(np.uint64) << np.uint64(64 - doc_bits)) | (keys[rows] & low_bits)
+    first = np.empty(len(wanted), dtype=np.int64)
+    found = np.empty(len(wanted), dtype=np.int64)
+    kernels._compiled_lookup()(keys, wanted, offsets[targets], offsets[targets + 1], first, found)
+    expected = kernels._numpy_lookup(keys, wanted)
+    assert np.array_equal(found, expected[1]) and np.array_equal(first, expected[0])
+    assert (found > 0).mean() > 0.2

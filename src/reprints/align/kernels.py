@@ -25,20 +25,39 @@ def _compiled_lookup() -> Callable[..., Any]:
 
     @numba.njit(cache=True, nogil=True)
     def lookup(keys: Any, wanted: Any, lo: Any, hi: Any, first: Any, found: Any) -> None:
+        # The rows of one pair come in increasing key order (a document's rows are sorted), so each search
+        # gallops forward from where the last one ended: a sequential walk through the target's rows, not a
+        # fresh binary search over them for every shingle.
+        cursor = 0
+        last_lo = -1
+        last_key = wanted[0] if len(wanted) else 0
         for row in range(len(wanted)):
             key = wanted[row]
-            low, high = lo[row], hi[row]
-            while low < high:
-                middle = (low + high) >> 1
-                if keys[middle] < key:
-                    low = middle + 1
-                else:
-                    high = middle
+            start, end = lo[row], hi[row]
+            if start != last_lo or key < last_key or cursor < start:
+                cursor = start
+            last_lo, last_key = start, key
+            low = cursor
+            high = end
+            if low < end and keys[low] < key:
+                step = 1
+                while low + step < end and keys[low + step] < key:
+                    low += step
+                    step *= 2
+                high = min(low + step, end)
+                low += 1
+                while low < high:
+                    middle = (low + high) >> 1
+                    if keys[middle] < key:
+                        low = middle + 1
+                    else:
+                        high = middle
             first[row] = low
-            end = low
-            while end < hi[row] and keys[end] == key:
-                end += 1
-            found[row] = end - low
+            stop = low
+            while stop < end and keys[stop] == key:
+                stop += 1
+            found[row] = stop - low
+            cursor = low
 
     return lookup
 

@@ -112,6 +112,8 @@ class LocalEngine:
         if self.workers > 1:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if context.get_start_method() == "forkserver":
+                context.set_forkserver_preload(["reprints.engines.worker_start"])
             with critical():
                 self._pool = ProcessPoolExecutor(
                     self.workers, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)

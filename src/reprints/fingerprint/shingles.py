@@ -155,7 +155,13 @@ def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> 
         and how many each document has.
     """
     doc_of_shingle = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    order = np.lexsort((np.arange(len(shingles)), shingles, doc_of_shingle))
+    # One stable sort of document-and-hash keys (the hash's top bits; positions break ties) orders rows as a
+    # sort by document, hash and position does, up to hashes equal in all those bits (which the index, keyed
+    # on fewer bits still, treats as equal anyway).
+    doc_bits = max(1, (len(offsets) - 2).bit_length())
+    keys = doc_of_shingle.astype(np.uint64) << np.uint64(64 - doc_bits)
+    keys |= shingles >> np.uint64(doc_bits)
+    order = np.argsort(keys, kind="stable")
     ranked_hashes, ranked_docs = shingles[order], doc_of_shingle[order]
     new = np.ones(len(order), dtype=np.bool_)
     new[1:] = (ranked_hashes[1:] != ranked_hashes[:-1]) | (ranked_docs[1:] != ranked_docs[:-1])
