@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +101,18 @@ def test_sketches_tell_lightly_edited_copies_from_different_texts() -> None:
     assert resemblance(sketch[0], sketch[1]) > 0.8
     assert resemblance(sketch[0], sketch[2]) < 0.1
     assert resemblance(sketch[3], sketch[4]) == 0.0
+
+
+def test_compiled_winnowing_equals_numpy_winnowing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reprints.fingerprint import shingles as module
+
+    rng = np.random.default_rng(11)
+    counts = rng.integers(0, 60, 4000)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    for high in (5, 2**64 - 1):  # many ties, then hardly any
+        hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64)
+        monkeypatch.setattr(module, "COMPILED_FROM", 0)
+        compiled = winnow(hashes, offsets, 12)
+        monkeypatch.setattr(module, "COMPILED_FROM", 10**12)
+        plain = winnow(hashes, offsets, 12)
+        assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])

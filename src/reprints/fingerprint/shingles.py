@@ -10,6 +10,7 @@ import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
 from reprints.fingerprint.hashing import U64, window_hashes
+from reprints.fingerprint.kernels import COMPILED_FROM, window_minima
 from reprints.normalize.tokens import I64, Tokens
 
 
@@ -59,13 +60,15 @@ def winnow(shingles: U64, offsets: I64, window: int) -> tuple[I64, U64]:
     counts = np.diff(offsets)
     doc_of_shingle = np.repeat(np.arange(len(counts)), counts)
     picks = [np.empty(0, dtype=np.int64)]
-    if len(shingles) >= window:
+    if len(shingles) >= COMPILED_FROM:
+        picks.append(window_minima(shingles, offsets, window))
+    elif len(shingles) >= window:
         starts = np.arange(len(shingles) - window + 1)
         valid = starts + window <= offsets[doc_of_shingle[starts] + 1]
         chosen = sliding_window_view(shingles, window).argmin(axis=1) + starts
         picks.append(chosen[valid])
     short = np.flatnonzero((counts > 0) & (counts < window))
-    if len(short):
+    if len(short) and len(shingles) < COMPILED_FROM:
         lows = [int(offsets[d]) + int(np.argmin(shingles[offsets[d] : offsets[d + 1]])) for d in short]
         picks.append(np.array(lows, dtype=np.int64))
     chosen_all = np.concatenate(picks)

@@ -86,6 +86,7 @@ class _Segments:
     starts: I64
     ends: I64
     in_word: npt.NDArray[np.bool_]
+    token_of_word: I64  # the token of each word character (the characters where `in_word` holds, in order)
 
 
 def _segment(cps: npt.NDArray[np.uint32], table: CharTables) -> _Segments:
@@ -110,7 +111,7 @@ def _segment(cps: npt.NDArray[np.uint32], table: CharTables) -> _Segments:
     word_positions = np.flatnonzero(in_word)
     token_of_word = np.cumsum(starts_here[word_positions]) - 1
     last = np.flatnonzero(np.diff(np.append(token_of_word, len(word_positions) + 1)) != 0)
-    return _Segments(np.flatnonzero(starts_here), word_positions[last] + 1, in_word)
+    return _Segments(np.flatnonzero(starts_here), word_positions[last] + 1, in_word, token_of_word)
 
 
 def _folded_units(cps: npt.NDArray[np.uint32], table: CharTables) -> tuple[npt.NDArray[np.uint32], I64]:
@@ -242,10 +243,8 @@ def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
     starts, ends = segments.starts, segments.ends
     word_positions = np.flatnonzero(segments.in_word)
     units, lens = _folded_units(cps[word_positions], table)
-    token_of_char = np.searchsorted(starts, word_positions, side="right") - 1
-    token_of_unit = np.repeat(token_of_char, lens)
-    unit_starts = np.searchsorted(token_of_unit, np.arange(len(starts)), side="left")
-    token_units = np.diff(np.append(unit_starts, len(units)))
+    token_units = np.bincount(segments.token_of_word, weights=lens, minlength=len(starts)).astype(np.int64)
+    unit_starts = np.cumsum(token_units) - token_units
     position = np.arange(len(units)) - np.repeat(unit_starts, token_units)
     contrib = (
         mix64(units.astype(np.uint64), _CHAR_SEED) * powers(_TOKEN_BASE, int(token_units.max(initial=1)))[position]
