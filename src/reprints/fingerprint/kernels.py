@@ -12,7 +12,7 @@ import numpy as np
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
 
-COMPILED_FROM = 200_000  # shingles in one batch from which the compiled kernel is worth loading
+COMPILED_FROM = 20_000  # shingles in one batch from which the compiled kernel is worth loading
 
 
 @functools.lru_cache(maxsize=1)
