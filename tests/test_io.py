@@ -129,3 +129,21 @@ def test_long_text_tokenized_in_pieces_equals_whole(monkeypatch: pytest.MonkeyPa
     pieces = tokens.tokenize([text, "tail words"])
     for name in ("starts", "ends", "hashes", "offsets", "lead", "trail"):
         assert getattr(whole, name).tolist() == getattr(pieces, name).tolist(), name
+
+
+def test_jsonl_lines_orjson_rejects_are_read_as_json_reads_them(tmp_path: Path) -> None:
+    """The fast parser must never change what a line means: what it refuses, `json` reads as before."""
+    lines = [
+        '{"id": "nan", "text": "a score of NaN", "score": NaN}',
+        '{"id": "big", "text": "a huge number", "n": 123456789012345678901234567890}',
+        '{"id": "lone", "text": "half a pair \\ud800 here"}',
+        '{"id": "plain", "text": "caf\\u00e9 and more", "tags": ["a", "b"], "x": 1.5e-7}',
+    ]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    docs = list(iter_documents([path], ReadConfig()))
+    expected = [json.loads(line) for line in lines]
+    assert [doc.text for doc in docs] == [row["text"] for row in expected]
+    assert docs[1].metadata["n"] == 123456789012345678901234567890
+    assert docs[0].metadata["score"] != docs[0].metadata["score"]  # NaN
+    assert dict(docs[3].metadata) == {"tags": ["a", "b"], "x": 1.5e-7}

@@ -315,7 +315,9 @@ class Corpus:
             del batch
         self.token_offsets = _offsets(token_counts)
         if folder is not None:
-            self.lead, self.trail = _reopen(self.lead), _reopen(self.trail)
+            # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes
+            # these once per passage written.
+            self.lead, self.trail = _reopen(self.lead).view(np.ndarray), _reopen(self.trail).view(np.ndarray)
             keys, positions = _reopen(keys), _reopen(positions)
         self.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, doc_bits)
 

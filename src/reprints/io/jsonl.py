@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
+
 from reprints.io.decode import decode
 from reprints.io.records import Record, to_record, unreadable
 
@@ -70,7 +72,27 @@ def read_jsonl(path: Path, *, id_field: str, text_field: str) -> Iterator[Record
         yield unreadable(f"{path}:{number + 1}", why, f"{path.name}:{number + 1}")
 
 
+def _has_huge_float(value: object) -> bool:
+    """Whether a parsed value holds a whole float of 2**63 or more (perhaps an integer orjson could not keep)."""
+    if isinstance(value, float):
+        return value.is_integer() and abs(value) >= 2.0**63
+    if isinstance(value, dict):
+        return any(_has_huge_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_huge_float(item) for item in value)
+    return False
+
+
 def _parse(raw: bytes, where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
+    # The common case, fast: a UTF-8 line orjson reads. orjson reads what `json` reads, except that it refuses
+    # some lines (NaN, lone surrogate escapes, invalid UTF-8...) and reads integers beyond 64 bits as floats: a
+    # line it refuses, or holding such a float, takes the careful path (which also explains what is wrong).
+    try:
+        fast = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        fast = None
+    if isinstance(fast, dict) and not _has_huge_float(fast):
+        return to_record(fast, where, fallback_id, id_field, text_field)
     decoded = decode(raw)
     if decoded.text is None:
         return unreadable(where, f"{decoded.error} in the line", fallback_id)
