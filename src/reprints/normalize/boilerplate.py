@@ -165,6 +165,8 @@ class _Documents:
         self.keys, self.counts, self.doc_start, self.sketches = keys, counts, doc_start, sketches
         self._sketches: dict[int, list[int]] = {}
         self._tokens: dict[int, dict[int, int]] = {}
+        self._totals: dict[int, int] = {}
+        self._verdicts: dict[tuple[int, int, int], bool] = {}
 
     def _line_tokens(self, doc: int) -> dict[int, int]:
         """Tokens of each line key of `doc` (summed over repeats)."""
@@ -189,13 +191,24 @@ class _Documents:
         return self._total(doc) - sum(mine[key] for key in mine.keys() & theirs.keys())
 
     def _total(self, doc: int) -> int:
-        return sum(self._line_tokens(doc).values())
+        found = self._totals.get(doc)
+        if found is None:
+            found = self._totals[doc] = sum(self._line_tokens(doc).values())
+        return found
 
     def distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
         """Whether two documents are different documents, not near-copies of one: each has at least `min_own`
         tokens on lines the other lacks, they share lines holding under COPY_SHARE of either's tokens, and (with
         sketches) their estimated resemblance is under COPY_SHARE: a story whose one long paragraph was lightly
-        edited shares few lines with its copy, but most of its words."""
+        edited shares few lines with its copy, but most of its words. (Remembered per pair: the same two
+        documents meet over each line they share.)"""
+        key = (min(doc_a, doc_b), max(doc_a, doc_b), min_own)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = self._distinct(key[0], key[1], min_own)
+        return verdict
+
+    def _distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
         own_a, own_b = self.own_tokens(doc_a, doc_b), self.own_tokens(doc_b, doc_a)
         if min(own_a, own_b) < min_own:
             return False
