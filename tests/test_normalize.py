@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -165,3 +167,28 @@ def test_marks_and_joiners_fold_into_their_base(left: str, right: str) -> None:
 )
 def test_unspaced_scripts_and_stray_marks(text: str, expected: list[str]) -> None:
     assert words(text) == expected
+
+
+def test_character_tables_from_the_cache_equal_freshly_built_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import fields
+
+    from reprints.normalize import chars
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    chars.tables.cache_clear()
+    try:
+        written = chars.tables()  # builds and writes the cache
+        assert list((tmp_path / "reprints").glob("chars-*.npz"))
+        chars.tables.cache_clear()
+        loaded = chars.tables()  # reads it
+        (cache,) = (tmp_path / "reprints").glob("chars-*.npz")
+        cache.write_bytes(b"damaged")
+        chars.tables.cache_clear()
+        rebuilt = chars.tables()  # a damaged cache is built anew
+        for field in fields(chars.CharTables):
+            assert np.array_equal(getattr(written, field.name), getattr(loaded, field.name))
+            assert np.array_equal(getattr(written, field.name), getattr(rebuilt, field.name))
+    finally:
+        chars.tables.cache_clear()

@@ -19,9 +19,14 @@ Lao, Khmer, Myanmar) are *split*: each one, with the marks attached to it, is a 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
 import unicodedata
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -120,9 +125,40 @@ class CharTables:
     fold: npt.NDArray[np.uint32]
 
 
+CACHE_FORMAT = 1
+
+
+def _cache_path() -> Path | None:
+    """Where the built tables are kept between processes: the user's cache folder, under a name that changes
+    with this module's source, the Unicode version and NumPy's major version (None: no home folder)."""
+    root = os.environ.get("XDG_CACHE_HOME") or (str(Path.home() / ".cache") if Path.home() != Path("/") else "")
+    if not root:
+        return None
+    source = Path(__file__).read_bytes()
+    tag = hashlib.sha256(source + f"{unicodedata.unidata_version}/{np.__version__.split('.')[0]}".encode()).hexdigest()
+    return Path(root) / "reprints" / f"chars-{CACHE_FORMAT}-{tag[:16]}.npz"
+
+
 @functools.lru_cache(maxsize=1)
 def tables() -> CharTables:
-    """The lookup tables (built once per process, about 0.3 s)."""
+    """The lookup tables: built once (about 0.3 s) and kept in the user's cache folder, so later processes (and
+    every worker) load them in a few milliseconds. A cache that cannot be read or written is built anew."""
+    path = _cache_path()
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile), np.load(path) as saved:
+            return CharTables(*(saved[f.name] for f in fields(CharTables)))
+    built = _build_tables()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+            with temporary.open("wb") as handle:
+                np.savez(handle, **{f.name: getattr(built, f.name) for f in fields(CharTables)})
+            os.replace(temporary, path)
+    return built
+
+
+def _build_tables() -> CharTables:
     kind = np.zeros(BMP, dtype=np.uint8)
     split = np.zeros(BMP, dtype=np.bool_)
     is_space = np.array([chr(cp).isspace() for cp in range(BMP)], dtype=np.bool_)
