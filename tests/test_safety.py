@@ -404,3 +404,11 @@ def test_case5_read_only_work_dir_is_one_line(tmp_path: Path) -> None:
     finally:
         locked.chmod(0o755)
     assert result.returncode == 1 and "--work-dir" in one_error_line(result.stderr)
+
+
+def test_case4_out_that_is_the_input_folder_is_refused(tmp_path: Path) -> None:
+    docs = corpus(tmp_path / "corp", 5)
+    before = snapshot(docs)
+    result = run_cli("dedup", "-q", docs, "--out", docs, check=False)
+    assert result.returncode == 1 and "is an input folder" in one_error_line(result.stderr)
+    assert snapshot(docs) == before

@@ -32,6 +32,7 @@ from reprints.engines.local_stages import (
     text_batches,
 )
 from reprints.engines.workdir import WorkDir, input_manifest
+from reprints.errors import OutputError
 from reprints.fingerprint.corpus import Corpus, TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import load_dataclass, save_dataclass
@@ -72,6 +73,10 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     config = Config.from_options(**options)
     out = Path(out_dir)
     work_path = Path(config.run.work_dir) if config.run.work_dir else out / ".work"
+    inputs = list(inputs)
+    for given in inputs:
+        if Path(given).is_dir() and Path(given).resolve() == out.resolve():
+            raise OutputError(f"--out {out} is an input folder: its outputs would hide its documents; use another")
     files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
     workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
     config = replace(config, run=replace(config.run, workers=workers))
