@@ -31,6 +31,7 @@ from reprints.engines.local_stages import (
     relate,
     text_batches,
 )
+from reprints.engines.stopping import critical
 from reprints.engines.workdir import WorkDir, input_manifest
 from reprints.errors import OutputError
 from reprints.fingerprint.corpus import Corpus, TokenBatch, fingerprint_batch
@@ -89,12 +90,13 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
             staging = staging_folder(out)
             try:
                 summary = _run(files, out, staging, work, config, manifest)
-                publish(staging, out)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            if not config.run.keep_work:
-                work.remove()
+            with critical():  # published means done: a stop signal now waits until the work directory is gone
+                publish(staging, out)
+                if not config.run.keep_work:
+                    work.remove()
         finally:
             work.release()
     finally:

@@ -67,11 +67,12 @@ class Lock:
 
     def release(self) -> None:
         """Let go of the lock (the lock file stays: removing it would race with a run taking it)."""
-        if self._handle is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        handle, self._handle = self._handle, None  # first, so a second call (or one cut short) does nothing
+        if handle is not None:
+            with critical():
+                with contextlib.suppress(OSError, ValueError):
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                handle.close()
 
 
 def _describe(content: str) -> str:
