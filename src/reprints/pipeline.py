@@ -79,8 +79,7 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         if Path(given).is_dir() and Path(given).resolve() == out.resolve():
             raise OutputError(f"--out {out} is an input folder: its outputs would hide its documents; use another")
     files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
-    workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
-    config = replace(config, run=replace(config.run, workers=workers))
+    config = _with_workers(config, files)
     prepare_folder(out)
     out_lock = Lock(out, "--out folder")
     try:
@@ -161,6 +160,12 @@ def _run(
     return summary
 
 
+def _with_workers(config: Config, files: list[Path]) -> Config:
+    """The configuration with the number of workers the inputs call for (see `RunConfig.workers_for`)."""
+    workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
+    return replace(config, run=replace(config.run, workers=workers))
+
+
 def _checkpointed_parameters(config: Config) -> dict[str, Any]:
     """Everything the checkpoints depend on: the result parameters and the batch sizes."""
     return {**config.parameters(), "batch_chars": config.run.batch_chars, "batch_pairs": config.run.batch_pairs}
@@ -239,8 +244,7 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
     """
     config = Config.from_options(**options)
     files = expand_inputs(inputs, config.read.on_error)
-    workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
-    config = replace(config, run=replace(config.run, workers=workers))
+    config = _with_workers(config, files)
     with (
         tempfile.TemporaryDirectory(prefix="reprints-") as folder,
         LocalEngine(config.run.workers) as engine,

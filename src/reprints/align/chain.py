@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.align.kernels import lookup_in_ranges
-from reprints.fingerprint.hashing import U64
+from reprints.fingerprint.hashing import U64, doc_keys
 from reprints.normalize.tokens import I64
 
 
@@ -39,10 +39,7 @@ class MatchIndex:
     @staticmethod
     def keys_for(hashes: U64, counts: I64, first_doc: int, doc_bits: int) -> U64:
         """Keys of match-table rows: `counts[i]` rows of document `first_doc + i`, each sorted by hash."""
-        docs = np.repeat(np.arange(first_doc, first_doc + len(counts), dtype=np.uint64), counts)
-        docs <<= np.uint64(64 - doc_bits)
-        docs |= hashes >> np.uint64(doc_bits)
-        return docs
+        return doc_keys(hashes, counts, first_doc, doc_bits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.align.chain import MatchIndex, ranges
-from reprints.fingerprint.hashing import U64
+from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
 from reprints.io.arrays import checkpointed, load_dataclass
 from reprints.normalize.boilerplate import line_keys
@@ -276,7 +276,7 @@ class Corpus:
             "rows": sum(len(b.match_hashes) for b in batches),
             "anchors": sum(len(b.anchor_docs) for b in batches),
         }
-        doc_bits = max(1, (sizes["docs"] - 1).bit_length())
+        doc_bits = doc_bits_for(sizes["docs"])
         self.boilerplate_tokens = np.zeros(sizes["docs"], dtype=np.int64)
         token_counts = np.empty(sizes["docs"], dtype=np.int64)
         match_counts = np.empty(sizes["docs"], dtype=np.int64)

@@ -49,3 +49,17 @@ def window_hashes(values: U64, size: int, seed: int) -> U64:
     for j, factor in enumerate(powers(POLY_BASE, size)[1:], start=1):
         acc += values[j : j + count] * factor
     return mix64(acc, seed)
+
+
+def doc_bits_for(documents: int) -> int:
+    """Bits that number `documents` documents (at least 1)."""
+    return max(1, (documents - 1).bit_length())
+
+
+def doc_keys(hashes: U64, counts: npt.NDArray[np.int64], first_doc: int, doc_bits: int) -> U64:
+    """One sortable key per hash: `counts[i]` hashes belong to document `first_doc + i`, whose number fills the
+    top `doc_bits` bits, the hash's top bits the rest. Sorting the keys orders the hashes by document, then hash."""
+    keys = np.repeat(np.arange(first_doc, first_doc + len(counts), dtype=np.uint64), counts)
+    keys <<= np.uint64(64 - doc_bits)
+    keys |= hashes >> np.uint64(doc_bits)
+    return keys

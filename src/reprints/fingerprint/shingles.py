@@ -9,7 +9,7 @@ import numpy as np
 import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
-from reprints.fingerprint.hashing import U64, window_hashes
+from reprints.fingerprint.hashing import U64, doc_bits_for, doc_keys, window_hashes
 from reprints.fingerprint.kernels import COMPILED_FROM, window_minima
 from reprints.normalize.tokens import I64, Tokens
 
@@ -59,25 +59,32 @@ def winnow(shingles: U64, offsets: I64, window: int) -> tuple[I64, U64]:
     """
     counts = np.diff(offsets)
     doc_of_shingle = np.repeat(np.arange(len(counts)), counts)
-    picks = [np.empty(0, dtype=np.int64)]
     if len(shingles) >= COMPILED_FROM:
-        picks.append(window_minima(shingles, offsets, window))
-    elif len(shingles) >= window:
-        starts = np.arange(len(shingles) - window + 1)
-        valid = starts + window <= offsets[doc_of_shingle[starts] + 1]
-        chosen = sliding_window_view(shingles, window).argmin(axis=1) + starts
-        picks.append(chosen[valid])
-    short = np.flatnonzero((counts > 0) & (counts < window))
-    if len(short) and len(shingles) < COMPILED_FROM:
-        lows = [int(offsets[d]) + int(np.argmin(shingles[offsets[d] : offsets[d + 1]])) for d in short]
-        picks.append(np.array(lows, dtype=np.int64))
-    chosen_all = np.concatenate(picks)
+        chosen_all = window_minima(shingles, offsets, window)
+    else:
+        chosen_all = _window_minima(shingles, offsets, window, doc_of_shingle)
     docs, hashes = doc_of_shingle[chosen_all], shingles[chosen_all]
     order = np.lexsort((hashes, docs))
     docs, hashes = docs[order], hashes[order]
     distinct = np.ones(len(docs), dtype=np.bool_)
     distinct[1:] = (docs[1:] != docs[:-1]) | (hashes[1:] != hashes[:-1])
     return docs[distinct].astype(np.int64), hashes[distinct]
+
+
+def _window_minima(shingles: U64, offsets: I64, window: int, doc_of_shingle: I64) -> I64:
+    """Positions of the window minima, with NumPy (the kernel `window_minima` finds the same minima)."""
+    counts = np.diff(offsets)
+    picks = [np.empty(0, dtype=np.int64)]
+    if len(shingles) >= window:
+        starts = np.arange(len(shingles) - window + 1)
+        valid = starts + window <= offsets[doc_of_shingle[starts] + 1]
+        chosen = sliding_window_view(shingles, window).argmin(axis=1) + starts
+        picks.append(chosen[valid])
+    short = np.flatnonzero((counts > 0) & (counts < window))
+    if len(short):
+        lows = [int(offsets[d]) + int(np.argmin(shingles[offsets[d] : offsets[d + 1]])) for d in short]
+        picks.append(np.array(lows, dtype=np.int64))
+    return np.concatenate(picks)
 
 
 def document_hashes(tokens: Tokens, seed: int) -> U64:
@@ -108,10 +115,9 @@ def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
     out = np.full((count, size), NO_HASH, dtype=np.uint64)
     if len(shingles) == 0:
         return out
-    doc_bits = max(1, (count - 1).bit_length())
+    doc_bits = doc_bits_for(count)
     shift = np.uint64(64 - doc_bits)
-    keys = np.repeat(np.arange(count, dtype=np.uint64), np.diff(offsets)) << shift
-    keys |= shingles >> np.uint64(doc_bits)
+    keys = doc_keys(shingles, np.diff(offsets), 0, doc_bits)
     keys.sort()
     distinct = np.ones(len(keys), dtype=np.bool_)
     distinct[1:] = keys[1:] != keys[:-1]
@@ -161,9 +167,7 @@ def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> 
     # One stable sort of document-and-hash keys (the hash's top bits; positions break ties) orders rows as a
     # sort by document, hash and position does, up to hashes equal in all those bits (which the index, keyed
     # on fewer bits still, treats as equal anyway).
-    doc_bits = max(1, (len(offsets) - 2).bit_length())
-    keys = doc_of_shingle.astype(np.uint64) << np.uint64(64 - doc_bits)
-    keys |= shingles >> np.uint64(doc_bits)
+    keys = doc_keys(shingles, np.diff(offsets), 0, doc_bits_for(len(offsets) - 1))
     order = np.argsort(keys, kind="stable")
     ranked_hashes, ranked_docs = shingles[order], doc_of_shingle[order]
     new = np.ones(len(order), dtype=np.bool_)

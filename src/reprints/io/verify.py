@@ -67,21 +67,21 @@ def verified(
     Raises:
         InputError: a batch's documents differ, or there are more or fewer documents than before.
     """
-    ends = {first + count - 1: number for number, first, count in batches}
+    ends = {first + count - 1: (number, first) for number, first, count in batches}
     total = sum(count for _, _, count in batches)
     checksum = Checksum()
-    seen, last = 0, -1
+    last = -1
     for doc in documents:
         last = doc.index
         if doc.index >= total:
             raise InputError(_changed(None, f"it now holds more than the {total:,} documents first read"))
         checksum.add(doc)
-        seen += 1
-        number = ends.get(doc.index)
-        if number is not None:
+        batch = ends.get(doc.index)
+        if batch is not None:
+            number, first = batch
             if checksum.value() != checksums[number]:
-                raise InputError(_changed(None, f"documents {doc.index - seen + 1:,} to {doc.index:,} differ"))
-            checksum, seen = Checksum(), 0
+                raise InputError(_changed(None, f"documents {first:,} to {doc.index:,} differ"))
+            checksum = Checksum()
         yield doc
     if last != total - 1:
         raise InputError(_changed(None, "it now holds fewer documents than first read"))

@@ -98,7 +98,7 @@ def learn(
     candidates = [
         (start, size) for start, size in zip(group_start.tolist(), group_size.tolist(), strict=True) if size >= min_docs
     ]
-    documents = _Documents(key_list, count_list, doc_start, sketches)
+    documents = _Documents(key_list, count_list, doc_start, sketches, min_own)
     flagged: set[int] = set()
     for _ in range(ROUNDS):
         found = set()
@@ -111,7 +111,7 @@ def learn(
                 shared = _shared_context(
                     line_a, line_b, key_list, doc_list, count_list, doc_start, max_context + 1, flagged
                 )
-                if shared <= max_context and not documents.distinct(doc_list[line_a], doc_list[line_b], min_own):
+                if shared <= max_context and not documents.distinct(doc_list[line_a], doc_list[line_b]):
                     continue
                 beyond.append(shared)
                 own.append(shared + count_list[line_a])
@@ -161,12 +161,12 @@ def _shared_context(
 class _Documents:
     """Line keys of each document, to tell different documents from near-copies of one."""
 
-    def __init__(self, keys: list[int], counts: list[int], doc_start: I64, sketches: U64 | None) -> None:
-        self.keys, self.counts, self.doc_start, self.sketches = keys, counts, doc_start, sketches
+    def __init__(self, keys: list[int], counts: list[int], doc_start: I64, sketches: U64 | None, min_own: int) -> None:
+        self.keys, self.counts, self.doc_start, self.sketches, self.min_own = keys, counts, doc_start, sketches, min_own
         self._sketches: dict[int, list[int]] = {}
         self._tokens: dict[int, dict[int, int]] = {}
         self._totals: dict[int, int] = {}
-        self._verdicts: dict[tuple[int, int, int], bool] = {}
+        self._verdicts: dict[tuple[int, int], bool] = {}
 
     def _line_tokens(self, doc: int) -> dict[int, int]:
         """Tokens of each line key of `doc` (summed over repeats)."""
@@ -196,21 +196,21 @@ class _Documents:
             found = self._totals[doc] = sum(self._line_tokens(doc).values())
         return found
 
-    def distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
+    def distinct(self, doc_a: int, doc_b: int) -> bool:
         """Whether two documents are different documents, not near-copies of one: each has at least `min_own`
         tokens on lines the other lacks, they share lines holding under COPY_SHARE of either's tokens, and (with
         sketches) their estimated resemblance is under COPY_SHARE: a story whose one long paragraph was lightly
         edited shares few lines with its copy, but most of its words. (Remembered per pair: the same two
         documents meet over each line they share.)"""
-        key = (min(doc_a, doc_b), max(doc_a, doc_b), min_own)
+        key = (min(doc_a, doc_b), max(doc_a, doc_b))
         verdict = self._verdicts.get(key)
         if verdict is None:
-            verdict = self._verdicts[key] = self._distinct(key[0], key[1], min_own)
+            verdict = self._verdicts[key] = self._distinct(*key)
         return verdict
 
-    def _distinct(self, doc_a: int, doc_b: int, min_own: int) -> bool:
+    def _distinct(self, doc_a: int, doc_b: int) -> bool:
         own_a, own_b = self.own_tokens(doc_a, doc_b), self.own_tokens(doc_b, doc_a)
-        if min(own_a, own_b) < min_own:
+        if min(own_a, own_b) < self.min_own:
             return False
         if self.sketches is not None and resemblance(self._sketch(doc_a), self._sketch(doc_b)) >= COPY_SHARE:
             return False
