@@ -23,7 +23,15 @@ SHARED_PRESENT = SEED_A.exists() and WIRECOPY.exists()
 SKIP_REASON = f"needs the shared data at {SHARED} (check out ../shared beside the project or set REPRINTS_SHARED)"
 requires_shared = pytest.mark.skipif(not SHARED_PRESENT, reason=SKIP_REASON)
 # Test modules that use only data they generate themselves run everywhere; the others need ../shared.
-SELF_CONTAINED = {"test_align", "test_candidates", "test_decide", "test_fingerprint", "test_normalize", "test_report"}
+SELF_CONTAINED = {
+    "test_align",
+    "test_candidates",
+    "test_decide",
+    "test_fingerprint",
+    "test_normalize",
+    "test_report",
+    "test_web",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -35,7 +35,39 @@ TRANSFORMS = (
     "decomposed",
     "crlf",
     "cjk_quote",
+    "template",
 )
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def site_template(rng: random.Random) -> tuple[str, str]:
+    """The head and foot of a generated site's whole-page dump: a menu, an archive list, a calendar, a comment
+    form and share buttons (widget texts as vendors ship them)."""
+    menu = "\n".join(rng.sample(["Home", "World", "Business", "Sport", "Culture", "Opinion", "Video", "Travel"], 6))
+    archive = " ".join(f"{MONTHS[m % 12]} {2020 - m // 12}" for m in range(rng.randrange(12, 30)))
+    calendar = "\n".join(" ".join(str(d) for d in range(w, min(w + 7, 32))) for w in range(1, 32, 7))
+    form = (
+        "Leave a Reply Cancel reply\nYour email address will not be published. Required fields are marked *\n"
+        "Save my name, email, and website in this browser for the next time I comment.\n"
+        "This site uses Akismet to reduce spam. Learn how your comment data is processed."
+    )
+    share = "Share this:\n" + "\n".join(
+        f"Click to share on {name} (Opens in new window)" for name in ("Twitter", "Facebook", "LinkedIn", "Reddit")
+    )
+    return menu + "\n" + archive, "\n".join([share, form, calendar, menu])
 
 
 class Articles(list[str]):
@@ -129,6 +161,13 @@ def build(articles: list[str], seed: int, plan: list[str]) -> list[tuple[str, st
         elif step == "crlf":
             add(article)
             add(article.replace("\n", "\r\n"))
+        elif step == "template":  # two unrelated articles in one site's page template, a third quoting the first
+            head, foot = site_template(rng)
+            other, third = rng.choice(articles), rng.choice(articles)
+            quote = " ".join(article.split()[:60])
+            add(f"{head}\n{article}\n{foot}")
+            add(f"{head}\n{other}\n{foot}")
+            add(f"{head}\n{third}\nAs was reported: {quote}\n{foot}")
         elif step == "cjk_quote":
             add(CJK * 2)
             add(article + "\n" + CJK * 2 + "\n" + rng.choice(articles))
@@ -169,6 +208,14 @@ def test_every_run_obeys_the_rules(
     decisions = {row["id"]: row for row in rows(folder / "out" / "documents.jsonl")}
     ids = [doc_id for doc_id, _, _ in corpus]
     for kind, first, second in _steps(plan, articles, seed):
+        if kind == "template":  # a page template shared links nothing; a quoted passage still does
+            linked = {(row["a"], row["b"]) for row in rows(folder / "out" / "pairs.jsonl")}
+            linked |= {(b, a) for a, b in linked}
+            page, other, quoting = ids[first], ids[second], ids[second + 1]
+            if texts[page].split("\n")[8:] != texts[other].split("\n")[8:]:  # not one article drawn twice
+                assert (page, other) not in linked, (page, other)
+            assert (page, quoting) in linked, (page, quoting)
+            continue
         if kind in ("teaser", "page"):  # the fuller standalone copy never loses text to the other
             fuller = ids[second] if kind == "teaser" else ids[first]
             other = ids[first] if kind == "teaser" else ids[second]
@@ -176,11 +223,13 @@ def test_every_run_obeys_the_rules(
 
 
 def _steps(plan: list[str], articles: list[str], seed: int) -> list[tuple[str, int, int]]:
-    """Where each teaser and page step put its two documents (rebuilt step by step)."""
+    """Where each teaser, page and template step put its first two documents (rebuilt step by step)."""
     out = []
     for length in range(1, len(plan) + 1):
         before = len(build(articles, seed, plan[: length - 1]))
         after = len(build(articles, seed, plan[:length]))
         if plan[length - 1] in ("teaser", "page") and after - before == 2:
             out.append((plan[length - 1], before, before + 1))
+        if plan[length - 1] == "template":
+            out.append(("template", before, before + 1))
     return out

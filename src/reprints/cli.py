@@ -96,6 +96,34 @@ def _boilerplate_options(function: Any) -> Any:
     return function
 
 
+EXTRACT_HELP = (
+    f"Text of an HTML page: 'main' (the main text, as trafilatura finds it) or 'page' (all visible text) "
+    f"[default: {READ.extract}]."
+)
+
+
+def _read_options(function: Any) -> Any:
+    """The options saying where each record's id and text are, shared by the commands that read a corpus."""
+    for option in reversed(
+        [
+            click.option(
+                "--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}]."
+            ),
+            click.option(
+                "--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}]."
+            ),
+            click.option(
+                "--html-field",
+                default=None,
+                help="Field holding each record's HTML: its text is extracted (see --extract) [default: none].",
+            ),
+            click.option("--extract", type=click.Choice(["main", "page"]), default=None, help=EXTRACT_HELP),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
 WORKERS_HELP = "Worker processes; 0: one per core, for inputs over 4 batches [default: 0]."
 
 
@@ -106,8 +134,7 @@ def _given(**values: Any) -> dict[str, Any]:
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}].")
-@click.option("--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}].")
+@_read_options
 @click.option(
     "--format",
     "output_format",
@@ -196,8 +223,7 @@ def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}].")
-@click.option("--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}].")
+@_read_options
 @_boilerplate_options
 @click.option("--workers", type=int, default=None, help=WORKERS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line instead of a table.")
@@ -213,12 +239,21 @@ def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None
             click.echo(f"{line.documents:>7}  {site}{line.text}")
 
 
-def _read_text(path: Path) -> str:
-    """A file decoded exactly as `dedup` decodes a `.txt` input (BOM removed, line endings kept)."""
+def _read_text(path: Path, extract: str) -> str:
+    """A file read exactly as `dedup` reads it: an HTML page (`.html`, `.htm`) extracted, any other file decoded
+    as a `.txt` input is (BOM removed, line endings kept)."""
     from reprints.io.decode import read_text_file
+    from reprints.io.html import read_html
 
     if not path.exists():
         raise ReprintsError(f"{path}: no such file")
+    if path.name.lower().endswith((".html", ".htm")):
+        record = next(read_html(path, extract))
+        if record.text is None:
+            raise ReprintsError((record.error or f"{path}: cannot read").removeprefix("unreadable: "))
+        if record.warning is not None:
+            logging.getLogger("reprints").warning("%s: %s", path, record.warning)
+        return record.text
     decoded = read_text_file(path)
     if decoded.text is None:
         raise ReprintsError(f"{path}: cannot read ({decoded.error})")
@@ -231,13 +266,14 @@ def _read_text(path: Path) -> str:
 @click.argument("file_a", type=click.Path(path_type=Path))
 @click.argument("file_b", type=click.Path(path_type=Path))
 @_parameters
+@click.option("--extract", type=click.Choice(["main", "page"]), default=READ.extract, help=EXTRACT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def compare(file_a: Path, file_b: Path, as_json: bool, **options: Any) -> None:
-    """Show how two text files relate, with each aligned passage side by side."""
+def compare(file_a: Path, file_b: Path, as_json: bool, extract: str, **options: Any) -> None:
+    """Show how two texts (text files or HTML pages) relate, with each aligned passage side by side."""
     from reprints.pipeline import compare as run
     from reprints.report.compare import describe
 
-    text_a, text_b = _read_text(file_a), _read_text(file_b)
+    text_a, text_b = _read_text(file_a, extract), _read_text(file_b, extract)
     pair = run(text_a, text_b, id_a=file_a.name, id_b=file_b.name, **_given(**options))
     if as_json:
         row = pair.to_dict()

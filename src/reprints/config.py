@@ -30,6 +30,8 @@ class ReadConfig:
     text_field: str = "text"
     on_error: str = "skip"
     max_doc_chars: int = 64_000_000  # a longer document is reported unreadable: ~25 bytes of memory per character
+    html_field: str | None = None  # a JSON Lines or Parquet field holding HTML to extract the text from
+    extract: str = "main"  # the text of an HTML page: "main" (its main text) or "page" (all visible text)
 
     def __post_init__(self) -> None:
         _require(
@@ -43,6 +45,12 @@ class ReadConfig:
         )
         _require(bool(self.id_field), "id_field is empty: give the name of the field holding each record's id")
         _require(bool(self.text_field), "text_field is empty: give the name of the field holding each record's text")
+        _require(
+            self.extract in ("main", "page"),
+            f"extract={self.extract!r} is unknown: use 'main' (the main text of an HTML page) or 'page' (all its "
+            "visible text)",
+        )
+        _require(self.html_field != "", "html_field is empty: give the name of the field holding each record's HTML")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

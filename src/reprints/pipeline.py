@@ -20,7 +20,7 @@ from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
 from reprints.decide.keep import decide
-from reprints.decide.links import Link, relation_of
+from reprints.decide.links import Link, holds_content, relation_of, shared_content
 from reprints.engines.local import LocalEngine
 from reprints.engines.local_stages import (
     align_candidates,
@@ -225,6 +225,12 @@ def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **opt
     coverage_a = 1.0 if exact else round(int(batch.covered_a[0]) / max(counts[0], 1), 4)
     coverage_b = 1.0 if exact else round(int(batch.covered_b[0]) / max(counts[1], 1), 4)
     relation = relation_of(coverage_a, coverage_b, exact=exact, duplicate_coverage=config.decide.duplicate_coverage)
+    content = shared_content(batch.regions, batch.a, batch.b, corpus.token_offsets, corpus.template_before)
+    min_passage = config.align.min_passage
+    if not all(holds_content(relation, int(side[0]), min_passage) for side in content):
+        # What `dedup` does: a pair sharing mostly template text is not linked.
+        regions, coverage_a, coverage_b = [], 0.0, 0.0
+        relation = relation_of(0.0, 0.0, exact=False, duplicate_coverage=config.decide.duplicate_coverage)
     return pair_of(Link(0, 1, relation, coverage_a, coverage_b, tuple(regions)), corpus)
 
 

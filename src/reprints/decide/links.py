@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from reprints.align.chain import Regions
+from reprints.normalize.tokens import I64
 from reprints.types import Relation
 
+CONTENT_SHARE = 0.5  # an aligned passage is content when this share of each side is not template
 TokenRegion = tuple[int, int, int, int]  # a_start, a_end, b_start, b_end (token indices, ends exclusive)
 
 
@@ -54,30 +59,75 @@ def relation_of(coverage_a: float, coverage_b: float, *, exact: bool, duplicate_
     return "partial"
 
 
+def shared_content(regions: Regions, a: I64, b: I64, token_offsets: I64, template_before: I64) -> tuple[I64, I64]:
+    """Per pair, the content tokens (not template: `reprints.normalize.template`) each side shares in passages
+    that are content: an aligned passage counts when at least half of each side of it is content, so a menu or
+    a widget aligned between two pages adds nothing, whatever article text sits next to it.
+
+    Args:
+        regions: Aligned passages of the pairs `(a[p], b[p])`, in token indices.
+        token_offsets: First token of each document in the corpus-wide token arrays.
+        template_before: Template tokens before each corpus-wide token (`Corpus.template_before`).
+    """
+    base_a = token_offsets[a[regions.pair]]
+    base_b = token_offsets[b[regions.pair]]
+    length_a = regions.a_end - regions.a_start
+    length_b = regions.b_end - regions.b_start
+    content_a = length_a - (template_before[base_a + regions.a_end] - template_before[base_a + regions.a_start])
+    content_b = length_b - (template_before[base_b + regions.b_end] - template_before[base_b + regions.b_start])
+    content = (content_a >= CONTENT_SHARE * length_a) & (content_b >= CONTENT_SHARE * length_b)
+    pair = regions.pair[content]
+    return (
+        np.bincount(pair, weights=content_a[content], minlength=len(a)).astype(np.int64),
+        np.bincount(pair, weights=content_b[content], minlength=len(a)).astype(np.int64),
+    )
+
+
+def holds_content(relation: Relation, content: int, min_passage: int) -> bool:
+    """Whether one side of a link shares enough content (see `shared_content`) for the link to stand.
+
+    A partial link needs `min_passage` tokens of content passages: passages made mostly of menus, lists and
+    widgets link nothing. Exact copies, near-duplicates and contained copies (one side mostly covered by the
+    other) always stand: a table of figures republished inside a page is a copy, however few sentences it has.
+    """
+    return relation != "partial" or content >= min_passage
+
+
 def links_from_alignment(
     a: list[int],
     b: list[int],
     regions: list[list[TokenRegion]],
-    covered_a: list[int],
-    covered_b: list[int],
+    covered: tuple[list[int], list[int]],
+    content: tuple[list[int], list[int]],
     token_counts: list[int],
     *,
     duplicate_coverage: float,
+    min_passage: int,
 ) -> list[Link]:
     """Links for aligned pairs (of representatives of exact groups: copies are linked at output time).
 
     Args:
-        a, b, regions, covered_a, covered_b: Aligned pairs with their regions and covered token counts.
+        a, b, regions: Aligned pairs with their regions.
+        covered: Tokens of each side the regions cover, per pair.
+        content: Content tokens of each side, per pair (`shared_content`): a partial pair sharing less than
+            `min_passage` is not linked.
         token_counts: Tokens of each document.
         duplicate_coverage: Coverage from which a side counts as mostly covered.
+        min_passage: Content tokens a partial link needs.
     """
     links: list[Link] = []
+    covered_a, covered_b = covered
+    content_a, content_b = content
     for p, (x, y) in enumerate(zip(a, b, strict=True)):
         if not regions[p]:
             continue
         coverage_x = round(covered_a[p] / token_counts[x], 4)
         coverage_y = round(covered_b[p] / token_counts[y], 4)
         relation = relation_of(coverage_x, coverage_y, exact=False, duplicate_coverage=duplicate_coverage)
+        if not (
+            holds_content(relation, content_a[p], min_passage) and holds_content(relation, content_b[p], min_passage)
+        ):
+            continue
         links.append(oriented(x, y, relation, coverage_x, coverage_y, regions[p]))
     return sorted(links, key=lambda link: (link.a, link.b))
 

@@ -21,7 +21,7 @@ from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
-from reprints.decide.links import Link, Relations, links_from_alignment, reseated
+from reprints.decide.links import Link, Relations, links_from_alignment, reseated, shared_content
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir
@@ -253,6 +253,8 @@ def make_links(aligned: list[AlignedBatch], corpus: Corpus, config: Config) -> l
     regions: list[list[tuple[int, int, int, int]]] = []
     covered_a: list[int] = []
     covered_b: list[int] = []
+    content_a: list[int] = []
+    content_b: list[int] = []
     for batch in aligned:
         per_pair: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
         r = batch.regions
@@ -265,14 +267,18 @@ def make_links(aligned: list[AlignedBatch], corpus: Corpus, config: Config) -> l
         regions.extend(per_pair)
         covered_a.extend(batch.covered_a.tolist())
         covered_b.extend(batch.covered_b.tolist())
+        shared = shared_content(batch.regions, batch.a, batch.b, corpus.token_offsets, corpus.template_before)
+        content_a.extend(shared[0].tolist())
+        content_b.extend(shared[1].tolist())
     return links_from_alignment(
         a,
         b,
         regions,
-        covered_a,
-        covered_b,
+        (covered_a, covered_b),
+        (content_a, content_b),
         corpus.token_counts.tolist(),
         duplicate_coverage=config.decide.duplicate_coverage,
+        min_passage=config.align.min_passage,
     )
 
 

@@ -17,6 +17,7 @@ from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
 from reprints.io.arrays import checkpointed, load_dataclass
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
+from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import I64, Tokens, keep_tokens, tokenize
 
 I32 = npt.NDArray[np.int32]
@@ -39,6 +40,7 @@ class BatchPrints:
     boilerplate_docs: I64
     boilerplate_starts: I64
     boilerplate_ends: I64
+    template: npt.NDArray[np.bool_]  # of every token left (see `reprints.normalize.template`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +97,10 @@ def fingerprint_tokens(
 
     Tokens on boilerplate lines (line keys in the sorted array `boilerplate`, per site in `sites`) are left
     out of shingles, anchors and coverage; the whole-document hash still covers every token, so `exact`
-    keeps its meaning.
+    keeps its meaning. The tokens left are marked template or not (`reprints.normalize.template`).
     """
     offsets = _offsets(batch.token_counts)
+    template = template_mask(batch.hashes, offsets, seed)
     lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
     tokens = Tokens(lead, trail, batch.hashes, offsets, lead, trail)
     count = len(batch.token_counts)
@@ -113,6 +116,7 @@ def fingerprint_tokens(
         bp_docs, bp_starts, bp_ends = batch.line_docs[hit], batch.line_char_start[hit], batch.line_char_end[hit]
         bp_tokens = np.bincount(bp_docs, weights=line_tokens, minlength=count).astype(np.int64)
         tokens = keep_tokens(tokens, ~drop)
+        template = template[~drop]
     prints = fingerprint(tokens, shingle_size=shingle_size, window=window, seed=seed)
     return BatchPrints(
         np.diff(tokens.offsets),
@@ -128,6 +132,7 @@ def fingerprint_tokens(
         bp_docs,
         bp_starts,
         bp_ends,
+        template,
     )
 
 
@@ -238,6 +243,7 @@ class Corpus:
     index: MatchIndex | None = None
     boilerplate_tokens: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     boilerplate_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    template_before: I64 = field(default_factory=lambda: np.zeros(1, dtype=np.int64))  # template tokens before each
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -283,6 +289,8 @@ class Corpus:
         self.doc_hashes = np.empty(sizes["docs"], dtype=np.uint64)
         self.lead = array("lead", sizes["tokens"], np.int32)
         self.trail = array("trail", sizes["tokens"], np.int32)
+        template_before = array("template_before", sizes["tokens"] + 1, np.int64)
+        template_before[0] = 0
         keys = array("keys", sizes["rows"], np.uint64)
         positions = array("positions", sizes["rows"], np.int32)
         self.anchor_docs = np.empty(sizes["anchors"], dtype=np.int64)
@@ -299,6 +307,8 @@ class Corpus:
             self.doc_hashes[d : d + docs] = batch.doc_hashes
             self.lead[t : t + tokens] = batch.lead
             self.trail[t : t + tokens] = batch.trail
+            np.cumsum(batch.template, dtype=np.int64, out=template_before[t + 1 : t + tokens + 1])
+            template_before[t + 1 : t + tokens + 1] += template_before[t]
             keys[r : r + rows] = MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, doc_bits)
             positions[r : r + rows] = batch.match_positions
             self.anchor_docs[n : n + anchors] = batch.anchor_docs + d
@@ -319,6 +329,8 @@ class Corpus:
             # these once per passage written.
             self.lead, self.trail = _reopen(self.lead).view(np.ndarray), _reopen(self.trail).view(np.ndarray)
             keys, positions = _reopen(keys), _reopen(positions)
+            template_before = _reopen(template_before)
+        self.template_before = template_before
         self.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, doc_bits)
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:

@@ -57,10 +57,10 @@ def decode(data: bytes) -> Decoded:
         if not body or body.count(0) < NUL_SHARE * len(body):
             return Decoded(text, "utf-8")
         failure = "UTF-8 with many NUL bytes"
-    return _detected(body, failure)
+    return detect_legacy(body, failure)
 
 
-def _detected(body: bytes, failure: str) -> Decoded:
+def detect_legacy(body: bytes, failure: str) -> Decoded:
     """The legacy encoding that reads `body` with the least mess: charset-normalizer's best guesses, with
     Windows-1252 (what browsers read Latin-1 pages as) preferred when it reads the bytes as cleanly."""
     from charset_normalizer import from_bytes

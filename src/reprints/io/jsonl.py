@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 
 from reprints.io.decode import decode
-from reprints.io.records import Record, to_record, unreadable
+from reprints.io.records import Fields, Record, to_record, unreadable
 
 CHUNK = 1 << 20
 
@@ -54,7 +54,7 @@ def _lines(path: Path) -> Iterator[bytes]:
         yield from lines
 
 
-def read_jsonl(path: Path, *, id_field: str, text_field: str) -> Iterator[Record]:
+def read_jsonl(path: Path, fields: Fields) -> Iterator[Record]:
     """Yield one record per non-blank line.
 
     A line that is not UTF-8 or not a JSON object becomes an unreadable record. A compressed file that
@@ -66,7 +66,7 @@ def read_jsonl(path: Path, *, id_field: str, text_field: str) -> Iterator[Record
             if number == 1:
                 raw = raw.removeprefix(codecs.BOM_UTF8)
             if raw.strip():
-                yield _parse(raw, f"{path}:{number}", f"{path.name}:{number}", id_field, text_field)
+                yield _parse(raw, f"{path}:{number}", f"{path.name}:{number}", fields)
     except Exception as exc:  # gzip, zstandard and the OS raise many unrelated types for a broken file
         why = f"file breaks off after line {number} ({type(exc).__name__}: {exc})"
         yield unreadable(f"{path}:{number + 1}", why, f"{path.name}:{number + 1}")
@@ -83,7 +83,7 @@ def _has_huge_float(value: object) -> bool:
     return False
 
 
-def _parse(raw: bytes, where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
+def _parse(raw: bytes, where: str, fallback_id: str, fields: Fields) -> Record:
     # The common case, fast: a UTF-8 line orjson reads. orjson reads what `json` reads, except that it refuses
     # some lines (NaN, lone surrogate escapes, invalid UTF-8...) and reads integers beyond 64 bits as floats: a
     # line it refuses, or holding such a float, takes the careful path (which also explains what is wrong).
@@ -92,7 +92,7 @@ def _parse(raw: bytes, where: str, fallback_id: str, id_field: str, text_field: 
     except orjson.JSONDecodeError:
         fast = None
     if isinstance(fast, dict) and not _has_huge_float(fast):
-        return to_record(fast, where, fallback_id, id_field, text_field)
+        return to_record(fast, where, fallback_id, fields)
     decoded = decode(raw)
     if decoded.text is None:
         return unreadable(where, f"{decoded.error} in the line", fallback_id)
@@ -103,7 +103,7 @@ def _parse(raw: bytes, where: str, fallback_id: str, id_field: str, text_field: 
         return unreadable(where, f"not JSON ({exc.msg} at column {exc.colno})", fallback_id)
     if not isinstance(row, dict):
         return unreadable(where, f"not a JSON object (a {type(row).__name__})", fallback_id)
-    record = to_record(row, where, fallback_id, id_field, text_field)
+    record = to_record(row, where, fallback_id, fields)
     if decoded.warning is None:
         return record
     return replace(record, warning=f"line is {decoded.warning}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from reprints.io.records import Record, to_record, unreadable
+from reprints.io.records import Fields, Record, to_record, unreadable
 
 
-def read_parquet(path: Path, *, id_field: str, text_field: str) -> Iterator[Record]:
+def read_parquet(path: Path, fields: Fields) -> Iterator[Record]:
     """Yield one record per row.
 
     A file that is not Parquet is one unreadable record; a file without the text column gives one
@@ -22,9 +22,10 @@ def read_parquet(path: Path, *, id_field: str, text_field: str) -> Iterator[Reco
         yield unreadable(str(path), f"not a readable Parquet file ({exc})", path.name)
         return
     names = source.schema_arrow.names
-    if text_field not in names:
+    needed, option = (fields.text, "--text-field") if fields.html is None else (fields.html, "--html-field")
+    if needed not in names:
         yield from _rows_without_text(
-            source, path, id_field, f"no column {text_field!r} (columns: {', '.join(names)}); set --text-field"
+            source, path, fields.id, f"no column {needed!r} (columns: {', '.join(names)}); set {option}"
         )
         return
     number = 0
@@ -32,7 +33,7 @@ def read_parquet(path: Path, *, id_field: str, text_field: str) -> Iterator[Reco
         for batch in source.iter_batches(batch_size=4096):
             for row in batch.to_pylist():
                 number += 1
-                yield to_record(row, f"{path}:{number}", f"{path.name}:{number}", id_field, text_field)
+                yield to_record(row, f"{path}:{number}", f"{path.name}:{number}", fields)
     except Exception as exc:  # a corrupt row group
         yield unreadable(f"{path}:{number + 1}", f"file breaks off after row {number} ({type(exc).__name__}: {exc})")
 

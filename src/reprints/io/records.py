@@ -37,13 +37,29 @@ def too_large(record: Record, limit: int) -> Record:
     return Record(record.id, None, record.metadata, record.where, f"unreadable: {record.where}: {why}")
 
 
-def to_record(row: Mapping[str, Any], where: str, fallback_id: str, id_field: str, text_field: str) -> Record:
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Which fields of a JSON Lines or Parquet row hold the id and the text, or the HTML to extract the text
+    from (`html`, with extraction mode `extract`: see `reprints.io.html`)."""
+
+    id: str = "id"
+    text: str = "text"
+    html: str | None = None
+    extract: str = "main"
+
+
+def to_record(row: Mapping[str, Any], where: str, fallback_id: str, fields: Fields) -> Record:
     """Turn a parsed row into a Record, reporting a missing or non-string text as an error.
 
-    A row without an id gets `fallback_id` (`FILE:LINE`).
+    A row without an id gets `fallback_id` (`FILE:LINE`). With `fields.html` set, the text is extracted from that
+    field (a string, or bytes decoded as a page is); the page's metadata joins the row's other fields, which win,
+    and the HTML field itself is left out.
     """
+    id_field, text_field = fields.id, fields.text
     raw_id = row.get(id_field)
     doc_id = fallback_id if raw_id is None else str(raw_id)
+    if fields.html is not None:
+        return _html_row(row, where, doc_id, fields)
     metadata = {k: v for k, v in row.items() if k not in (id_field, text_field)}
     if text_field not in row:
         return Record(doc_id, None, metadata, where, f"unreadable: {where}: no {text_field!r} field; set --text-field")
@@ -52,3 +68,20 @@ def to_record(row: Mapping[str, Any], where: str, fallback_id: str, id_field: st
         kind = type(text).__name__
         return Record(doc_id, None, metadata, where, f"unreadable: {where}: {text_field!r} is {kind}, not a string")
     return Record(doc_id, text, metadata, where)
+
+
+def _html_row(row: Mapping[str, Any], where: str, doc_id: str, fields: Fields) -> Record:
+    from reprints.io.html import html_record
+
+    assert fields.html is not None
+    metadata = {k: v for k, v in row.items() if k not in (fields.id, fields.text, fields.html)}
+    if fields.html not in row:
+        return Record(doc_id, None, metadata, where, f"unreadable: {where}: no {fields.html!r} field; set --html-field")
+    html = row[fields.html]
+    if not isinstance(html, str | bytes):
+        kind = type(html).__name__
+        return Record(doc_id, None, metadata, where, f"unreadable: {where}: {fields.html!r} is {kind}, not HTML")
+    url = metadata.get("url")
+    return html_record(
+        html, doc_id, where, fields.extract, metadata=metadata, url=url if isinstance(url, str) else None
+    )

@@ -15,16 +15,20 @@ from pathlib import Path
 
 from reprints.config import ReadConfig
 from reprints.errors import InputError
+from reprints.io.html import read_html
 from reprints.io.jsonl import read_jsonl
 from reprints.io.parquet import read_parquet
-from reprints.io.records import Record, too_large, unreadable
+from reprints.io.records import Fields, Record, too_large, unreadable
 from reprints.io.txt import read_txt
+from reprints.io.warc import read_warc
 from reprints.io.writers import SURROGATES
 from reprints.types import Document
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".html", ".htm", ".warc", ".warc.gz")
+HTML_SUFFIXES = (".html", ".htm")
+WARC_SUFFIXES = (".warc", ".warc.gz")
 LARGE_DOCUMENT = 10_000_000  # characters; larger documents are processed, with a warning
 
 
@@ -98,11 +102,16 @@ def _records(path: Path, config: ReadConfig) -> Iterator[Record]:
     kind = _kind(path)
     if kind == ".txt":
         return read_txt(path)
+    if kind in HTML_SUFFIXES:
+        return read_html(path, config.extract)
+    if kind in WARC_SUFFIXES:
+        return read_warc(path, config.extract)
+    fields = Fields(config.id_field, config.text_field, config.html_field, config.extract)
     if kind == ".parquet":
-        return read_parquet(path, id_field=config.id_field, text_field=config.text_field)
+        return read_parquet(path, fields)
     if kind is None:
         return iter([unreadable(str(path), f"unsupported format; use one of {', '.join(SUFFIXES)}", str(path))])
-    return read_jsonl(path, id_field=config.id_field, text_field=config.text_field)
+    return read_jsonl(path, fields)
 
 
 def _warnings(record: Record) -> list[str]:
@@ -159,5 +168,5 @@ def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = 
             seen[doc_id] = record.where
             yield Document(doc_id, record.text or "", index, record.metadata, record.error)
             index += 1
-        if records == 0 and path.suffix != ".txt":
+        if records == 0 and _kind(path) not in (".txt", *HTML_SUFFIXES):
             _problem(f"{path}: holds no records (an empty file)", config.on_error, report)

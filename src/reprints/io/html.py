@@ -1,0 +1,270 @@
+"""HTML pages to documents: bytes decoded as a browser would, then the text extracted.
+
+Decoding, first match wins:
+1. a byte-order mark;
+2. the charset an HTTP header declares (WARC response records);
+3. the charset the page declares (`<meta charset>`, `<meta http-equiv="Content-Type">` or an XML declaration,
+   in its first 8 KiB);
+4. UTF-8, then the encoding charset-normalizer detects, as for every other input (`reprints.io.decode`).
+Labels are read as browsers read them: `iso-8859-1`, `latin1` and `us-ascii` mean Windows-1252, `gb2312` means GBK,
+`shift_jis` Windows-932, `euc-kr` Windows-949. A few invalid bytes in a page otherwise in its charset are
+replaced by U+FFFD, as browsers do (pages that are UTF-8 but for a pasted Windows-1252 quote are common); a
+declared charset that more than a tenth of the non-ASCII text would not decode falls through to the next step,
+and so does a declared single-byte charset when the bytes are valid UTF-8 holding multi-byte characters (pages
+that say ISO-8859-1 and are UTF-8 are common; Windows-1252 text that happens to be valid UTF-8 is not). A
+warning says what was done. Only when nothing else decodes is the declared charset used with replacement
+characters throughout.
+
+Extraction (`extract`):
+- `main`: the main text as trafilatura finds it (article body, tables; no comments, navigation, footers), with the
+  page's metadata (`url`, `title`, `date`, `author`, `sitename`, `description` when found). A page with no main
+  text becomes an empty document, with a warning (`page` reads all its visible text).
+- `page`: all visible text, one line per block element (html-text), with the same metadata.
+Character spans in the outputs index the extracted text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reprints.io.decode import Decoded, detect_legacy, strip_bom
+from reprints.io.records import Record, unreadable
+
+EXTRACT_MODES = ("main", "page")
+SNIFF_BYTES = 8192
+MAX_INVALID = 0.1  # a page is read in a charset when at most this share of its non-ASCII characters is invalid
+METADATA = ("url", "title", "date", "author", "sitename", "description")
+
+# WHATWG Encoding Standard: labels whose meaning in browsers differs from Python's codec of the same name.
+_BROWSER_LABELS = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "ascii": "cp1252",
+    "us-ascii": "cp1252",
+    "ansi_x3.4-1968": "cp1252",
+    "iso-8859-9": "cp1254",
+    "latin5": "cp1254",
+    "iso-8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gbk",
+    "gb_2312-80": "gbk",
+    "x-gbk": "gbk",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "utf-16": "utf-8",  # a page read as bytes cannot be declaring UTF-16 in ASCII: browsers read UTF-8
+    "utf-16le": "utf-8",
+    "utf-16be": "utf-8",
+}
+_META = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+_XML = re.compile(rb"^\s*<\?xml\b[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+_HEADER = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+
+
+def charset_of_header(content_type: str | None) -> str | None:
+    """The charset an HTTP Content-Type header names, or None."""
+    if not content_type:
+        return None
+    found = _HEADER.search(content_type)
+    return found.group(1) if found else None
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The charset a page declares in its first 8 KiB (meta tag or XML declaration), or None."""
+    head = data[:SNIFF_BYTES]
+    found = _META.search(head) or _XML.search(head)
+    return found.group(1).decode("ascii") if found else None
+
+
+def codec_for(label: str) -> str | None:
+    """The Python codec a browser would use for an encoding label, or None if the label names none."""
+    name = label.strip().lower()
+    name = _BROWSER_LABELS.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _single_byte(codec: str) -> bool:
+    return codec.startswith(("cp", "iso8859", "latin", "koi8", "mac", "windows")) and codec not in (
+        "cp932",
+        "cp949",
+        "cp950",
+    )
+
+
+def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
+    """Decode an HTML page: byte-order mark, HTTP header charset, meta charset, then UTF-8 and detection.
+
+    Returns a `Decoded` whose `warning` says when the page was not read in the charset it declared (or declared
+    none and is not UTF-8); `text` is None only for empty input that no step can read.
+    """
+    body, marked = strip_bom(data)
+    if marked is not None:
+        try:
+            return Decoded(body.decode(marked), marked)
+        except UnicodeDecodeError:
+            pass
+    notes: list[str] = []
+    for source, label in (("HTTP header", header_charset), ("page", declared_charset(body))):
+        if label is None:
+            continue
+        codec = codec_for(label)
+        if codec is None:
+            notes.append(f"{source} declares unknown charset {label!r}")
+            continue
+        if codec != "utf-8" and _single_byte(codec) and not body.isascii() and _valid_utf8(body):
+            notes.append(f"{source} declares {label} but the page is UTF-8")
+            break
+        text, bad = _lenient(body, codec)
+        if text is not None:
+            if bad:
+                notes.append(f"{bad} bytes are not {label}, replaced")
+            return Decoded(text, codec, warning="; ".join(notes) + f"; decoded as {codec}" if notes else None)
+        notes.append(f"{source} declares {label} but the page is not {label}")
+    text, bad = _lenient(body, "utf-8")
+    if text is not None:
+        if bad:
+            notes.append(f"{bad} bytes are not UTF-8, replaced")
+        return Decoded(text, "utf-8", warning="; ".join(notes) + "; decoded as utf-8" if notes else None)
+    failure = "not UTF-8"
+    detected = detect_legacy(body, failure if notes else f"no charset declared, {failure}")
+    if detected.text is not None:
+        warning = "; ".join([*notes, detected.warning or ""]) if notes else detected.warning
+        return Decoded(detected.text, detected.encoding, warning=warning)
+    fallback = codec_for(header_charset or declared_charset(body) or "") or "cp1252"
+    text = body.decode(fallback, errors="replace")
+    return Decoded(text, fallback, warning="; ".join([*notes, f"read as {fallback} with replacement characters"]))
+
+
+def _lenient(body: bytes, codec: str) -> tuple[str | None, int]:
+    """The bytes decoded as `codec` and how many could not be (replaced by U+FFFD, as browsers do), or None
+    when more than `MAX_INVALID` of the non-ASCII text would be replaced (the page is in another encoding)."""
+    try:
+        return body.decode(codec), 0
+    except UnicodeDecodeError:
+        pass
+    text = body.decode(codec, errors="replace")
+    bad = text.count("\ufffd")
+    non_ascii = sum(1 for char in text if ord(char) > 127)
+    if bad > MAX_INVALID * non_ascii:
+        return None, bad
+    return text, bad
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """The text extracted from a page, its metadata, and a warning when the page had no text to extract."""
+
+    text: str
+    metadata: dict[str, str]
+    warning: str | None = None
+
+
+_quiet = False
+
+
+def _quiet_extractors() -> None:
+    """trafilatura and htmldate log every page they cannot parse well at WARNING; reprints reports per page."""
+    global _quiet
+    if not _quiet:
+        for name in ("trafilatura", "htmldate", "courlan", "justext"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        _quiet = True
+
+
+def extract(html: str, mode: str = "main", url: str | None = None) -> Extracted:
+    """Extract a page's text (`main` or `page`, see the module docstring) and its metadata.
+
+    Raises:
+        ValueError: `mode` is not `main` or `page`.
+    """
+    if mode not in EXTRACT_MODES:
+        raise ValueError(f"extract={mode!r} is unknown: use 'main' (the main text) or 'page' (all visible text)")
+    _quiet_extractors()
+    import trafilatura
+
+    if mode == "main":
+        found: Any = trafilatura.bare_extraction(
+            html, url=url, include_comments=False, include_tables=True, with_metadata=True, deduplicate=False
+        )
+        if found is None or not getattr(found, "text", None):
+            meta = _metadata(trafilatura.extract_metadata(html, default_url=url) if html.strip() else None, url)
+            return Extracted("", meta, "no main text found (--extract page reads all visible text)")
+        return Extracted(found.text, _metadata(found, url))
+    import html_text
+
+    text = html_text.extract_text(html) if html.strip() else ""
+    meta = _metadata(trafilatura.extract_metadata(html, default_url=url) if html.strip() else None, url)
+    return Extracted(text, meta, None if text.strip() else "no visible text")
+
+
+def _metadata(found: object, url: str | None) -> dict[str, str]:
+    """The page's metadata fields that were found; the given `url` (a WARC record's) wins over the page's own."""
+    meta: dict[str, str] = {}
+    for name in METADATA:
+        value = getattr(found, name, None) if found is not None else None
+        if isinstance(value, str) and value.strip():
+            meta[name] = value
+    if url:
+        meta["url"] = url
+    return meta
+
+
+def html_record(
+    html: bytes | str,
+    doc_id: str,
+    where: str,
+    mode: str,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    url: str | None = None,
+    header_charset: str | None = None,
+) -> Record:
+    """One page as a Record: decoded (if bytes), extracted, its metadata added to `metadata` (whose own fields
+    win). An extraction that fails is an unreadable record."""
+    warnings: list[str] = []
+    if isinstance(html, bytes):
+        decoded = decode_html(html, header_charset)
+        if decoded.warning:
+            warnings.append(decoded.warning)
+        html = decoded.text or ""
+    try:
+        extracted = extract(html, mode, url)
+    except Exception as exc:  # lxml and trafilatura raise many types for pathological markup
+        return Record(doc_id, None, dict(metadata or {}), where, f"unreadable: {where}: HTML not extracted ({exc})")
+    if extracted.warning:
+        warnings.append(extracted.warning)
+    fields = {**extracted.metadata, **(metadata or {})}
+    return Record(doc_id, extracted.text, fields, where, warning="; ".join(warnings) or None)
+
+
+def read_html(path: Path, mode: str) -> Iterator[Record]:
+    """Yield an HTML file as one record, its id the file name."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        yield unreadable(str(path), exc.strerror or str(exc), path.name)
+        return
+    yield html_record(data, path.name, str(path), mode)

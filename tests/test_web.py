@@ -1,0 +1,213 @@
+"""HTML pages and WARC files: every input kind, both extraction modes, the encoding cascade, and template text
+that must not link pages. Pages are built here around the example article (examples/), so these tests run on a
+fresh clone too."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import reprints
+from conftest import ROOT, run_cli
+from reprints.io.html import decode_html
+from rules import rows
+
+ARTICLE = (ROOT / "examples" / "000_e2f354f9623a9739.txt").read_text(encoding="utf-8")
+PARAGRAPHS = [p for p in ARTICLE.split("\n") if len(p.split()) > 20]
+MENU = ["Home", "Politics", "Business", "Technology", "Sport", "Culture", "Travel", "Contact us"]
+
+
+def page(body: str, *, title: str = "An article", url: str = "https://news.example/a", charset: str = "utf-8") -> str:
+    """A whole news page: menu, article, comment form, footer, around `body` (paragraphs split on blank lines)."""
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n") if p.strip())
+    menu = "".join(f'<li><a href="/{m}">{m}</a></li>' for m in MENU)
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="{charset}"><title>{title}</title>'
+        f'<link rel="canonical" href="{url}"></head><body><nav><ul>{menu}</ul></nav>'
+        f"<main><article><h1>{title}</h1>{paragraphs}</article></main>"
+        "<section><h3>Leave a Reply Cancel reply</h3><p>Your email address will not be published. Required fields "
+        "are marked *</p></section><footer><p>Imprint</p><p>Privacy</p></footer></body></html>"
+    )
+
+
+def body(paragraphs: list[str]) -> str:
+    return "\n\n".join(paragraphs)
+
+
+def test_html_files_alone_and_in_a_folder_give_their_main_text(tmp_path: Path) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "original.html").write_text(page(body(PARAGRAPHS), url="https://author.example/piece"), "utf-8")
+    (folder / "copy.htm").write_text(page(body(PARAGRAPHS[:-1]), url="https://aggregator.example/p/1"), "utf-8")
+    (folder / "notes.md").write_text("not an input", "utf-8")
+    reprints.dedup([folder], tmp_path / "out")
+    documents = rows(tmp_path / "out" / "documents.jsonl")
+    assert [row["id"] for row in documents] == ["copy.htm", "original.html"]
+    kept = {row["id"]: row for row in rows(tmp_path / "out" / "deduplicated.jsonl")}
+    original = kept["original.html"]
+    assert original["url"] == "https://author.example/piece" and original["title"] == "An article"
+    assert PARAGRAPHS[0][:60] in original["text"]
+    assert "Leave a Reply" not in original["text"] and "Contact us" not in original["text"]
+    (pair,) = rows(tmp_path / "out" / "pairs.jsonl")
+    assert pair["relation"] in ("near_duplicate", "contained")
+    # One page given alone reads the same.
+    reprints.dedup([folder / "original.html"], tmp_path / "alone")
+    assert rows(tmp_path / "alone" / "deduplicated.jsonl")[0]["text"] == original["text"]
+
+
+def test_extract_page_keeps_all_visible_text(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text(page(body(PARAGRAPHS)), "utf-8")
+    result = run_cli("dedup", tmp_path / "a.html", "--out", tmp_path / "out", "--extract", "page", "-q")
+    assert result.returncode == 0
+    (row,) = rows(tmp_path / "out" / "deduplicated.jsonl")
+    assert "Contact us" in row["text"] and "Leave a Reply" in row["text"] and PARAGRAPHS[1][:50] in row["text"]
+    assert "<p>" not in row["text"]
+
+
+def test_html_field_in_json_lines_and_parquet(tmp_path: Path) -> None:
+    records = [
+        {"id": "one", "html": page(body(PARAGRAPHS)), "source": "crawl-1"},
+        {"id": "two", "html": page(body(PARAGRAPHS[1:])), "source": "crawl-2"},
+    ]
+    jsonl = tmp_path / "pages.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    legacy = [{**r, "html": r["html"].replace("utf-8", "windows-1252").encode("cp1252", "replace")} for r in records]
+    parquet = tmp_path / "pages.parquet"
+    pq.write_table(pa.Table.from_pylist(legacy), parquet)
+    for source in (jsonl, parquet):
+        out = tmp_path / source.suffix.lstrip(".")
+        reprints.dedup([source], out, html_field="html")
+        kept = {row["id"]: row for row in rows(out / ("deduplicated" + source.suffix))} if source == jsonl else None
+        documents = rows(out / "documents.jsonl")
+        assert [row["id"] for row in documents] == ["one", "two"]
+        (pair,) = rows(out / "pairs.jsonl")
+        assert {pair["a"], pair["b"]} == {"one", "two"}
+        if kept is not None:
+            assert "html" not in kept["one"] and kept["one"]["source"] == "crawl-1"
+            assert PARAGRAPHS[0][:60] in kept["one"]["text"]
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text(json.dumps({"id": "x", "text": "no html here"}) + "\n", "utf-8")
+    reprints.dedup([missing], tmp_path / "missing", html_field="html")
+    (row,) = rows(tmp_path / "missing" / "documents.jsonl")
+    assert row["decision"] == "drop" and "no 'html' field" in row["reason"]
+
+
+def _warc(path: Path, records: list[tuple[str, str, bytes]], *, per_record_gzip: bool = True) -> None:
+    """Write a WARC with warcio: a warcinfo record, then for each (url, content type, body) a request and a
+    response record."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=per_record_gzip)
+    writer.write_record(writer.create_warcinfo_record(path.name, {"software": "reprints tests"}))
+    for url, content_type, payload in records:
+        request = StatusAndHeaders("GET / HTTP/1.1", [("Host", "example")], is_http_request=True)
+        writer.write_record(writer.create_warc_record(url, "request", http_headers=request))
+        headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
+        writer.write_record(
+            writer.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=headers)
+        )
+    data = buffer.getvalue()
+    path.write_bytes(data if per_record_gzip else gzip.compress(data))
+
+
+def test_warc_gz_multi_member_with_a_legacy_encoding(tmp_path: Path) -> None:
+    accented = "Le café où l'été se passe: naïve façade, crème brûlée. " * 3
+    legacy = page(body([accented, *PARAGRAPHS[:3]]), charset="x").replace('<meta charset="x">', "")
+    records = [
+        ("https://a.example/one", "text/html; charset=utf-8", page(body(PARAGRAPHS)).encode("utf-8")),
+        ("https://b.example/two", "text/html; charset=ISO-8859-1", legacy.encode("cp1252")),
+        ("https://a.example/logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64)),
+    ]
+    warc = tmp_path / "crawl.warc.gz"
+    _warc(warc, records)
+    assert warc.read_bytes().count(b"\x1f\x8b\x08") >= 7  # one gzip member per record
+    reprints.dedup([warc], tmp_path / "out")
+    documents = rows(tmp_path / "out" / "documents.jsonl")
+    assert len(documents) == 2 and all(row["id"].startswith("urn:uuid:") for row in documents)
+    kept = {row["url"]: row for row in rows(tmp_path / "out" / "deduplicated.jsonl")}
+    assert "crème brûlée" in kept["https://b.example/two"]["text"]
+    assert kept["https://a.example/one"]["warc_date"]
+    # The same records in one gzip member for the whole file read alike.
+    whole = tmp_path / "whole.warc.gz"
+    _warc(whole, records, per_record_gzip=False)
+    reprints.dedup([whole], tmp_path / "whole-out")
+    assert [r["text"] for r in rows(tmp_path / "whole-out" / "deduplicated.jsonl")] == [
+        r["text"] for r in rows(tmp_path / "out" / "deduplicated.jsonl")
+    ]
+
+
+def test_warc_that_breaks_off_keeps_its_pages_and_says_where(tmp_path: Path) -> None:
+    warc = tmp_path / "cut.warc.gz"
+    _warc(warc, [(f"https://a.example/{n}", "text/html", page(body(PARAGRAPHS[n:])).encode()) for n in range(3)])
+    data = warc.read_bytes()
+    warc.write_bytes(data[: len(data) - 300])
+    reprints.dedup([warc], tmp_path / "out")
+    documents = rows(tmp_path / "out" / "documents.jsonl")
+    assert len(documents) == 3 and all("unreadable" not in row["reason"] for row in documents[:2])
+    assert documents[-1]["reason"].startswith("unreadable") and "breaks off inside record 7" in documents[-1]["reason"]
+    assert documents[-1]["id"].startswith("urn:uuid:")  # the page cut short keeps its id
+
+
+@pytest.mark.parametrize(
+    ("data", "header", "expected", "warned"),
+    [
+        ("café".encode("utf-16"), "iso-8859-1", "café", False),  # a byte-order mark beats the header
+        ('<meta charset="utf-8">café'.encode("cp1252"), "windows-1252", "café", False),  # the header beats the page
+        ('<meta charset="windows-1252">café'.encode("cp1252"), None, "café", False),  # the page's meta charset
+        (
+            '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">é'.encode("cp1252"),
+            None,
+            "é",
+            False,
+        ),
+        ('<meta charset="iso-8859-1">café ’'.encode(), None, "café ’", True),  # says Latin-1, is UTF-8
+        ('<meta charset="utf-8">' + "déjà vu, " * 40, None, "déjà vu", False),  # plain UTF-8
+        (('<meta charset="utf-8">' + "déjà vu, " * 40).encode() + b"\x93q\x94", None, "\ufffdq\ufffd", True),
+        ("<p>Größe und Übermaß, ça va, naïve</p>".encode("cp1252"), None, "Größe", True),  # nothing declared: detected
+    ],
+)
+def test_encoding_cascade(data: bytes | str, header: str | None, expected: str, warned: bool) -> None:
+    raw = data if isinstance(data, bytes) else data.encode()
+    decoded = decode_html(raw, header)
+    assert decoded.text is not None and expected in decoded.text
+    assert (decoded.warning is not None) == warned, decoded.warning
+
+
+def test_compare_reads_html_pages(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text(page(body(PARAGRAPHS)), "utf-8")
+    (tmp_path / "b.txt").write_text(body(PARAGRAPHS), "utf-8")
+    result = run_cli("compare", tmp_path / "a.html", tmp_path / "b.txt", "--json")
+    assert json.loads(result.stdout)["relation"] in ("exact", "near_duplicate")
+
+
+def test_regression_menus_and_widgets_do_not_link_two_pages_of_a_site(tmp_path: Path) -> None:
+    """Two unrelated articles in one site's whole-page dump (menu, archive list, calendar, comment form, share
+    buttons) are not a pair; an article quoted by the other page still is."""
+    archive = "\n".join(f"{month} 2019" for month in ["December", "November", "October", "September"] * 6)
+    calendar = "\n".join(" ".join(str(d) for d in range(w, min(w + 7, 32))) for w in range(1, 32, 7))
+    widgets = (
+        "Share this:\nClick to share on Twitter (Opens in new window)\nClick to share on Facebook (Opens in new "
+        "window)\nLeave a Reply Cancel reply\nYour email address will not be published. Required fields are "
+        "marked *\nSave my name, email, and website in this browser for the next time I comment."
+    )
+    head, foot = "\n".join(MENU) + "\n" + archive, widgets + "\n" + calendar + "\n" + "\n".join(MENU)
+    first, second = body(PARAGRAPHS[:3]), body(PARAGRAPHS[-3:])
+    docs = [
+        {"id": "one", "text": f"{head}\n{first}\n{foot}"},
+        {"id": "two", "text": f"{head}\n{second}\n{foot}"},
+        {"id": "three", "text": f"{head}\nAs reported: {PARAGRAPHS[0]}\n{foot}"},
+    ]
+    source = tmp_path / "dumps.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
+    reprints.dedup([source], tmp_path / "out")
+    pairs = {(row["a"], row["b"]) for row in rows(tmp_path / "out" / "pairs.jsonl")}
+    assert ("one", "two") not in pairs
+    assert ("one", "three") in pairs
