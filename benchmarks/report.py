@@ -19,6 +19,9 @@ TARGET_EXPONENT = 1.1
 TARGET_MEMORY_MB = 2048
 
 
+WEB_START, WEB_END = "<!-- webpages.py -->", "<!-- /webpages.py -->"
+
+
 def fit_exponent(xs: list[float], ys: list[float]) -> float:
     """Least-squares slope of log(y) against log(x)."""
     lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
@@ -333,4 +336,9 @@ def write_report(results: dict[str, Any], markdown: Path, plots: Path) -> None:
         reading(results, rates, fastest, time_exponent),
         "",
     ]
-    markdown.write_text("\n".join(parts), encoding="utf-8")
+    kept = ""  # the web pages section, written by webpages.py, survives a rerun of run.py
+    if markdown.exists():
+        old = markdown.read_text(encoding="utf-8")
+        if WEB_START in old and WEB_END in old:
+            kept = old[old.index(WEB_START) : old.index(WEB_END) + len(WEB_END)] + "\n"
+    markdown.write_text("\n".join(parts) + kept, encoding="utf-8")
