@@ -254,14 +254,10 @@ def main() -> int:
     dumps = tuple(args.dumps.split(","))
     work = HERE / ".work" / "webpages"
     pages = build(args.shared, work)
-    docs = work / f"docs-{'-'.join(dumps)}.jsonl"
-    truth = corpus(pages, dumps, docs)
     began = time.perf_counter()
-    reprints.dedup([docs], work / f"out-{'-'.join(dumps)}")
-    seconds = time.perf_counter() - began
-    result = score(work / f"out-{'-'.join(dumps)}" / "pairs.jsonl", truth, dumps)
-    result["seconds"] = round(seconds, 1)
-    result["dumps"] = list(dumps)
+    result = score_variant(pages, dumps, work)
+    result["seconds"] = round(time.perf_counter() - began, 1)
+    docs = work / f"docs-{'-'.join(dumps)}.jsonl"
     if args.show:
         show(result, docs, args.show)
     if args.write_report:

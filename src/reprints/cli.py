@@ -13,6 +13,7 @@ import click
 
 from reprints import __version__
 from reprints.config import (
+    EXTRACT_MODES,
     AlignConfig,
     BoilerplateConfig,
     CandidateConfig,
@@ -34,6 +35,13 @@ READ, CANDIDATES, RUN, BOILERPLATE = ReadConfig(), CandidateConfig(), RunConfig(
 @click.version_option(__version__, prog_name="reprints")
 def cli() -> None:
     """Find every copy of every passage in a corpus of news and web text."""
+
+
+def _stack(function: Any, options: list[Any]) -> Any:
+    """`function` with the click options applied, listed in the order `--help` shows them."""
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 def _parameters(function: Any) -> Any:
@@ -64,9 +72,7 @@ def _parameters(function: Any) -> Any:
             help=f"Coverage from which a side counts as mostly copied [default: {DECIDE.duplicate_coverage}].",
         ),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _stack(function, options)
 
 
 def _boilerplate_options(function: Any) -> Any:
@@ -91,9 +97,7 @@ def _boilerplate_options(function: Any) -> Any:
             help="Field naming each record's site [default: host of a 'url' field, else one site].",
         ),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _stack(function, options)
 
 
 EXTRACT_HELP = (
@@ -104,24 +108,19 @@ EXTRACT_HELP = (
 
 def _read_options(function: Any) -> Any:
     """The options saying where each record's id and text are, shared by the commands that read a corpus."""
-    for option in reversed(
-        [
-            click.option(
-                "--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}]."
-            ),
-            click.option(
-                "--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}]."
-            ),
-            click.option(
-                "--html-field",
-                default=None,
-                help="Field holding each record's HTML: its text is extracted (see --extract) [default: none].",
-            ),
-            click.option("--extract", type=click.Choice(["main", "page"]), default=None, help=EXTRACT_HELP),
-        ]
-    ):
-        function = option(function)
-    return function
+    options = [
+        click.option("--id-field", default=None, help=f"Field holding each record's id [default: {READ.id_field}]."),
+        click.option(
+            "--text-field", default=None, help=f"Field holding each record's text [default: {READ.text_field}]."
+        ),
+        click.option(
+            "--html-field",
+            default=None,
+            help="Field holding each record's HTML: its text is extracted (see --extract) [default: none].",
+        ),
+        click.option("--extract", type=click.Choice(EXTRACT_MODES), default=None, help=EXTRACT_HELP),
+    ]
+    return _stack(function, options)
 
 
 WORKERS_HELP = "Worker processes; 0: one per core, for inputs over 4 batches [default: 0]."
@@ -266,7 +265,7 @@ def _read_text(path: Path, extract: str) -> str:
 @click.argument("file_a", type=click.Path(path_type=Path))
 @click.argument("file_b", type=click.Path(path_type=Path))
 @_parameters
-@click.option("--extract", type=click.Choice(["main", "page"]), default=READ.extract, help=EXTRACT_HELP)
+@click.option("--extract", type=click.Choice(EXTRACT_MODES), default=READ.extract, help=EXTRACT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def compare(file_a: Path, file_b: Path, as_json: bool, extract: str, **options: Any) -> None:
     """Show how two texts (text files or HTML pages) relate, with each aligned passage side by side."""

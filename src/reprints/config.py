@@ -22,6 +22,9 @@ def _default(instance: object, name: str) -> object:
     return next(f.default for f in fields(instance) if f.name == name)  # type: ignore[arg-type]
 
 
+EXTRACT_MODES = ("main", "page")  # the text of an HTML page: its main text, or all its visible text
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReadConfig:
     """How input records are read."""
@@ -46,7 +49,7 @@ class ReadConfig:
         _require(bool(self.id_field), "id_field is empty: give the name of the field holding each record's id")
         _require(bool(self.text_field), "text_field is empty: give the name of the field holding each record's text")
         _require(
-            self.extract in ("main", "page"),
+            self.extract in EXTRACT_MODES,
             f"extract={self.extract!r} is unknown: use 'main' (the main text of an HTML page) or 'page' (all its "
             "visible text)",
         )

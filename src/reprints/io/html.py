@@ -26,6 +26,7 @@ Character spans in the outputs index the extracted text.
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -33,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reprints.config import EXTRACT_MODES
 from reprints.io.decode import Decoded, detect_legacy, strip_bom
 from reprints.io.records import Record, unreadable
 
-EXTRACT_MODES = ("main", "page")
 SNIFF_BYTES = 8192
 MAX_INVALID = 0.1  # a page is read in a charset when at most this share of its non-ASCII characters is invalid
 METADATA = ("url", "title", "date", "author", "sitename", "description")
@@ -182,16 +183,11 @@ class Extracted:
     warning: str | None = None
 
 
-_quiet = False
-
-
+@functools.cache
 def _quiet_extractors() -> None:
     """trafilatura and htmldate log every page they cannot parse well at WARNING; reprints reports per page."""
-    global _quiet
-    if not _quiet:
-        for name in ("trafilatura", "htmldate", "courlan", "justext"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        _quiet = True
+    for name in ("trafilatura", "htmldate", "courlan", "justext"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def extract(html: str, mode: str = "main", url: str | None = None) -> Extracted:

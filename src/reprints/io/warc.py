@@ -37,7 +37,7 @@ def read_warc(path: Path, mode: str) -> Iterator[Record]:
     done = 0  # the number of the last record yielded
     try:
         try:
-            for number, record in _pages(path, path.open("rb"), mode, counts, skip=0):
+            for number, record in _pages(path, path.open("rb"), mode, counts, skip=0, members=True):
                 done = number
                 yield record
         except ArchiveLoadFailed as exc:
@@ -45,7 +45,7 @@ def read_warc(path: Path, mode: str) -> Iterator[Record]:
                 raise
             counts = {"pages": 0, "skipped": 0}
             with gzip.open(path, "rb") as stream:  # one gzip member for the whole file: read it as a stream
-                for number, record in _pages(path, stream, mode, counts, skip=done):
+                for number, record in _pages(path, stream, mode, counts, skip=done, members=False):
                     done = number
                     yield record
     except Exception as exc:  # warcio, gzip and zlib raise many unrelated types for a broken file
@@ -55,10 +55,11 @@ def read_warc(path: Path, mode: str) -> Iterator[Record]:
 
 
 def _pages(
-    path: Path, stream: IO[bytes] | gzip.GzipFile, mode: str, counts: dict[str, int], skip: int
+    path: Path, stream: IO[bytes] | gzip.GzipFile, mode: str, counts: dict[str, int], *, skip: int, members: bool
 ) -> Iterator[tuple[int, Record]]:
-    """(record number, page) for each HTML page after the first `skip` records; the last page is held back until
-    its gzip member is known to be complete."""
+    """(record number, page) for each HTML page after the first `skip` records. With `members` (the file read
+    as it is, record offsets being file offsets), the last page is held back until its gzip member is known to
+    be complete."""
     from warcio.archiveiterator import ArchiveIterator
 
     held: tuple[int, Record, int] | None = None
@@ -91,7 +92,7 @@ def _pages(
     if held is None:
         return
     number, page, offset = held
-    if skip == 0 and not _member_complete(path, offset):
+    if members and not _member_complete(path, offset):
         why = f"file breaks off inside record {number}"
         yield number, Record(page.id, None, page.metadata, page.where, f"unreadable: {page.where}: {why}")
         return
