@@ -211,3 +211,35 @@ def test_regression_menus_and_widgets_do_not_link_two_pages_of_a_site(tmp_path: 
     pairs = {(row["a"], row["b"]) for row in rows(tmp_path / "out" / "pairs.jsonl")}
     assert ("one", "two") not in pairs
     assert ("one", "three") in pairs
+
+
+NOTICES = (
+    # Worded by each site (none of it is in the shipped widget list): rights, cookies, a newsletter box.
+    "Todos los derechos reservados Editora del Istmo S.A. Prohibida su reproducción total o parcial, sin "
+    "autorización escrita de su titular. Utilizamos cookies propias y de terceros para mejorar nuestros servicios "
+    "y mostrarles publicidad relacionada con sus preferencias mediante el análisis de sus hábitos de navegación.\n"
+    "Newsletter! Melden Sie sich jetzt für den kostenlosen Newsletter an! Wir informieren Sie täglich (werktags) "
+    "über die Topthemen des Tages. Mit der Anmeldung für den Newsletter haben Sie den Hinweis auf die "
+    "Datenschutzhinweise zur Kenntnis genommen. Alle Rechte vorbehalten. Eine Weiterverarbeitung oder "
+    "Wiederveröffentlichung ist ohne vorherige Erlaubnis nicht gestattet."
+)
+
+
+def test_regression_notices_worded_by_each_site_do_not_link_pages(tmp_path: Path) -> None:
+    """Rights, cookie and newsletter notices in words no list holds do not link two unrelated articles; a page
+    quoting one of them still pairs with it (webpages benchmark: four page pairs of one publisher)."""
+    news = [json.loads(line)["text"] for line in (ROOT / "examples" / "news" / "docs.jsonl").open(encoding="utf-8")]
+    first, second = news[0], next(text for text in news if text[:40] != news[0][:40] and len(text) > 1500)
+    quote = max(second.split("\n"), key=len)
+    docs = [
+        {"id": "one", "text": f"{first}\n{NOTICES}"},
+        {"id": "two", "text": f"{second}\n{NOTICES}"},
+        {"id": "three", "text": f"Elsewhere:\n{quote}\n{NOTICES}"},
+    ]
+    source = tmp_path / "pages.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
+    reprints.dedup([source], tmp_path / "out")
+    pairs = {(row["a"], row["b"]) for row in rows(tmp_path / "out" / "pairs.jsonl")}
+    assert ("one", "two") not in pairs
+    assert ("two", "three") in pairs
+    assert not reprints.compare(docs[0]["text"], docs[1]["text"]).spans

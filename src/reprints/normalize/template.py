@@ -12,6 +12,10 @@ rules that look at the document alone:
   `WINDOW` tokens around it has a share of function words below `LOW_DENSITY`. The rule applies only to a
   document in which some stretch of `GATE_WINDOW` tokens reaches `GATE_DENSITY` (its language is one the list
   knows): otherwise every window would look like a list.
+- **Notices.** Cookie and privacy notices, consent dialogs, newsletter sign-ups and rights notices are worded
+  differently on every site, but with the same few words (`data/notice_words.txt`: "cookies", "newsletter",
+  "Datenschutzerklärung", "reservados"...). A token is template when some window of `WINDOW` tokens holding
+  it holds at least `NOTICE_WORDS` of them.
 - **Widgets.** `data/widgets.txt` lists texts that vendors put on pages all over the web: comment, login and
   newsletter forms, share and e-mail buttons, cookie notices, affiliate and legal notices, web-archive banners.
   A token covered by any run of `WIDGET_GRAM` consecutive tokens that one of those texts holds is template.
@@ -38,6 +42,7 @@ WINDOW = 15
 LOW_DENSITY = 0.15
 GATE_WINDOW = 50
 GATE_DENSITY = 0.25
+NOTICE_WORDS = 2
 WIDGET_GRAM = 4
 GAP = 4
 
@@ -54,6 +59,12 @@ def _texts(name: str) -> list[str]:
 def function_words(seed: int) -> U64:
     """Sorted hashes of the function words, as tokens of a document hash (seeded)."""
     return np.unique(tokenize([" ".join(_texts("function_words.txt"))], seed).hashes)
+
+
+@functools.cache
+def notice_words(seed: int) -> U64:
+    """Sorted hashes of the notice words, as tokens of a document hash (seeded)."""
+    return np.unique(tokenize([" ".join(_texts("notice_words.txt"))], seed).hashes)
 
 
 @functools.cache
@@ -107,11 +118,25 @@ def template_mask(hashes: U64, offsets: I64, seed: int) -> Mask:
     high = np.minimum(position + WINDOW // 2 + 1, end)
     mask |= gated & ((before[high] - before[low]) < LOW_DENSITY * (high - low))
 
+    mask |= _notices(hashes, position, start, end, seed)
+
     grams = _gram_starts(offsets, WIDGET_GRAM)
     hit = grams[np.isin(_grams(hashes, grams, WIDGET_GRAM), widget_grams(seed))]
     for j in range(WIDGET_GRAM):
         mask[hit + j] = True
     return _fill_gaps(mask, offsets)
+
+
+def _notices(hashes: U64, position: I64, start: I64, end: I64, seed: int) -> Mask:
+    """Tokens inside some window of `WINDOW` tokens (in one document) holding `NOTICE_WORDS` notice words."""
+    before = np.zeros(len(hashes) + 1, dtype=np.int64)
+    np.cumsum(np.isin(hashes, notice_words(seed)), out=before[1:])
+    reach = np.minimum(position + WINDOW, end)
+    notice = before[reach] - before[position] >= NOTICE_WORDS  # the window starting at each token
+    windows = np.zeros(len(hashes) + 1, dtype=np.int64)
+    np.cumsum(notice, out=windows[1:])
+    first = np.maximum(position - WINDOW + 1, start)  # the windows covering a token start here to its position
+    return windows[position + 1] - windows[first] > 0
 
 
 def _fill_gaps(mask: Mask, offsets: I64) -> Mask:
