@@ -16,6 +16,7 @@ import pytest
 import reprints
 from conftest import ROOT, run_cli
 from reprints.io.html import decode_html
+from reprints.io.records import Record
 from rules import rows
 
 ARTICLE = (ROOT / "examples" / "000_e2f354f9623a9739.txt").read_text(encoding="utf-8")
@@ -243,3 +244,43 @@ def test_regression_notices_worded_by_each_site_do_not_link_pages(tmp_path: Path
     assert ("one", "two") not in pairs
     assert ("two", "three") in pairs
     assert not reprints.compare(docs[0]["text"], docs[1]["text"]).spans
+
+
+def test_pages_are_extracted_once_in_workers_with_the_same_bytes_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are extracted by the workers (in input order) and kept for the writing pass: 1 and 2 workers give
+    the same bytes, and a run extracts each page once."""
+    import reprints.io.html as html_module
+    import reprints.io.pages as pages_module
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for n in range(40):
+        (pages / f"{n:02d}.html").write_text(page(body(PARAGRAPHS[n % 5 :]), title=f"Page {n}"), "utf-8")
+    for name in sorted((ROOT / "examples" / "html").iterdir()):
+        (pages / name.name).write_bytes(name.read_bytes())
+    outputs = []
+    for workers in (1, 2):
+        reprints.dedup([pages], tmp_path / f"out{workers}", workers=workers)
+        outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / f"out{workers}").glob("*.jsonl"))})
+    assert outputs[0] == outputs[1]
+    assert len(rows(tmp_path / "out2" / "documents.jsonl")) == 44
+
+    calls: list[str] = []
+
+    def counted(record: Record) -> Record:
+        calls.append(record.id)
+        return html_module.finish_page(record)
+
+    monkeypatch.setattr(pages_module, "finish_page", counted)
+    reprints.dedup([pages], tmp_path / "once", workers=1)
+    assert sorted(calls) == sorted(p.name for p in pages.iterdir())
+
+
+def test_warc_without_pages_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    warc = tmp_path / "images.warc.gz"
+    _warc(warc, [("https://a.example/logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64))])
+    reprints.dedup([warc], tmp_path / "out")
+    assert "holds no HTML pages" in caplog.text
+    assert rows(tmp_path / "out" / "documents.jsonl") == []

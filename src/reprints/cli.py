@@ -242,12 +242,12 @@ def _read_text(path: Path, extract: str) -> str:
     """A file read exactly as `dedup` reads it: an HTML page (`.html`, `.htm`) extracted, any other file decoded
     as a `.txt` input is (BOM removed, line endings kept)."""
     from reprints.io.decode import read_text_file
-    from reprints.io.html import read_html
+    from reprints.io.html import finish_page, read_html
 
     if not path.exists():
         raise ReprintsError(f"{path}: no such file")
     if path.name.lower().endswith((".html", ".htm")):
-        record = next(read_html(path, extract))
+        record = finish_page(next(read_html(path, extract)))
         if record.text is None:
             raise ReprintsError((record.error or f"{path}: cannot read").removeprefix("unreadable: "))
         if record.warning is not None:

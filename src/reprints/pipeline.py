@@ -38,6 +38,7 @@ from reprints.fingerprint.corpus import Corpus, TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import load_dataclass, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
+from reprints.io.pages import Pages
 from reprints.io.verify import check_files, verified
 from reprints.io.writers import prepare_folder, write_json
 from reprints.normalize.boilerplate import line_keys
@@ -116,7 +117,8 @@ def _run(
     }
     timer = StageTimer()
     with LocalEngine(config.run.workers) as engine:
-        reading = read_and_tokenize(iter_documents(files, config.read), config, engine, timer, work, resumed)
+        documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
+        reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
             boilerplate = learn_boilerplate(reading, config, work, resumed)
         with timer("fingerprint"):
@@ -147,7 +149,8 @@ def _run(
         numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
     with timer("write"):
         check_files(files, manifest["inputs"])
-        documents = verified(iter_documents(files, config.read, report=False), reading.batches, reading.checksums)
+        again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
+        documents = verified(again, reading.batches, reading.checksums)
         counts, relation_counts = write_outputs(
             staging, documents, corpus, relations, verdicts, clusters, numbers, config
         )
@@ -257,14 +260,16 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
         contextlib.closing(WorkDir(Path(folder), {}, resume=False)) as work,
     ):
         resumed: dict[str, Any] = {"token_batches": 0}
-        reading = read_and_tokenize(iter_documents(files, config.read), config, engine, StageTimer(), work, resumed)
+        documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
+        reading = read_and_tokenize(documents, config, engine, StageTimer(), work, resumed)
         learned_path = learn_boilerplate(reading, config, work, {})
         learned = np.load(learned_path) if learned_path is not None else np.empty(0, np.uint64)
         site_names = {number: name for name, number in reading.sites.numbers.items()}
         site_array = np.array(reading.sites.of_doc, dtype=np.int64)
         holders: dict[int, set[int]] = {}
         found: dict[int, BoilerplateLine] = {}
-        documents = verified(iter_documents(files, config.read, report=False), reading.batches, reading.checksums)
+        again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
+        documents = verified(again, reading.batches, reading.checksums)
         for number, texts, first, _ in text_batches(documents, config, StageTimer(), lambda doc: None):
             batch = load_dataclass(work.path / "tokens" / f"{number:06d}.npz", TokenBatch)
             assert batch is not None

@@ -109,6 +109,11 @@ class WorkDir:
         """Folder of the match index files."""
         return self.path / "index"
 
+    @property
+    def pages(self) -> Path:
+        """The pages extracted by the reading pass, for the writing pass (`reprints.io.pages`)."""
+        return self.path / "pages.pickle"
+
     def remove(self) -> None:
         """Delete what the run wrote in its work directory (after a successful run), and the folder if the run
         made it."""

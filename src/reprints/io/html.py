@@ -36,7 +36,7 @@ from typing import Any
 
 from reprints.config import EXTRACT_MODES
 from reprints.io.decode import Decoded, detect_legacy, strip_bom
-from reprints.io.records import Record, unreadable
+from reprints.io.records import Page, Record, unreadable
 
 SNIFF_BYTES = 8192
 MAX_INVALID = 0.1  # a page is read in a charset when at most this share of its non-ASCII characters is invalid
@@ -228,7 +228,7 @@ def _metadata(found: object, url: str | None) -> dict[str, str]:
     return meta
 
 
-def html_record(
+def pending_page(
     html: bytes | str,
     doc_id: str,
     where: str,
@@ -238,29 +238,39 @@ def html_record(
     url: str | None = None,
     header_charset: str | None = None,
 ) -> Record:
-    """One page as a Record: decoded (if bytes), extracted, its metadata added to `metadata` (whose own fields
-    win). An extraction that fails is an unreadable record."""
+    """One page as a Record whose text is still to be extracted (`finish_page`)."""
+    return Record(doc_id, None, dict(metadata or {}), where, page=Page(html, mode, url, header_charset))
+
+
+def finish_page(record: Record) -> Record:
+    """A pending page (`pending_page`) decoded (if bytes) and extracted, its metadata added to the record's (whose
+    own fields win). An extraction that fails is an unreadable record."""
+    page = record.page
+    if page is None:
+        return record
     warnings: list[str] = []
+    html = page.html
     if isinstance(html, bytes):
-        decoded = decode_html(html, header_charset)
+        decoded = decode_html(html, page.header_charset)
         if decoded.warning:
             warnings.append(decoded.warning)
         html = decoded.text or ""
+    where = record.where
     try:
-        extracted = extract(html, mode, url)
+        extracted = extract(html, page.mode, page.url)
     except Exception as exc:  # lxml and trafilatura raise many types for pathological markup
-        return Record(doc_id, None, dict(metadata or {}), where, f"unreadable: {where}: HTML not extracted ({exc})")
+        return Record(record.id, None, record.metadata, where, f"unreadable: {where}: HTML not extracted ({exc})")
     if extracted.warning:
         warnings.append(extracted.warning)
-    fields = {**extracted.metadata, **(metadata or {})}
-    return Record(doc_id, extracted.text, fields, where, warning="; ".join(warnings) or None)
+    fields = {**extracted.metadata, **record.metadata}
+    return Record(record.id, extracted.text, fields, where, warning="; ".join(warnings) or None)
 
 
 def read_html(path: Path, mode: str) -> Iterator[Record]:
-    """Yield an HTML file as one record, its id the file name."""
+    """Yield an HTML file as one record (to extract: `finish_page`), its id the file name."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         yield unreadable(str(path), exc.strerror or str(exc), path.name)
         return
-    yield html_record(data, path.name, str(path), mode)
+    yield pending_page(data, path.name, str(path), mode)

@@ -12,7 +12,8 @@ class Record:
     """One input record: its id, its text (None if unreadable), its other fields, and where it came from.
 
     `where` names the file and line or row (`docs.jsonl:7`); `error` says why the record could not be read,
-    `warning` what was odd about reading it (a legacy encoding).
+    `warning` what was odd about reading it (a legacy encoding). A page whose text is still to be extracted
+    holds it in `page` (`reprints.io.pages` extracts it, in workers).
     """
 
     id: str
@@ -21,6 +22,18 @@ class Record:
     where: str
     error: str | None = None
     warning: str | None = None
+    page: Page | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An HTML page to extract (`reprints.io.html.finish_page`): its markup, the extraction mode, the url to
+    credit it to and the charset its HTTP header declares."""
+
+    html: bytes | str
+    mode: str
+    url: str | None = None
+    header_charset: str | None = None
 
 
 def unreadable(where: str, why: str, doc_id: str | None = None) -> Record:
@@ -71,7 +84,7 @@ def to_record(row: Mapping[str, Any], where: str, fallback_id: str, fields: Fiel
 
 
 def _html_row(row: Mapping[str, Any], where: str, doc_id: str, fields: Fields) -> Record:
-    from reprints.io.html import html_record
+    from reprints.io.html import pending_page
 
     assert fields.html is not None
     metadata = {k: v for k, v in row.items() if k not in (fields.id, fields.text, fields.html)}
@@ -82,6 +95,6 @@ def _html_row(row: Mapping[str, Any], where: str, doc_id: str, fields: Fields) -
         kind = type(html).__name__
         return Record(doc_id, None, metadata, where, f"unreadable: {where}: {fields.html!r} is {kind}, not HTML")
     url = metadata.get("url")
-    return html_record(
+    return pending_page(
         html, doc_id, where, fields.extract, metadata=metadata, url=url if isinstance(url, str) else None
     )

@@ -17,6 +17,7 @@ from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io.html import read_html
 from reprints.io.jsonl import read_jsonl
+from reprints.io.pages import Pages
 from reprints.io.parquet import read_parquet
 from reprints.io.records import Fields, Record, too_large, unreadable
 from reprints.io.txt import read_txt
@@ -129,44 +130,64 @@ def _warnings(record: Record) -> list[str]:
     return out
 
 
-def iter_documents(files: Iterable[Path], config: ReadConfig, *, report: bool = True) -> Iterator[Document]:
+def iter_documents(
+    files: Iterable[Path], config: ReadConfig, *, report: bool = True, pages: Pages | None = None
+) -> Iterator[Document]:
     """Every record of every file as a Document, numbered in input order.
 
     A later document reusing an id is renamed `ID#2`, `ID#3`... so that every output row names one document.
-    With `report=False` (a second pass over the same input) problems are not reported again.
+    With `report=False` (a second pass over the same input) problems are not reported again. HTML pages are
+    extracted by `pages` (in workers, or read back from the first pass: `reprints.io.pages`), in this process
+    when it is None.
 
     Raises:
         InputError: with `config.on_error == "fail"`, at the first problem.
     """
     seen: dict[str, str] = {}
     index = 0
+    records = 0
+    for path, record in (pages or Pages()).resolve(_file_records(files, config)):
+        if record is None:  # the end of a file
+            if records == 0 and _kind(path) not in (".txt", *HTML_SUFFIXES):
+                _problem(_empty(path), config.on_error, report)
+            records = 0
+            continue
+        records += 1
+        if record.error is None and len(record.text or "") > config.max_doc_chars:
+            record = too_large(record, config.max_doc_chars)
+        if record.error is not None:
+            _problem(record.error.removeprefix("unreadable: "), config.on_error, report)
+        else:
+            if record.warning is not None:
+                _problem(f"{record.where}: {record.warning}", config.on_error, report)
+            for message in _warnings(record):
+                _problem(message, config.on_error, report)
+        doc_id = record.id
+        if doc_id in seen:
+            copy = 2
+            while f"{doc_id}#{copy}" in seen:
+                copy += 1
+            renamed = f"{doc_id}#{copy}"
+            _problem(
+                f"{record.where}: duplicate id {doc_id!r} (first at {seen[doc_id]}); reported as {renamed!r}",
+                config.on_error,
+                report,
+            )
+            doc_id = renamed
+        seen[doc_id] = record.where
+        yield Document(doc_id, record.text or "", index, record.metadata, record.error)
+        index += 1
+
+
+def _file_records(files: Iterable[Path], config: ReadConfig) -> Iterator[tuple[Path, Record | None]]:
+    """(file, record) for every record of every file, and (file, None) at the end of each file."""
     for path in files:
-        records = 0
         for record in _records(path, config):
-            records += 1
-            if record.error is None and len(record.text or "") > config.max_doc_chars:
-                record = too_large(record, config.max_doc_chars)
-            if record.error is not None:
-                _problem(record.error.removeprefix("unreadable: "), config.on_error, report)
-            else:
-                if record.warning is not None:
-                    _problem(f"{record.where}: {record.warning}", config.on_error, report)
-                for message in _warnings(record):
-                    _problem(message, config.on_error, report)
-            doc_id = record.id
-            if doc_id in seen:
-                copy = 2
-                while f"{doc_id}#{copy}" in seen:
-                    copy += 1
-                renamed = f"{doc_id}#{copy}"
-                _problem(
-                    f"{record.where}: duplicate id {doc_id!r} (first at {seen[doc_id]}); reported as {renamed!r}",
-                    config.on_error,
-                    report,
-                )
-                doc_id = renamed
-            seen[doc_id] = record.where
-            yield Document(doc_id, record.text or "", index, record.metadata, record.error)
-            index += 1
-        if records == 0 and _kind(path) not in (".txt", *HTML_SUFFIXES):
-            _problem(f"{path}: holds no records (an empty file)", config.on_error, report)
+            yield path, record
+        yield path, None
+
+
+def _empty(path: Path) -> str:
+    if _kind(path) in WARC_SUFFIXES:
+        return f"{path}: holds no HTML pages (no response or resource record with an HTML payload)"
+    return f"{path}: holds no records (an empty file)"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from reprints.io.html import charset_of_header, html_record
+from reprints.io.html import charset_of_header, pending_page
 from reprints.io.records import Record, unreadable
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _pages(
             record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or f"{path.name}:{number}"
             url = headers.get_header("WARC-Target-URI")
             date = headers.get_header("WARC-Date")
-            page = html_record(
+            page = pending_page(
                 record.content_stream().read(),
                 record_id,
                 f"{path}:record {number}",
