@@ -9,14 +9,19 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reprints
 from conftest import ROOT, run_cli
 from reprints.io.html import decode_html
 from reprints.io.records import Record
+from reprints.normalize.template import compiled_template_mask, numpy_template_mask
+from reprints.normalize.tokens import tokenize
 from rules import rows
 
 ARTICLE = (ROOT / "examples" / "000_e2f354f9623a9739.txt").read_text(encoding="utf-8")
@@ -284,3 +289,27 @@ def test_warc_without_pages_says_so(tmp_path: Path, caplog: pytest.LogCaptureFix
     reprints.dedup([warc], tmp_path / "out")
     assert "holds no HTML pages" in caplog.text
     assert rows(tmp_path / "out" / "documents.jsonl") == []
+
+
+SOURCES = [ARTICLE.split(), NOTICES.split(), MENU * 4, ["Leave", "a", "Reply", "Cancel", "reply", "Share", "this"]]
+PIECE = st.tuples(st.integers(0, len(SOURCES) - 1), st.integers(0, 10_000), st.integers(0, 60))
+
+
+def _document(pieces: list[tuple[int, int, int]]) -> str:
+    """Runs of consecutive words from the article, the notices, the menu or a widget, one after another."""
+    words: list[str] = []
+    for source, start, length in pieces:
+        text = SOURCES[source]
+        first = start % len(text)
+        words.extend(text[first : first + length])
+    return " ".join(words)
+
+
+@given(st.lists(st.lists(PIECE, max_size=12), min_size=1, max_size=8), st.integers(0, 3))
+@settings(max_examples=500, deadline=None)
+def test_compiled_template_marks_equal_the_numpy_rules(docs: list[list[tuple[int, int, int]]], seed: int) -> None:
+    """The compiled pass (large batches) and the NumPy rules (small ones) mark the same tokens: documents made of
+    runs of the article, notices, menu entries and widget texts, in any mix (empty documents too)."""
+    tokens = tokenize([_document(pieces) for pieces in docs], seed)
+    compiled = compiled_template_mask(tokens.hashes, tokens.offsets, seed)
+    assert np.array_equal(compiled, numpy_template_mask(tokens.hashes, tokens.offsets, seed))

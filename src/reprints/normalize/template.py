@@ -45,6 +45,8 @@ GATE_DENSITY = 0.25
 NOTICE_WORDS = 2
 WIDGET_GRAM = 4
 GAP = 4
+COMPILED_FROM = 20_000  # tokens in one batch from which the compiled pass is worth loading
+GRAM_SEED = np.uint64(0x7E3A)  # chains the hashes of a widget gram's tokens
 
 Mask = npt.NDArray[np.bool_]
 
@@ -75,6 +77,14 @@ def widget_grams(seed: int) -> U64:
     return np.unique(_grams(tokens.hashes, starts, WIDGET_GRAM))
 
 
+@functools.cache
+def _tables(seed: int) -> tuple[U64, U64, U64]:
+    """The function words, notice words and widget grams as lookup tables for the compiled pass."""
+    from reprints.normalize.template_kernel import lookup_table
+
+    return lookup_table(function_words(seed)), lookup_table(notice_words(seed)), lookup_table(widget_grams(seed))
+
+
 def _gram_starts(offsets: I64, size: int) -> I64:
     """Positions where a run of `size` tokens starts without crossing into the next document."""
     count = int(offsets[-1])
@@ -88,12 +98,29 @@ def _gram_starts(offsets: I64, size: int) -> I64:
 def _grams(hashes: U64, starts: I64, size: int) -> U64:
     out = hashes[starts].copy()
     for j in range(1, size):
-        out = mix64(out, 0x7E3A) ^ hashes[starts + j]
+        out = mix64(out, int(GRAM_SEED)) ^ hashes[starts + j]
     return out
 
 
 def template_mask(hashes: U64, offsets: I64, seed: int) -> Mask:
-    """Which tokens are template, for a batch of documents (token `hashes`, document `offsets` into them)."""
+    """Which tokens are template, for a batch of documents (token `hashes`, document `offsets` into them).
+
+    A large batch takes one compiled pass (`reprints.normalize.template_kernel`, the same marks)."""
+    if len(hashes) >= COMPILED_FROM:
+        return compiled_template_mask(hashes, offsets, seed)
+    return numpy_template_mask(hashes, offsets, seed)
+
+
+def compiled_template_mask(hashes: U64, offsets: I64, seed: int) -> Mask:
+    """`template_mask` in one compiled pass (large batches)."""
+    from reprints.normalize.template_kernel import compiled_marks
+
+    parameters = (WINDOW, LOW_DENSITY, GATE_WINDOW, GATE_DENSITY, NOTICE_WORDS, WIDGET_GRAM, GAP, GRAM_SEED)
+    return compiled_marks(hashes, offsets, *_tables(seed), parameters)
+
+
+def numpy_template_mask(hashes: U64, offsets: I64, seed: int) -> Mask:
+    """`template_mask` in NumPy (small batches; the reference the compiled pass is tested against)."""
     count = len(hashes)
     mask = np.zeros(count, dtype=np.bool_)
     if count == 0:
