@@ -25,7 +25,7 @@ from reprints.decide.links import Link, Relations, links_from_alignment, reseate
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir
-from reprints.fingerprint.corpus import Corpus, FingerprintTask, TokenizeTask
+from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask
 from reprints.fingerprint.hashing import U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.io.verify import Checksum
@@ -201,10 +201,11 @@ def fingerprint_corpus(
     sites = np.array(reading.sites.of_doc, dtype=np.int64)[reading.first_copy]
     tasks = ((number, sites[first : first + count]) for number, first, count in reading.batches)
     corpus = reading.corpus
+    writer = CorpusWriter(corpus, work.index, len(corpus))
     for prints, loaded in engine.map(task, tasks):
-        corpus.batches.append(prints)
+        writer.add(prints)
         resumed["fingerprint_batches"] += loaded
-    corpus.seal(work.index)
+    writer.finish()
     release_free_memory()
     log.info("fingerprinted %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
     return corpus

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,19 +205,6 @@ class FingerprintTask:
         return checkpointed(self.checkpoints / f"{number:06d}.npz", BatchPrints, compute)
 
 
-def _reopen(array: Any) -> Any:
-    """A written memory-mapped array flushed and mapped again read-only.
-
-    Pages written through the first mapping stay in the process's resident set; the fresh mapping holds none
-    until they are read, so a process that never reads them (the main process while workers align) does not
-    carry them.
-    """
-    if not isinstance(array, np.memmap) or array.filename is None:
-        return array
-    array.flush()
-    return np.load(array.filename, mmap_mode="r")
-
-
 def _offsets(counts: I64) -> I64:
     out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
@@ -259,79 +244,13 @@ class Corpus:
         return self.token_counts + self.boilerplate_tokens
 
     def seal(self, folder: Path | None = None) -> None:
-        """Gather the batches into corpus-wide arrays (call once, after the last batch).
-
-        Each batch is copied into preallocated arrays and released at once, so the peak is the corpus
-        arrays plus one batch, not twice the corpus. With a `folder`, the per-token arrays (character
-        offsets and the match index) are memory-mapped `.npy` files there: pages the operating system can
-        write back and evict, and which worker processes map instead of copying (see `load_index`).
-        """
-
-        def array(name: str, size: int, dtype: type) -> Any:
-            if folder is None or size == 0:
-                return np.zeros(size, dtype=dtype)
-            path = folder / f"{name}.npy"
-            mapped = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(size,))
-            _reserve(path)
-            return mapped
-
+        """Gather `batches` into corpus-wide arrays (call once, after the last batch; see `CorpusWriter`)."""
+        writer = CorpusWriter(self, folder, sum(len(b.token_counts) for b in self.batches))
         batches, self.batches = self.batches, []
-        sizes = {
-            "docs": sum(len(b.token_counts) for b in batches),
-            "tokens": sum(len(b.lead) for b in batches),
-            "rows": sum(len(b.match_hashes) for b in batches),
-            "anchors": sum(len(b.anchor_docs) for b in batches),
-        }
-        doc_bits = doc_bits_for(sizes["docs"])
-        self.boilerplate_tokens = np.zeros(sizes["docs"], dtype=np.int64)
-        token_counts = np.empty(sizes["docs"], dtype=np.int64)
-        match_counts = np.empty(sizes["docs"], dtype=np.int64)
-        self.doc_hashes = np.empty(sizes["docs"], dtype=np.uint64)
-        self.lead = array("lead", sizes["tokens"], np.int32)
-        self.trail = array("trail", sizes["tokens"], np.int32)
-        template_before = array("template_before", sizes["tokens"] + 1, np.int64)
-        template_before[0] = 0
-        keys = array("keys", sizes["rows"], np.uint64)
-        positions = array("positions", sizes["rows"], np.int32)
-        self.anchor_docs = np.empty(sizes["anchors"], dtype=np.int64)
-        self.anchor_hashes = np.empty(sizes["anchors"], dtype=np.uint64)
-        at = dict.fromkeys(sizes, 0)
         batches.reverse()
         while batches:
-            batch = batches.pop()
-            docs, tokens = len(batch.token_counts), len(batch.lead)
-            rows, anchors = len(batch.match_hashes), len(batch.anchor_docs)
-            d, t, r, n = at["docs"], at["tokens"], at["rows"], at["anchors"]
-            token_counts[d : d + docs] = batch.token_counts
-            match_counts[d : d + docs] = batch.match_counts
-            self.doc_hashes[d : d + docs] = batch.doc_hashes
-            self.lead[t : t + tokens] = batch.lead
-            self.trail[t : t + tokens] = batch.trail
-            np.cumsum(batch.template, dtype=np.int64, out=template_before[t + 1 : t + tokens + 1])
-            template_before[t + 1 : t + tokens + 1] += template_before[t]
-            keys[r : r + rows] = MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, doc_bits)
-            positions[r : r + rows] = batch.match_positions
-            self.anchor_docs[n : n + anchors] = batch.anchor_docs + d
-            self.anchor_hashes[n : n + anchors] = batch.anchor_hashes
-            self.boilerplate_tokens[d : d + docs] = batch.boilerplate_tokens
-            for doc, start, end in zip(
-                batch.boilerplate_docs.tolist(),
-                batch.boilerplate_starts.tolist(),
-                batch.boilerplate_ends.tolist(),
-                strict=True,
-            ):
-                self.boilerplate_spans.setdefault(d + doc, []).append((start, end))
-            at = {"docs": d + docs, "tokens": t + tokens, "rows": r + rows, "anchors": n + anchors}
-            del batch
-        self.token_offsets = _offsets(token_counts)
-        if folder is not None:
-            # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes
-            # these once per passage written.
-            self.lead, self.trail = _reopen(self.lead).view(np.ndarray), _reopen(self.trail).view(np.ndarray)
-            keys, positions = _reopen(keys), _reopen(positions)
-            template_before = _reopen(template_before)
-        self.template_before = template_before
-        self.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, doc_bits)
+            writer.add(batches.pop())
+        writer.finish()
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
         """Characters of tokens `start:end` of a document, widened over glued punctuation."""
@@ -351,19 +270,117 @@ class Corpus:
         (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
 
 
-def _reserve(path: Path) -> None:
-    """Allocate a mapped file's blocks now: on a full disk that is an OSError (ENOSPC) here, not a SIGBUS when
-    a page of the mapping is first written."""
-    descriptor = os.open(path, os.O_RDWR)
-    try:
-        if hasattr(os, "posix_fallocate"):
-            try:
-                os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                    raise
-    finally:
-        os.close(descriptor)
+class _Column:
+    """One corpus-wide array written batch by batch: to a `.npy` file in `folder` (its header's shape set when
+    it is closed), or gathered in memory without one."""
+
+    HEADER = 128  # bytes: room for any shape
+
+    def __init__(self, folder: Path | None, name: str, dtype: type) -> None:
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+        self.parts: list[npt.NDArray[Any]] = []
+        self.path = folder / f"{name}.npy" if folder is not None else None
+        self.file = self.path.open("wb") if self.path is not None else None
+        if self.file is not None:
+            self.file.write(self._header(0))
+
+    def _header(self, count: int) -> bytes:
+        fields = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (count,)}
+        text = repr(fields).encode("latin1")
+        return b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little") + text.ljust(self.HEADER - 11) + b"\n"
+
+    def append(self, values: npt.NDArray[Any]) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.count += len(values)
+        if self.file is None:
+            self.parts.append(values)
+        else:
+            self.file.write(values.tobytes())  # a full disk is an OSError here, never a SIGBUS later
+
+    def close(self) -> Any:
+        """The whole array: mapped read-only from its file (a process holds only the pages it reads)."""
+        if self.file is None or self.path is None:
+            return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=self.dtype)
+        self.file.seek(0)
+        self.file.write(self._header(self.count))
+        self.file.close()
+        if self.count == 0:
+            return np.zeros(0, dtype=self.dtype)
+        return np.load(self.path, mmap_mode="r")
+
+
+class CorpusWriter:
+    """Fills a Corpus batch by batch (`add`, then `finish`), so the batches never sit in memory together.
+
+    With a `folder`, the per-token arrays (character offsets, template counts and the match index) are written
+    to `.npy` files there as the batches arrive and mapped read-only at the end: pages the operating system can
+    evict, and which worker processes map instead of copying (see `load_index`). Per-document arrays and the
+    anchors stay in memory.
+    """
+
+    def __init__(self, corpus: Corpus, folder: Path | None, documents: int) -> None:
+        self.corpus = corpus
+        self.doc_bits = doc_bits_for(documents)
+        self.lead = _Column(folder, "lead", np.int32)
+        self.trail = _Column(folder, "trail", np.int32)
+        self.template_before = _Column(folder, "template_before", np.int64)
+        self.template_before.append(np.zeros(1, dtype=np.int64))
+        self.templates = 0
+        self.keys = _Column(folder, "keys", np.uint64)
+        self.positions = _Column(folder, "positions", np.int32)
+        self.per_doc: dict[str, list[npt.NDArray[Any]]] = {
+            name: [] for name in ("token_counts", "match_counts", "doc_hashes", "boilerplate_tokens")
+        }
+        self.anchor_docs: list[I64] = []
+        self.anchor_hashes: list[U64] = []
+        self.docs = 0
+
+    def add(self, batch: BatchPrints) -> None:
+        """Append one batch (documents numbered after those already added)."""
+        d = self.docs
+        self.lead.append(batch.lead)
+        self.trail.append(batch.trail)
+        before = np.cumsum(batch.template, dtype=np.int64) + self.templates
+        self.template_before.append(before)
+        self.templates = int(before[-1]) if len(before) else self.templates
+        self.keys.append(MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, self.doc_bits))
+        self.positions.append(batch.match_positions)
+        for name, parts in self.per_doc.items():
+            parts.append(getattr(batch, name))
+        self.anchor_docs.append(batch.anchor_docs + d)
+        self.anchor_hashes.append(batch.anchor_hashes)
+        spans = self.corpus.boilerplate_spans
+        for doc, start, end in zip(
+            batch.boilerplate_docs.tolist(),
+            batch.boilerplate_starts.tolist(),
+            batch.boilerplate_ends.tolist(),
+            strict=True,
+        ):
+            spans.setdefault(d + doc, []).append((start, end))
+        self.docs += len(batch.token_counts)
+
+    def finish(self) -> None:
+        """Lay the corpus out (call once, after the last batch)."""
+        corpus = self.corpus
+
+        def joined(parts: list[npt.NDArray[Any]], dtype: type) -> Any:
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+        token_counts = joined(self.per_doc["token_counts"], np.int64)
+        match_counts = joined(self.per_doc["match_counts"], np.int64)
+        corpus.doc_hashes = joined(self.per_doc["doc_hashes"], np.uint64)
+        corpus.boilerplate_tokens = joined(self.per_doc["boilerplate_tokens"], np.int64)
+        corpus.anchor_docs = joined(self.anchor_docs, np.int64)
+        corpus.anchor_hashes = joined(self.anchor_hashes, np.uint64)
+        corpus.token_offsets = _offsets(token_counts)
+        # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes these
+        # once per passage written.
+        corpus.lead = self.lead.close().view(np.ndarray)
+        corpus.trail = self.trail.close().view(np.ndarray)
+        corpus.template_before = self.template_before.close()
+        keys, positions = self.keys.close(), self.positions.close()
+        corpus.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, self.doc_bits)
 
 
 INDEX_ARRAYS = ("keys", "positions", "offsets", "token_counts")
