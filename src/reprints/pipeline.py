@@ -121,6 +121,7 @@ def _run(
         reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
             boilerplate = learn_boilerplate(reading, config, work, resumed)
+            reading = reading.lines_released()
         with timer("fingerprint"):
             corpus = fingerprint_corpus(reading, config, engine, work, resumed, boilerplate)
         with timer("candidates"):
@@ -130,6 +131,7 @@ def _run(
             if candidates is None:
                 candidates = find_candidates(corpus, representative, config)
                 save_dataclass(work.candidates, candidates)
+            corpus.release_anchors()
         with timer("align"):
             corpus.save_index(work.index)
             aligned = align_candidates(candidates, config, engine, work, resumed)

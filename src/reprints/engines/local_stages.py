@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,17 @@ class Reading:
     line_tokens: I64
     first_copy: I64  # each document's first exact copy (itself if none before): see `exact_groups`
     sketches: U64  # each document's bottom-k sketch (`reprints.fingerprint.shingles.sketches`)
+
+    def lines_released(self) -> Reading:
+        """This reading without its line arrays and sketches (boilerplate learning is done with them)."""
+        empty = np.empty(0, dtype=np.int64)
+        return replace(
+            self,
+            line_docs=empty,
+            line_hashes=empty.astype(np.uint64),
+            line_tokens=empty,
+            sketches=np.empty((0, SKETCH_SIZE), dtype=np.uint64),
+        )
 
 
 def read_and_tokenize(
@@ -231,60 +242,51 @@ def align_candidates(
     work: WorkDir,
     resumed: dict[str, Any],
     stage: str = "align",
-) -> list[AlignedBatch]:
-    """Align every candidate pair, in batches checkpointed in the work directory's `stage` folder."""
+) -> Iterator[AlignedBatch]:
+    """Align every candidate pair, in batches checkpointed in the work directory's `stage` folder, yielded as
+    they come (never held together)."""
     task = AlignTask(
         work.index, work.path / stage, config.fingerprint.shingle_size, config.align.min_passage, config.align.max_gap
     )
-    out = []
     with tqdm(
         total=len(candidates.a), desc="aligning", unit=" pairs", disable=not config.run.progress, leave=False
     ) as bar:
         for batch, loaded in engine.map(task, _pair_batches(candidates, config.run.batch_pairs)):
-            out.append(batch)
             resumed[f"{stage}_batches"] = resumed.get(f"{stage}_batches", 0) + loaded
             bar.update(len(batch.a))
-    return out
+            yield batch
 
 
-def make_links(aligned: list[AlignedBatch], corpus: Corpus, config: Config) -> list[Link]:
-    """Links between documents from the aligned batches."""
-    a: list[int] = []
-    b: list[int] = []
-    regions: list[list[tuple[int, int, int, int]]] = []
-    covered_a: list[int] = []
-    covered_b: list[int] = []
-    content_a: list[int] = []
-    content_b: list[int] = []
+def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) -> list[Link]:
+    """Links between documents from the aligned batches, batch by batch (only the links are kept)."""
+    counts = corpus.token_counts.tolist()
+    links: list[Link] = []
     for batch in aligned:
-        per_pair: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
+        regions: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
         r = batch.regions
         for p, a0, a1, b0, b1 in zip(
             r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(), r.b_start.tolist(), r.b_end.tolist(), strict=True
         ):
-            per_pair[p].append((a0, a1, b0, b1))
-        a.extend(batch.a.tolist())
-        b.extend(batch.b.tolist())
-        regions.extend(per_pair)
-        covered_a.extend(batch.covered_a.tolist())
-        covered_b.extend(batch.covered_b.tolist())
-        shared = shared_content(batch.regions, batch.a, batch.b, corpus.token_offsets, corpus.template_before)
-        content_a.extend(shared[0].tolist())
-        content_b.extend(shared[1].tolist())
-    return links_from_alignment(
-        a,
-        b,
-        regions,
-        (covered_a, covered_b),
-        (content_a, content_b),
-        corpus.token_counts.tolist(),
-        duplicate_coverage=config.decide.duplicate_coverage,
-        min_passage=config.align.min_passage,
-    )
+            regions[p].append((a0, a1, b0, b1))
+        content = shared_content(batch.regions, batch.a, batch.b, corpus.token_offsets, corpus.template_before)
+        links.extend(
+            links_from_alignment(
+                batch.a.tolist(),
+                batch.b.tolist(),
+                regions,
+                (batch.covered_a.tolist(), batch.covered_b.tolist()),
+                (content[0].tolist(), content[1].tolist()),
+                counts,
+                duplicate_coverage=config.decide.duplicate_coverage,
+                min_passage=config.align.min_passage,
+            )
+        )
+        corpus.release_pages()
+    return sorted(links, key=_link_key)
 
 
 def relate(
-    aligned: list[AlignedBatch],
+    aligned: Iterable[AlignedBatch],
     groups: list[list[int]],
     corpus: Corpus,
     config: Config,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,7 @@ class Corpus:
     boilerplate_tokens: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     boilerplate_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     template_before: I64 = field(default_factory=lambda: np.zeros(1, dtype=np.int64))  # template tokens before each
+    mapped: list[Any] = field(default_factory=list)  # the memory-mapped arrays (see `release_pages`)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -251,6 +254,19 @@ class Corpus:
         while batches:
             writer.add(batches.pop())
         writer.finish()
+
+    def release_anchors(self) -> None:
+        """Let go of the anchors once the candidate pairs are found (nothing after needs them)."""
+        self.anchor_docs = np.empty(0, dtype=np.int64)
+        self.anchor_hashes = np.empty(0, dtype=np.uint64)
+
+    def release_pages(self) -> None:
+        """Drop the pages of the mapped arrays this process has read from its resident set: they stay in the
+        operating system's file cache and are read back from there when needed, so a pass over every
+        document's offsets (writing the outputs) does not keep them all in the process's memory."""
+        for array in self.mapped:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                array._mmap.madvise(mmap.MADV_DONTNEED)
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
         """Characters of tokens `start:end` of a document, widened over glued punctuation."""
@@ -376,10 +392,11 @@ class CorpusWriter:
         corpus.token_offsets = _offsets(token_counts)
         # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes these
         # once per passage written.
-        corpus.lead = self.lead.close().view(np.ndarray)
-        corpus.trail = self.trail.close().view(np.ndarray)
-        corpus.template_before = self.template_before.close()
+        lead, trail, template_before = self.lead.close(), self.trail.close(), self.template_before.close()
         keys, positions = self.keys.close(), self.positions.close()
+        corpus.mapped = [a for a in (lead, trail, template_before, keys, positions) if isinstance(a, np.memmap)]
+        corpus.lead, corpus.trail = lead.view(np.ndarray), trail.view(np.ndarray)
+        corpus.template_before = template_before
         corpus.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, self.doc_bits)
 
 

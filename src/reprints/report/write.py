@@ -13,6 +13,8 @@ from reprints.fingerprint.corpus import Corpus
 from reprints.io.writers import RowWriter
 from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Removed, Span
 
+RELEASE_EVERY = 10_000  # rows written between two releases of the mapped pages read (`Corpus.release_pages`)
+
 
 def pair_of(link: Link, corpus: Corpus) -> Pair:
     """A link in character offsets, with document ids."""
@@ -167,9 +169,11 @@ def write_outputs(
     relation_counts: dict[str, int] = dict.fromkeys(RELATIONS, 0)
     token_counts = corpus.token_counts.tolist()
     with RowWriter(out, "pairs", fmt) as pairs:
-        for link in expanded_links(relations, token_counts, config.candidates.anchor_df_cap):
+        for number, link in enumerate(expanded_links(relations, token_counts, config.candidates.anchor_df_cap)):
             pairs.write(pair_of(link, corpus).to_dict())
             relation_counts[link.relation] += 1
+            if number % RELEASE_EVERY == RELEASE_EVERY - 1:
+                corpus.release_pages()
     with RowWriter(out, "clusters", fmt) as cluster_file:
         for row in cluster_rows(clusters, numbers, relations, corpus):
             cluster_file.write(row)
@@ -177,6 +181,8 @@ def write_outputs(
     strip = config.boilerplate.strip_boilerplate
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
         for doc in documents:
+            if doc.index % RELEASE_EVERY == RELEASE_EVERY - 1:
+                corpus.release_pages()
             decision, text = _decision(doc, verdicts[doc.index], numbers[doc.index], corpus, strip)
             counts[decision.decision] += 1
             decisions.write(decision.to_dict())
