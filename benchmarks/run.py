@@ -61,9 +61,24 @@ def setup() -> None:
 
 
 def reexec_in_venv() -> None:
-    """Continue under benchmarks/.venv/bin/python when it exists and is not already running."""
+    """Continue under benchmarks/.venv/bin/python when it exists and is not already running; reprints itself
+    keeps running under the interpreter that started this script (`REPRINTS_PYTHON`): the peers' pins
+    (datatrove[processing] needs trafilatura < 1.12) and reprints' (trafilatura 2) cannot share one
+    environment."""
     if PEER_PYTHON.exists() and Path(sys.prefix).resolve() != VENV.resolve():
+        os.environ.setdefault("REPRINTS_PYTHON", reprints_python())
         os.execv(str(PEER_PYTHON), [str(PEER_PYTHON), __file__, *sys.argv[1:]])
+
+
+def reprints_python() -> str:
+    """The interpreter that runs reprints (see `reexec_in_venv`): `REPRINTS_PYTHON`, else this one if it can
+    import reprints, else the project's `.venv` (README's set-up)."""
+    if "REPRINTS_PYTHON" in os.environ:
+        return os.environ["REPRINTS_PYTHON"]
+    project = HERE.parent / ".venv" / "bin" / "python"
+    if importlib.util.find_spec("reprints") is None and project.exists():
+        return str(project)
+    return sys.executable
 
 
 def peer_status() -> dict[str, str | None]:
@@ -78,14 +93,18 @@ def peer_status() -> dict[str, str | None]:
 
 
 def versions(status: dict[str, str | None]) -> dict[str, str]:
-    """Installed versions of reprints, the peers and the main libraries."""
-    names = ["reprints", "numpy", "datasketch", "rensa", "text-dedup", "datatrove", "datasets", "matplotlib"]
+    """Installed versions of reprints, the peers and the main libraries (each from the interpreter that runs it)."""
     found = {"python": platform.python_version()}
-    python = str(PEER_PYTHON) if any(reason is None for reason in status.values()) else sys.executable
+    peers = str(PEER_PYTHON) if any(reason is None for reason in status.values()) else sys.executable
     script = "import importlib.metadata as m, json, sys\nout = {}\nfor n in sys.argv[1:]:\n"
     script += "    try: out[n] = m.version(n)\n    except m.PackageNotFoundError: pass\nprint(json.dumps(out))"
-    result = subprocess.run([python, "-c", script, *names], capture_output=True, text=True, check=True)
-    return {**found, **json.loads(result.stdout)}
+    for python, names in (
+        (peers, ["datasketch", "rensa", "text-dedup", "datatrove", "datasets", "matplotlib"]),
+        (reprints_python(), ["reprints", "numpy"]),
+    ):
+        result = subprocess.run([python, "-c", script, *names], capture_output=True, text=True, check=True)
+        found.update(json.loads(result.stdout))
+    return found
 
 
 def reprints_source(src: Path | None) -> str:
@@ -153,8 +172,19 @@ def split_of(path: Path) -> Path:
 
 
 def reprints_command(inputs: Path, out: Path, workers: int) -> list[str]:
-    """`reprints dedup` under the current interpreter."""
-    return [sys.executable, "-m", "reprints", "dedup", "-q", str(inputs), "--out", str(out), "--workers", str(workers)]
+    """`reprints dedup` under reprints' own interpreter (`reprints_python`)."""
+    return [
+        reprints_python(),
+        "-m",
+        "reprints",
+        "dedup",
+        "-q",
+        str(inputs),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+    ]
 
 
 def peer_command(peer: str, inputs: Path, out: Path, threshold: float) -> list[str]:
@@ -185,7 +215,7 @@ def quality(paths: dict[str, Path], shared: Path, work: Path, thresholds: list[f
     out = fresh(work / "quality" / "reprints")
     subprocess.run(reprints_command(paths["wirecopy"], out, 2), check=True)
     results["reprints"] = score(shared, truth, out / "pairs.jsonl", words)
-    compare = [sys.executable, "-m", "reprints", "compare", "--json"]
+    compare = [reprints_python(), "-m", "reprints", "compare", "--json"]
     seeds = sorted((shared / "seeds").glob("*.txt"))
     verdict = json.loads(subprocess.run([*compare, *map(str, seeds)], capture_output=True, check=True).stdout)
     texts = [path.read_text(encoding="utf-8") for path in seeds]

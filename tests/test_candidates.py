@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import join_anchors
@@ -29,6 +31,31 @@ def test_join_drops_anchors_over_the_cap() -> None:
 def test_join_with_no_anchors() -> None:
     cands = join_anchors(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64), anchor_df_cap=5)
     assert len(cands.a) == 0
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 3000),
+    st.integers(2, 60),
+    st.integers(1, 12),
+    st.sampled_from([1, 7, 100, 1000]),
+)
+@settings(max_examples=60, deadline=None)
+def test_join_in_partitions_gives_the_same_candidates(
+    seed: int, rows: int, distinct: int, cap: int, partition_rows: int
+) -> None:
+    """The anchor join in hash-range partitions (bounded memory) finds the same pairs, shared counts and capped
+    anchors as in one piece: anchors of a few distinct hashes (some over the cap, so hubs count) spread over
+    many documents, hashes drawn over the whole 64-bit range so that every partition holds some."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 2**64 - 1, size=distinct, dtype=np.uint64, endpoint=True)
+    hashes = values[rng.integers(0, distinct, size=rows)]
+    docs = rng.integers(0, max(2, rows // 3), size=rows).astype(np.int64)
+    whole = join_anchors(docs, hashes, anchor_df_cap=cap)
+    parted = join_anchors(docs, hashes, anchor_df_cap=cap, partition_rows=partition_rows)
+    assert np.array_equal(whole.a, parted.a) and np.array_equal(whole.b, parted.b)
+    assert np.array_equal(whole.shared, parted.shared)
+    assert whole.capped_anchors == parted.capped_anchors
 
 
 def test_exact_groups_skip_empty_and_unreadable() -> None:

@@ -31,14 +31,57 @@ HUBS = 2
 MIN_HUB_ANCHORS = 2
 
 
-def join_anchors(docs: I64, hashes: U64, *, anchor_df_cap: int) -> Candidates:
+PARTITION_ROWS = 4_000_000  # anchor rows joined at once: the join's memory is bounded by this, not the corpus
+
+
+def join_anchors(docs: I64, hashes: U64, *, anchor_df_cap: int, partition_rows: int = PARTITION_ROWS) -> Candidates:
     """Pairs of documents that share at least one anchor held by at most `anchor_df_cap` documents.
+
+    The anchors are joined in partitions of about `partition_rows` rows by hash range (an anchor's holders all
+    fall in one partition); each partition's pairs are counted there and the counts summed across partitions,
+    so the result does not depend on the number of partitions.
 
     Args:
         docs: Document number of each anchor row (any order; repeated rows are ignored).
         hashes: Anchor hash of each row.
         anchor_df_cap: Anchors held by more documents than this are ignored.
+        partition_rows: Rows per partition (about).
     """
+    parts = max(1, -(-len(hashes) // partition_rows))
+    bits = (parts - 1).bit_length()  # 2**bits partitions by the top bits of the hash
+    pairs: list[tuple[I64, I64]] = []
+    hubs: list[tuple[I64, I64]] = []
+    capped = 0
+    for part in range(1 << bits):
+        if bits:
+            rows = np.flatnonzero((hashes >> np.uint64(64 - bits)) == np.uint64(part))
+            part_docs, part_hashes = docs[rows], hashes[rows]
+        else:
+            part_docs, part_hashes = docs, hashes
+        keys, hub_keys, part_capped = _join_partition(part_docs, part_hashes, anchor_df_cap)
+        pairs.append(np.unique(keys, return_counts=True))
+        hubs.append(np.unique(hub_keys, return_counts=True))
+        capped += part_capped
+    pair_keys, shared = _summed(pairs)
+    hub_keys, hub_counts = _summed(hubs)
+    kept = hub_counts >= MIN_HUB_ANCHORS  # a pair found through hubs shares several capped anchors
+    pair_keys, shared = _summed([(pair_keys, shared), (hub_keys[kept], hub_counts[kept])])
+    return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
+
+
+def _summed(parts: list[tuple[I64, I64]]) -> tuple[I64, I64]:
+    """Distinct keys (sorted) with their counts summed over the parts."""
+    keys = np.concatenate([k for k, _ in parts]).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+    counts = np.concatenate([c for _, c in parts]).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+    if len(parts) == 1:
+        return keys, counts
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return distinct, np.bincount(inverse, weights=counts, minlength=len(distinct)).astype(np.int64)
+
+
+def _join_partition(docs: I64, hashes: U64, anchor_df_cap: int) -> tuple[I64, I64, int]:
+    """Pair keys `a * 2**32 + b` of one partition (a pair once per anchor it shares), the hub pair keys (once
+    per capped anchor), and the number of capped anchors."""
     order = np.lexsort((docs, hashes))
     docs, hashes = docs[order], hashes[order]
     distinct = np.ones(len(docs), dtype=np.bool_)
@@ -61,13 +104,12 @@ def join_anchors(docs: I64, hashes: U64, *, anchor_df_cap: int) -> Candidates:
     keys = np.empty(0, dtype=np.int64)
     if firsts:
         keys = np.concatenate(firsts) * np.int64(2**32) + np.concatenate(seconds)
-    pair_keys, shared = np.unique(np.concatenate((keys.astype(np.int64), hub_keys)), return_counts=True)
-    return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared.astype(np.int64), capped)
+    return keys.astype(np.int64), hub_keys, capped
 
 
 def _hub_pairs(docs: I64, group_id: I64, capped: np.ndarray) -> I64:
-    """Pair keys `a * 2**32 + b` of each holder of a capped anchor with the group's first HUBS holders, kept
-    when a pair shares at least MIN_HUB_ANCHORS capped anchors (each kept pair appears that many times)."""
+    """Pair keys `a * 2**32 + b` of each holder of a capped anchor with the group's first HUBS holders (a pair
+    once per capped anchor it shares this way)."""
     docs, group_id = docs[capped], group_id[capped]
     if len(docs) == 0:
         return np.empty(0, dtype=np.int64)
@@ -81,6 +123,4 @@ def _hub_pairs(docs: I64, group_id: I64, capped: np.ndarray) -> I64:
         earlier_hub |= docs == hub_doc
         low, high = np.minimum(hub_doc, docs)[other], np.maximum(hub_doc, docs)[other]
         keys.append(low * np.int64(2**32) + high)
-    hub_keys, counts = np.unique(np.concatenate(keys), return_counts=True)
-    kept = counts >= MIN_HUB_ANCHORS
-    return np.repeat(hub_keys[kept], counts[kept])
+    return np.concatenate(keys)
