@@ -44,15 +44,17 @@ def test_join_with_no_anchors() -> None:
 def test_join_in_partitions_gives_the_same_candidates(
     seed: int, rows: int, distinct: int, cap: int, partition_rows: int
 ) -> None:
-    """The anchor join in hash-range partitions (bounded memory) finds the same pairs, shared counts and capped
-    anchors as in one piece: anchors of a few distinct hashes (some over the cap, so hubs count) spread over
-    many documents, hashes drawn over the whole 64-bit range so that every partition holds some."""
+    """The anchor join in hash-range partitions (bounded memory), of the rows `keep` selects, finds the same
+    pairs, shared counts and capped anchors as in one piece on those rows: anchors of a few distinct hashes (some
+    over the cap, so hubs count) spread over many documents, hashes drawn over the whole 64-bit range so that
+    every partition holds some."""
     rng = np.random.default_rng(seed)
     values = rng.integers(0, 2**64 - 1, size=distinct, dtype=np.uint64, endpoint=True)
     hashes = values[rng.integers(0, distinct, size=rows)]
     docs = rng.integers(0, max(2, rows // 3), size=rows).astype(np.int64)
-    whole = join_anchors(docs, hashes, anchor_df_cap=cap)
-    parted = join_anchors(docs, hashes, anchor_df_cap=cap, partition_rows=partition_rows)
+    keep = rng.random(rows) < 0.9
+    whole = join_anchors(docs[keep], hashes[keep], anchor_df_cap=cap)
+    parted = join_anchors(docs, hashes, anchor_df_cap=cap, keep=keep, partition_rows=partition_rows)
     assert np.array_equal(whole.a, parted.a) and np.array_equal(whole.b, parted.b)
     assert np.array_equal(whole.shared, parted.shared)
     assert whole.capped_anchors == parted.capped_anchors

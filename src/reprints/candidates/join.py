@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
@@ -34,48 +35,61 @@ MIN_HUB_ANCHORS = 2
 PARTITION_ROWS = 4_000_000  # anchor rows joined at once: the join's memory is bounded by this, not the corpus
 
 
-def join_anchors(docs: I64, hashes: U64, *, anchor_df_cap: int, partition_rows: int = PARTITION_ROWS) -> Candidates:
+def join_anchors(
+    docs: I64,
+    hashes: U64,
+    *,
+    anchor_df_cap: int,
+    keep: npt.NDArray[np.bool_] | None = None,
+    partition_rows: int = PARTITION_ROWS,
+) -> Candidates:
     """Pairs of documents that share at least one anchor held by at most `anchor_df_cap` documents.
 
     The anchors are joined in partitions of about `partition_rows` rows by hash range (an anchor's holders all
-    fall in one partition); each partition's pairs are counted there and the counts summed across partitions,
-    so the result does not depend on the number of partitions.
+    fall in one partition); each partition's pairs are counted there and merged into the running counts, so the
+    join holds one partition and the distinct pairs at a time, and the result does not depend on the number of
+    partitions.
 
     Args:
         docs: Document number of each anchor row (any order; repeated rows are ignored).
         hashes: Anchor hash of each row.
         anchor_df_cap: Anchors held by more documents than this are ignored.
+        keep: The rows to join (all when None).
         partition_rows: Rows per partition (about).
     """
-    parts = max(1, -(-len(hashes) // partition_rows))
-    bits = (parts - 1).bit_length()  # 2**bits partitions by the top bits of the hash
-    pairs: list[tuple[I64, I64]] = []
-    hubs: list[tuple[I64, I64]] = []
-    capped = 0
+    count = len(hashes) if keep is None else int(np.count_nonzero(keep))
+    bits = (max(1, -(-count // partition_rows)) - 1).bit_length()  # 2**bits partitions by the hash's top bits
+    part_of = np.zeros(len(hashes), dtype=np.uint16)
+    if bits:
+        for start in range(0, len(hashes), partition_rows):
+            part_of[start : start + partition_rows] = hashes[start : start + partition_rows] >> np.uint64(64 - bits)
+    empty = np.empty(0, dtype=np.int64)
+    pairs, hubs, capped = (empty, empty), (empty, empty), 0
     for part in range(1 << bits):
-        if bits:
-            rows = np.flatnonzero((hashes >> np.uint64(64 - bits)) == np.uint64(part))
-            part_docs, part_hashes = docs[rows], hashes[rows]
-        else:
-            part_docs, part_hashes = docs, hashes
-        keys, hub_keys, part_capped = _join_partition(part_docs, part_hashes, anchor_df_cap)
-        pairs.append(np.unique(keys, return_counts=True))
-        hubs.append(np.unique(hub_keys, return_counts=True))
+        chosen = part_of == part
+        if keep is not None:
+            chosen &= keep
+        rows = np.flatnonzero(chosen)
+        del chosen
+        keys, hub_keys, part_capped = _join_partition(docs[rows], hashes[rows], anchor_df_cap)
+        pairs = _merged(pairs, np.unique(keys, return_counts=True))
+        hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
         capped += part_capped
-    pair_keys, shared = _summed(pairs)
-    hub_keys, hub_counts = _summed(hubs)
+    hub_keys, hub_counts = hubs
     kept = hub_counts >= MIN_HUB_ANCHORS  # a pair found through hubs shares several capped anchors
-    pair_keys, shared = _summed([(pair_keys, shared), (hub_keys[kept], hub_counts[kept])])
+    pair_keys, shared = _merged(pairs, (hub_keys[kept], hub_counts[kept]))
     return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
 
 
-def _summed(parts: list[tuple[I64, I64]]) -> tuple[I64, I64]:
-    """Distinct keys (sorted) with their counts summed over the parts."""
-    keys = np.concatenate([k for k, _ in parts]).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
-    counts = np.concatenate([c for _, c in parts]).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
-    if len(parts) == 1:
-        return keys, counts
+def _merged(one: tuple[I64, I64], other: tuple[I64, I64]) -> tuple[I64, I64]:
+    """Distinct keys (sorted) of two (keys, counts) with their counts summed."""
+    if len(other[0]) == 0:
+        return one[0].astype(np.int64), one[1].astype(np.int64)
+    if len(one[0]) == 0:
+        return other[0].astype(np.int64), other[1].astype(np.int64)
+    keys = np.concatenate((one[0], other[0])).astype(np.int64)
     distinct, inverse = np.unique(keys, return_inverse=True)
+    counts = np.concatenate((one[1], other[1])).astype(np.float64)
     return distinct, np.bincount(inverse, weights=counts, minlength=len(distinct)).astype(np.int64)
 
 

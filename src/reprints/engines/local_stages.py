@@ -226,7 +226,7 @@ def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) 
     """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align)."""
     is_rep = representative[corpus.anchor_docs] == corpus.anchor_docs
     return join_anchors(
-        corpus.anchor_docs[is_rep], corpus.anchor_hashes[is_rep], anchor_df_cap=config.candidates.anchor_df_cap
+        corpus.anchor_docs, corpus.anchor_hashes, anchor_df_cap=config.candidates.anchor_df_cap, keep=is_rep
     )
 
 

@@ -331,8 +331,8 @@ class CorpusWriter:
 
     With a `folder`, the per-token arrays (character offsets, template counts and the match index) are written
     to `.npy` files there as the batches arrive and mapped read-only at the end: pages the operating system can
-    evict, and which worker processes map instead of copying (see `load_index`). Per-document arrays and the
-    anchors stay in memory.
+    evict, and which worker processes map instead of copying (see `load_index`). So are the anchors (read once,
+    by the candidate join). Per-document arrays stay in memory.
     """
 
     def __init__(self, corpus: Corpus, folder: Path | None, documents: int) -> None:
@@ -348,8 +348,8 @@ class CorpusWriter:
         self.per_doc: dict[str, list[npt.NDArray[Any]]] = {
             name: [] for name in ("token_counts", "match_counts", "doc_hashes", "boilerplate_tokens")
         }
-        self.anchor_docs: list[I64] = []
-        self.anchor_hashes: list[U64] = []
+        self.anchor_docs = _Column(folder, "anchor_docs", np.int64)
+        self.anchor_hashes = _Column(folder, "anchor_hashes", np.uint64)
         self.docs = 0
 
     def add(self, batch: BatchPrints) -> None:
@@ -387,8 +387,8 @@ class CorpusWriter:
         match_counts = joined(self.per_doc["match_counts"], np.int64)
         corpus.doc_hashes = joined(self.per_doc["doc_hashes"], np.uint64)
         corpus.boilerplate_tokens = joined(self.per_doc["boilerplate_tokens"], np.int64)
-        corpus.anchor_docs = joined(self.anchor_docs, np.int64)
-        corpus.anchor_hashes = joined(self.anchor_hashes, np.uint64)
+        corpus.anchor_docs = self.anchor_docs.close().view(np.ndarray)
+        corpus.anchor_hashes = self.anchor_hashes.close().view(np.ndarray)
         corpus.token_offsets = _offsets(token_counts)
         # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes these
         # once per passage written.
