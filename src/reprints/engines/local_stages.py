@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from reprints.align.batch import AlignedBatch, AlignTask
 from reprints.candidates.exact import exact_groups
-from reprints.candidates.join import Candidates, join_anchors
+from reprints.candidates.join import PARTITION_ROWS, Candidates, join_anchors
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
 from reprints.decide.links import Link, Relations, links_from_alignment, reseated, shared_content
@@ -224,7 +224,11 @@ def fingerprint_corpus(
 
 def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) -> Candidates:
     """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align)."""
-    is_rep = representative[corpus.anchor_docs] == corpus.anchor_docs
+    docs = corpus.anchor_docs
+    is_rep = np.empty(len(docs), dtype=np.bool_)
+    for start in range(0, len(docs), PARTITION_ROWS):  # in pieces: no corpus-wide temporary of document numbers
+        piece = docs[start : start + PARTITION_ROWS]
+        is_rep[start : start + PARTITION_ROWS] = representative[piece] == piece
     return join_anchors(
         corpus.anchor_docs, corpus.anchor_hashes, anchor_df_cap=config.candidates.anchor_df_cap, keep=is_rep
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+from typing import cast
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -94,7 +95,10 @@ def learn(
     group_start = np.flatnonzero(np.concatenate(([True], keys[firsts][1:] != keys[firsts][:-1])))
     group_size = np.diff(np.append(group_start, len(firsts)))
     doc_start = np.searchsorted(docs, np.arange(int(docs.max()) + 2))
-    key_list, doc_list, count_list = keys.tolist(), docs.tolist(), token_counts.tolist()
+    # Line keys are read through a memoryview (Python ints on access): a list of them would cost about 40 bytes
+    # per line, for every line of the corpus.
+    key_list = cast("list[int]", np.ascontiguousarray(keys, dtype=np.uint64).data)
+    doc_list, count_list = docs.tolist(), token_counts.tolist()
     candidates = [
         (start, size) for start, size in zip(group_start.tolist(), group_size.tolist(), strict=True) if size >= min_docs
     ]
