@@ -46,9 +46,9 @@ def join_anchors(
     """Pairs of documents that share at least one anchor held by at most `anchor_df_cap` documents.
 
     The anchors are joined in partitions of about `partition_rows` rows by hash range (an anchor's holders all
-    fall in one partition); each partition's pairs are counted there and merged into the running counts, so the
-    join holds one partition and the distinct pairs at a time, and the result does not depend on the number of
-    partitions.
+    fall in one partition); each partition's pairs are counted there, in pieces of about `partition_rows` pair
+    occurrences, and merged into the running counts, so the join holds one partition, one piece and the distinct
+    pairs at a time, and the result does not depend on the number of partitions or pieces.
 
     Args:
         docs: Document number of each anchor row (any order; repeated rows are ignored).
@@ -71,8 +71,8 @@ def join_anchors(
             chosen &= keep
         rows = np.flatnonzero(chosen)
         del chosen
-        keys, hub_keys, part_capped = _join_partition(docs[rows], hashes[rows], anchor_df_cap)
-        pairs = _merged(pairs, np.unique(keys, return_counts=True))
+        keys, counts, hub_keys, part_capped = _join_partition(docs[rows], hashes[rows], anchor_df_cap, partition_rows)
+        pairs = _merged(pairs, (keys, counts))
         hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
         capped += part_capped
     hub_keys, hub_counts = hubs
@@ -93,9 +93,10 @@ def _merged(one: tuple[I64, I64], other: tuple[I64, I64]) -> tuple[I64, I64]:
     return distinct, np.bincount(inverse, weights=counts, minlength=len(distinct)).astype(np.int64)
 
 
-def _join_partition(docs: I64, hashes: U64, anchor_df_cap: int) -> tuple[I64, I64, int]:
-    """Pair keys `a * 2**32 + b` of one partition (a pair once per anchor it shares), the hub pair keys (once
-    per capped anchor), and the number of capped anchors."""
+def _join_partition(docs: I64, hashes: U64, anchor_df_cap: int, flush_keys: int) -> tuple[I64, I64, I64, int]:
+    """One partition's distinct pair keys `a * 2**32 + b` with how many anchors each pair shares there, the hub
+    pair keys (once per capped anchor), and the number of capped anchors. Pair keys are counted in pieces of
+    about `flush_keys` (a near-duplicate pair comes once per shared anchor before counting)."""
     order = np.lexsort((docs, hashes))
     docs, hashes = docs[order], hashes[order]
     distinct = np.ones(len(docs), dtype=np.bool_)
@@ -110,15 +111,20 @@ def _join_partition(docs: I64, hashes: U64, anchor_df_cap: int) -> tuple[I64, I6
     capped = int(np.count_nonzero(sizes > anchor_df_cap))
     hub_keys = _hub_pairs(docs, group_id, row_size > anchor_df_cap)
     docs, group_id = docs[usable], group_id[usable]
-    firsts, seconds = [], []
+    empty = np.empty(0, dtype=np.int64)
+    counted: tuple[I64, I64] = (empty, empty)
+    pending: list[I64] = []
+    held = 0
     for step in range(1, int(row_size[usable].max(initial=1))):
         same = np.flatnonzero(group_id[step:] == group_id[:-step])
-        firsts.append(docs[same])
-        seconds.append(docs[same + step])
-    keys = np.empty(0, dtype=np.int64)
-    if firsts:
-        keys = np.concatenate(firsts) * np.int64(2**32) + np.concatenate(seconds)
-    return keys.astype(np.int64), hub_keys, capped
+        pending.append(docs[same] * np.int64(2**32) + docs[same + step])
+        held += len(same)
+        if held >= flush_keys:
+            counted = _merged(counted, np.unique(np.concatenate(pending), return_counts=True))
+            pending, held = [], 0
+    if pending:
+        counted = _merged(counted, np.unique(np.concatenate(pending), return_counts=True))
+    return counted[0], counted[1], hub_keys, capped
 
 
 def _hub_pairs(docs: I64, group_id: I64, capped: np.ndarray) -> I64:
