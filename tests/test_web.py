@@ -313,3 +313,20 @@ def test_compiled_template_marks_equal_the_numpy_rules(docs: list[list[tuple[int
     tokens = tokenize([_document(pieces) for pieces in docs], seed)
     compiled = compiled_template_mask(tokens.hashes, tokens.offsets, seed)
     assert np.array_equal(compiled, numpy_template_mask(tokens.hashes, tokens.offsets, seed))
+
+
+def test_regression_a_jsonl_line_not_in_utf8_is_reported_when_its_html_field_is_extracted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line's own warning (not UTF-8, decoded as Windows-1252) survives extraction of its HTML field: logged
+    with on_error="skip", an error with on_error="fail" (it was dropped when pages moved to the workers)."""
+    from reprints.errors import InputError
+
+    line = json.dumps({"id": "p", "html": page(body(PARAGRAPHS[:2]), title="Caf\u00e9")}, ensure_ascii=False)
+    source = tmp_path / "pages.jsonl"
+    source.write_bytes(line.encode("cp1252") + b"\n")
+    reprints.dedup([source], tmp_path / "out", html_field="html")
+    assert "line is not UTF-8" in caplog.text
+    assert rows(tmp_path / "out" / "deduplicated.jsonl")[0]["title"] == "Caf\u00e9"
+    with pytest.raises(InputError, match="not UTF-8"):
+        reprints.dedup([source], tmp_path / "fail", html_field="html", on_error="fail")

@@ -112,7 +112,7 @@ class WorkDir:
     @property
     def pages(self) -> Path:
         """The pages extracted by the reading pass, for the writing pass (`reprints.io.pages`)."""
-        return self.path / "pages.pickle"
+        return self.path / "pages.jsonl"
 
     def remove(self) -> None:
         """Delete what the run wrote in its work directory (after a successful run), and the folder if the run

@@ -248,7 +248,7 @@ def finish_page(record: Record) -> Record:
     page = record.page
     if page is None:
         return record
-    warnings: list[str] = []
+    warnings = [record.warning] if record.warning else []  # the reader's own (a line not in UTF-8)
     html = page.html
     if isinstance(html, bytes):
         decoded = decode_html(html, page.header_charset)

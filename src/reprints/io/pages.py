@@ -20,6 +20,7 @@ from reprints.io.records import Record
 
 CHUNK_PAGES = 16  # pages per task: about a third of a second of work
 CHUNK_RECORDS = 1024  # records per chunk at most, so a few pages among many text records do not wait long
+CHUNK_CHARS = 1_000_000  # characters (text or markup) per chunk at most: what read-ahead holds per chunk
 
 Item = TypeVar("Item")
 Mapper = Callable[[Callable[[list[Record]], list[Record]], Iterable[list[Record]]], Iterator[list[Record]]]
@@ -90,13 +91,15 @@ def _in_process(
 
 def _chunks(items: Iterable[tuple[Item, Record | None]]) -> Iterator[list[tuple[Item, Record | None]]]:
     chunk: list[tuple[Item, Record | None]] = []
-    pages = 0
+    pages = chars = 0
     for item, record in items:
         chunk.append((item, record))
-        pages += record is not None and record.page is not None
-        if pages >= CHUNK_PAGES or len(chunk) >= CHUNK_RECORDS:
+        if record is not None:
+            pages += record.page is not None
+            chars += len(record.text or "") + (len(record.page.html) if record.page is not None else 0)
+        if pages >= CHUNK_PAGES or len(chunk) >= CHUNK_RECORDS or chars >= CHUNK_CHARS:
             yield chunk
-            chunk, pages = [], 0
+            chunk, pages, chars = [], 0, 0
     if chunk:
         yield chunk
 
