@@ -194,6 +194,14 @@ def test_compare_reads_html_pages(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["relation"] in ("exact", "near_duplicate")
 
 
+def _paired(tmp_path: Path, docs: list[dict[str, str]]) -> set[tuple[str, str]]:
+    """The pairs `dedup` reports for these documents (ids `a`, `b`)."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
+    reprints.dedup([source], tmp_path / "out")
+    return {(row["a"], row["b"]) for row in rows(tmp_path / "out" / "pairs.jsonl")}
+
+
 def test_regression_menus_and_widgets_do_not_link_two_pages_of_a_site(tmp_path: Path) -> None:
     """Two unrelated articles in one site's whole-page dump (menu, archive list, calendar, comment form, share
     buttons) are not a pair; an article quoted by the other page still is."""
@@ -211,10 +219,7 @@ def test_regression_menus_and_widgets_do_not_link_two_pages_of_a_site(tmp_path: 
         {"id": "two", "text": f"{head}\n{second}\n{foot}"},
         {"id": "three", "text": f"{head}\nAs reported: {PARAGRAPHS[0]}\n{foot}"},
     ]
-    source = tmp_path / "dumps.jsonl"
-    source.write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
-    reprints.dedup([source], tmp_path / "out")
-    pairs = {(row["a"], row["b"]) for row in rows(tmp_path / "out" / "pairs.jsonl")}
+    pairs = _paired(tmp_path, docs)
     assert ("one", "two") not in pairs
     assert ("one", "three") in pairs
 
@@ -242,10 +247,7 @@ def test_regression_notices_worded_by_each_site_do_not_link_pages(tmp_path: Path
         {"id": "two", "text": f"{second}\n{NOTICES}"},
         {"id": "three", "text": f"Elsewhere:\n{quote}\n{NOTICES}"},
     ]
-    source = tmp_path / "pages.jsonl"
-    source.write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
-    reprints.dedup([source], tmp_path / "out")
-    pairs = {(row["a"], row["b"]) for row in rows(tmp_path / "out" / "pairs.jsonl")}
+    pairs = _paired(tmp_path, docs)
     assert ("one", "two") not in pairs
     assert ("two", "three") in pairs
     assert not reprints.compare(docs[0]["text"], docs[1]["text"]).spans

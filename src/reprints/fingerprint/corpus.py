@@ -345,8 +345,14 @@ class CorpusWriter:
         self.templates = 0
         self.keys = _Column(folder, "keys", np.uint64)
         self.positions = _Column(folder, "positions", np.int32)
-        self.per_doc: dict[str, list[npt.NDArray[Any]]] = {
-            name: [] for name in ("token_counts", "match_counts", "doc_hashes", "boilerplate_tokens")
+        self.per_doc = {  # in memory
+            name: _Column(None, name, dtype)
+            for name, dtype in (
+                ("token_counts", np.int64),
+                ("match_counts", np.int64),
+                ("doc_hashes", np.uint64),
+                ("boilerplate_tokens", np.int64),
+            )
         }
         self.anchor_docs = _Column(folder, "anchor_docs", np.int64)
         self.anchor_hashes = _Column(folder, "anchor_hashes", np.uint64)
@@ -362,8 +368,8 @@ class CorpusWriter:
         self.templates = int(before[-1]) if len(before) else self.templates
         self.keys.append(MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, self.doc_bits))
         self.positions.append(batch.match_positions)
-        for name, parts in self.per_doc.items():
-            parts.append(getattr(batch, name))
+        for name, column in self.per_doc.items():
+            column.append(getattr(batch, name))
         self.anchor_docs.append(batch.anchor_docs + d)
         self.anchor_hashes.append(batch.anchor_hashes)
         spans = self.corpus.boilerplate_spans
@@ -379,14 +385,9 @@ class CorpusWriter:
     def finish(self) -> None:
         """Lay the corpus out (call once, after the last batch)."""
         corpus = self.corpus
-
-        def joined(parts: list[npt.NDArray[Any]], dtype: type) -> Any:
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
-
-        token_counts = joined(self.per_doc["token_counts"], np.int64)
-        match_counts = joined(self.per_doc["match_counts"], np.int64)
-        corpus.doc_hashes = joined(self.per_doc["doc_hashes"], np.uint64)
-        corpus.boilerplate_tokens = joined(self.per_doc["boilerplate_tokens"], np.int64)
+        token_counts, match_counts, corpus.doc_hashes, corpus.boilerplate_tokens = (
+            column.close() for column in self.per_doc.values()
+        )
         corpus.anchor_docs = self.anchor_docs.close().view(np.ndarray)
         corpus.anchor_hashes = self.anchor_hashes.close().view(np.ndarray)
         corpus.token_offsets = _offsets(token_counts)

@@ -73,7 +73,7 @@ class Pages:
                 held.append(chunk)
                 yield [record for _, record in chunk if record is not None and record.page is not None]
 
-        mapper = self.mapper or _in_process
+        mapper = self.mapper or map
         for done in mapper(finish_pages, tasks()):
             extracted = iter(done)
             for item, record in held.popleft():
@@ -81,12 +81,6 @@ class Pages:
                     yield item, next(extracted), record
                 else:
                     yield item, record, None
-
-
-def _in_process(
-    function: Callable[[list[Record]], list[Record]], tasks: Iterable[list[Record]]
-) -> Iterator[list[Record]]:
-    return map(function, tasks)
 
 
 def _chunks(items: Iterable[tuple[Item, Record | None]]) -> Iterator[list[tuple[Item, Record | None]]]:

@@ -58,15 +58,19 @@ def _texts(name: str) -> list[str]:
 
 
 @functools.cache
+def _word_hashes(name: str, seed: int) -> U64:
+    """Sorted hashes of the words of a data file, as tokens of a document hash (seeded)."""
+    return np.unique(tokenize([" ".join(_texts(name))], seed).hashes)
+
+
 def function_words(seed: int) -> U64:
-    """Sorted hashes of the function words, as tokens of a document hash (seeded)."""
-    return np.unique(tokenize([" ".join(_texts("function_words.txt"))], seed).hashes)
+    """Sorted hashes of the function words."""
+    return _word_hashes("function_words.txt", seed)
 
 
-@functools.cache
 def notice_words(seed: int) -> U64:
-    """Sorted hashes of the notice words, as tokens of a document hash (seeded)."""
-    return np.unique(tokenize([" ".join(_texts("notice_words.txt"))], seed).hashes)
+    """Sorted hashes of the notice words."""
+    return _word_hashes("notice_words.txt", seed)
 
 
 @functools.cache
