@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64
+from reprints.io.arrays import drop_pages
 from reprints.normalize.tokens import I64
 
 
@@ -58,11 +59,9 @@ def join_anchors(
         partition_rows: Rows per partition (about).
     """
     count = len(hashes) if keep is None else int(np.count_nonzero(keep))
-    bits = (max(1, -(-count // partition_rows)) - 1).bit_length()  # 2**bits partitions by the hash's top bits
-    part_of = np.zeros(len(hashes), dtype=np.uint16)
-    if bits:
-        for start in range(0, len(hashes), partition_rows):
-            part_of[start : start + partition_rows] = hashes[start : start + partition_rows] >> np.uint64(64 - bits)
+    bits = (max(1, -(-count // partition_rows)) - 1).bit_length()
+    part_of = partitions(hashes, bits, partition_rows)
+    drop_pages(hashes)
     empty = np.empty(0, dtype=np.int64)
     pairs, hubs, capped = (empty, empty), (empty, empty), 0
     for part in range(1 << bits):
@@ -71,7 +70,10 @@ def join_anchors(
             chosen &= keep
         rows = np.flatnonzero(chosen)
         del chosen
-        keys, counts, hub_keys, part_capped = _join_partition(docs[rows], hashes[rows], anchor_df_cap, partition_rows)
+        part_docs, part_hashes = docs[rows], hashes[rows]
+        drop_pages(docs, hashes)  # mapped anchors: each partition reads them again
+        keys, counts, hub_keys, part_capped = _join_partition(part_docs, part_hashes, anchor_df_cap, partition_rows)
+        del part_docs, part_hashes
         pairs = _merged(pairs, (keys, counts))
         hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
         capped += part_capped
@@ -79,6 +81,18 @@ def join_anchors(
     kept = hub_counts >= MIN_HUB_ANCHORS  # a pair found through hubs shares several capped anchors
     pair_keys, shared = _merged(pairs, (hub_keys[kept], hub_counts[kept]))
     return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
+
+
+def partitions(hashes: U64, bits: int, piece: int = PARTITION_ROWS) -> npt.NDArray[np.uint16]:
+    """The partition (of 2**bits) of each anchor row: its hash's low bits. Anchors are the smallest hashes of
+    their windows, so their top bits are far from uniform (by the top bits, the first of 8 partitions held most of
+    the anchors of 640k documents, and the join's memory with it)."""
+    part_of = np.zeros(len(hashes), dtype=np.uint16)
+    if bits:
+        mask = np.uint64((1 << bits) - 1)
+        for start in range(0, len(hashes), piece):
+            part_of[start : start + piece] = hashes[start : start + piece] & mask
+    return part_of
 
 
 def _merged(one: tuple[I64, I64], other: tuple[I64, I64]) -> tuple[I64, I64]:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex, ranges
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import checkpointed, load_dataclass
+from reprints.io.arrays import checkpointed, drop_pages, load_dataclass
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask
@@ -229,7 +229,9 @@ class Corpus:
     anchor_hashes: U64 = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     index: MatchIndex | None = None
     boilerplate_tokens: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    boilerplate_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    boilerplate_docs: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # the boilerplate lines
+    boilerplate_starts: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # removed, in document
+    boilerplate_ends: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # order (characters)
     template_before: I64 = field(default_factory=lambda: np.zeros(1, dtype=np.int64))  # template tokens before each
     mapped: list[Any] = field(default_factory=list)  # the memory-mapped arrays (see `release_pages`)
 
@@ -264,9 +266,12 @@ class Corpus:
         """Drop the pages of the mapped arrays this process has read from its resident set: they stay in the
         operating system's file cache and are read back from there when needed, so a pass over every
         document's offsets (writing the outputs) does not keep them all in the process's memory."""
-        for array in self.mapped:
-            with contextlib.suppress(AttributeError, OSError, ValueError):
-                array._mmap.madvise(mmap.MADV_DONTNEED)
+        drop_pages(*self.mapped)
+
+    def boilerplate_spans(self, doc: int) -> list[tuple[int, int]]:
+        """Characters of each boilerplate line removed from a document, in text order."""
+        lo, hi = np.searchsorted(self.boilerplate_docs, (doc, doc + 1))
+        return list(zip(self.boilerplate_starts[lo:hi].tolist(), self.boilerplate_ends[lo:hi].tolist(), strict=True))
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
         """Characters of tokens `start:end` of a document, widened over glued punctuation."""
@@ -332,7 +337,8 @@ class CorpusWriter:
     With a `folder`, the per-token arrays (character offsets, template counts and the match index) are written
     to `.npy` files there as the batches arrive and mapped read-only at the end: pages the operating system can
     evict, and which worker processes map instead of copying (see `load_index`). So are the anchors (read once,
-    by the candidate join). Per-document arrays stay in memory.
+    by the candidate join) and the boilerplate lines removed (read when writing). Per-document arrays stay in
+    memory.
     """
 
     def __init__(self, corpus: Corpus, folder: Path | None, documents: int) -> None:
@@ -356,6 +362,7 @@ class CorpusWriter:
         }
         self.anchor_docs = _Column(folder, "anchor_docs", np.int64)
         self.anchor_hashes = _Column(folder, "anchor_hashes", np.uint64)
+        self.boilerplate = [_Column(folder, f"boilerplate_{name}", np.int64) for name in ("docs", "starts", "ends")]
         self.docs = 0
 
     def add(self, batch: BatchPrints) -> None:
@@ -372,14 +379,12 @@ class CorpusWriter:
             column.append(getattr(batch, name))
         self.anchor_docs.append(batch.anchor_docs + d)
         self.anchor_hashes.append(batch.anchor_hashes)
-        spans = self.corpus.boilerplate_spans
-        for doc, start, end in zip(
-            batch.boilerplate_docs.tolist(),
-            batch.boilerplate_starts.tolist(),
-            batch.boilerplate_ends.tolist(),
+        for column, values in zip(
+            self.boilerplate,
+            (batch.boilerplate_docs + d, batch.boilerplate_starts, batch.boilerplate_ends),
             strict=True,
         ):
-            spans.setdefault(d + doc, []).append((start, end))
+            column.append(values)
         self.docs += len(batch.token_counts)
 
     def finish(self) -> None:
@@ -395,7 +400,18 @@ class CorpusWriter:
         # once per passage written.
         lead, trail, template_before = self.lead.close(), self.trail.close(), self.template_before.close()
         keys, positions = self.keys.close(), self.positions.close()
-        corpus.mapped = [a for a in (lead, trail, template_before, keys, positions) if isinstance(a, np.memmap)]
+        boilerplate = [column.close() for column in self.boilerplate]
+        every = (lead, trail, template_before, keys, positions, *boilerplate)
+        corpus.mapped = [a for a in every if isinstance(a, np.memmap)]
+        corpus.boilerplate_docs, corpus.boilerplate_starts, corpus.boilerplate_ends = (
+            a.view(np.ndarray) for a in boilerplate
+        )
+        for array in corpus.mapped:
+            # Read here a few values per passage, scattered over the corpus: without this hint each page fault
+            # reads ahead, and a pass writing the pairs made a gigabyte of these files resident between two
+            # releases (`release_pages`) at 640k documents.
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                array._mmap.madvise(mmap.MADV_RANDOM)
         corpus.lead, corpus.trail = lead.view(np.ndarray), trail.view(np.ndarray)
         corpus.template_before = template_before
         corpus.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, self.doc_bits)

@@ -1,9 +1,11 @@
-"""Checkpoint files: named NumPy arrays saved atomically, so a killed run never leaves a half-written one."""
+"""Checkpoint files: named NumPy arrays saved atomically, so a killed run never leaves a half-written one; and
+letting go of the pages of memory-mapped arrays."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import zipfile
 from collections.abc import Callable
@@ -73,3 +75,16 @@ def checkpointed(path: Path, kind: type[T], compute: Callable[[], T]) -> tuple[T
     value = compute()
     save_dataclass(path, value)
     return value, False
+
+
+def drop_pages(*arrays: Any) -> None:
+    """Drop the pages of memory-mapped arrays (or views of them) from this process's resident set; they stay in
+    the operating system's file cache. Arrays held in memory are left alone."""
+    for array in arrays:
+        base = array
+        while base is not None and not hasattr(base, "_mmap"):
+            base = getattr(base, "base", None)
+        mapping = getattr(base, "_mmap", None)
+        if mapping is not None:
+            with contextlib.suppress(OSError, ValueError):
+                mapping.madvise(mmap.MADV_DONTNEED)

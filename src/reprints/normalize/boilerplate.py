@@ -69,6 +69,7 @@ def learn(
     max_context: int,
     min_own: int = 30,
     sketches: U64 | None = None,
+    holders: dict[int, int] | None = None,
 ) -> U64:
     """The keys of boilerplate lines.
 
@@ -82,6 +83,8 @@ def learn(
             lacks.
         sketches: Bottom-k sketch of every document (rows by document number): two documents whose estimated
             resemblance is at least COPY_SHARE are near-copies, not evidence, however their lines are cut.
+        holders: Documents holding each key in the whole corpus, when the lines given are those of only some of
+            its documents (the index learns from the first holders of the lines a new document brings).
 
     Returns:
         The boilerplate keys, sorted.
@@ -95,13 +98,18 @@ def learn(
     group_start = np.flatnonzero(np.concatenate(([True], keys[firsts][1:] != keys[firsts][:-1])))
     group_size = np.diff(np.append(group_start, len(firsts)))
     doc_start = np.searchsorted(docs, np.arange(int(docs.max()) + 2))
-    # Line keys are read through a memoryview (Python ints on access): a list of them would cost about 40 bytes
-    # per line, for every line of the corpus.
+    # Lines are read through memoryviews (Python ints on access): a list costs about 40 bytes per line, for every
+    # line of the corpus.
     key_list = cast("list[int]", np.ascontiguousarray(keys, dtype=np.uint64).data)
-    doc_list, count_list = docs.tolist(), token_counts.tolist()
-    candidates = [
-        (start, size) for start, size in zip(group_start.tolist(), group_size.tolist(), strict=True) if size >= min_docs
-    ]
+    doc_list = cast("list[int]", np.ascontiguousarray(docs, dtype=np.int64).data)
+    count_list = cast("list[int]", np.ascontiguousarray(token_counts, dtype=np.int64).data)
+    sizes = group_size.tolist()
+    if holders is not None:
+        sizes = [
+            holders.get(key_list[int(firsts[start])], size)
+            for start, size in zip(group_start.tolist(), sizes, strict=True)
+        ]
+    candidates = [(start, size) for start, size in zip(group_start.tolist(), sizes, strict=True) if size >= min_docs]
     documents = _Documents(key_list, count_list, doc_start, sketches, min_own)
     flagged: set[int] = set()
     for _ in range(ROUNDS):
