@@ -334,6 +334,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per speed measurement (default 3, 1 with --quick)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the scale generator")
     parser.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared")
+    parser.add_argument("--large", type=int, help="also run reprints on a generated corpus of this many documents")
     parser.add_argument("--reprints-src", type=Path, help="benchmark the reprints package in this src/ folder instead")
     args = parser.parse_args()
     if args.setup:
@@ -366,6 +367,8 @@ def main() -> None:
     results["quality"] = quality(paths, args.shared, work, [0.8] if args.quick else [0.8, 0.5], status)
     results["speed"] = speed(paths, work, runs, status)
     sizes = [2500, 5000, 10000] if args.quick else [10_000, 40_000, 160_000, 640_000]
+    if args.large:
+        sizes.append(args.large)
     results["scale"] = scale(args.shared, work, sizes, 10_000 if args.quick else 160_000, args.seed)
     results["elapsed_seconds"] = time.perf_counter() - began
     (work / "results.json").write_text(json.dumps(results, indent=1))
