@@ -28,8 +28,11 @@ SELF_CONTAINED = {
     "test_candidates",
     "test_decide",
     "test_fingerprint",
+    "test_index",
     "test_normalize",
     "test_report",
+    "test_service",
+    "test_browser",
     "test_web",
 }
 
@@ -42,10 +45,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
-def run_cli(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `python -m reprints ARGS` in a subprocess, as a user would."""
+def run_cli(*args: str | Path, check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m reprints ARGS` in a subprocess, as a user would (`input_text` on its stdin)."""
     result = subprocess.run(
-        [sys.executable, "-m", "reprints", *map(str, args)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "reprints", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        input=input_text,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"reprints {' '.join(map(str, args))} failed:\n{result.stderr}")

@@ -123,6 +123,18 @@ def _read_options(function: Any) -> Any:
     return _stack(function, options)
 
 
+_anchor_cap = click.option(
+    "--anchor-df-cap",
+    type=int,
+    default=None,
+    help=f"Ignore anchors held by more documents than this [default: {CANDIDATES.anchor_df_cap}].",
+)
+_on_error = click.option(
+    "--on-error",
+    type=click.Choice(["skip", "fail"]),
+    default=None,
+    help=f"Bad input: report it and go on (skip) or stop at once (fail) [default: {READ.on_error}].",
+)
 WORKERS_HELP = "Worker processes; 0: one per core, for inputs over 4 batches [default: 0]."
 
 
@@ -142,12 +154,7 @@ def _given(**values: Any) -> dict[str, Any]:
     help=f"Format of the output files [default: {RUN.output_format}].",
 )
 @_parameters
-@click.option(
-    "--anchor-df-cap",
-    type=int,
-    default=None,
-    help=f"Ignore anchors held by more documents than this [default: {CANDIDATES.anchor_df_cap}].",
-)
+@_anchor_cap
 @click.option(
     "--order-by",
     default=None,
@@ -167,12 +174,7 @@ def _given(**values: Any) -> dict[str, Any]:
     help="Remove boilerplate lines from the deduplicated output (recorded in documents.jsonl).",
 )
 @click.option("--workers", type=int, default=None, help=WORKERS_HELP)
-@click.option(
-    "--on-error",
-    type=click.Choice(["skip", "fail"]),
-    default=None,
-    help=f"Bad input: report it and go on (skip) or stop at once (fail) [default: {READ.on_error}].",
-)
+@_on_error
 @click.option(
     "--resume",
     is_flag=True,
@@ -287,6 +289,149 @@ def compare(file_a: Path, file_b: Path, as_json: bool, extract: str, **options: 
         )
     else:
         click.echo(describe(pair, text_a, text_b))
+
+
+@cli.group()
+def index() -> None:
+    """An index on disk that remembers documents: add to it, query it, remove from it."""
+
+
+INDEX_HELP = "Index folder (created by the first add)."
+
+
+@index.command("add")
+@click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_read_options
+@_parameters
+@_anchor_cap
+@click.option("--boilerplate/--no-boilerplate", "boilerplate", default=None, help="Learn boilerplate [default: on].")
+@_boilerplate_options
+@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
+@_on_error
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, **options: Any) -> None:
+    """Add the documents of INPUTS to the index (an id already stored is replaced). The matching parameters
+    are fixed when the index is created."""
+    import time
+
+    from reprints.index.api import add
+
+    began = time.perf_counter()
+    counts = add(folder, inputs, progress=not quiet, **_given(**options))
+    if not quiet:
+        click.echo(
+            f"{counts['added']} added, {counts['replaced']} replaced, {counts['unreadable']} unreadable; "
+            f"{folder} in {time.perf_counter() - began:.1f} s",
+            err=True,
+        )
+
+
+@index.command("query")
+@click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per query document.")
+@click.option("--limit", type=int, default=None, help="At most this many matches per query document.")
+@click.option("--extract", type=click.Choice(EXTRACT_MODES), default=READ.extract, help=EXTRACT_HELP)
+def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int | None, extract: str) -> None:
+    """Every stored document sharing a passage with each FILE (text or HTML; '-' reads stdin), best covered
+    first."""
+    from reprints.index.api import open_index
+    from reprints.index.query import query
+
+    if limit is not None and limit < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--limit")
+    with open_index(folder) as store:
+        for path in files:
+            if str(path) == "-":
+                name, text = "-", sys.stdin.read()
+            else:
+                name, text = path.name, _read_text(path, extract)
+            matches = query(store, text, limit=limit)
+            if as_json:
+                click.echo(dumps({"query": name, "matches": [match.to_dict() for match in matches]}))
+                continue
+            click.echo(f"{name}: {len(matches)} matching document{'s' if len(matches) != 1 else ''}")
+            for match in matches:
+                where = f", container: {match.container}" if match.container else ""
+                passages = f"{len(match.spans)} passage{'s' if len(match.spans) != 1 else ''}"
+                click.echo(
+                    f"  {match.id}  {match.relation}{where}  coverage {match.coverage_query:.0%} of the query, "
+                    f"{match.coverage_stored:.0%} of it; {passages}"
+                )
+
+
+@index.command("remove")
+@click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.argument("ids", nargs=-1, required=True)
+def index_remove(folder: Path, ids: tuple[str, ...]) -> None:
+    """Remove the documents with these IDS from the index."""
+    from reprints.index.api import remove
+
+    missing = remove(folder, ids)
+    for doc_id in missing:
+        click.echo(f"reprints: warning: {doc_id!r} is not in the index", err=True)
+    click.echo(f"removed {len(ids) - len(missing)} document{'s' if len(ids) - len(missing) != 1 else ''}", err=True)
+
+
+@index.command("stats")
+@click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help=INDEX_HELP)
+def index_stats(folder: Path) -> None:
+    """Documents, anchors, boilerplate lines, size on disk and parameters of the index (JSON)."""
+    from reprints.index.api import stats
+
+    click.echo(dumps(stats(folder)))
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _serve_app(app: Any, host: str, port: int, token: str | None, what: str) -> None:
+    """Run an ASGI app with uvicorn (the `serve` extra), refusing a non-loopback bind without a token."""
+    if host not in LOOPBACK and not token:
+        raise click.UsageError(f"--host {host} exposes the {what} beyond this machine: give a --token too")
+    try:
+        import uvicorn
+    except ImportError:
+        raise ReprintsError("the service needs the serve extra: pip install 'reprints[serve]'") from None
+    click.echo(f"reprints: serving {what} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _web_app(**kwargs: Any) -> Any:
+    try:
+        from reprints.web.app import create_app
+    except ImportError as exc:
+        raise ReprintsError(f"the service needs the serve extra: pip install 'reprints[serve]' ({exc})") from None
+    return create_app(**kwargs)
+
+
+@cli.command()
+@click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
+def serve(folder: Path, host: str, port: int, token: str | None) -> None:
+    """Serve an index over HTTP: the JSON API (OpenAPI at /openapi.json) and the query pages."""
+    from reprints.index.api import open_index
+
+    store = open_index(folder)
+    _serve_app(_web_app(store=store, token=token), host, port, token, f"the index {folder}")
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
+def view(out_dir: Path, inputs: tuple[Path, ...], host: str, port: int, token: str | None) -> None:
+    """Show a finished run in the browser: clusters, decisions with their reasons and removed spans, any pair
+    side by side. The texts are read from the run's inputs (as summary.json lists them, or INPUTS)."""
+    from reprints.web.run import FinishedRun
+
+    run = FinishedRun(out_dir, inputs)
+    _serve_app(_web_app(run=run, token=token), host, port, token, f"the run {out_dir}")
 
 
 class _WarningLimit(logging.Filter):

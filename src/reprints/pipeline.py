@@ -160,7 +160,7 @@ def _run(
     summary = summarize(
         out, len(corpus), counts, relation_counts, numbers, timer, config, candidates, len(corpus.errors)
     )
-    summary = replace(summary, resumed=resumed)
+    summary = replace(summary, resumed=resumed, inputs=[str(path.resolve()) for path in files])
     write_json(staging / "summary.json", summary.to_dict())
     return summary
 

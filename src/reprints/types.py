@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -139,11 +139,13 @@ class Summary:
     out_dir: str
     unreadable: int = 0
     resumed: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Sequence[str] = ()  # the input files read, absolute (`reprints view` reads the texts back from them)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as written to `summary.json`."""
         return {
             "documents": self.documents,
+            "inputs": list(self.inputs),
             "unreadable": self.unreadable,
             "decisions": dict(self.decisions),
             "relations": dict(self.relations),

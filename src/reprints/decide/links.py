@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reprints.align.batch import AlignedBatch
 from reprints.align.chain import Regions
 from reprints.normalize.tokens import I64
 from reprints.types import Relation
@@ -158,3 +159,32 @@ class Relations:
     copies: dict[int, int]  # exact copy -> its group's canonical member
     groups: list[list[int]]  # exact groups, canonical first
     order: list[int]  # ranked documents (all but the copies), keep-first order
+
+
+def links_of_batch(
+    batch: AlignedBatch,
+    token_offsets: I64,
+    template_before: I64,
+    token_counts: list[int],
+    *,
+    duplicate_coverage: float,
+    min_passage: int,
+) -> list[Link]:
+    """The links of one aligned batch: its pairs' passages grouped per pair, then `links_from_alignment`."""
+    regions: list[list[TokenRegion]] = [[] for _ in range(len(batch.a))]
+    r = batch.regions
+    for p, a0, a1, b0, b1 in zip(
+        r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(), r.b_start.tolist(), r.b_end.tolist(), strict=True
+    ):
+        regions[p].append((a0, a1, b0, b1))
+    content = shared_content(batch.regions, batch.a, batch.b, token_offsets, template_before)
+    return links_from_alignment(
+        batch.a.tolist(),
+        batch.b.tolist(),
+        regions,
+        (batch.covered_a.tolist(), batch.covered_b.tolist()),
+        (content[0].tolist(), content[1].tolist()),
+        token_counts,
+        duplicate_coverage=duplicate_coverage,
+        min_passage=min_passage,
+    )

@@ -21,7 +21,7 @@ from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import PARTITION_ROWS, Candidates, join_anchors
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
-from reprints.decide.links import Link, Relations, links_from_alignment, reseated, shared_content
+from reprints.decide.links import Link, Relations, links_of_batch, reseated
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.local import LocalEngine, release_free_memory
 from reprints.engines.workdir import WorkDir
@@ -266,20 +266,11 @@ def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) 
     counts = corpus.token_counts.tolist()
     links: list[Link] = []
     for batch in aligned:
-        regions: list[list[tuple[int, int, int, int]]] = [[] for _ in range(len(batch.a))]
-        r = batch.regions
-        for p, a0, a1, b0, b1 in zip(
-            r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(), r.b_start.tolist(), r.b_end.tolist(), strict=True
-        ):
-            regions[p].append((a0, a1, b0, b1))
-        content = shared_content(batch.regions, batch.a, batch.b, corpus.token_offsets, corpus.template_before)
         links.extend(
-            links_from_alignment(
-                batch.a.tolist(),
-                batch.b.tolist(),
-                regions,
-                (batch.covered_a.tolist(), batch.covered_b.tolist()),
-                (content[0].tolist(), content[1].tolist()),
+            links_of_batch(
+                batch,
+                corpus.token_offsets,
+                corpus.template_before,
                 counts,
                 duplicate_coverage=config.decide.duplicate_coverage,
                 min_passage=config.align.min_passage,

@@ -1,0 +1,89 @@
+"""The index as a library: add, query, remove, stats (what `reprints index ...` and the service call)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm import tqdm
+
+from reprints.config import Config
+from reprints.engines.local import LocalEngine
+from reprints.index.build import add_documents, remove_documents
+from reprints.index.query import Match, query
+from reprints.index.store import Store
+from reprints.io import expand_inputs, iter_documents
+from reprints.io.pages import Pages
+
+# Options that only say how to read or run, never what the index holds.
+RUN_OPTIONS = {"workers", "batch_chars", "progress"}
+
+
+def open_index(folder: str | os.PathLike[str], *, create: bool = False, **options: Any) -> Store:
+    """Open an index folder (created with these options' parameters when `create` and it does not exist yet).
+
+    Raises:
+        InputError: the folder holds no index (and `create` is false), or one of another format.
+        ConfigError: an option differs from the parameters the index was created with.
+    """
+    config = Config.from_options(**options)
+    store = Store(os.fspath(folder), create=create, config=config)
+    store.check_parameters(config, options)
+    return store
+
+
+def add(index: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]], **options: Any) -> dict[str, int]:
+    """Add every document of the inputs to the index (created if missing); an id already stored is replaced.
+
+    Args:
+        index: The index folder.
+        inputs: As for `reprints.dedup`.
+        **options: Read options (`text_field`, `html_field`...), `workers`, `progress`, and at creation the
+            matching parameters (`shingle_size`, `min_passage`...).
+
+    Returns:
+        Counts of documents added, replaced and unreadable (left out, reported as warnings).
+    """
+    config = Config.from_options(**options)
+    files = expand_inputs(list(inputs), config.read.on_error)
+    size = sum(path.stat().st_size for path in files if path.is_file())
+    workers = config.run.workers_for(size)
+    with (
+        open_index(index, create=True, **{k: v for k, v in options.items() if k not in RUN_OPTIONS}) as store,
+        LocalEngine(workers) as engine,
+        tqdm(desc="indexing", unit=" docs", disable=not config.run.progress, leave=False) as bar,
+    ):
+        documents = iter_documents(files, config.read, pages=Pages(engine.map))
+
+        def advance(count: int) -> None:
+            bar.update(count)
+
+        return add_documents(store, documents, engine.map, batch_chars=config.run.batch_chars, progress=advance)
+
+
+def remove(index: str | os.PathLike[str], ids: Iterable[str]) -> list[str]:
+    """Remove documents by id; returns the ids the index did not hold."""
+    with open_index(index) as store:
+        return remove_documents(store, ids)
+
+
+def search(
+    index: str | os.PathLike[str] | Store,
+    text: str,
+    *,
+    doc_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    limit: int | None = None,
+) -> list[Match]:
+    """Every stored document sharing a passage with `text` (see `reprints.index.query.query`)."""
+    if isinstance(index, Store):
+        return query(index, text, doc_id=doc_id, metadata=metadata, limit=limit)
+    with open_index(index) as store:
+        return query(store, text, doc_id=doc_id, metadata=metadata, limit=limit)
+
+
+def stats(index: str | os.PathLike[str]) -> dict[str, Any]:
+    """Documents, anchors, boilerplate lines, size on disk and parameters of an index."""
+    with open_index(index) as store:
+        return store.stats()

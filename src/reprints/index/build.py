@@ -1,0 +1,251 @@
+"""Adding documents to the index and removing them, boilerplate learned as the index grows.
+
+Documents are tokenized and fingerprinted in batches (in the engine's workers); each batch is stored in one
+transaction together with what it changes in the learned boilerplate, so a reader never sees documents without
+their boilerplate or the reverse.
+
+Boilerplate is learned incrementally, with the rule of `reprints.normalize.boilerplate`: after a batch, each line
+the batch brought (or took away) that now recurs in at least `boilerplate_min_docs` documents of its site is
+judged again over the lines of its first holders (as many as `learn` examines), with the number of holders in
+the whole index. So an add costs what the added documents touch, not the size of the index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reprints.fingerprint.corpus import fingerprint_tokens, tokenize_batch
+from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.index.store import Store, signed, unsigned
+from reprints.normalize.boilerplate import MAX_PAIRS, learn, line_keys, site_of
+from reprints.types import Document
+
+Mapper = Callable[[Any, Iterable[Any]], Iterator[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the index stores of one document besides its text (computed in a worker)."""
+
+    doc_hash: int
+    tokens: int
+    anchors: list[int]  # distinct anchor hashes, as SQLite integers
+    line_hashes: bytes  # uint64 per line (the site is mixed in when stored)
+    line_tokens: bytes  # int64 per line
+    sketch: bytes  # SKETCH_SIZE uint64
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareTask:
+    """A picklable tokenize-and-fingerprint of a batch of texts."""
+
+    shingle_size: int
+    window: int
+    seed: int
+
+    def __call__(self, texts: list[str]) -> list[Prepared]:
+        return prepare(texts, self.shingle_size, self.window, self.seed)
+
+
+def prepare(texts: list[str], shingle_size: int, window: int, seed: int) -> list[Prepared]:
+    """Per text: exact-text hash, tokens, anchors (whole text), lines and sketch."""
+    batch = tokenize_batch(texts, seed)
+    prints = fingerprint_tokens(batch, shingle_size, window, seed)
+    anchor_start = np.searchsorted(prints.anchor_docs, np.arange(len(texts) + 1))
+    line_start = np.searchsorted(batch.line_docs, np.arange(len(texts) + 1))
+    line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64)
+    out = []
+    for doc in range(len(texts)):
+        lo, hi = int(line_start[doc]), int(line_start[doc + 1])
+        anchors = np.unique(prints.anchor_hashes[anchor_start[doc] : anchor_start[doc + 1]])
+        out.append(
+            Prepared(
+                int(np.int64(batch.doc_hashes[doc].view(np.int64))),
+                int(batch.token_counts[doc]),
+                signed(anchors),
+                batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
+                line_tokens[lo:hi].tobytes(),
+                batch.doc_sketches[doc].astype(np.uint64).tobytes(),
+            )
+        )
+    return out
+
+
+def _batches(documents: Iterable[Document], chars: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    size = 0
+    for doc in documents:
+        batch.append(doc)
+        size += len(doc.text)
+        if size >= chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def add_documents(
+    store: Store,
+    documents: Iterable[Document],
+    mapper: Mapper = map,
+    *,
+    batch_chars: int = 1_000_000,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Store documents (an id already stored is replaced); returns counts of added, replaced and unreadable."""
+    config = store.config
+    fp = config.fingerprint
+    task = PrepareTask(fp.shingle_size, fp.window, fp.seed)
+    counts = {"added": 0, "replaced": 0, "unreadable": 0}
+    readable: Iterator[Document] = (doc for doc in documents if doc.error is None or _unreadable(doc, counts))
+    pending: list[list[Document]] = []  # batches sent to the workers, in order
+
+    def texts() -> Iterator[list[str]]:
+        for batch in _batches(readable, batch_chars):
+            pending.append(batch)
+            yield [doc.text for doc in batch]
+
+    for prepared in mapper(task, texts()):
+        batch = pending.pop(0)
+        with store.writing() as db:
+            touched: set[int] = set()
+            for doc, prep in zip(batch, prepared, strict=True):
+                if _remove(store, db, doc.id, touched):
+                    counts["replaced"] += 1
+                else:
+                    counts["added"] += 1
+                _insert(store, db, doc, prep, touched)
+            _relearn(store, db, touched)
+        if progress is not None:
+            progress(len(batch))
+    return counts
+
+
+def _unreadable(doc: Document, counts: dict[str, int]) -> bool:
+    counts["unreadable"] += 1
+    return False
+
+
+def _insert(store: Store, db: sqlite3.Connection, doc: Document, prep: Prepared, touched: set[int]) -> None:
+    config = store.config
+    site = store.site_number(db, site_of(dict(doc.metadata), config.boilerplate.site_field), create=True)
+    assert site is not None
+    first = store.first_copy(db, prep.doc_hash, prep.tokens)
+    keys = signed(line_keys(np.frombuffer(prep.line_hashes, dtype=np.uint64), np.full(1, site, dtype=np.int64)))
+    if first is not None:  # an exact copy takes its first copy's site, as in `dedup`
+        site_row = db.execute("SELECT site FROM documents WHERE num = ?", (first,)).fetchone()
+        first_site = int(site_row[0])
+        keys = signed(
+            line_keys(np.frombuffer(prep.line_hashes, dtype=np.uint64), np.full(1, first_site, dtype=np.int64))
+        )
+    cursor = db.execute(
+        "INSERT INTO documents (id, text, metadata, site, doc_hash, tokens, line_keys, line_tokens, sketch) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            doc.id,
+            doc.text,
+            json.dumps(dict(doc.metadata), ensure_ascii=False, default=str),
+            site,
+            prep.doc_hash,
+            prep.tokens,
+            unsigned(keys).tobytes(),
+            prep.line_tokens,
+            prep.sketch,
+        ),
+    )
+    num = int(cursor.lastrowid or 0)
+    db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", ((anchor, num) for anchor in prep.anchors))
+    if first is None and prep.tokens > 0:  # only distinct documents are evidence for boilerplate
+        distinct = sorted(set(keys))
+        db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, num) for key in distinct))
+        touched.update(distinct)
+
+
+def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]) -> bool:
+    """Remove a stored document (its anchors, lines and text); False if no document has this id."""
+    row = db.execute("SELECT num, text, doc_hash, tokens, line_keys FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    if row is None:
+        return False
+    num, text, doc_hash, tokens, packed = int(row[0]), row[1], int(row[2]), int(row[3]), row[4]
+    fp = store.config.fingerprint
+    anchors = prepare([text], fp.shingle_size, fp.window, fp.seed)[0].anchors
+    db.executemany("DELETE FROM anchors WHERE hash = ? AND num = ?", ((anchor, num) for anchor in anchors))
+    keys = sorted(set(signed(np.frombuffer(packed, dtype=np.uint64))))
+    was_first = store.first_copy(db, doc_hash, tokens) == num
+    db.executemany("DELETE FROM lines WHERE key = ? AND num = ?", ((key, num) for key in keys))
+    db.execute("DELETE FROM documents WHERE num = ?", (num,))
+    touched.update(keys)
+    if was_first:  # the next copy of this text, if any, becomes the distinct one
+        successor = store.first_copy(db, doc_hash, tokens)
+        if successor is not None:
+            line_row = db.execute("SELECT line_keys FROM documents WHERE num = ?", (successor,)).fetchone()
+            distinct = sorted(set(signed(np.frombuffer(line_row[0], dtype=np.uint64))))
+            db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, successor) for key in distinct))
+            touched.update(distinct)
+    return True
+
+
+def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
+    """Remove documents by id, in one transaction; returns the ids that were not stored."""
+    missing = []
+    with store.writing() as db:
+        touched: set[int] = set()
+        for doc_id in ids:
+            if not _remove(store, db, doc_id, touched):
+                missing.append(doc_id)
+        _relearn(store, db, touched)
+    return missing
+
+
+def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
+    """Judge again the line keys in `keys` (see the module's docstring)."""
+    settings = store.config.boilerplate
+    if not settings.boilerplate or not keys:
+        return
+    holders: dict[int, int] = {}
+    docs: set[int] = set()
+    for key in sorted(keys):
+        count = int(db.execute("SELECT count(*) FROM lines WHERE key = ?", (key,)).fetchone()[0])
+        if count < settings.boilerplate_min_docs:
+            db.execute("DELETE FROM boilerplate WHERE key = ?", (key,))
+            continue
+        holders[key] = count
+        rows = db.execute("SELECT num FROM lines WHERE key = ? ORDER BY num LIMIT ?", (key, MAX_PAIRS + 1))
+        docs.update(int(row[0]) for row in rows)
+    if not holders:
+        return
+    nums = sorted(docs)
+    line_keys_of, tokens_of, sketches = [], [], []
+    for start in range(0, len(nums), 500):
+        piece = nums[start : start + 500]
+        marks = ",".join("?" * len(piece))
+        rows = db.execute(f"SELECT num, line_keys, line_tokens, sketch FROM documents WHERE num IN ({marks})", piece)
+        found = {int(row[0]): row[1:] for row in rows}
+        for num in piece:
+            packed_keys, packed_tokens, sketch = found[num]
+            line_keys_of.append(np.frombuffer(packed_keys, dtype=np.uint64))
+            tokens_of.append(np.frombuffer(packed_tokens, dtype=np.int64))
+            sketches.append(np.frombuffer(sketch, dtype=np.uint64))
+    line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
+    flagged = learn(
+        np.concatenate(line_keys_of),
+        line_docs,
+        np.concatenate(tokens_of),
+        min_docs=settings.boilerplate_min_docs,
+        max_context=settings.boilerplate_max_context,
+        min_own=store.config.align.min_passage,
+        sketches=np.stack(sketches).reshape(-1, SKETCH_SIZE),
+        holders={int(np.int64(key).view(np.uint64)): count for key, count in holders.items()},
+    )
+    learned = set(signed(flagged))
+    for key in holders:
+        if key in learned:
+            db.execute("INSERT OR IGNORE INTO boilerplate VALUES (?)", (key,))
+        else:
+            db.execute("DELETE FROM boilerplate WHERE key = ?", (key,))

@@ -1,0 +1,184 @@
+"""Querying the index: every stored document sharing a passage with a text, with relation, coverages and spans.
+
+The answer for a stored document is what `dedup` reports for that pair: the same candidate rule (anchors held by
+more than `anchor_df_cap` documents count only through their first holders, `reprints.candidates.join`), the
+same boilerplate lines left out of both texts (learned from the index's documents), the same alignment,
+template rule and relation. Where they can differ: the query's own lines do not teach boilerplate (it is not
+stored), and boilerplate is learned per line from its first holders (`reprints.index.build`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reprints.align.batch import align_batch
+from reprints.candidates.join import HUBS, MIN_HUB_ANCHORS
+from reprints.decide.links import Link, links_of_batch
+from reprints.fingerprint.corpus import Corpus, fingerprint_tokens, tokenize_batch
+from reprints.index.build import prepare
+from reprints.index.store import Store, Stored
+from reprints.normalize.boilerplate import site_of
+from reprints.report.write import pair_of
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A stored document sharing passages with the query."""
+
+    id: str
+    relation: str
+    container: str | None  # "query", "stored" or None
+    coverage_query: float
+    coverage_stored: float
+    spans: tuple[tuple[int, int, int, int], ...]  # query_start, query_end, stored_start, stored_end (characters)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "relation": self.relation,
+            "container": self.container,
+            "coverage_query": self.coverage_query,
+            "coverage_stored": self.coverage_stored,
+            "spans": [list(span) for span in self.spans],
+        }
+
+
+def query(
+    store: Store,
+    text: str,
+    *,
+    doc_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    limit: int | None = None,
+) -> list[Match]:
+    """The stored documents sharing a passage with `text`, by coverage of the query, then of the stored document.
+
+    Args:
+        store: The index.
+        text: The query text.
+        doc_id: The query's id: a stored document with this id is left out (it is the query itself).
+        metadata: The query's fields (its site comes from them, as in `dedup`).
+        limit: At most this many matches.
+    """
+    config = store.config
+    fp, cap = config.fingerprint, config.candidates.anchor_df_cap
+    prep = prepare([text], fp.shingle_size, fp.window, fp.seed)[0]
+    with store.reading() as db:
+        own = store.by_id(db, doc_id) if doc_id is not None else None
+        skip = own.num if own is not None else None
+        candidates: set[int] = set()
+        hubs: Counter[int] = Counter()
+        for anchor in prep.anchors:
+            holders = [num for num in store.holders(db, anchor, cap + 2) if num != skip]
+            if len(holders) + 1 <= cap:  # the query is one more holder
+                candidates.update(holders)
+            else:
+                hubs.update(holders[:HUBS])
+        candidates.update(num for num, shared in hubs.items() if shared >= MIN_HUB_ANCHORS)
+        exact: set[int] = set()
+        if prep.tokens > 0:
+            rows = db.execute("SELECT num FROM documents WHERE doc_hash = ? AND tokens > 0", (prep.doc_hash,))
+            exact = {int(row[0]) for row in rows} - {skip}
+        candidates |= exact
+        stored = store.documents(db, sorted(candidates))
+        sites = [_site(store, db, doc) for doc in stored]
+        if own is not None and metadata is None:
+            query_site = _site(store, db, own)
+        else:
+            first_site = next((site for doc, site in zip(stored, sites, strict=True) if doc.num in exact), None)
+            site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field), create=False)
+            query_site = first_site if first_site is not None else (site if site is not None else -1)
+        boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
+    matches = _aligned(store, text, query_site, stored, sites, exact, boilerplate)
+    matches.sort(key=lambda m: (-m.coverage_query, -m.coverage_stored, m.id))
+    return matches[:limit] if limit is not None else matches
+
+
+def pair(store: Store, id_a: str, id_b: str) -> Match | None:
+    """How two stored documents relate, as `dedup` would report them (None: no shared passage, or an id that
+    is not stored). The Match's "query" side is `id_a`."""
+    config = store.config
+    with store.reading() as db:
+        one, other = store.by_id(db, id_a), store.by_id(db, id_b)
+        if one is None or other is None:
+            return None
+        site_a, site_b = _site(store, db, one), _site(store, db, other)
+        boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
+    exact = {other.num} if one.tokens > 0 and one.doc_hash == other.doc_hash else set()
+    found = _aligned(store, one.text, site_a, [other], [site_b], exact, boilerplate)
+    return found[0] if found else None
+
+
+def _aligned(
+    store: Store,
+    text: str,
+    query_site: int,
+    stored: list[Stored],
+    sites: list[int],
+    exact: set[int],
+    boilerplate: np.ndarray | None,
+) -> list[Match]:
+    """The query aligned with each stored candidate: the matches holding content, in candidate order."""
+    if not stored:
+        return []
+    config = store.config
+    fp = config.fingerprint
+    texts = [text, *(doc.text for doc in stored)]
+    site_array = np.array([query_site, *sites], dtype=np.int64)
+    prints = fingerprint_tokens(
+        tokenize_batch(texts, fp.seed), fp.shingle_size, fp.window, fp.seed, boilerplate, site_array
+    )
+    corpus = Corpus(ids=["query", *(doc.id for doc in stored)], batches=[prints])
+    corpus.seal()
+    assert corpus.index is not None
+    n = len(stored)
+    a, b = np.zeros(n, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64)
+    batch = align_batch(
+        corpus.index,
+        a,
+        b,
+        shingle_size=fp.shingle_size,
+        min_passage=config.align.min_passage,
+        max_gap=config.align.max_gap,
+    )
+    counts = corpus.token_counts.tolist()
+    found = links_of_batch(
+        batch,
+        corpus.token_offsets,
+        corpus.template_before,
+        counts,
+        duplicate_coverage=config.decide.duplicate_coverage,
+        min_passage=config.align.min_passage,
+    )
+    links = {link.b: link for link in found}
+    for i, doc in enumerate(stored, start=1):
+        if doc.num in exact:  # equal normalized texts: one passage over the whole of both
+            whole = ((0, counts[0], 0, counts[i]),) if counts[0] and counts[i] else ()
+            links[i] = Link(0, i, "exact", 1.0, 1.0, whole)
+    return [_match(links[i], corpus) for i in sorted(links)]
+
+
+def _site(store: Store, db: Any, doc: Stored) -> int:
+    """A stored document's site for boilerplate: its first exact copy's (as in `dedup`)."""
+    first = store.first_copy(db, doc.doc_hash, doc.tokens)
+    if first is None or first == doc.num:
+        return int(doc.site)
+    row = db.execute("SELECT site FROM documents WHERE num = ?", (first,)).fetchone()
+    return int(row[0])
+
+
+def _match(link: Link, corpus: Corpus) -> Match:
+    pair = pair_of(link, corpus)
+    container = None if pair.container is None else ("query" if link.container == 0 else "stored")
+    return Match(
+        pair.b,
+        pair.relation,
+        container,
+        pair.coverage_a,
+        pair.coverage_b,
+        tuple((s.a_start, s.a_end, s.b_start, s.b_end) for s in pair.spans),
+    )

@@ -1,0 +1,357 @@
+"""The HTTP service over an index (`reprints serve`) and over a finished run (`reprints view`), with the web pages.
+
+JSON API (OpenAPI at `/openapi.json`): `POST /documents`, `GET|DELETE /documents/{id}`, `POST /query`,
+`GET /compare?a=ID&b=ID`, `GET /health`; for a finished run also `GET /run` (summary and clusters) and
+`GET /run/documents` (decisions). Errors are JSON: `{"error": message}` with a 4xx status. With a token every
+API request must carry `Authorization: Bearer TOKEN` (compared in constant time); the pages themselves are static
+and send the token the user gives them.
+
+Needs the `serve` extra (Starlette and uvicorn).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reprints import __version__
+from reprints.errors import ReprintsError
+from reprints.index.build import add_documents, remove_documents
+from reprints.index.query import Match, pair, query
+from reprints.index.store import Store
+from reprints.types import Document
+from reprints.web.run import FinishedRun
+
+MAX_BODY = 16 * 1024 * 1024  # bytes of one request
+STATIC = resources.files("reprints.web") / "static"
+PAGES = {"/": "index.html", "/pair": "pair.html", "/doc": "doc.html"}
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class Guard:
+    """ASGI middleware: the request size limit and the bearer token (API paths only; pages are public)."""
+
+    def __init__(self, app: ASGIApp, token: str | None, max_body: int) -> None:
+        self.app, self.token, self.max_body = app, token, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin1").lower(): value.decode("latin1") for key, value in scope["headers"]}
+        path = scope["path"]
+        public = path in PAGES or path.startswith("/static/") or path == "/health"
+        if self.token is not None and not public:
+            given = headers.get("authorization", "")
+            expected = f"Bearer {self.token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")(scope, receive, send)
+                return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await error(413, f"request body over {self.max_body:,} bytes")(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise HTTPError(413, f"request body over {self.max_body:,} bytes")
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except HTTPError as exc:
+            await error(exc.status, exc.message)(scope, receive, send)
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPError(400, f"the body is not JSON: {exc}") from None
+
+
+def _document(row: Any, position: int) -> Document:
+    if not isinstance(row, dict):
+        raise HTTPError(400, f"document {position}: expected an object with 'id' and 'text'")
+    doc_id, text = row.get("id"), row.get("text")
+    if not isinstance(doc_id, str) or not doc_id:
+        raise HTTPError(400, f"document {position}: 'id' must be a non-empty string")
+    if not isinstance(text, str):
+        raise HTTPError(400, f"document {position}: 'text' must be a string")
+    metadata = {key: value for key, value in row.items() if key not in ("id", "text")}
+    return Document(doc_id, text, position, metadata)
+
+
+def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except HTTPError as exc:
+            return error(exc.status, exc.message)
+        except ReprintsError as exc:
+            return error(400, str(exc))
+
+    return run
+
+
+def _match_row(match: Match | None) -> dict[str, Any] | None:
+    return None if match is None else match.to_dict()
+
+
+def create_app(
+    store: Store | None = None,
+    run: FinishedRun | None = None,
+    *,
+    token: str | None = None,
+    max_body: int = MAX_BODY,
+) -> Starlette:
+    """The application over an index (`store`) or a finished run (`run`)."""
+    from starlette.concurrency import run_in_threadpool
+
+    writing = threading.Lock()  # one writer at a time in this process (SQLite also locks across processes)
+
+    async def health(request: Request) -> Response:
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        if store is not None:
+            body["documents"] = await run_in_threadpool(store.count)
+        if run is not None:
+            body["documents"] = len(run.ids)
+        return JSONResponse(body)
+
+    async def post_documents(request: Request) -> Response:
+        index = _need(store)
+        body = await _json(request)
+        rows = body if isinstance(body, list) else [body]
+        documents = [_document(row, position) for position, row in enumerate(rows)]
+
+        def add() -> dict[str, int]:
+            with writing:
+                return add_documents(index, documents)
+
+        counts = await run_in_threadpool(add)
+        return JSONResponse({**counts, "ids": [doc.id for doc in documents]}, status_code=201)
+
+    async def get_document(request: Request) -> Response:
+        doc_id = request.path_params["doc_id"]
+        if run is not None:
+            row = run.document(doc_id)
+            if row is None:
+                raise HTTPError(404, f"no document {doc_id!r} in this run")
+            return JSONResponse(row)
+        index = _need(store)
+
+        def read() -> Any:
+            with index.reading() as db:
+                return index.by_id(db, doc_id)
+
+        found = await run_in_threadpool(read)
+        if found is None:
+            raise HTTPError(404, f"no document {doc_id!r} in the index")
+        return JSONResponse({"id": found.id, "text": found.text, **found.metadata})
+
+    async def delete_document(request: Request) -> Response:
+        index = _need(store)
+        doc_id = request.path_params["doc_id"]
+
+        def remove() -> list[str]:
+            with writing:
+                return remove_documents(index, [doc_id])
+
+        if await run_in_threadpool(remove):
+            raise HTTPError(404, f"no document {doc_id!r} in the index")
+        return JSONResponse({"removed": doc_id})
+
+    async def post_query(request: Request) -> Response:
+        index = _need(store)
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise HTTPError(400, "expected an object with a 'text' string")
+        limit = body.get("limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise HTTPError(400, "'limit' must be a positive integer")
+        doc_id = body.get("id")
+        if doc_id is not None and not isinstance(doc_id, str):
+            raise HTTPError(400, "'id' must be a string")
+        metadata = {key: value for key, value in body.items() if key not in ("id", "text", "limit")}
+        matches = await run_in_threadpool(
+            lambda: query(index, body["text"], doc_id=doc_id, metadata=metadata or None, limit=limit)
+        )
+        return JSONResponse({"matches": [match.to_dict() for match in matches]})
+
+    async def compare(request: Request) -> Response:
+        a, b = request.query_params.get("a"), request.query_params.get("b")
+        if not a or not b:
+            raise HTTPError(400, "give two document ids: /compare?a=ID&b=ID")
+        if run is not None:
+            found = run.pair(a, b)
+            if found is None:
+                raise HTTPError(404, f"no document {a!r} or {b!r} in this run")
+            return JSONResponse(found)
+        index = _need(store)
+
+        def both() -> Any:
+            with index.reading() as db:
+                return index.by_id(db, a), index.by_id(db, b)
+
+        one, other = await run_in_threadpool(both)
+        for doc_id, doc in ((a, one), (b, other)):
+            if doc is None:
+                raise HTTPError(404, f"no document {doc_id!r} in the index")
+        match = await run_in_threadpool(pair, index, a, b)
+        return JSONResponse(
+            {
+                "a": {"id": a, "text": one.text},
+                "b": {"id": b, "text": other.text},
+                "pair": _pair_row(match),
+            }
+        )
+
+    async def run_overview(request: Request) -> Response:
+        return JSONResponse(_need_run(run).overview())
+
+    async def run_documents(request: Request) -> Response:
+        finished = _need_run(run)
+        try:
+            offset = int(request.query_params.get("offset", "0"))
+            limit = int(request.query_params.get("limit", "100"))
+        except ValueError:
+            raise HTTPError(400, "offset and limit must be integers") from None
+        return JSONResponse(finished.decisions(offset, min(max(limit, 1), 1000)))
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    def page(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            return FileResponse(str(STATIC / name), media_type="text/html")
+
+        return serve
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        target = STATIC / name
+        if "/" in name or name.startswith(".") or not target.is_file():
+            raise HTTPError(404, f"no file {name!r}")
+        kinds = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".png": "image/png"}
+        return FileResponse(str(target), media_type=kinds.get(Path(name).suffix, "application/octet-stream"))
+
+    routes = [
+        Route("/health", _handled(health)),
+        Route("/documents", _handled(post_documents), methods=["POST"]),
+        Route("/documents/{doc_id:path}", _handled(get_document), methods=["GET"]),
+        Route("/documents/{doc_id:path}", _handled(delete_document), methods=["DELETE"]),
+        Route("/query", _handled(post_query), methods=["POST"]),
+        Route("/compare", _handled(compare)),
+        Route("/run", _handled(run_overview)),
+        Route("/run/documents", _handled(run_documents)),
+        Route("/openapi.json", openapi),
+        Route("/static/{name}", _handled(static)),
+        *(Route(path, page("view.html" if run is not None and path == "/" else name)) for path, name in PAGES.items()),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(Guard, token=token, max_body=max_body)])
+
+
+def _pair_row(match: Match | None) -> dict[str, Any] | None:
+    if match is None:
+        return None
+    return {
+        "relation": match.relation,
+        "coverage_a": match.coverage_query,
+        "coverage_b": match.coverage_stored,
+        "container": {"query": "a", "stored": "b"}.get(match.container or ""),
+        "spans": [list(span) for span in match.spans],
+    }
+
+
+def _need(store: Store | None) -> Store:
+    if store is None:
+        raise HTTPError(404, "this server shows a finished run; it has no index")
+    return store
+
+
+def _need_run(run: FinishedRun | None) -> FinishedRun:
+    if run is None:
+        raise HTTPError(404, "this server answers from an index; `reprints view OUT` shows a finished run")
+    return run
+
+
+_MATCH = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "relation": {"enum": ["exact", "near_duplicate", "contained", "partial"]},
+        "container": {"enum": ["query", "stored", None]},
+        "coverage_query": {"type": "number"},
+        "coverage_stored": {"type": "number"},
+        "spans": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "minItems": 4}},
+    },
+}
+_ERROR = {"description": "error", "content": {"application/json": {"schema": {"properties": {"error": {}}}}}}
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "reprints", "version": __version__},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/documents": {
+            "post": {
+                "summary": "Add one document {id, text, ...fields} or a list of them (a stored id is replaced)",
+                "responses": {"201": {"description": "stored durably"}, "400": _ERROR, "413": _ERROR},
+            }
+        },
+        "/documents/{id}": {
+            "get": {"summary": "A stored document", "responses": {"200": {"description": "ok"}, "404": _ERROR}},
+            "delete": {"summary": "Remove a document", "responses": {"200": {"description": "ok"}, "404": _ERROR}},
+        },
+        "/query": {
+            "post": {
+                "summary": "Every stored document sharing a passage with {text, id?, limit?}",
+                "responses": {
+                    "200": {
+                        "description": "matches, best covered first",
+                        "content": {
+                            "application/json": {
+                                "schema": {"properties": {"matches": {"type": "array", "items": _MATCH}}}
+                            }
+                        },
+                    },
+                    "400": _ERROR,
+                },
+            }
+        },
+        "/compare": {
+            "get": {
+                "summary": "Two stored documents side by side: texts and their pair (?a=ID&b=ID)",
+                "responses": {"200": {"description": "ok"}, "404": _ERROR},
+            }
+        },
+        "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
+    },
+}

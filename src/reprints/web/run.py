@@ -1,0 +1,129 @@
+"""A finished `dedup` run, read back for `reprints view`: decisions, clusters, pairs, and the original texts.
+
+The texts come from the run's inputs (listed in `summary.json`, or given again), read as `dedup` read them and
+held in memory while the viewer runs: `reprints view` is for looking at a run, not for serving a whole crawl.
+Parquet outputs are read with PyArrow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from reprints.config import Config
+from reprints.errors import InputError
+from reprints.io import expand_inputs, iter_documents
+
+
+def _rows(out: Path, name: str) -> Iterator[dict[str, Any]]:
+    jsonl, parquet = out / f"{name}.jsonl", out / f"{name}.parquet"
+    if jsonl.exists():
+        with jsonl.open(encoding="utf-8") as lines:
+            for line in lines:
+                yield json.loads(line)
+    elif parquet.exists():
+        import pyarrow.parquet as pq
+
+        yield from pq.read_table(parquet).to_pylist()
+    else:
+        raise InputError(f"{out} has no {name}.jsonl: is it the --out folder of a finished `reprints dedup`?")
+
+
+class FinishedRun:
+    """Everything `reprints view` shows, loaded from an output folder."""
+
+    def __init__(self, out: str | Path, inputs: Sequence[str | Path] = ()) -> None:
+        self.out = Path(out)
+        summary_path = self.out / "summary.json"
+        if not summary_path.exists():
+            raise InputError(f"{self.out} has no summary.json: is it the --out folder of a finished `reprints dedup`?")
+        self.summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+        sources = [Path(path) for path in (inputs or self.summary.get("inputs", []))]
+        if not sources:
+            raise InputError(f"{summary_path} does not list the run's inputs: give them (reprints view OUT INPUT...)")
+        missing = [str(path) for path in sources if not path.exists()]
+        if missing:
+            raise InputError(
+                f"the run's input {missing[0]} is gone; give the inputs where they are now (reprints view OUT INPUT...)"
+            )
+        parameters = self.summary.get("parameters", {})
+        read_options = {
+            key: parameters[key]
+            for key in ("id_field", "text_field", "html_field", "extract", "max_doc_chars")
+            if key in parameters
+        }
+        config = Config.from_options(**read_options)
+        files = expand_inputs(sources, "skip", exclude=(self.out,))
+        self.texts: dict[str, str] = {}
+        self.ids: list[str] = []
+        for doc in iter_documents(files, config.read, report=False):
+            self.ids.append(doc.id)
+            self.texts[doc.id] = doc.text
+        self.documents = {row["id"]: row for row in _rows(self.out, "documents")}
+        self.clusters = list(_rows(self.out, "clusters"))
+        self.pairs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pairs_of: dict[str, list[dict[str, Any]]] = {}
+        for row in _rows(self.out, "pairs"):
+            self.pairs[(row["a"], row["b"])] = row
+            for side, other in (("a", "b"), ("b", "a")):
+                self.pairs_of.setdefault(row[side], []).append(
+                    {
+                        "id": row[other],
+                        "relation": row["relation"],
+                        "container": row.get("container"),
+                        "coverage": row[f"coverage_{side}"],
+                        "coverage_other": row[f"coverage_{other}"],
+                    }
+                )
+
+    def overview(self) -> dict[str, Any]:
+        """The summary and the clusters."""
+        keys = ("documents", "unreadable", "decisions", "relations", "clusters")
+        return {"summary": {key: self.summary.get(key) for key in keys}, "clusters": self.clusters}
+
+    def decisions(self, offset: int, limit: int) -> dict[str, Any]:
+        """Decision rows in input order, from `offset`."""
+        rows = [self.documents[doc_id] for doc_id in self.ids[offset : offset + limit] if doc_id in self.documents]
+        return {"total": len(self.ids), "offset": offset, "documents": rows}
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """A document's text, decision and related documents."""
+        if doc_id not in self.texts:
+            return None
+        return {
+            "id": doc_id,
+            "text": self.texts[doc_id],
+            "decision": self.documents.get(doc_id),
+            "related": self.pairs_of.get(doc_id, []),
+        }
+
+    def pair(self, id_a: str, id_b: str) -> dict[str, Any] | None:
+        """Two documents' texts and their row of pairs.jsonl (spans oriented a, b as asked); None for an unknown id."""
+        if id_a not in self.texts or id_b not in self.texts:
+            return None
+        row = self.pairs.get((id_a, id_b))
+        found: dict[str, Any] | None = None
+        if row is not None:
+            found = {
+                "relation": row["relation"],
+                "coverage_a": row["coverage_a"],
+                "coverage_b": row["coverage_b"],
+                "container": _side(row, id_a, id_b),
+                "spans": row["spans"],
+            }
+        elif (row := self.pairs.get((id_b, id_a))) is not None:
+            found = {
+                "relation": row["relation"],
+                "coverage_a": row["coverage_b"],
+                "coverage_b": row["coverage_a"],
+                "container": _side(row, id_a, id_b),
+                "spans": [[s[2], s[3], s[0], s[1]] for s in row["spans"]],
+            }
+        return {"a": {"id": id_a, "text": self.texts[id_a]}, "b": {"id": id_b, "text": self.texts[id_b]}, "pair": found}
+
+
+def _side(row: dict[str, Any], id_a: str, id_b: str) -> str | None:
+    container = row.get("container")
+    return "a" if container == id_a else "b" if container == id_b else None

@@ -1,0 +1,228 @@
+"""The index: add, query, remove, stats; the same answers as `dedup`; crash safety (kill -9 during an add)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import reprints
+from conftest import WIRECOPY, requires_shared, run_cli
+from reprints.config import Config
+from reprints.errors import ConfigError, InputError
+from reprints.index.api import add, open_index, remove, search, stats
+from reprints.index.build import add_documents
+from reprints.index.query import query
+from reprints.io import expand_inputs, iter_documents
+from reprints.types import Document
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ARTICLE = EXAMPLES / "000_e2f354f9623a9739.txt"  # the seed pair, shipped with the examples
+PAGE = EXAMPLES / "001_d325479854c835f8.txt"
+NEWS = EXAMPLES / "news" / "docs.jsonl"
+
+
+def _seeds(tmp_path: Path) -> Path:
+    folder = tmp_path / "seeds"
+    folder.mkdir(parents=True)
+    for path in (ARTICLE, PAGE):
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def test_index_commands_find_the_seed_article_inside_the_aggregator_page(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    added = run_cli("index", "add", "--index", index, _seeds(tmp_path))
+    assert "2 added, 0 replaced, 0 unreadable" in added.stderr
+    out = run_cli("index", "query", "--index", index, "--json", "-", input_text=ARTICLE.read_text(encoding="utf-8"))
+    answer = json.loads(out.stdout)
+    assert answer["query"] == "-"
+    by_id = {match["id"]: match for match in answer["matches"]}
+    page = by_id[PAGE.name]
+    assert (page["relation"], page["container"]) == ("contained", "stored")
+    assert page["coverage_query"] > 0.99 and page["coverage_stored"] < 0.35
+    page_text = PAGE.read_text(encoding="utf-8")
+    stored_start = page["spans"][0][2]
+    assert page_text[stored_start:].startswith("Trump has Putin trapped")
+    assert by_id[ARTICLE.name]["relation"] == "exact"
+    assert json.loads(run_cli("index", "stats", "--index", index).stdout)["documents"] == 2
+    again = run_cli("index", "add", "--index", index, _seeds(tmp_path / "again"))
+    assert "0 added, 2 replaced" in again.stderr
+    run_cli("index", "remove", "--index", index, PAGE.name)
+    after = json.loads(run_cli("index", "query", "--index", index, "--json", ARTICLE).stdout)
+    assert [match["id"] for match in after["matches"]] == [ARTICLE.name]
+    missing = run_cli("index", "remove", "--index", index, "no-such-id")
+    assert "'no-such-id' is not in the index" in missing.stderr
+
+
+def test_index_errors_are_clear(tmp_path: Path) -> None:
+    result = run_cli("index", "query", "--index", tmp_path / "none", ARTICLE, check=False)
+    assert result.returncode == 1 and "is not a reprints index" in result.stderr
+    add(tmp_path / "index", [ARTICLE], shingle_size=5)
+    with pytest.raises(ConfigError, match="differs from this index's shingle_size=5"):
+        add(tmp_path / "index", [PAGE], shingle_size=4)
+    with pytest.raises(InputError, match="is not a reprints index"):
+        stats(tmp_path / "elsewhere")
+
+
+def test_an_index_query_reports_what_dedup_reports_for_the_pair(tmp_path: Path) -> None:
+    """On the shipped news examples (309 documents of 5 sites, with boilerplate): every document queried
+    against the index of all of them gets, for each stored document, the relation, coverages and spans of
+    that pair in `dedup`'s pairs.jsonl, and no pair dedup does not report."""
+    _assert_agreement(NEWS, tmp_path, step=3)
+
+
+@requires_shared
+def test_an_index_query_reports_what_dedup_reports_on_wirecopy_dev(tmp_path: Path) -> None:
+    _assert_agreement(WIRECOPY / "docs.jsonl", tmp_path, step=4)
+
+
+def _batch_pairs(out: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for line in (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        spans = [tuple(span) for span in row["spans"]]
+        found.setdefault(row["a"], {})[row["b"]] = (
+            row["relation"],
+            row["coverage_a"],
+            row["coverage_b"],
+            sorted(spans),
+        )
+        swapped = sorted((b0, b1, a0, a1) for a0, a1, b0, b1 in spans)
+        found.setdefault(row["b"], {})[row["a"]] = (row["relation"], row["coverage_b"], row["coverage_a"], swapped)
+    return found
+
+
+def _assert_agreement(corpus: Path, tmp_path: Path, step: int) -> None:
+    reprints.dedup([corpus], tmp_path / "out", workers=1)
+    batch = _batch_pairs(tmp_path / "out")
+    add(tmp_path / "index", [corpus], workers=1)
+    docs = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+    compared = 0
+    with open_index(tmp_path / "index") as store:
+        for doc in docs[::step]:
+            metadata = {key: value for key, value in doc.items() if key not in ("id", "text")}
+            matches = query(store, doc["text"], doc_id=doc["id"], metadata=metadata)
+            got = {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in matches}
+            assert got == batch.get(doc["id"], {}), doc["id"]
+            compared += len(got)
+    assert compared > 50
+
+
+def _corpus_from(texts: list[str], picks: list[tuple[int, int, int]]) -> list[Document]:
+    """Documents made from real texts: each pick is (text, cut start, cut length in paragraphs) of a copy."""
+    docs = [Document(f"t{i}", text, i) for i, text in enumerate(texts)]
+    for number, (which, start, length) in enumerate(picks):
+        paragraphs = texts[which % len(texts)].split("\n")
+        part = paragraphs[start % len(paragraphs) :][: max(1, length)]
+        docs.append(Document(f"c{number}", "\n".join(part), len(docs)))
+    return docs
+
+
+NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()][:60]
+
+
+@given(
+    st.lists(st.integers(0, len(NEWS_TEXTS) - 1), min_size=3, max_size=10, unique=True),
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 8), st.integers(1, 12)), min_size=1, max_size=6),
+)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_index_agrees_with_dedup_on_generated_corpora(tmp_path: Path, chosen: list[int], picks: Any) -> None:
+    """Property: for corpora of real articles and copies cut from them (whole, truncated, single paragraphs),
+    querying each document against the index of the corpus gives exactly dedup's pairs for that document."""
+    run = tmp_path / f"run{time.monotonic_ns()}"
+    docs = _corpus_from([NEWS_TEXTS[i] for i in chosen], picks)
+    corpus = run / "docs.jsonl"
+    corpus.parent.mkdir()
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
+    reprints.dedup([corpus], run / "out", workers=1)
+    batch = _batch_pairs(run / "out")
+    with open_index(run / "index", create=True) as store:
+        add_documents(store, docs)
+        for doc in docs:
+            got = {
+                m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans))
+                for m in query(store, doc.text, doc_id=doc.id)
+            }
+            assert got == batch.get(doc.id, {}), doc.id
+
+
+def test_readding_an_id_replaces_it_and_removal_forgets_it(tmp_path: Path) -> None:
+    article = ARTICLE.read_text(encoding="utf-8")
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, [Document("x", article, 0)])
+        assert [m.id for m in search(store, article)] == ["x"]
+        other = NEWS_TEXTS[0]
+        counts = add_documents(store, [Document("x", other, 0)])
+        assert counts == {"added": 0, "replaced": 1, "unreadable": 0}
+        assert search(store, article) == []
+        assert [m.id for m in search(store, other)] == ["x"]
+        assert store.count() == 1
+    assert remove(tmp_path / "index", ["x", "y"]) == ["y"]
+    assert stats(tmp_path / "index")["documents"] == 0
+    assert stats(tmp_path / "index")["anchors"] == 0
+
+
+ADDER = textwrap.dedent(
+    """
+    import json, sys
+    from reprints.index.api import open_index
+    from reprints.index.build import add_documents
+    from reprints.types import Document
+    texts = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
+    with open_index(sys.argv[1], create=True) as store:
+        for round in range(1000):
+            batch = [Document(f"r{round}-{i}", text, i) for i, text in enumerate(texts[:40])]
+            add_documents(store, batch)
+            print("ACK", round, flush=True)
+    """
+)
+
+
+def test_kill_9_during_an_add_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """A process adding batches is killed (SIGKILL) in the middle of one: every batch it acknowledged is there,
+    the unfinished one is not there at all, and the index takes adds and queries again."""
+    index = tmp_path / "index"
+    process = subprocess.Popen(
+        [sys.executable, "-c", ADDER, str(index), str(NEWS)], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    assert process.stdout is not None
+    acknowledged = -1
+    while acknowledged < 4:
+        line = process.stdout.readline()
+        assert line, "the adding process ended early"
+        acknowledged = int(line.split()[1])
+    time.sleep(0.05)  # well inside the next batch's transaction
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    acknowledged = max(acknowledged, *(int(line.split()[1]) for line in process.stdout.read().splitlines()))
+    database = sqlite3.connect(index / "index.sqlite")
+    assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    ids = {row[0] for row in database.execute("SELECT id FROM documents")}
+    database.close()
+    rounds = {doc_id.split("-")[0] for doc_id in ids}
+    assert {f"r{n}" for n in range(acknowledged + 1)} <= rounds
+    assert len(ids) == 40 * len(rounds)  # no half-stored batch
+    with open_index(index) as store:
+        add_documents(store, [Document("after", ARTICLE.read_text(encoding="utf-8"), 0)])
+        assert "after" in {m.id for m in search(store, ARTICLE.read_text(encoding="utf-8"))}
+
+
+def test_index_reads_the_inputs_dedup_reads(tmp_path: Path) -> None:
+    """HTML pages and JSON Lines go in as `dedup` reads them (same readers)."""
+    html = EXAMPLES / "html"
+    counts = add(tmp_path / "index", [html, NEWS], workers=1)
+    files = expand_inputs([html, NEWS], "skip")
+    assert counts["added"] + counts["unreadable"] == sum(1 for _ in iter_documents(files, Config().read))
+    assert stats(tmp_path / "index")["documents"] == counts["added"]

@@ -1,0 +1,178 @@
+"""The HTTP service on a real uvicorn server: API, token, size limit, errors, concurrent adds and queries."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from conftest import run_cli
+from reprints.index.api import open_index
+from reprints.web.app import create_app
+from reprints.web.run import FinishedRun
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ARTICLE = EXAMPLES / "000_e2f354f9623a9739.txt"
+PAGE = EXAMPLES / "001_d325479854c835f8.txt"
+NEWS = EXAMPLES / "news" / "docs.jsonl"
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run `app` on a real uvicorn server on a free local port; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def call(url: str, method: str = "GET", body: Any = None, raw: bytes | None = None, token: str | None = None) -> Any:
+    """(status, parsed JSON body) of one request."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def index_app(tmp_path: Path) -> Iterator[Any]:
+    with open_index(tmp_path / "index", create=True) as store:
+        yield store
+
+
+def _docs(n: int, prefix: str) -> list[dict[str, str]]:
+    texts = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()]
+    return [{"id": f"{prefix}{i}", "text": texts[i % len(texts)], "source": "news"} for i in range(n)]
+
+
+def test_api_adds_finds_compares_and_removes_documents(index_app: Any) -> None:
+    with serving(create_app(store=index_app)) as base:
+        article, page = ARTICLE.read_text(encoding="utf-8"), PAGE.read_text(encoding="utf-8")
+        status, body = call(base + "/documents", "POST", [{"id": "page", "text": page, "url": "https://x.org/1"}])
+        assert status == 201 and body["added"] == 1
+        status, body = call(base + "/documents", "POST", {"id": "article", "text": article})
+        assert status == 201
+        status, body = call(base + "/query", "POST", {"text": article, "id": "article"})
+        assert status == 200
+        [match] = body["matches"]
+        assert (match["id"], match["relation"], match["container"]) == ("page", "contained", "stored")
+        assert page[match["spans"][0][2] :].startswith("Trump has Putin trapped")
+        status, body = call(base + "/compare?a=article&b=page")
+        assert status == 200 and body["pair"]["relation"] == "contained" and body["pair"]["container"] == "b"
+        assert body["b"]["text"] == page
+        status, body = call(base + "/documents/page")
+        assert status == 200 and body["text"] == page and body["url"] == "https://x.org/1"
+        assert call(base + "/documents/page", "DELETE")[0] == 200
+        assert call(base + "/documents/page")[0] == 404
+        assert call(base + "/query", "POST", {"text": article, "id": "article"})[1] == {"matches": []}
+        status, body = call(base + "/health")
+        assert status == 200 and body["documents"] == 1
+        status, body = call(base + "/openapi.json")
+        assert status == 200 and {"/documents", "/query", "/compare", "/health"} <= set(body["paths"])
+
+
+def test_bad_requests_get_json_errors(index_app: Any) -> None:
+    with serving(create_app(store=index_app, max_body=10_000)) as base:
+        status, body = call(base + "/query", "POST", raw=b'{"text": "unfinished')
+        assert status == 400 and "not JSON" in body["error"]
+        status, body = call(base + "/query", "POST", {"texts": "x"})
+        assert status == 400 and "'text'" in body["error"]
+        assert call(base + "/query", "POST", {"text": "x", "limit": 0})[0] == 400
+        status, body = call(base + "/documents", "POST", [{"id": "", "text": "x"}])
+        assert status == 400 and "'id'" in body["error"]
+        status, body = call(base + "/documents/nobody")
+        assert status == 404 and "nobody" in body["error"]
+        assert call(base + "/documents/nobody", "DELETE")[0] == 404
+        assert call(base + "/compare?a=nobody&b=nothing")[0] == 404
+        assert call(base + "/compare?a=x")[0] == 400
+        status, body = call(base + "/documents", "POST", {"id": "big", "text": "word " * 5000})
+        assert status == 413 and "over 10,000 bytes" in body["error"]
+        assert call(base + "/health")[1]["documents"] == 0
+
+
+def test_a_token_guards_the_api_but_not_the_pages(index_app: Any) -> None:
+    with serving(create_app(store=index_app, token="s3cret")) as base:
+        status, body = call(base + "/query", "POST", {"text": "anything"})
+        assert status == 401 and "Bearer" in body["error"]
+        assert call(base + "/query", "POST", {"text": "anything"}, token="wrong")[0] == 401
+        assert call(base + "/query", "POST", {"text": "anything"}, token="s3cret") == (200, {"matches": []})
+        assert call(base + "/health")[0] == 200
+        with urllib.request.urlopen(base + "/", timeout=30) as response:
+            assert response.status == 200 and b"<form" in response.read()
+
+
+def test_serving_beyond_localhost_needs_a_token(tmp_path: Path) -> None:
+    run_cli("index", "add", "--index", tmp_path / "index", ARTICLE)
+    refused = run_cli("serve", "--index", tmp_path / "index", "--host", "0.0.0.0", check=False)
+    assert refused.returncode == 2 and "give a --token" in refused.stderr
+
+
+def test_concurrent_adds_and_queries(index_app: Any) -> None:
+    """Writers and readers at once: every add is acknowledged and stored, every query answers."""
+    article = ARTICLE.read_text(encoding="utf-8")
+    with serving(create_app(store=index_app)) as base:
+        call(base + "/documents", "POST", {"id": "article", "text": article})
+
+        def writer(n: int) -> int:
+            return call(base + "/documents", "POST", _docs(5, f"w{n}-"))[0]
+
+        def reader(_: int) -> Any:
+            status, body = call(base + "/query", "POST", {"text": article, "limit": 3})
+            return status, [m["id"] for m in body["matches"]][:1]
+
+        with ThreadPoolExecutor(8) as pool:
+            writes = [pool.submit(writer, n) for n in range(6)]
+            reads = [pool.submit(reader, n) for n in range(24)]
+            assert [w.result() for w in writes] == [201] * 6
+            assert all(r.result() == (200, ["article"]) for r in reads)
+        assert call(base + "/health")[1]["documents"] == 31
+
+
+def seed_run(tmp_path: Path) -> Path:
+    """The seed pair deduplicated by the CLI; returns the --out folder."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for path in (ARTICLE, PAGE):
+        (seeds / path.name).write_bytes(path.read_bytes())
+    run_cli("dedup", "-q", seeds, "--out", tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_view_serves_a_finished_run(tmp_path: Path) -> None:
+    seed_run(tmp_path)
+    with serving(create_app(run=FinishedRun(tmp_path / "out"))) as base:
+        status, body = call(base + "/run")
+        assert status == 200 and body["summary"]["decisions"] == {"drop": 0, "keep": 1, "trim": 1}
+        status, body = call(base + f"/compare?a={PAGE.name}&b={ARTICLE.name}")
+        pair = body["pair"]
+        assert pair["relation"] == "contained" and pair["container"] == "a"
+        assert body["a"]["text"][pair["spans"][0][0] :].startswith("Trump has Putin trapped")
+        status, body = call(base + f"/documents/{PAGE.name}")
+        assert body["decision"]["decision"] == "trim" and body["related"][0]["id"] == ARTICLE.name
+        assert call(base + "/run/documents?offset=0&limit=1")[1]["total"] == 2
+        assert call(base + "/query", "POST", {"text": "x"})[0] == 404
