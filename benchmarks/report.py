@@ -22,6 +22,8 @@ TARGET_GROWTH = 1.2  # peak memory from a quarter of TARGET_MEMORY_DOCS to TARGE
 
 
 WEB_START, WEB_END = "<!-- webpages.py -->", "<!-- /webpages.py -->"
+# Sections other scripts write into BENCHMARKS.md, kept when run.py rewrites it.
+KEPT = [(WEB_START, WEB_END), ("<!-- index_bench.py -->", "<!-- /index_bench.py -->")]
 
 
 def fit_exponent(xs: list[float], ys: list[float]) -> float:
@@ -357,9 +359,10 @@ def write_report(results: dict[str, Any], markdown: Path, plots: Path) -> None:
         reading(results, rates, fastest, time_exponent),
         "",
     ]
-    kept = ""  # the web pages section, written by webpages.py, survives a rerun of run.py
+    kept = ""  # sections written by webpages.py and index_bench.py survive a rerun of run.py
     if markdown.exists():
         old = markdown.read_text(encoding="utf-8")
-        if WEB_START in old and WEB_END in old:
-            kept = old[old.index(WEB_START) : old.index(WEB_END) + len(WEB_END)] + "\n"
+        for start, end in KEPT:
+            if start in old and end in old:
+                kept += "\n" + old[old.index(start) : old.index(end) + len(end)] + "\n"
     markdown.write_text("\n".join(parts) + kept, encoding="utf-8")

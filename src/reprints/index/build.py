@@ -22,7 +22,7 @@ import numpy as np
 
 from reprints.fingerprint.corpus import fingerprint_tokens, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE
-from reprints.index.store import Store, signed, unsigned
+from reprints.index.store import Store, signed
 from reprints.normalize.boilerplate import MAX_PAIRS, learn, line_keys, site_of
 from reprints.types import Document
 
@@ -115,13 +115,10 @@ def add_documents(
         batch = pending.pop(0)
         with store.writing() as db:
             touched: set[int] = set()
-            for doc, prep in zip(batch, prepared, strict=True):
-                if _remove(store, db, doc.id, touched):
-                    counts["replaced"] += 1
-                else:
-                    counts["added"] += 1
-                _insert(store, db, doc, prep, touched)
+            replaced = _store_batch(store, db, batch, prepared, touched)
             _relearn(store, db, touched)
+        counts["replaced"] += replaced
+        counts["added"] += len(batch) - replaced
         if progress is not None:
             progress(len(batch))
     return counts
@@ -132,39 +129,74 @@ def _unreadable(doc: Document, counts: dict[str, int]) -> bool:
     return False
 
 
-def _insert(store: Store, db: sqlite3.Connection, doc: Document, prep: Prepared, touched: set[int]) -> None:
-    config = store.config
-    site = store.site_number(db, site_of(dict(doc.metadata), config.boilerplate.site_field), create=True)
-    assert site is not None
-    first = store.first_copy(db, prep.doc_hash, prep.tokens)
-    keys = signed(line_keys(np.frombuffer(prep.line_hashes, dtype=np.uint64), np.full(1, site, dtype=np.int64)))
-    if first is not None:  # an exact copy takes its first copy's site, as in `dedup`
-        site_row = db.execute("SELECT site FROM documents WHERE num = ?", (first,)).fetchone()
-        first_site = int(site_row[0])
-        keys = signed(
-            line_keys(np.frombuffer(prep.line_hashes, dtype=np.uint64), np.full(1, first_site, dtype=np.int64))
+def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _store_batch(
+    store: Store, db: sqlite3.Connection, batch: list[Document], prepared: list[Prepared], touched: set[int]
+) -> int:
+    """Insert a batch (replacing stored ids; of an id repeated in the batch the last one counts); returns how
+    many documents replaced one already stored. Statements are issued per batch, not per document."""
+    last = {doc.id: position for position, doc in enumerate(batch)}
+    stored: set[str] = set()
+    for piece in _chunks(list(last)):
+        rows = db.execute(f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(piece))})", piece)
+        stored.update(row[0] for row in rows)
+    for doc_id in sorted(stored):
+        _remove(store, db, doc_id, touched)
+    replaced = len(batch) - len(last) + len(stored)
+    sites = {name: number for number, name in db.execute("SELECT number, name FROM sites")}
+    hashes = sorted({prep.doc_hash for prep in prepared if prep.tokens > 0})
+    firsts: dict[int, tuple[int, int]] = {}  # exact-text hash -> (first document, its site)
+    for piece in _chunks(hashes):
+        rows = db.execute(
+            f"SELECT doc_hash, num, site FROM documents WHERE tokens > 0 AND doc_hash IN ({','.join('?' * len(piece))})"
+            " ORDER BY num DESC",
+            piece,
         )
-    cursor = db.execute(
-        "INSERT INTO documents (id, text, metadata, site, doc_hash, tokens, line_keys, line_tokens, sketch) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            doc.id,
-            doc.text,
-            json.dumps(dict(doc.metadata), ensure_ascii=False, default=str),
-            site,
-            prep.doc_hash,
-            prep.tokens,
-            unsigned(keys).tobytes(),
-            prep.line_tokens,
-            prep.sketch,
-        ),
-    )
-    num = int(cursor.lastrowid or 0)
-    db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", ((anchor, num) for anchor in prep.anchors))
-    if first is None and prep.tokens > 0:  # only distinct documents are evidence for boilerplate
-        distinct = sorted(set(keys))
-        db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, num) for key in distinct))
-        touched.update(distinct)
+        firsts.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
+    anchor_rows: list[tuple[int, int]] = []
+    line_rows: list[tuple[int, int]] = []
+    site_field = store.config.boilerplate.site_field
+    for position, (doc, prep) in enumerate(zip(batch, prepared, strict=True)):
+        if last[doc.id] != position:
+            continue
+        name = site_of(dict(doc.metadata), site_field)
+        if name not in sites:
+            sites[name] = len(sites)
+            db.execute("INSERT INTO sites VALUES (?, ?)", (sites[name], name))
+        site = sites[name]
+        first = firsts.get(prep.doc_hash) if prep.tokens > 0 else None
+        # An exact copy takes its first copy's site, as in `dedup`, so both lose the same boilerplate.
+        key_site = first[1] if first is not None else site
+        keys = line_keys(np.frombuffer(prep.line_hashes, dtype=np.uint64), np.full(1, key_site, dtype=np.int64))
+        cursor = db.execute(
+            "INSERT INTO documents (id, text, metadata, site, doc_hash, tokens, line_keys, line_tokens, sketch) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc.id,
+                doc.text,
+                json.dumps(dict(doc.metadata), ensure_ascii=False, default=str),
+                site,
+                prep.doc_hash,
+                prep.tokens,
+                keys.tobytes(),
+                prep.line_tokens,
+                prep.sketch,
+            ),
+        )
+        num = int(cursor.lastrowid or 0)
+        anchor_rows.extend((anchor, num) for anchor in prep.anchors)
+        if first is None and prep.tokens > 0:  # only distinct documents are evidence for boilerplate
+            firsts[prep.doc_hash] = (num, site)
+            distinct = sorted(set(signed(keys)))
+            line_rows.extend((key, num) for key in distinct)
+            touched.update(distinct)
+    db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", sorted(anchor_rows))
+    db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", sorted(line_rows))
+    return replaced
 
 
 def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]) -> bool:
@@ -209,13 +241,16 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
     if not settings.boilerplate or not keys:
         return
     holders: dict[int, int] = {}
+    for piece in _chunks(sorted(keys)):
+        rows = db.execute(
+            f"SELECT key, count(*) FROM lines WHERE key IN ({','.join('?' * len(piece))}) GROUP BY key", piece
+        )
+        holders.update((key, count) for key, count in rows if count >= settings.boilerplate_min_docs)
+    rare = sorted(keys - holders.keys())
+    for piece in _chunks(rare):
+        db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
     docs: set[int] = set()
-    for key in sorted(keys):
-        count = int(db.execute("SELECT count(*) FROM lines WHERE key = ?", (key,)).fetchone()[0])
-        if count < settings.boilerplate_min_docs:
-            db.execute("DELETE FROM boilerplate WHERE key = ?", (key,))
-            continue
-        holders[key] = count
+    for key in holders:
         rows = db.execute("SELECT num FROM lines WHERE key = ? ORDER BY num LIMIT ?", (key, MAX_PAIRS + 1))
         docs.update(int(row[0]) for row in rows)
     if not holders:

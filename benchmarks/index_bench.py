@@ -1,0 +1,223 @@
+"""The index and the service under load: indexing speed, query latency with concurrent clients, server memory.
+
+    python3 benchmarks/index_bench.py [--clients 8] [--queries 800] [--write-report]
+
+1. `reprints index add` of the bulk corpus (Reuters-21578, BBC, 20 Newsgroups, wirecopy-dev: the corpus of
+   run.py's speed table) into a fresh index: documents per second, peak memory of the process tree.
+2. `reprints serve` on that index; another process drives `--clients` concurrent clients (threads with
+   keep-alive connections) posting `--queries` queries, each a different article of about 1,000 words
+   (900 to 1,100) from the corpus: latency percentiles measured by the clients, end to end.
+3. The server's peak resident memory (VmHWM) after the load.
+
+Results go to benchmarks/.work/index/results.json; `--write-report` puts them in BENCHMARKS.md (a section that
+run.py keeps). Targets (issue "An index that remembers"): at least 5,000 documents/s indexed; p50 at most 20 ms
+and p99 at most 100 ms; server memory at most 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+START, END = "<!-- index_bench.py -->", "<!-- /index_bench.py -->"
+WORD = re.compile(r"\w+")
+
+
+def client(url: str, texts_path: Path, clients: int, queries: int) -> None:
+    """Run in its own process: `clients` threads post the queries; prints the latencies (seconds) as JSON."""
+    texts = json.loads(texts_path.read_text(encoding="utf-8"))
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(queries))
+
+    def work() -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        for number in counter:
+            body = json.dumps({"text": texts[number % len(texts)]})
+            began = time.perf_counter()
+            connection.request("POST", "/query", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            payload = response.read()
+            took = time.perf_counter() - began
+            with lock:
+                latencies.append(took)
+                if response.status != 200 or not json.loads(payload)["matches"]:
+                    errors.append(f"{response.status}: {payload[:200]!r}")
+        connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    print(json.dumps({"latencies": latencies, "errors": errors, "wall": wall}))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
+    from measure import measure
+    from run import prepare, read_rows, reprints_python
+
+    work = HERE / ".work" / "index"
+    work.mkdir(parents=True, exist_ok=True)
+    bulk = prepare(shared, work / "data", None)["bulk"]
+    rows = read_rows(bulk)
+    python = reprints_python()
+    index = work / "bulk-index"
+    shutil.rmtree(index, ignore_errors=True)
+    print(f"indexing {len(rows):,} documents", file=sys.stderr, flush=True)
+    added = measure([python, "-m", "reprints", "index", "add", "-q", "--index", str(index), str(bulk)])
+    size = sum(path.stat().st_size for path in index.iterdir())
+    articles = [row["text"] for row in rows if 900 <= len(WORD.findall(row["text"])) <= 1100]
+    texts_path = work / "queries.json"
+    texts_path.write_text(json.dumps(articles[:400]), encoding="utf-8")
+    port = free_port()
+    server = subprocess.Popen([python, "-m", "reprints", "serve", "--index", str(index), "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        idle_mb = peak_rss_mb(server.pid)
+        warm = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", "2"]
+        subprocess.run([*warm, "--queries", "50"], check=True, capture_output=True)
+        command = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", str(clients)]
+        result = subprocess.run([*command, "--queries", str(queries)], check=True, capture_output=True, text=True)
+        load = json.loads(result.stdout)
+        server_mb = peak_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    latencies = load["latencies"]
+    return {
+        "documents": len(rows),
+        "megabytes": bulk.stat().st_size / 1e6,
+        "index_seconds": added.wall,
+        "index_docs_per_second": len(rows) / added.wall,
+        "index_peak_mb": added.peak_mb,
+        "index_cpu": added.cpu,
+        "index_bytes": size,
+        "query_words": "900-1,100",
+        "query_texts": min(len(articles), 400),
+        "clients": clients,
+        "queries": len(latencies),
+        "errors": load["errors"][:5],
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p90_ms": 1000 * percentile(latencies, 0.90),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "max_ms": 1000 * max(latencies),
+        "queries_per_second": len(latencies) / load["wall"],
+        "server_idle_mb": idle_mb,
+        "server_peak_mb": server_mb,
+        "machine": f"{os.cpu_count()} cores",
+    }
+
+
+def write_report(result: dict[str, Any]) -> None:
+    def met(ok: bool) -> str:
+        return "yes" if ok else "**no**"
+
+    r = result
+    section = "\n".join(
+        [
+            START,
+            "## The index and the service",
+            "",
+            "Written by `python3 benchmarks/index_bench.py --write-report`. `reprints index add` of the bulk corpus "
+            f"({r['documents']:,} documents, {r['megabytes']:.0f} MB) into a fresh index; then `reprints serve` on it "
+            f"and, from another process, {r['clients']} concurrent clients (keep-alive connections) posting "
+            f"{r['queries']:,} queries, each an article of {r['query_words']} words from the corpus "
+            f"({r['query_texts']} different ones). Latency is measured by the clients, end to end.",
+            "",
+            "| measure | value | target | met |",
+            "|---|---|---|---|",
+            f"| indexing | {r['index_docs_per_second']:,.0f} docs/s ({r['index_seconds']:.1f} s, peak "
+            f"{r['index_peak_mb']:,.0f} MB, index {r['index_bytes'] / 1e6:,.0f} MB on disk) | ≥ 5,000 docs/s | "
+            f"{met(r['index_docs_per_second'] >= 5000)} |",
+            f"| query p50 | {r['p50_ms']:.1f} ms | ≤ 20 ms | {met(r['p50_ms'] <= 20)} |",
+            f"| query p99 | {r['p99_ms']:.1f} ms (p90 {r['p90_ms']:.1f}, max {r['max_ms']:.1f}) | ≤ 100 ms | "
+            f"{met(r['p99_ms'] <= 100)} |",
+            f"| throughput | {r['queries_per_second']:,.0f} queries/s | | |",
+            f"| server memory | {r['server_peak_mb']:,.0f} MB peak ({r['server_idle_mb']:,.0f} MB idle) | ≤ 500 MB | "
+            f"{met(r['server_peak_mb'] <= 500)} |",
+            "",
+            END,
+            "",
+        ]
+    )
+    path = HERE.parent / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8")
+    if START in text and END in text:
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--queries", type=int, default=800)
+    parser.add_argument("--write-report", action="store_true")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client(args.client, args.texts, args.clients, args.queries)
+        return
+    result = run(args.shared, args.clients, args.queries)
+    out = HERE / ".work" / "index" / "results.json"
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(json.dumps(result, indent=1))
+    if args.write_report:
+        write_report(result)
+
+
+if __name__ == "__main__":
+    main()
