@@ -22,7 +22,7 @@ from conftest import WIRECOPY, requires_shared, run_cli
 from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.index.api import add, open_index, remove, search, stats
-from reprints.index.build import add_documents
+from reprints.index.build import add_documents, remove_documents
 from reprints.index.query import query
 from reprints.io import expand_inputs, iter_documents
 from reprints.types import Document
@@ -226,3 +226,34 @@ def test_index_reads_the_inputs_dedup_reads(tmp_path: Path) -> None:
     files = expand_inputs([html, NEWS], "skip")
     assert counts["added"] + counts["unreadable"] == sum(1 for _ in iter_documents(files, Config().read))
     assert stats(tmp_path / "index")["documents"] == counts["added"]
+
+
+def _agree(docs: list[Document], folder: Path) -> None:
+    """dedup on `docs` and an index of `docs` report the same pairs for every document."""
+    corpus = folder / "docs.jsonl"
+    folder.mkdir(parents=True)
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
+    reprints.dedup([corpus], folder / "out", workers=1)
+    batch = _batch_pairs(folder / "out")
+    with open_index(folder / "index", create=True) as store:
+        add_documents(store, docs)
+        for doc in docs:
+            matches = query(store, doc.text, doc_id=doc.id)
+            got = {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in matches}
+            assert got == batch.get(doc.id, {}), doc.id
+
+
+def test_regression_exact_copies_count_once_toward_the_anchor_cap(tmp_path: Path) -> None:
+    """`dedup` joins one copy of each exact text, so 60 copies of an article leave its anchors under the cap of
+    50 and a page quoting it pairs with every copy. The index counted every copy as a holder, capped the
+    anchors and paired the quote with the first two copies only. After the first copy is removed, the next one
+    takes its place."""
+    article = NEWS_TEXTS[1]
+    quote = article[: article.index("\n", len(article) // 2)] + "\n" + NEWS_TEXTS[2]
+    docs = [Document(f"copy{i:02d}", article, i) for i in range(60)]
+    docs += [Document("quote", quote, 60), Document("other", NEWS_TEXTS[3], 61)]
+    _agree(docs, tmp_path / "all")
+    _agree(docs[1:], tmp_path / "without-first")
+    with open_index(tmp_path / "all" / "index") as store:
+        remove_documents(store, ["copy00"])
+        assert {m.id for m in query(store, quote, doc_id="quote")} == {f"copy{i:02d}" for i in range(1, 60)}

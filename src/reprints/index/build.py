@@ -169,11 +169,8 @@ def _store_batch(
             db.execute("INSERT INTO sites VALUES (?, ?)", (sites[name], name))
         site = sites[name]
         first = firsts.get(prep.doc_hash) if prep.tokens > 0 else None
-        # An exact copy takes its first copy's site, as in `dedup`, so both lose the same boilerplate.
-        key_site = first[1] if first is not None else site
-        keys = line_keys(np.frombuffer(prep.line_hashes, dtype=np.uint64), np.full(1, key_site, dtype=np.int64))
         cursor = db.execute(
-            "INSERT INTO documents (id, text, metadata, site, doc_hash, tokens, line_keys, line_tokens, sketch) "
+            "INSERT INTO documents (id, text, metadata, site, doc_hash, tokens, line_hashes, line_tokens, sketch) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 doc.id,
@@ -182,16 +179,17 @@ def _store_batch(
                 site,
                 prep.doc_hash,
                 prep.tokens,
-                keys.tobytes(),
+                prep.line_hashes,
                 prep.line_tokens,
                 prep.sketch,
             ),
         )
         num = int(cursor.lastrowid or 0)
-        anchor_rows.extend((anchor, num) for anchor in prep.anchors)
-        if first is None and prep.tokens > 0:  # only distinct documents are evidence for boilerplate
-            firsts[prep.doc_hash] = (num, site)
-            distinct = sorted(set(signed(keys)))
+        if first is None:  # the first copy of its text: joined for candidates, evidence for boilerplate
+            if prep.tokens > 0:
+                firsts[prep.doc_hash] = (num, site)
+            anchor_rows.extend((anchor, num) for anchor in prep.anchors)
+            distinct = _distinct_keys(prep.line_hashes, site)
             line_rows.extend((key, num) for key in distinct)
             touched.update(distinct)
     db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", sorted(anchor_rows))
@@ -199,27 +197,41 @@ def _store_batch(
     return replaced
 
 
+def _distinct_keys(packed: bytes, site: int) -> list[int]:
+    """The distinct line keys (SQLite integers) of a document's packed line hashes on its site."""
+    hashes = np.frombuffer(packed, dtype=np.uint64)
+    return sorted(set(signed(line_keys(hashes, np.full(len(hashes), site, dtype=np.int64)))))
+
+
 def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]) -> bool:
-    """Remove a stored document (its anchors, lines and text); False if no document has this id."""
-    row = db.execute("SELECT num, text, doc_hash, tokens, line_keys FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    """Remove a stored document (its anchors, lines and text); False if no document has this id. When it was
+    the first copy of its text, the next copy takes its place in the join and as boilerplate evidence."""
+    row = db.execute(
+        "SELECT num, text, doc_hash, tokens, line_hashes, site FROM documents WHERE id = ?", (doc_id,)
+    ).fetchone()
     if row is None:
         return False
-    num, text, doc_hash, tokens, packed = int(row[0]), row[1], int(row[2]), int(row[3]), row[4]
-    fp = store.config.fingerprint
-    anchors = prepare([text], fp.shingle_size, fp.window, fp.seed)[0].anchors
-    db.executemany("DELETE FROM anchors WHERE hash = ? AND num = ?", ((anchor, num) for anchor in anchors))
-    keys = sorted(set(signed(np.frombuffer(packed, dtype=np.uint64))))
-    was_first = store.first_copy(db, doc_hash, tokens) == num
-    db.executemany("DELETE FROM lines WHERE key = ? AND num = ?", ((key, num) for key in keys))
+    num, text, doc_hash, tokens, packed, site = int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5])
+    first = store.first_copy(db, doc_hash, tokens)
+    if first is None or first == num:  # a first copy (or an empty text): it has anchors and lines
+        fp = store.config.fingerprint
+        anchors = prepare([text], fp.shingle_size, fp.window, fp.seed)[0].anchors
+        db.executemany("DELETE FROM anchors WHERE hash = ? AND num = ?", ((anchor, num) for anchor in anchors))
+        keys = _distinct_keys(packed, site)
+        db.executemany("DELETE FROM lines WHERE key = ? AND num = ?", ((key, num) for key in keys))
+        touched.update(keys)
     db.execute("DELETE FROM documents WHERE num = ?", (num,))
-    touched.update(keys)
-    if was_first:  # the next copy of this text, if any, becomes the distinct one
-        successor = store.first_copy(db, doc_hash, tokens)
-        if successor is not None:
-            line_row = db.execute("SELECT line_keys FROM documents WHERE num = ?", (successor,)).fetchone()
-            distinct = sorted(set(signed(np.frombuffer(line_row[0], dtype=np.uint64))))
-            db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, successor) for key in distinct))
-            touched.update(distinct)
+    successor = store.first_copy(db, doc_hash, tokens) if first == num else None
+    if successor is not None:
+        text, packed, site = db.execute(
+            "SELECT text, line_hashes, site FROM documents WHERE num = ?", (successor,)
+        ).fetchone()
+        fp = store.config.fingerprint
+        anchors = prepare([text], fp.shingle_size, fp.window, fp.seed)[0].anchors
+        db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", ((anchor, successor) for anchor in anchors))
+        keys = _distinct_keys(packed, int(site))
+        db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, successor) for key in keys))
+        touched.update(keys)
     return True
 
 
@@ -260,11 +272,14 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
     for start in range(0, len(nums), 500):
         piece = nums[start : start + 500]
         marks = ",".join("?" * len(piece))
-        rows = db.execute(f"SELECT num, line_keys, line_tokens, sketch FROM documents WHERE num IN ({marks})", piece)
+        rows = db.execute(
+            f"SELECT num, line_hashes, site, line_tokens, sketch FROM documents WHERE num IN ({marks})", piece
+        )
         found = {int(row[0]): row[1:] for row in rows}
         for num in piece:
-            packed_keys, packed_tokens, sketch = found[num]
-            line_keys_of.append(np.frombuffer(packed_keys, dtype=np.uint64))
+            packed_hashes, site, packed_tokens, sketch = found[num]
+            hashes = np.frombuffer(packed_hashes, dtype=np.uint64)
+            line_keys_of.append(line_keys(hashes, np.full(len(hashes), int(site), dtype=np.int64)))
             tokens_of.append(np.frombuffer(packed_tokens, dtype=np.int64))
             sketches.append(np.frombuffer(sketch, dtype=np.uint64))
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])

@@ -3,8 +3,10 @@
 The answer for a stored document is what `dedup` reports for that pair: the same candidate rule (anchors held by
 more than `anchor_df_cap` documents count only through their first holders, `reprints.candidates.join`), the
 same boilerplate lines left out of both texts (learned from the index's documents), the same alignment,
-template rule and relation. Where they can differ: the query's own lines do not teach boilerplate (it is not
-stored), and boilerplate is learned per line from its first holders (`reprints.index.build`).
+template rule and relation; exact copies count once toward the anchor cap, as `dedup` joins one copy of each
+text, and a link reaches every copy. Where they can differ: the query's own lines do not teach boilerplate (it is
+not stored), boilerplate is learned per line from its first holders (`reprints.index.build`), and `dedup` also
+aligns pairs its clusters need that share no anchor under the cap.
 """
 
 from __future__ import annotations
@@ -73,16 +75,30 @@ def query(
         candidates: set[int] = set()
         hubs: Counter[int] = Counter()
         for anchor in prep.anchors:
-            holders = [num for num in store.holders(db, anchor, cap + 2) if num != skip]
+            first = store.holders(db, anchor, cap + 2)
+            holders = [num for num in first if num != skip]
             if len(holders) + 1 <= cap:  # the query is one more holder
                 candidates.update(holders)
+            elif skip is not None and skip in first[:HUBS]:
+                # A stored query that is one of the anchor's first holders is a hub: `dedup` pairs it with
+                # every other holder.
+                hubs.update(num for num in store.holders(db, anchor, -1) if num != skip)
             else:
-                hubs.update(holders[:HUBS])
+                hubs.update(holders[:HUBS])  # the query (last, when not stored) meets the first holders
         candidates.update(num for num, shared in hubs.items() if shared >= MIN_HUB_ANCHORS)
+        candidates = store.with_copies(db, sorted(candidates))  # `dedup` spreads a link to every exact copy
+        candidates.discard(skip)
         exact: set[int] = set()
         if prep.tokens > 0:
             rows = db.execute("SELECT num FROM documents WHERE doc_hash = ? AND tokens > 0", (prep.doc_hash,))
             exact = {int(row[0]) for row in rows} - {skip}
+        if len(exact) + 1 > cap:
+            # A group of more than `anchor_df_cap` copies is reported, as in `dedup`, as each copy's pair with
+            # its first (canonical) member only.
+            canonical = min(exact | ({skip} if skip is not None else set()))
+            if canonical != skip:
+                candidates -= exact - {canonical}
+                exact = {canonical}
         candidates |= exact
         stored = store.documents(db, sorted(candidates))
         sites = [_site(store, db, doc) for doc in stored]

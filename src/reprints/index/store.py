@@ -7,8 +7,9 @@ the index is created and stored with it, so every add and query uses the same on
 
 What is kept per document:
 - its text, metadata and site, exact-text hash and token count;
-- its anchors (winnowed shingle hashes of its whole text, boilerplate included), to find candidates;
-- its line keys, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.learn`).
+- for the first copy of each exact text only (as `dedup` joins only those): its anchors (winnowed shingle hashes
+  of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders;
+- its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS documents (
     site INTEGER NOT NULL,
     doc_hash INTEGER NOT NULL,
     tokens INTEGER NOT NULL,
-    line_keys BLOB NOT NULL,
+    line_hashes BLOB NOT NULL,
     line_tokens BLOB NOT NULL,
     sketch BLOB NOT NULL
 );
@@ -227,8 +228,22 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def with_copies(self, db: sqlite3.Connection, nums: Sequence[int]) -> set[int]:
+        """The documents `nums` and every exact copy of them."""
+        found = set(nums)
+        for start in range(0, len(nums), 500):
+            piece = list(nums[start : start + 500])
+            marks = ",".join("?" * len(piece))
+            rows = db.execute(
+                "SELECT num FROM documents WHERE tokens > 0 AND doc_hash IN "
+                f"(SELECT doc_hash FROM documents WHERE tokens > 0 AND num IN ({marks}))",
+                piece,
+            )
+            found.update(int(row[0]) for row in rows)
+        return found
+
     def holders(self, db: sqlite3.Connection, anchor: int, limit: int) -> list[int]:
-        """The first `limit` documents holding an anchor, in order of addition."""
+        """The first `limit` documents holding an anchor (all with -1), in order of addition."""
         rows = db.execute("SELECT num FROM anchors WHERE hash = ? ORDER BY num LIMIT ?", (anchor, limit))
         return [int(row[0]) for row in rows]
 
