@@ -206,7 +206,7 @@ def test_kill_9_during_an_add_loses_nothing_acknowledged(tmp_path: Path) -> None
     time.sleep(0.05)  # well inside the next batch's transaction
     process.send_signal(signal.SIGKILL)
     process.wait()
-    acknowledged = max(acknowledged, *(int(line.split()[1]) for line in process.stdout.read().splitlines()))
+    acknowledged = max([acknowledged, *(int(line.split()[1]) for line in process.stdout.read().splitlines())])
     database = sqlite3.connect(index / "index.sqlite")
     assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     ids = {row[0] for row in database.execute("SELECT id FROM documents")}

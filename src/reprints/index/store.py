@@ -248,9 +248,15 @@ class Store:
         return [int(row[0]) for row in rows]
 
     def boilerplate_keys(self, db: sqlite3.Connection) -> np.ndarray:
-        """The learned boilerplate line keys, sorted."""
-        keys = [row[0] for row in db.execute("SELECT key FROM boilerplate")]
-        return np.sort(unsigned(keys))
+        """The learned boilerplate line keys, sorted; read again only when the database changed (another
+        connection's commits change `data_version`, this connection's own change `total_changes`)."""
+        version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
+        cached = getattr(self._local, "boilerplate", None)
+        if cached is not None and cached[0] == version:
+            return cached[1]  # type: ignore[no-any-return]
+        keys = np.sort(unsigned([row[0] for row in db.execute("SELECT key FROM boilerplate")]))
+        self._local.boilerplate = (version, keys)
+        return keys
 
     def stats(self) -> dict[str, Any]:
         """Counts and sizes, for `reprints index stats`."""
