@@ -335,6 +335,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="seed of the scale generator")
     parser.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared")
     parser.add_argument("--large", type=int, help="also run reprints on a generated corpus of this many documents")
+    parser.add_argument(
+        "--only-large",
+        type=int,
+        help="run only the scale row of this many documents, added to the saved results, and rewrite the report",
+    )
     parser.add_argument("--reprints-src", type=Path, help="benchmark the reprints package in this src/ folder instead")
     args = parser.parse_args()
     if args.setup:
@@ -347,6 +352,14 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         write_report(json.loads((work / "results.json").read_text()), HERE.parent / "BENCHMARKS.md", HERE / "plots")
+        return
+    if args.only_large:
+        saved = json.loads((work / "results.json").read_text())
+        rows = [row for row in saved["scale"] if row["documents"] != args.only_large]
+        rows += scale(args.shared, work, [args.only_large], 0, args.seed)
+        saved["scale"] = sorted(rows, key=lambda row: row["documents"])
+        (work / "results.json").write_text(json.dumps(saved, indent=1))
+        write_report(saved, HERE.parent / "BENCHMARKS.md", HERE / "plots")
         return
     began = time.perf_counter()
     status = {peer: "--no-peers" for peer in PEERS} if args.no_peers else peer_status()
@@ -362,10 +375,17 @@ def main() -> None:
         "peers_skipped": skipped,
         "runs": runs,
     }
+    partial = work / "partial.json"  # each section as it ends: a run that fails late keeps what it measured
+
+    def save() -> None:
+        partial.write_text(json.dumps(results, indent=1))
+
     paths = prepare(args.shared, work / "data", 6000 if args.quick else None)
     log("quality on wirecopy-dev")
     results["quality"] = quality(paths, args.shared, work, [0.8] if args.quick else [0.8, 0.5], status)
+    save()
     results["speed"] = speed(paths, work, runs, status)
+    save()
     sizes = [2500, 5000, 10000] if args.quick else [10_000, 40_000, 160_000, 640_000]
     if args.large:
         sizes.append(args.large)
