@@ -77,3 +77,28 @@ def test_view_shows_the_seed_run_side_by_side(tmp_path: Path, browser: Any) -> N
         summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
         assert summary["decisions"] == {"drop": 0, "keep": 1, "trim": 1}
         page.close()
+
+
+def test_pages_show_ids_as_text_and_highlight_after_emoji(tmp_path: Path, browser: Any) -> None:
+    """An id holding HTML is shown, never run; offsets count characters as Python does, so a passage after
+    emoji (two UTF-16 units each in JavaScript) is highlighted where it is."""
+    article = ARTICLE.read_text(encoding="utf-8")
+    hostile = '<img src=x onerror="window.pwned=1">'
+    page_text = "🙂🙂🙂 Shared from our friends 🎉\n" + article
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, [Document(hostile, page_text, 0)])
+        with serving(create_app(store=store)) as base:
+            page = browser.new_page()
+            page.goto(base + "/")
+            page.get_by_label("Text to look up").fill(article)
+            page.get_by_role("button", name="Find copies").click()
+            row = page.locator("tr.match").first
+            row.wait_for()
+            assert hostile in row.inner_text()
+            assert page.evaluate("window.pwned") is None
+            row.get_by_role("link", name="side by side").click()
+            mark = page.locator("#text-b mark").first
+            mark.wait_for()
+            assert mark.inner_text().startswith(START)
+            assert page.evaluate("window.pwned") is None
+            page.close()

@@ -257,3 +257,71 @@ def test_regression_exact_copies_count_once_toward_the_anchor_cap(tmp_path: Path
     with open_index(tmp_path / "all" / "index") as store:
         remove_documents(store, ["copy00"])
         assert {m.id for m in query(store, quote, doc_id="quote")} == {f"copy{i:02d}" for i in range(1, 60)}
+
+
+@given(
+    st.lists(st.integers(0, len(NEWS_TEXTS) - 1), min_size=3, max_size=8, unique=True),
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 8), st.integers(1, 12)), min_size=1, max_size=5),
+    st.integers(2, 6),
+)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_new_text_gets_what_dedup_reports_for_it(tmp_path: Path, chosen: list[int], picks: Any, cap: int) -> None:
+    """Property: a text that is not stored (often an exact copy of one that is), queried against an index of a
+    corpus, gets exactly the pairs `dedup` reports for it on the corpus followed by it, whatever the anchor
+    cap (small caps make the hub rule decide)."""
+    run = tmp_path / f"run{time.monotonic_ns()}"
+    docs = _corpus_from([NEWS_TEXTS[i] for i in chosen], picks)
+    query_doc = docs[-1]
+    corpus = run / "docs.jsonl"
+    corpus.parent.mkdir()
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
+    reprints.dedup([corpus], run / "out", workers=1, anchor_df_cap=cap)
+    batch = _batch_pairs(run / "out")
+    with open_index(run / "index", create=True, anchor_df_cap=cap) as store:
+        add_documents(store, docs[:-1])
+        got = {
+            m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans))
+            for m in query(store, query_doc.text)
+        }
+    assert got == batch.get(query_doc.id, {})
+
+
+def test_regression_an_exact_copy_queried_counts_as_its_first_copy(tmp_path: Path) -> None:
+    """`dedup` joins one copy of each text: a query that is an exact copy of stored text A has A's candidates.
+    With a cap of 3, A and two pages quoting A hold 3 of the passage's anchors; the index counted the query as a
+    fourth holder, capped the anchors and missed a quoting page."""
+    article = NEWS_TEXTS[1]
+    passage = article[: article.index("\n", len(article) // 2)]
+    docs = [
+        Document("A", article, 0),
+        Document("C", passage + "\n" + NEWS_TEXTS[2], 1),
+        Document("D", NEWS_TEXTS[3] + "\n" + passage, 2),
+        Document("X", article, 3),
+    ]
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
+    reprints.dedup([corpus], tmp_path / "out", workers=1, anchor_df_cap=3)
+    batch = _batch_pairs(tmp_path / "out")
+    assert set(batch["X"]) == {"A", "C", "D"}
+    with open_index(tmp_path / "index", create=True, anchor_df_cap=3) as store:
+        add_documents(store, docs[:-1])
+        got = {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in query(store, article)}
+    assert got == batch["X"]
+
+
+def test_threads_that_come_and_go_leave_no_connections_behind(tmp_path: Path) -> None:
+    """A server's worker threads end and are replaced; the store lends connections from a bounded pool."""
+    import threading
+
+    article = ARTICLE.read_text(encoding="utf-8")
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, [Document("a", article, 0)])
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(10):
+            threads = [threading.Thread(target=lambda: query(store, article)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert len(os.listdir("/proc/self/fd")) - before <= 3 * store.POOL
+        assert len(store._idle) <= store.POOL

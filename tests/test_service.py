@@ -18,6 +18,7 @@ import uvicorn
 
 from conftest import run_cli
 from reprints.index.api import open_index
+from reprints.web import LOCAL_HOSTS
 from reprints.web.app import create_app
 from reprints.web.run import FinishedRun
 
@@ -45,11 +46,20 @@ def serving(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
-def call(url: str, method: str = "GET", body: Any = None, raw: bytes | None = None, token: str | None = None) -> Any:
+def call(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    raw: bytes | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """(status, parsed JSON body) of one request."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -119,6 +129,10 @@ def test_a_token_guards_the_api_but_not_the_pages(index_app: Any) -> None:
     with serving(create_app(store=index_app, token="s3cret")) as base:
         status, body = call(base + "/query", "POST", {"text": "anything"})
         assert status == 401 and "Bearer" in body["error"]
+        for path, method in (("/documents/x", "GET"), ("/documents/x", "DELETE"), ("/compare?a=x&b=y", "GET")):
+            assert call(base + path, method)[0] == 401, path
+        assert call(base + "/documents", "POST", {"id": "x", "text": "y"})[0] == 401
+        assert call(base + "/documents/x", token="s3cret")[0] == 404
         assert call(base + "/query", "POST", {"text": "anything"}, token="wrong")[0] == 401
         assert call(base + "/query", "POST", {"text": "anything"}, token="s3cret") == (200, {"matches": []})
         assert call(base + "/health")[0] == 200
@@ -176,3 +190,34 @@ def test_view_serves_a_finished_run(tmp_path: Path) -> None:
         assert body["decision"]["decision"] == "trim" and body["related"][0]["id"] == ARTICLE.name
         assert call(base + "/run/documents?offset=0&limit=1")[1]["total"] == 2
         assert call(base + "/query", "POST", {"text": "x"})[0] == 404
+
+
+def test_cross_site_requests_are_refused(index_app: Any) -> None:
+    """A page elsewhere can post text/plain to a local server without the browser asking, or point its own name
+    at this machine: JSON bodies are required, and a local server answers only to local host names."""
+    with serving(create_app(store=index_app, hosts=LOCAL_HOSTS)) as base:
+        status, body = call(
+            base + "/documents", "POST", raw=b'{"id": "x", "text": "y"}', headers={"Content-Type": "text/plain"}
+        )
+        assert status == 415 and "application/json" in body["error"]
+        status, body = call(base + "/health", headers={"Host": "attacker.example:8000"})
+        assert status == 403
+        assert call(base + "/health", headers={"Host": "localhost:8000"})[0] == 200
+        assert call(base + "/health")[1]["documents"] == 0
+
+
+def test_what_json_and_sqlite_disagree_on_is_a_clear_error_or_kept(index_app: Any, tmp_path: Path) -> None:
+    """An unpaired surrogate (JSON allows it, UTF-8 does not) is a 400 and stores nothing of the request;
+    NaN in a record's fields (JSON Lines input may hold it) is kept as text and served as JSON."""
+    with serving(create_app(store=index_app)) as base:
+        status, body = call(
+            base + "/documents", "POST", raw=b'[{"id": "ok", "text": "fine"}, {"id": "bad", "text": "\\ud800"}]'
+        )
+        assert status == 400 and "surrogate" in body["error"]
+        assert call(base + "/documents/ok")[0] == 404
+    records = tmp_path / "nan.jsonl"
+    records.write_text('{"id": "n", "text": "a text", "score": NaN, "text2": "x"}\n', encoding="utf-8")
+    run_cli("index", "add", "--index", tmp_path / "nan-index", records)
+    with open_index(tmp_path / "nan-index") as store, serving(create_app(store=store)) as base:
+        status, body = call(base + "/documents/n")
+        assert status == 200 and body["score"] == "nan" and body["text"] == "a text"

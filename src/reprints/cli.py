@@ -398,6 +398,13 @@ def _serve_app(app: Any, host: str, port: int, token: str | None, what: str) -> 
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def _local_hosts(host: str) -> frozenset[str] | None:
+    """Host names a server bound to this machine answers to (None: bound elsewhere, any name)."""
+    from reprints.web import LOCAL_HOSTS
+
+    return LOCAL_HOSTS if host in LOOPBACK else None
+
+
 def _web_app(**kwargs: Any) -> Any:
     try:
         from reprints.web.app import create_app
@@ -416,7 +423,8 @@ def serve(folder: Path, host: str, port: int, token: str | None) -> None:
     from reprints.index.api import open_index
 
     store = open_index(folder)
-    _serve_app(_web_app(store=store, token=token), host, port, token, f"the index {folder}")
+    app = _web_app(store=store, token=token, hosts=_local_hosts(host))
+    _serve_app(app, host, port, token, f"the index {folder}")
 
 
 @cli.command()
@@ -431,7 +439,7 @@ def view(out_dir: Path, inputs: tuple[Path, ...], host: str, port: int, token: s
     from reprints.web.run import FinishedRun
 
     run = FinishedRun(out_dir, inputs)
-    _serve_app(_web_app(run=run, token=token), host, port, token, f"the run {out_dir}")
+    _serve_app(_web_app(run=run, token=token, hosts=_local_hosts(host)), host, port, token, f"the run {out_dir}")
 
 
 class _WarningLimit(logging.Filter):

@@ -13,6 +13,7 @@ the whole index. So an add costs what the added documents touch, not the size of
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -129,6 +130,17 @@ def _unreadable(doc: Document, counts: dict[str, int]) -> bool:
     return False
 
 
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities (which JSON lacks, and which JSON Lines input may hold) as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -175,7 +187,7 @@ def _store_batch(
             (
                 doc.id,
                 doc.text,
-                json.dumps(dict(doc.metadata), ensure_ascii=False, default=str),
+                json.dumps(_finite(dict(doc.metadata)), ensure_ascii=False, default=str),
                 site,
                 prep.doc_hash,
                 prep.tokens,

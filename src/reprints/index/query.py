@@ -5,8 +5,10 @@ more than `anchor_df_cap` documents count only through their first holders, `rep
 same boilerplate lines left out of both texts (learned from the index's documents), the same alignment,
 template rule and relation; exact copies count once toward the anchor cap, as `dedup` joins one copy of each
 text, and a link reaches every copy. Where they can differ: the query's own lines do not teach boilerplate (it is
-not stored), boilerplate is learned per line from its first holders (`reprints.index.build`), and `dedup` also
-aligns pairs its clusters need that share no anchor under the cap.
+not stored), boilerplate is learned per line from its first holders (`reprints.index.build`), `dedup` also
+aligns pairs its clusters need that share no anchor under the cap, and stored anchors are those of whole texts
+(boilerplate included: what is boilerplate changes as documents arrive) where `dedup` joins anchors of texts
+without their boilerplate.
 """
 
 from __future__ import annotations
@@ -72,26 +74,29 @@ def query(
     with store.reading() as db:
         own = store.by_id(db, doc_id) if doc_id is not None else None
         skip = own.num if own is not None else None
-        candidates: set[int] = set()
-        hubs: Counter[int] = Counter()
-        for anchor in prep.anchors:
-            first = store.holders(db, anchor, cap + 2)
-            holders = [num for num in first if num != skip]
-            if len(holders) + 1 <= cap:  # the query is one more holder
-                candidates.update(holders)
-            elif skip is not None and skip in first[:HUBS]:
-                # A stored query that is one of the anchor's first holders is a hub: `dedup` pairs it with
-                # every other holder.
-                hubs.update(num for num in store.holders(db, anchor, -1) if num != skip)
-            else:
-                hubs.update(holders[:HUBS])  # the query (last, when not stored) meets the first holders
-        candidates.update(num for num, shared in hubs.items() if shared >= MIN_HUB_ANCHORS)
-        candidates = store.with_copies(db, sorted(candidates))  # `dedup` spreads a link to every exact copy
-        candidates.discard(skip)
         exact: set[int] = set()
         if prep.tokens > 0:
             rows = db.execute("SELECT num FROM documents WHERE doc_hash = ? AND tokens > 0", (prep.doc_hash,))
             exact = {int(row[0]) for row in rows} - {skip}
+        # `dedup` joins one copy of each exact text, its first: an exact copy of stored text has the
+        # candidates of that first copy, whose anchors are stored.
+        me = min(exact | {skip}) if exact and skip is not None else min(exact) if exact else skip
+        candidates: set[int] = set()
+        hubs: Counter[int] = Counter()
+        for anchor in prep.anchors:
+            first = store.holders(db, anchor, cap + 2)
+            holders = [num for num in first if num != me]
+            if len(holders) + 1 <= cap:  # the query's group is one more holder
+                candidates.update(holders)
+            elif me is not None and me in first[:HUBS]:
+                # The query's group is one of the anchor's first holders, a hub: `dedup` pairs it with every
+                # other holder.
+                hubs.update(num for num in store.holders(db, anchor, -1) if num != me)
+            else:
+                hubs.update(holders[:HUBS])  # the query meets the first holders
+        candidates.update(num for num, shared in hubs.items() if shared >= MIN_HUB_ANCHORS)
+        candidates = store.with_copies(db, sorted(candidates))  # `dedup` spreads a link to every exact copy
+        candidates.discard(skip)
         if len(exact) + 1 > cap:
             # A group of more than `anchor_df_cap` copies is reported, as in `dedup`, as each copy's pair with
             # its first (canonical) member only.

@@ -1,8 +1,8 @@
 """The index on disk: documents, their anchors and their lines in one SQLite database in WAL mode.
 
-One writer and many readers at once (SQLite's write-ahead log); each `add` is one transaction, durable when it
-returns (`synchronous=FULL`), so a process killed during an add loses nothing acknowledged and leaves the index
-as it was before the unfinished add. The format is versioned (`FORMAT`); the matching parameters are fixed when
+One writer and many readers at once (SQLite's write-ahead log). Each batch of an add (about `batch_chars`
+characters; one request of the service) is one transaction, durable when committed (`synchronous=FULL`): a
+process killed during an add keeps the batches committed before and nothing of the batch it was in. The format is versioned (`FORMAT`); the matching parameters are fixed when
 the index is created and stored with it, so every add and query uses the same ones.
 
 What is kept per document:
@@ -94,7 +94,10 @@ class Stored:
 
 
 class Store:
-    """An open index folder. Thread-safe: each thread gets its own connection (SQLite's rule)."""
+    """An open index folder. Thread-safe: each read or write transaction borrows a connection from a small pool
+    (one connection is never used by two threads at once, and none is left behind by a thread that ends)."""
+
+    POOL = 16  # connections kept open for reuse
 
     def __init__(self, folder: str | Path, *, create: bool = False, config: Config | None = None) -> None:
         self.folder = Path(folder)
@@ -105,32 +108,44 @@ class Store:
                     f"{self.folder} is not a reprints index (no {DATABASE}); create one with `reprints index add`"
                 )
             self.folder.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.connection().executescript(SCHEMA)
+        self._boilerplate: dict[int, tuple[tuple[int, int], np.ndarray]] = {}  # per connection (`boilerplate_keys`)
         self.parameters = self._parameters(config or Config())
         self.config = Config.from_options(**self.parameters)
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=OFF")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
         return db
+
+    @contextmanager
+    def borrowed(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this block only, back to the pool after it."""
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
+        if db is None:
+            db = self._connect()
+        try:
+            yield db
+        finally:
+            if db.in_transaction:  # a block that could not finish its own transaction
+                db.rollback()
+            with self._lock:
+                if len(self._idle) < self.POOL:
+                    self._idle.append(db)
+                    db = None
+            if db is not None:
+                self._boilerplate.pop(id(db), None)
+                db.close()
 
     def close(self) -> None:
         with self._lock:
-            for db in self._connections:
+            for db in self._idle:
                 db.close()
-            self._connections.clear()
-        self._local = threading.local()
+            self._idle.clear()
+            self._boilerplate.clear()
 
     def __enter__(self) -> Store:
         return self
@@ -140,36 +155,44 @@ class Store:
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (the only writer while it lasts); committed when the block ends."""
-        db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        """One write transaction (the only writer while it lasts); committed when the block ends, rolled back if
+        the block or the commit fails."""
+        with self.borrowed() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: a consistent snapshot while writers go on."""
-        db = self.connection()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+        with self.borrowed() as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                if db.in_transaction:
+                    db.execute("COMMIT")
 
     def _parameters(self, config: Config) -> dict[str, Any]:
-        """The index's parameters: stored at creation, checked against `config` afterwards."""
+        """The index's parameters: stored at creation (with the schema), read afterwards without writing."""
         given = {name: value for name, value in config.parameters().items() if name in INDEX_PARAMETERS}
-        db = self.connection()
-        with self.writing():
-            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        with self.borrowed() as db:
+            made = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is not None
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall()) if made else {}
             if not rows:
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
-                db.execute("INSERT INTO meta VALUES ('parameters', ?)", (json.dumps(given, sort_keys=True),))
-                return given
+                db.executescript(SCHEMA)
+        if not rows:
+            with self.writing() as db:
+                rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                if not rows:  # nobody created it meanwhile
+                    db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
+                    db.execute("INSERT INTO meta VALUES ('parameters', ?)", (json.dumps(given, sort_keys=True),))
+                    return given
         if int(rows.get("format", "0")) != FORMAT:
             raise InputError(
                 f"{self.folder} holds an index of format {rows.get('format')}; this reprints reads format {FORMAT}: "
@@ -191,7 +214,8 @@ class Store:
     # Reading ---------------------------------------------------------------------------------------------
 
     def count(self) -> int:
-        return int(self.connection().execute("SELECT count(*) FROM documents").fetchone()[0])
+        with self.reading() as db:
+            return int(db.execute("SELECT count(*) FROM documents").fetchone()[0])
 
     def site_number(self, db: sqlite3.Connection, name: str, *, create: bool) -> int | None:
         row = db.execute("SELECT number FROM sites WHERE name = ?", (name,)).fetchone()
@@ -251,11 +275,11 @@ class Store:
         """The learned boilerplate line keys, sorted; read again only when the database changed (another
         connection's commits change `data_version`, this connection's own change `total_changes`)."""
         version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
-        cached = getattr(self._local, "boilerplate", None)
+        cached = self._boilerplate.get(id(db))
         if cached is not None and cached[0] == version:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         keys = np.sort(unsigned([row[0] for row in db.execute("SELECT key FROM boilerplate")]))
-        self._local.boilerplate = (version, keys)
+        self._boilerplate[id(db)] = (version, keys)
         return keys
 
     def stats(self) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -37,12 +39,21 @@ from reprints.web.run import FinishedRun
 MAX_BODY = 16 * 1024 * 1024  # bytes of one request
 STATIC = resources.files("reprints.web") / "static"
 PAGES = {"/": "index.html", "/pair": "pair.html", "/doc": "doc.html"}
+log = logging.getLogger(__name__)
 
 
 class HTTPError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without its port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -52,8 +63,8 @@ def error(status: int, message: str) -> JSONResponse:
 class Guard:
     """ASGI middleware: the request size limit and the bearer token (API paths only; pages are public)."""
 
-    def __init__(self, app: ASGIApp, token: str | None, max_body: int) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
+    def __init__(self, app: ASGIApp, token: str | None, max_body: int, hosts: frozenset[str] | None) -> None:
+        self.app, self.token, self.max_body, self.hosts = app, token, max_body, hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +72,10 @@ class Guard:
             return
         headers = {key.decode("latin1").lower(): value.decode("latin1") for key, value in scope["headers"]}
         path = scope["path"]
+        if self.hosts is not None and _hostname(headers.get("host", "")) not in self.hosts:
+            # A page elsewhere whose name was pointed at this machine (DNS rebinding) names its own host.
+            await error(403, "unexpected Host header for a server on this machine")(scope, receive, send)
+            return
         public = path in PAGES or path.startswith("/static/") or path == "/health"
         if self.token is not None and not public:
             given = headers.get("authorization", "")
@@ -90,6 +105,10 @@ class Guard:
 
 
 async def _json(request: Request) -> Any:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        # A page on another site can post text/plain to a local server without asking; JSON needs its consent.
+        raise HTTPError(415, "send the body as JSON, with 'Content-Type: application/json'")
     body = await request.body()
     try:
         return json.loads(body)
@@ -105,6 +124,13 @@ def _document(row: Any, position: int) -> Document:
         raise HTTPError(400, f"document {position}: 'id' must be a non-empty string")
     if not isinstance(text, str):
         raise HTTPError(400, f"document {position}: 'text' must be a string")
+    for name, value in (("id", doc_id), ("text", text)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPError(
+                400, f"document {position}: '{name}' holds an unpaired surrogate (not Unicode text)"
+            ) from None
     metadata = {key: value for key, value in row.items() if key not in ("id", "text")}
     return Document(doc_id, text, position, metadata)
 
@@ -117,6 +143,9 @@ def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
             return error(exc.status, exc.message)
         except ReprintsError as exc:
             return error(400, str(exc))
+        except Exception as exc:
+            log.exception("request %s %s failed", request.method, request.url.path)
+            return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     return run
 
@@ -131,8 +160,10 @@ def create_app(
     *,
     token: str | None = None,
     max_body: int = MAX_BODY,
+    hosts: frozenset[str] | None = None,
 ) -> Starlette:
-    """The application over an index (`store`) or a finished run (`run`)."""
+    """The application over an index (`store`) or a finished run (`run`). With `hosts`, requests naming another
+    host are refused (`reprints.web.LOCAL_HOSTS` for a server bound to this machine)."""
     from starlette.concurrency import run_in_threadpool
 
     writing = threading.Lock()  # one writer at a time in this process (SQLite also locks across processes)
@@ -152,8 +183,8 @@ def create_app(
         documents = [_document(row, position) for position, row in enumerate(rows)]
 
         def add() -> dict[str, int]:
-            with writing:
-                return add_documents(index, documents)
+            with writing:  # one request, one batch: one transaction (all stored, or none)
+                return add_documents(index, documents, batch_chars=sys.maxsize)
 
         counts = await run_in_threadpool(add)
         return JSONResponse({**counts, "ids": [doc.id for doc in documents]}, status_code=201)
@@ -174,7 +205,7 @@ def create_app(
         found = await run_in_threadpool(read)
         if found is None:
             raise HTTPError(404, f"no document {doc_id!r} in the index")
-        return JSONResponse({"id": found.id, "text": found.text, **found.metadata})
+        return JSONResponse({**found.metadata, "id": found.id, "text": found.text})
 
     async def delete_document(request: Request) -> Response:
         index = _need(store)
@@ -275,7 +306,8 @@ def create_app(
         Route("/static/{name}", _handled(static)),
         *(Route(path, page("view.html" if run is not None and path == "/" else name)) for path, name in PAGES.items()),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(Guard, token=token, max_body=max_body)])
+    guard = Middleware(Guard, token=token, max_body=max_body, hosts=hosts)
+    return Starlette(routes=routes, middleware=[guard])
 
 
 def _pair_row(match: Match | None) -> dict[str, Any] | None:

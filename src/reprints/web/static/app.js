@@ -23,18 +23,21 @@ function escapeHtml(text) {
 }
 
 // Render `text` with `ranges` ([start, end, key, title]) as <mark> elements; overlapping parts are shown once.
+// Offsets count code points, as Python's str does (a JavaScript string counts UTF-16 units: an emoji is two).
 function highlighted(text, ranges, prefix, cls) {
+  const points = Array.from(text);
+  const slice = (from, to) => points.slice(from, to).join("");
   const sorted = ranges.slice().sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   let out = "", cursor = 0;
   for (const [start, end, key, title] of sorted) {
     const from = Math.max(start, cursor);
     if (end <= from) continue;
-    out += escapeHtml(text.slice(cursor, from));
+    out += escapeHtml(slice(cursor, from));
     const attrs = `id="${prefix}-${key}" data-key="${key}" tabindex="0"` + (title ? ` title="${escapeHtml(title)}"` : "");
-    out += `<mark ${attrs}${cls ? ` class="${cls}"` : ""}>` + escapeHtml(text.slice(from, end)) + "</mark>";
+    out += `<mark ${attrs}${cls ? ` class="${cls}"` : ""}>` + escapeHtml(slice(from, end)) + "</mark>";
     cursor = end;
   }
-  return out + escapeHtml(text.slice(cursor));
+  return out + escapeHtml(slice(cursor));
 }
 
 function percent(x) { return Math.round(x * 100) + "%"; }
