@@ -2,8 +2,9 @@
 
 One writer and many readers at once (SQLite's write-ahead log). Each batch of an add (about `batch_chars`
 characters; one request of the service) is one transaction, durable when committed (`synchronous=FULL`): a
-process killed during an add keeps the batches committed before and nothing of the batch it was in. The format is versioned (`FORMAT`); the matching parameters are fixed when
-the index is created and stored with it, so every add and query uses the same ones.
+process killed during an add keeps the batches committed before and nothing of the batch it was in. The format
+is versioned (`FORMAT`); the matching parameters are fixed when the index is created and stored with it, so
+every add and query uses the same ones.
 
 What is kept per document:
 - its text, metadata and site, exact-text hash and token count;
