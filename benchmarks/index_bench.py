@@ -126,6 +126,8 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
         idle_mb = peak_rss_mb(server.pid)
         warm = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", "2"]
         subprocess.run([*warm, "--queries", "50"], check=True, capture_output=True)
+        alone = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", "1"]
+        single = json.loads(subprocess.run([*alone, "--queries", "200"], check=True, capture_output=True).stdout)
         command = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", str(clients)]
         result = subprocess.run([*command, "--queries", str(queries)], check=True, capture_output=True, text=True)
         load = json.loads(result.stdout)
@@ -147,6 +149,8 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
         "clients": clients,
         "queries": len(latencies),
         "errors": load["errors"][:5],
+        "single_client_p50_ms": 1000 * statistics.median(single["latencies"]),
+        "single_client_p99_ms": 1000 * percentile(single["latencies"], 0.99),
         "p50_ms": 1000 * statistics.median(latencies),
         "p90_ms": 1000 * percentile(latencies, 0.90),
         "p99_ms": 1000 * percentile(latencies, 0.99),
@@ -183,6 +187,8 @@ def write_report(result: dict[str, Any]) -> None:
             f"| query p99 | {r['p99_ms']:.1f} ms (p90 {r['p90_ms']:.1f}, max {r['max_ms']:.1f}) | ≤ 100 ms | "
             f"{met(r['p99_ms'] <= 100)} |",
             f"| throughput | {r['queries_per_second']:,.0f} queries/s | | |",
+            f"| one client alone | p50 {r['single_client_p50_ms']:.1f} ms, "
+            f"p99 {r['single_client_p99_ms']:.1f} ms | | |",
             f"| server memory | {r['server_peak_mb']:,.0f} MB peak ({r['server_idle_mb']:,.0f} MB idle) | ≤ 500 MB | "
             f"{met(r['server_peak_mb'] <= 500)} |",
             "",

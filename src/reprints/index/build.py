@@ -15,16 +15,18 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from reprints.fingerprint.corpus import fingerprint_tokens, tokenize_batch
-from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.fingerprint.corpus import tokenize_batch
+from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.store import Store, signed
-from reprints.normalize.boilerplate import MAX_PAIRS, learn, line_keys, site_of
+from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_of
+from reprints.normalize.tokens import Tokens
 from reprints.types import Document
 
 Mapper = Callable[[Any, Iterable[Any]], Iterator[Any]]
@@ -57,14 +59,18 @@ class PrepareTask:
 def prepare(texts: list[str], shingle_size: int, window: int, seed: int) -> list[Prepared]:
     """Per text: exact-text hash, tokens, anchors (whole text), lines and sketch."""
     batch = tokenize_batch(texts, seed)
-    prints = fingerprint_tokens(batch, shingle_size, window, seed)
-    anchor_start = np.searchsorted(prints.anchor_docs, np.arange(len(texts) + 1))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(batch.token_counts, out=offsets[1:])
+    lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
+    shingles, shingle_offsets = shingle(Tokens(lead, trail, batch.hashes, offsets, lead, trail), shingle_size, seed)
+    anchor_docs, anchor_hashes = winnow(shingles, shingle_offsets, window)  # no match table or template marks
+    anchor_start = np.searchsorted(anchor_docs, np.arange(len(texts) + 1))
     line_start = np.searchsorted(batch.line_docs, np.arange(len(texts) + 1))
     line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64)
     out = []
     for doc in range(len(texts)):
         lo, hi = int(line_start[doc]), int(line_start[doc + 1])
-        anchors = np.unique(prints.anchor_hashes[anchor_start[doc] : anchor_start[doc + 1]])
+        anchors = np.unique(anchor_hashes[anchor_start[doc] : anchor_start[doc + 1]])
         out.append(
             Prepared(
                 int(np.int64(batch.doc_hashes[doc].view(np.int64))),
@@ -116,8 +122,9 @@ def add_documents(
         batch = pending.pop(0)
         with store.writing() as db:
             touched: set[int] = set()
-            replaced = _store_batch(store, db, batch, prepared, touched)
-            _relearn(store, db, touched)
+            added: Counter[int] = Counter()
+            replaced = _store_batch(store, db, batch, prepared, touched, added)
+            _relearn(store, db, touched, added)
         counts["replaced"] += replaced
         counts["added"] += len(batch) - replaced
         if progress is not None:
@@ -147,7 +154,12 @@ def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
 
 
 def _store_batch(
-    store: Store, db: sqlite3.Connection, batch: list[Document], prepared: list[Prepared], touched: set[int]
+    store: Store,
+    db: sqlite3.Connection,
+    batch: list[Document],
+    prepared: list[Prepared],
+    touched: set[int],
+    added: Counter[int],
 ) -> int:
     """Insert a batch (replacing stored ids; of an id repeated in the batch the last one counts); returns how
     many documents replaced one already stored. Statements are issued per batch, not per document."""
@@ -158,6 +170,7 @@ def _store_batch(
         stored.update(row[0] for row in rows)
     for doc_id in sorted(stored):
         _remove(store, db, doc_id, touched)
+    reshuffled = set(touched)  # keys whose first holders a removal may have changed: never settled
     replaced = len(batch) - len(last) + len(stored)
     sites = {name: number for number, name in db.execute("SELECT number, name FROM sites")}
     hashes = sorted({prep.doc_hash for prep in prepared if prep.tokens > 0})
@@ -203,7 +216,10 @@ def _store_batch(
             anchor_rows.extend((anchor, num) for anchor in prep.anchors)
             distinct = _distinct_keys(prep.line_hashes, site)
             line_rows.extend((key, num) for key in distinct)
-            touched.update(distinct)
+            added.update(distinct)
+    touched.update(added)
+    for key in reshuffled:
+        added.pop(key, None)
     db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", sorted(anchor_rows))
     db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", sorted(line_rows))
     return replaced
@@ -259,8 +275,11 @@ def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
     return missing
 
 
-def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
-    """Judge again the line keys in `keys` (see the module's docstring)."""
+def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counter[int] | None = None) -> None:
+    """Judge again the line keys in `keys` (see the module's docstring). A key an add only appended holders to
+    (`added`: how many) is left as it was when it already had `learn`'s first holders and enough for its
+    long-line rule: its verdict rests on those first holders and that threshold, which later documents do not
+    change."""
     settings = store.config.boilerplate
     if not settings.boilerplate or not keys:
         return
@@ -270,6 +289,11 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
             f"SELECT key, count(*) FROM lines WHERE key IN ({','.join('?' * len(piece))}) GROUP BY key", piece
         )
         holders.update((key, count) for key, count in rows if count >= settings.boilerplate_min_docs)
+    if added:
+        enough = max(MAX_PAIRS + 1, LONG_LINE_FACTOR * settings.boilerplate_min_docs)
+        settled = {key for key, count in holders.items() if key in added and count - added[key] >= enough}
+        holders = {key: count for key, count in holders.items() if key not in settled}
+        keys = keys - settled
     rare = sorted(keys - holders.keys())
     for piece in _chunks(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
@@ -295,6 +319,7 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
             tokens_of.append(np.frombuffer(packed_tokens, dtype=np.int64))
             sketches.append(np.frombuffer(sketch, dtype=np.uint64))
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
+    wanted = {int(np.int64(key).view(np.uint64)): count for key, count in holders.items()}
     flagged = learn(
         np.concatenate(line_keys_of),
         line_docs,
@@ -303,7 +328,7 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int]) -> None:
         max_context=settings.boilerplate_max_context,
         min_own=store.config.align.min_passage,
         sketches=np.stack(sketches).reshape(-1, SKETCH_SIZE),
-        holders={int(np.int64(key).view(np.uint64)): count for key, count in holders.items()},
+        holders=wanted,
     )
     learned = set(signed(flagged))
     for key in holders:

@@ -30,6 +30,8 @@ from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 
 FORMAT = 1
+WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
+READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
 
 # Parameters that shape what the index stores or answers; an index keeps the values it was created with.
@@ -119,6 +121,7 @@ class Store:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA cache_size = -{READ_CACHE_KB}")
         return db
 
     @contextmanager
@@ -159,6 +162,7 @@ class Store:
         """One write transaction (the only writer while it lasts); committed when the block ends, rolled back if
         the block or the commit fails."""
         with self.borrowed() as db:
+            db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")  # inserts land all over the anchors' B-tree
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -167,6 +171,8 @@ class Store:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+            finally:
+                db.execute(f"PRAGMA cache_size = -{READ_CACHE_KB}")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
