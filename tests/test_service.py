@@ -221,3 +221,15 @@ def test_what_json_and_sqlite_disagree_on_is_a_clear_error_or_kept(index_app: An
     with open_index(tmp_path / "nan-index") as store, serving(create_app(store=store)) as base:
         status, body = call(base + "/documents/n")
         assert status == 200 and body["score"] == "nan" and body["text"] == "a text"
+
+
+def test_view_reads_a_run_written_as_parquet(tmp_path: Path) -> None:
+    """Removed spans are structs in Parquet; the pages get them as documents.jsonl has them."""
+    run_cli("dedup", "-q", NEWS, "--out", tmp_path / "out", "--format", "parquet")
+    jsonl = tmp_path / "jsonl"
+    run_cli("dedup", "-q", NEWS, "--out", jsonl)
+    finished = FinishedRun(tmp_path / "out")
+    expected = [json.loads(line) for line in (jsonl / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any(row["removed"] for row in expected)
+    for row in expected:
+        assert finished.documents[row["id"]]["removed"] == row["removed"], row["id"]

@@ -61,7 +61,7 @@ class FinishedRun:
         for doc in iter_documents(files, config.read, report=False):
             self.ids.append(doc.id)
             self.texts[doc.id] = doc.text
-        self.documents = {row["id"]: row for row in _rows(self.out, "documents")}
+        self.documents = {row["id"]: _as_json_row(row) for row in _rows(self.out, "documents")}
         self.clusters = list(_rows(self.out, "clusters"))
         self.pairs: dict[tuple[str, str], dict[str, Any]] = {}
         self.pairs_of: dict[str, list[dict[str, Any]]] = {}
@@ -127,3 +127,13 @@ class FinishedRun:
 def _side(row: dict[str, Any], id_a: str, id_b: str) -> str | None:
     container = row.get("container")
     return "a" if container == id_a else "b" if container == id_b else None
+
+
+REMOVED_FIELDS = ("start", "end", "source_id", "source_start", "source_end")
+
+
+def _as_json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A documents row as `documents.jsonl` has it (Parquet keeps each removed span as a struct)."""
+    removed = row.get("removed") or []
+    row["removed"] = [[span[name] for name in REMOVED_FIELDS] if isinstance(span, dict) else span for span in removed]
+    return row
