@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reprints.fingerprint.corpus import concat_token_batches, tokenize_batch
 from reprints.fingerprint.hashing import mix64, window_hashes
 from reprints.fingerprint.shingles import (
     document_hashes,
@@ -116,3 +120,31 @@ def test_compiled_winnowing_equals_numpy_winnowing(monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(module, "COMPILED_FROM", 10**12)
         plain = winnow(hashes, offsets, 12)
         assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
+
+
+_NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+_TEXTS = [json.loads(line)["text"] for line in _NEWS.read_text(encoding="utf-8").splitlines()][:40]
+
+
+@given(st.lists(st.integers(0, len(_TEXTS) - 1), min_size=1, max_size=6), st.integers(0, 6))
+@settings(max_examples=60, deadline=None)
+def test_token_batches_concatenate_as_if_tokenized_together(chosen: list[int], cut: int) -> None:
+    """The index tokenizes a query once and appends its candidates' tokens: the result equals tokenizing all
+    the texts together (including an empty text, and texts cut at odd places)."""
+    texts = [_TEXTS[i][: len(_TEXTS[i]) // (1 + n % 3)] for n, i in enumerate(chosen)] + [""]
+    split = min(cut, len(texts))
+    together = tokenize_batch(texts, 0)
+    joined = concat_token_batches(tokenize_batch(texts[:split], 0), tokenize_batch(texts[split:], 0))
+    for name in type(together).__dataclass_fields__:
+        assert np.array_equal(getattr(together, name), getattr(joined, name)), name
+
+
+def test_regression_sketches_compare_across_batches_of_any_size() -> None:
+    """A document's sketch kept its hashes' top 64 - b bits, b depending on the number of documents in its batch:
+    a story sketched in a batch of 2 and its copy in a batch of 600 shared no value, and looked like different
+    documents to boilerplate learning (a batch's size is set by --batch-chars, the last one is smaller)."""
+    text = _TEXTS[0]
+    alone = tokenize_batch([text, _TEXTS[1]], 0).doc_sketches[0]
+    crowd = tokenize_batch([*(_TEXTS * 15), text], 0).doc_sketches[-1]
+    assert np.array_equal(alone, crowd)
+    assert resemblance(alone.tolist(), crowd.tolist()) == 1.0

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import random
+import re
 import unicodedata
 from pathlib import Path
 
@@ -189,7 +190,10 @@ def write(corpus: list[tuple[str, str, dict[str, str]]], folder: Path) -> Path:
     cap=st.sampled_from([4, 50]),
 )
 @example(seed=484, plan=["boilerplate_line", "mass", "mass", "chain", "copy", "chain", "page"], cap=4)  # article twice
-@example(seed=259, plan=["cjk_quote", "decomposed"], cap=4)  # a word with combining marks is one word, not three
+@example(seed=259, plan=["cjk_quote", "decomposed"], cap=4)
+@example(
+    seed=103, plan=["copy", "copy", "copy", "chain", "brief", "copy", "template"], cap=4
+)  # a quoted table  # a word with combining marks is one word, not three
 @settings(
     max_examples=int(os.environ.get("REPRINTS_EXAMPLES", "60")),
     deadline=None,
@@ -214,12 +218,30 @@ def test_every_run_obeys_the_rules(
             page, other, quoting = ids[first], ids[second], ids[second + 1]
             if texts[page].split("\n")[8:] != texts[other].split("\n")[8:]:  # not one article drawn twice
                 assert (page, other) not in linked, (page, other)
-            assert (page, quoting) in linked, (page, quoting)
+            if _reads_as_prose(texts[quoting].split("As was reported: ")[1].split("\n")[0]):
+                assert (page, quoting) in linked, (page, quoting)
+            # A quoted table of figures reads as a list to the template rule and links nothing: the known cost
+            # in README ("Site templates"; found here with seed=103, plan [copy x3, chain, brief, copy, template]).
             continue
         if kind in ("teaser", "page"):  # the fuller standalone copy never loses text to the other
             fuller = ids[second] if kind == "teaser" else ids[first]
             other = ids[first] if kind == "teaser" else ids[second]
             assert all(r[2] != other for r in decisions[fuller]["removed"]), (kind, decisions[fuller])
+
+
+ENGLISH_FUNCTION_WORDS = set(
+    (Path(reprints.__file__).parent / "normalize" / "data" / "function_words.txt")
+    .read_text(encoding="utf-8")
+    .splitlines()[1]
+    .split()
+)
+
+
+def _reads_as_prose(quote: str) -> bool:
+    """Whether every 15 words of a quote hold function words as running English text does (at least 15%, the
+    template rule's bar for a list)."""
+    found = [word.lower() in ENGLISH_FUNCTION_WORDS for word in re.findall(r"\w+", quote)]
+    return all(sum(found[i : i + 15]) >= 0.15 * 15 for i in range(max(1, len(found) - 14)))
 
 
 def _steps(plan: list[str], articles: list[str], seed: int) -> list[tuple[str, int, int]]:

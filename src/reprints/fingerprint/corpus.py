@@ -85,6 +85,17 @@ def tokenize_batch(texts: list[str], seed: int) -> TokenBatch:
     )
 
 
+def concat_token_batches(first: TokenBatch, second: TokenBatch) -> TokenBatch:
+    """The documents of `second` after those of `first`, as if they had been tokenized together."""
+    values = {}
+    for name in TokenBatch.__dataclass_fields__:
+        one, two = getattr(first, name), getattr(second, name)
+        if name == "line_docs":
+            two = two + len(first.token_counts)
+        values[name] = np.concatenate((one, two)) if name != "doc_sketches" else np.vstack((one, two))
+    return TokenBatch(**values)
+
+
 def fingerprint_tokens(
     batch: TokenBatch,
     shingle_size: int,

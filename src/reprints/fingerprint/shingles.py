@@ -96,6 +96,7 @@ def document_hashes(tokens: Tokens, seed: int) -> U64:
     return out
 
 
+SKETCH_DOC_BITS = 24  # sketch values are hashes' top 40 bits (batches of up to 16M documents)
 SKETCH_SIZE = 16  # smallest shingle hashes kept per document (`sketches`)
 SKETCH_SHINGLE = 3
 NO_HASH = np.iinfo(np.uint64).max
@@ -107,8 +108,9 @@ def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
     with the largest hash. Two sketches estimate how alike two documents are (`resemblance`) whatever their line
     structure, for telling near-copies of one story from different documents.
 
-    The hashes keep their top `64 - b` bits, `b` the bits numbering the batch's documents: one sort of
-    document-and-hash keys then orders every document's hashes at once.
+    One sort of document-and-hash keys orders every document's hashes at once (a key keeps a hash's top `64 - b`
+    bits, `b` the bits numbering the batch's documents); the values kept are the top `64 - SKETCH_DOC_BITS`
+    bits of each hash whatever the batch, so sketches of documents read in different batches compare.
     """
     shingles, offsets = shingle(tokens, SKETCH_SHINGLE, seed ^ 0x5CE7C4)
     count = len(offsets) - 1
@@ -116,6 +118,8 @@ def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
     if len(shingles) == 0:
         return out
     doc_bits = doc_bits_for(count)
+    if doc_bits > SKETCH_DOC_BITS:
+        raise ValueError(f"a batch of {count:,} documents is too many to sketch at once")
     shift = np.uint64(64 - doc_bits)
     keys = doc_keys(shingles, np.diff(offsets), 0, doc_bits)
     keys.sort()
@@ -125,7 +129,8 @@ def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
     docs = (keys >> shift).astype(np.int64)
     rank = np.arange(len(docs)) - np.searchsorted(docs, docs)
     kept = rank < size
-    out[docs[kept], rank[kept]] = keys[kept] & ((np.uint64(1) << shift) - np.uint64(1))
+    hashes = keys[kept] & ((np.uint64(1) << shift) - np.uint64(1))  # the hash's top 64 - doc_bits bits
+    out[docs[kept], rank[kept]] = hashes >> np.uint64(SKETCH_DOC_BITS - doc_bits)
     return out
 
 

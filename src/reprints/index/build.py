@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from reprints.fingerprint.corpus import tokenize_batch
+from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.store import Store, signed
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_of
@@ -58,7 +58,12 @@ class PrepareTask:
 
 def prepare(texts: list[str], shingle_size: int, window: int, seed: int) -> list[Prepared]:
     """Per text: exact-text hash, tokens, anchors (whole text), lines and sketch."""
-    batch = tokenize_batch(texts, seed)
+    return prepare_tokens(tokenize_batch(texts, seed), shingle_size, window, seed)
+
+
+def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[Prepared]:
+    """`prepare` of an already tokenized batch."""
+    texts = range(len(batch.token_counts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(batch.token_counts, out=offsets[1:])
     lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)

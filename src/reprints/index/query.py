@@ -22,8 +22,8 @@ import numpy as np
 from reprints.align.batch import align_batch
 from reprints.candidates.join import HUBS, MIN_HUB_ANCHORS
 from reprints.decide.links import Link, links_of_batch
-from reprints.fingerprint.corpus import Corpus, fingerprint_tokens, tokenize_batch
-from reprints.index.build import prepare
+from reprints.fingerprint.corpus import Corpus, TokenBatch, concat_token_batches, fingerprint_tokens, tokenize_batch
+from reprints.index.build import prepare_tokens
 from reprints.index.store import Store, Stored
 from reprints.normalize.boilerplate import site_of
 from reprints.report.write import pair_of
@@ -70,7 +70,8 @@ def query(
     """
     config = store.config
     fp, cap = config.fingerprint, config.candidates.anchor_df_cap
-    prep = prepare([text], fp.shingle_size, fp.window, fp.seed)[0]
+    tokens = tokenize_batch([text], fp.seed)
+    prep = prepare_tokens(tokens, fp.shingle_size, fp.window, fp.seed)[0]
     with store.reading() as db:
         own = store.by_id(db, doc_id) if doc_id is not None else None
         skip = own.num if own is not None else None
@@ -114,7 +115,7 @@ def query(
             site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field), create=False)
             query_site = first_site if first_site is not None else (site if site is not None else -1)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
-    matches = _aligned(store, text, query_site, stored, sites, exact, boilerplate)
+    matches = _aligned(store, tokens, query_site, stored, sites, exact, boilerplate)
     matches.sort(key=lambda m: (-m.coverage_query, -m.coverage_stored, m.id))
     return matches[:limit] if limit is not None else matches
 
@@ -130,13 +131,14 @@ def pair(store: Store, id_a: str, id_b: str) -> Match | None:
         site_a, site_b = _site(store, db, one), _site(store, db, other)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
     exact = {other.num} if one.tokens > 0 and one.doc_hash == other.doc_hash else set()
-    found = _aligned(store, one.text, site_a, [other], [site_b], exact, boilerplate)
+    tokens = tokenize_batch([one.text], config.fingerprint.seed)
+    found = _aligned(store, tokens, site_a, [other], [site_b], exact, boilerplate)
     return found[0] if found else None
 
 
 def _aligned(
     store: Store,
-    text: str,
+    tokens: TokenBatch,
     query_site: int,
     stored: list[Stored],
     sites: list[int],
@@ -148,11 +150,9 @@ def _aligned(
         return []
     config = store.config
     fp = config.fingerprint
-    texts = [text, *(doc.text for doc in stored)]
+    both = concat_token_batches(tokens, tokenize_batch([doc.text for doc in stored], fp.seed))
     site_array = np.array([query_site, *sites], dtype=np.int64)
-    prints = fingerprint_tokens(
-        tokenize_batch(texts, fp.seed), fp.shingle_size, fp.window, fp.seed, boilerplate, site_array
-    )
+    prints = fingerprint_tokens(both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array)
     corpus = Corpus(ids=["query", *(doc.id for doc in stored)], batches=[prints])
     corpus.seal()
     assert corpus.index is not None
