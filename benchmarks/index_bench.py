@@ -34,7 +34,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-START, END = "<!-- index_bench.py -->", "<!-- /index_bench.py -->"
 WORD = re.compile(r"\w+")
 
 
@@ -163,6 +162,10 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
 
 
 def write_report(result: dict[str, Any]) -> None:
+    from report import INDEX_END as END
+    from report import INDEX_START as START
+    from report import put_section
+
     def met(ok: bool) -> str:
         return "yes" if ok else "**no**"
 
@@ -196,13 +199,7 @@ def write_report(result: dict[str, Any]) -> None:
             "",
         ]
     )
-    path = HERE.parent / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8")
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    put_section(HERE.parent / "BENCHMARKS.md", START, END, section)
 
 
 def main() -> None:

@@ -22,8 +22,19 @@ TARGET_GROWTH = 1.2  # peak memory from a quarter of TARGET_MEMORY_DOCS to TARGE
 
 
 WEB_START, WEB_END = "<!-- webpages.py -->", "<!-- /webpages.py -->"
+INDEX_START, INDEX_END = "<!-- index_bench.py -->", "<!-- /index_bench.py -->"
 # Sections other scripts write into BENCHMARKS.md, kept when run.py rewrites it.
-KEPT = [(WEB_START, WEB_END), ("<!-- index_bench.py -->", "<!-- /index_bench.py -->")]
+KEPT = [(WEB_START, WEB_END), (INDEX_START, INDEX_END)]
+
+
+def put_section(path: Path, start: str, end: str, section: str) -> None:
+    """Replace the section between the markers `start` and `end` in `path` (append it if there is none)."""
+    text = path.read_text(encoding="utf-8")
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
 
 
 def fit_exponent(xs: list[float], ys: list[float]) -> float:

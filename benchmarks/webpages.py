@@ -205,7 +205,7 @@ def score_variant(pages: list[dict[str, Any]], dumps: tuple[str, ...], work: Pat
 
 
 def write_report(main: dict[str, Any], others: list[dict[str, Any]]) -> None:
-    from report import WEB_END, WEB_START
+    from report import WEB_END, WEB_START, put_section
 
     rows = [
         f"| {', '.join(r['dumps'])} | {r['documents']} | {r['true_pairs']} | {r['found'] + r['false']} | "
@@ -236,13 +236,7 @@ def write_report(main: dict[str, Any], others: list[dict[str, Any]]) -> None:
             "",
         ]
     )
-    path = HERE.parent / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8")
-    if WEB_START in text and WEB_END in text:
-        text = text[: text.index(WEB_START)] + section + text[text.index(WEB_END) + len(WEB_END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    put_section(HERE.parent / "BENCHMARKS.md", WEB_START, WEB_END, section)
 
 
 def main() -> int:

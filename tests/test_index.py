@@ -114,7 +114,7 @@ def _assert_agreement(corpus: Path, tmp_path: Path, step: int) -> None:
         for doc in docs[::step]:
             metadata = {key: value for key, value in doc.items() if key not in ("id", "text")}
             matches = query(store, doc["text"], doc_id=doc["id"], metadata=metadata)
-            got = {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in matches}
+            got = _found(matches)
             assert got == batch.get(doc["id"], {}), doc["id"]
             compared += len(got)
     assert compared > 50
@@ -141,21 +141,7 @@ NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-
 def test_index_agrees_with_dedup_on_generated_corpora(tmp_path: Path, chosen: list[int], picks: Any) -> None:
     """Property: for corpora of real articles and copies cut from them (whole, truncated, single paragraphs),
     querying each document against the index of the corpus gives exactly dedup's pairs for that document."""
-    run = tmp_path / f"run{time.monotonic_ns()}"
-    docs = _corpus_from([NEWS_TEXTS[i] for i in chosen], picks)
-    corpus = run / "docs.jsonl"
-    corpus.parent.mkdir()
-    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
-    reprints.dedup([corpus], run / "out", workers=1)
-    batch = _batch_pairs(run / "out")
-    with open_index(run / "index", create=True) as store:
-        add_documents(store, docs)
-        for doc in docs:
-            got = {
-                m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans))
-                for m in query(store, doc.text, doc_id=doc.id)
-            }
-            assert got == batch.get(doc.id, {}), doc.id
+    _agree(_corpus_from([NEWS_TEXTS[i] for i in chosen], picks), tmp_path / f"run{time.monotonic_ns()}")
 
 
 def test_readding_an_id_replaces_it_and_removal_forgets_it(tmp_path: Path) -> None:
@@ -230,17 +216,25 @@ def test_index_reads_the_inputs_dedup_reads(tmp_path: Path) -> None:
 
 def _agree(docs: list[Document], folder: Path) -> None:
     """dedup on `docs` and an index of `docs` report the same pairs for every document."""
-    corpus = folder / "docs.jsonl"
-    folder.mkdir(parents=True)
-    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
-    reprints.dedup([corpus], folder / "out", workers=1)
-    batch = _batch_pairs(folder / "out")
+    batch = _dedup_pairs(docs, folder)
     with open_index(folder / "index", create=True) as store:
         add_documents(store, docs)
         for doc in docs:
-            matches = query(store, doc.text, doc_id=doc.id)
-            got = {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in matches}
-            assert got == batch.get(doc.id, {}), doc.id
+            assert _found(query(store, doc.text, doc_id=doc.id)) == batch.get(doc.id, {}), doc.id
+
+
+def _dedup_pairs(docs: list[Document], folder: Path, **options: Any) -> dict[str, dict[str, Any]]:
+    """`dedup` of `docs` (as JSON Lines in `folder`): each document's pairs, as `_batch_pairs` gives them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = folder / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
+    reprints.dedup([corpus], folder / "out", workers=1, **options)
+    return _batch_pairs(folder / "out")
+
+
+def _found(matches: list[Any]) -> dict[str, Any]:
+    """Query matches in the form of `_batch_pairs`."""
+    return {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in matches}
 
 
 def test_regression_exact_copies_count_once_toward_the_anchor_cap(tmp_path: Path) -> None:
@@ -272,17 +266,10 @@ def test_a_new_text_gets_what_dedup_reports_for_it(tmp_path: Path, chosen: list[
     run = tmp_path / f"run{time.monotonic_ns()}"
     docs = _corpus_from([NEWS_TEXTS[i] for i in chosen], picks)
     query_doc = docs[-1]
-    corpus = run / "docs.jsonl"
-    corpus.parent.mkdir()
-    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
-    reprints.dedup([corpus], run / "out", workers=1, anchor_df_cap=cap)
-    batch = _batch_pairs(run / "out")
+    batch = _dedup_pairs(docs, run, anchor_df_cap=cap)
     with open_index(run / "index", create=True, anchor_df_cap=cap) as store:
         add_documents(store, docs[:-1])
-        got = {
-            m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans))
-            for m in query(store, query_doc.text)
-        }
+        got = _found(query(store, query_doc.text))
     assert got == batch.get(query_doc.id, {})
 
 
@@ -298,14 +285,11 @@ def test_regression_an_exact_copy_queried_counts_as_its_first_copy(tmp_path: Pat
         Document("D", NEWS_TEXTS[3] + "\n" + passage, 2),
         Document("X", article, 3),
     ]
-    corpus = tmp_path / "docs.jsonl"
-    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
-    reprints.dedup([corpus], tmp_path / "out", workers=1, anchor_df_cap=3)
-    batch = _batch_pairs(tmp_path / "out")
+    batch = _dedup_pairs(docs, tmp_path, anchor_df_cap=3)
     assert set(batch["X"]) == {"A", "C", "D"}
     with open_index(tmp_path / "index", create=True, anchor_df_cap=3) as store:
         add_documents(store, docs[:-1])
-        got = {m.id: (m.relation, m.coverage_query, m.coverage_stored, sorted(m.spans)) for m in query(store, article)}
+        got = _found(query(store, article))
     assert got == batch["X"]
 
 

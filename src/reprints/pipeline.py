@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from reprints.align.batch import align_batch
 from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
 from reprints.decide.keep import decide
-from reprints.decide.links import Link, holds_content, relation_of, shared_content
+from reprints.decide.links import Link, first_with_others, relation_of
 from reprints.engines.local import LocalEngine
 from reprints.engines.local_stages import (
     align_candidates,
@@ -34,7 +33,7 @@ from reprints.engines.local_stages import (
 from reprints.engines.stopping import critical
 from reprints.engines.workdir import WorkDir, input_manifest
 from reprints.errors import OutputError
-from reprints.fingerprint.corpus import Corpus, TokenBatch, fingerprint_batch
+from reprints.fingerprint.corpus import TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import load_dataclass, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
@@ -202,41 +201,13 @@ def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **opt
     config = Config.from_options(**options)
     fp = config.fingerprint
     prints = fingerprint_batch([text_a, text_b], fp.shingle_size, fp.window, fp.seed)
-    corpus = Corpus(ids=[id_a, id_b], batches=[prints])
-    corpus.seal()
-    assert corpus.index is not None
-    one = np.array([0]), np.array([1])
-    batch = align_batch(
-        corpus.index,
-        *one,
-        shingle_size=fp.shingle_size,
-        min_passage=config.align.min_passage,
-        max_gap=config.align.max_gap,
+    exact = prints.token_counts[0] > 0 and bool(prints.doc_hashes[0] == prints.doc_hashes[1])
+    corpus, links = first_with_others(prints, [id_a, id_b], config, {1} if exact else ())
+    # A pair sharing no passage, or mostly template text (not linked by `dedup`), is `partial` with nothing shared.
+    nothing = Link(
+        0, 1, relation_of(0.0, 0.0, exact=False, duplicate_coverage=config.decide.duplicate_coverage), 0.0, 0.0, ()
     )
-    counts = corpus.token_counts.tolist()
-    exact = counts[0] > 0 and bool(corpus.doc_hashes[0] == corpus.doc_hashes[1])
-    regions = [
-        (a0, a1, b0, b1)
-        for a0, a1, b0, b1 in zip(
-            batch.regions.a_start.tolist(),
-            batch.regions.a_end.tolist(),
-            batch.regions.b_start.tolist(),
-            batch.regions.b_end.tolist(),
-            strict=True,
-        )
-    ]
-    if exact:
-        regions = [(0, counts[0], 0, counts[1])]
-    coverage_a = 1.0 if exact else round(int(batch.covered_a[0]) / max(counts[0], 1), 4)
-    coverage_b = 1.0 if exact else round(int(batch.covered_b[0]) / max(counts[1], 1), 4)
-    relation = relation_of(coverage_a, coverage_b, exact=exact, duplicate_coverage=config.decide.duplicate_coverage)
-    content = shared_content(batch.regions, batch.a, batch.b, corpus.token_offsets, corpus.template_before)
-    min_passage = config.align.min_passage
-    if not all(holds_content(relation, int(side[0]), min_passage) for side in content):
-        # What `dedup` does: a pair sharing mostly template text is not linked.
-        regions, coverage_a, coverage_b = [], 0.0, 0.0
-        relation = relation_of(0.0, 0.0, exact=False, duplicate_coverage=config.decide.duplicate_coverage)
-    return pair_of(Link(0, 1, relation, coverage_a, coverage_b, tuple(regions)), corpus)
+    return pair_of(links.get(1, nothing), corpus)
 
 
 def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) -> list[BoilerplateLine]:

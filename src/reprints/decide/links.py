@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from reprints.align.batch import AlignedBatch
+from reprints.align.batch import AlignedBatch, align_batch
 from reprints.align.chain import Regions
+from reprints.config import Config
+from reprints.fingerprint.corpus import BatchPrints, Corpus
 from reprints.normalize.tokens import I64
 from reprints.types import Relation
 
@@ -188,3 +190,38 @@ def links_of_batch(
         duplicate_coverage=duplicate_coverage,
         min_passage=min_passage,
     )
+
+
+def first_with_others(
+    prints: BatchPrints, ids: list[str], config: Config, exact: Container[int] = ()
+) -> tuple[Corpus, dict[int, Link]]:
+    """The first document of a fingerprinted batch aligned with each of the others, as `dedup` links pairs:
+    the sealed corpus and, by the other document's number, the links that hold content; a document in `exact`
+    (equal normalized text) gets one passage over the whole of both. What `compare` and an index query do."""
+    corpus = Corpus(ids=ids, batches=[prints])
+    corpus.seal()
+    assert corpus.index is not None
+    n = len(ids) - 1
+    batch = align_batch(
+        corpus.index,
+        np.zeros(n, dtype=np.int64),
+        np.arange(1, n + 1, dtype=np.int64),
+        shingle_size=config.fingerprint.shingle_size,
+        min_passage=config.align.min_passage,
+        max_gap=config.align.max_gap,
+    )
+    counts = corpus.token_counts.tolist()
+    found = links_of_batch(
+        batch,
+        corpus.token_offsets,
+        corpus.template_before,
+        counts,
+        duplicate_coverage=config.decide.duplicate_coverage,
+        min_passage=config.align.min_passage,
+    )
+    links = {link.b: link for link in found}
+    for other in range(1, n + 1):
+        if other in exact:
+            whole = ((0, counts[0], 0, counts[other]),) if counts[0] and counts[other] else ()
+            links[other] = Link(0, other, "exact", 1.0, 1.0, whole)
+    return corpus, links

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from reprints.align.batch import align_batch
 from reprints.candidates.join import HUBS, MIN_HUB_ANCHORS
-from reprints.decide.links import Link, links_of_batch
+from reprints.decide.links import Link, first_with_others
 from reprints.fingerprint.corpus import Corpus, TokenBatch, concat_token_batches, fingerprint_tokens, tokenize_batch
 from reprints.index.build import prepare_tokens
 from reprints.index.store import Store, Stored
@@ -112,7 +111,7 @@ def query(
             query_site = _site(store, db, own)
         else:
             first_site = next((site for doc, site in zip(stored, sites, strict=True) if doc.num in exact), None)
-            site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field), create=False)
+            site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field))
             query_site = first_site if first_site is not None else (site if site is not None else -1)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
     matches = _aligned(store, tokens, query_site, stored, sites, exact, boilerplate)
@@ -153,33 +152,8 @@ def _aligned(
     both = concat_token_batches(tokens, tokenize_batch([doc.text for doc in stored], fp.seed))
     site_array = np.array([query_site, *sites], dtype=np.int64)
     prints = fingerprint_tokens(both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array)
-    corpus = Corpus(ids=["query", *(doc.id for doc in stored)], batches=[prints])
-    corpus.seal()
-    assert corpus.index is not None
-    n = len(stored)
-    a, b = np.zeros(n, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64)
-    batch = align_batch(
-        corpus.index,
-        a,
-        b,
-        shingle_size=fp.shingle_size,
-        min_passage=config.align.min_passage,
-        max_gap=config.align.max_gap,
-    )
-    counts = corpus.token_counts.tolist()
-    found = links_of_batch(
-        batch,
-        corpus.token_offsets,
-        corpus.template_before,
-        counts,
-        duplicate_coverage=config.decide.duplicate_coverage,
-        min_passage=config.align.min_passage,
-    )
-    links = {link.b: link for link in found}
-    for i, doc in enumerate(stored, start=1):
-        if doc.num in exact:  # equal normalized texts: one passage over the whole of both
-            whole = ((0, counts[0], 0, counts[i]),) if counts[0] and counts[i] else ()
-            links[i] = Link(0, i, "exact", 1.0, 1.0, whole)
+    others = {i for i, doc in enumerate(stored, start=1) if doc.num in exact}
+    corpus, links = first_with_others(prints, ["query", *(doc.id for doc in stored)], config, others)
     return [_match(links[i], corpus) for i in sorted(links)]
 
 

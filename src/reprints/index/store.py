@@ -224,15 +224,15 @@ class Store:
         with self.reading() as db:
             return int(db.execute("SELECT count(*) FROM documents").fetchone()[0])
 
-    def site_number(self, db: sqlite3.Connection, name: str, *, create: bool) -> int | None:
+    def site_number(self, db: sqlite3.Connection, name: str) -> int | None:
+        """The number of a site the index has seen (None for a new one)."""
         row = db.execute("SELECT number FROM sites WHERE name = ?", (name,)).fetchone()
-        if row is not None:
-            return int(row[0])
-        if not create:
-            return None
-        number = int(db.execute("SELECT count(*) FROM sites").fetchone()[0])
-        db.execute("INSERT INTO sites VALUES (?, ?)", (number, name))
-        return number
+        return None if row is None else int(row[0])
+
+    def fetch(self, *ids: str) -> list[Stored | None]:
+        """Stored documents by id (None for an id not stored), read in one snapshot."""
+        with self.reading() as db:
+            return [self.by_id(db, doc_id) for doc_id in ids]
 
     def documents(self, db: sqlite3.Connection, nums: Sequence[int]) -> list[Stored]:
         """Stored documents by number, in the order given."""

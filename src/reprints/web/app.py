@@ -150,10 +150,6 @@ def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
     return run
 
 
-def _match_row(match: Match | None) -> dict[str, Any] | None:
-    return None if match is None else match.to_dict()
-
-
 def create_app(
     store: Store | None = None,
     run: FinishedRun | None = None,
@@ -196,13 +192,7 @@ def create_app(
             if row is None:
                 raise HTTPError(404, f"no document {doc_id!r} in this run")
             return JSONResponse(row)
-        index = _need(store)
-
-        def read() -> Any:
-            with index.reading() as db:
-                return index.by_id(db, doc_id)
-
-        found = await run_in_threadpool(read)
+        [found] = await run_in_threadpool(_need(store).fetch, doc_id)
         if found is None:
             raise HTTPError(404, f"no document {doc_id!r} in the index")
         return JSONResponse({**found.metadata, "id": found.id, "text": found.text})
@@ -246,22 +236,14 @@ def create_app(
                 raise HTTPError(404, f"no document {a!r} or {b!r} in this run")
             return JSONResponse(found)
         index = _need(store)
-
-        def both() -> Any:
-            with index.reading() as db:
-                return index.by_id(db, a), index.by_id(db, b)
-
-        one, other = await run_in_threadpool(both)
-        for doc_id, doc in ((a, one), (b, other)):
+        texts = {}
+        for doc_id, doc in zip((a, b), await run_in_threadpool(index.fetch, a, b), strict=True):
             if doc is None:
                 raise HTTPError(404, f"no document {doc_id!r} in the index")
+            texts[doc_id] = doc.text
         match = await run_in_threadpool(pair, index, a, b)
         return JSONResponse(
-            {
-                "a": {"id": a, "text": one.text},
-                "b": {"id": b, "text": other.text},
-                "pair": _pair_row(match),
-            }
+            {"a": {"id": a, "text": texts[a]}, "b": {"id": b, "text": texts[b]}, "pair": _pair_row(match)}
         )
 
     async def run_overview(request: Request) -> Response:
