@@ -174,6 +174,22 @@ def _given(**values: Any) -> dict[str, Any]:
     help="Remove boilerplate lines from the deduplicated output (recorded in documents.jsonl).",
 )
 @click.option("--workers", type=int, default=None, help=WORKERS_HELP)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="Where the batches run: this machine's processes, or Apache Spark (extra reprints[spark]) [default: local].",
+)
+@click.option(
+    "--master", default=None, help="Spark master URL, e.g. local[2] or spark://host:7077 [default: local[*]]."
+)
+@click.option(
+    "--spark-conf",
+    "spark_conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Spark setting, e.g. spark.executor.memory=4g (repeatable).",
+)
 @_on_error
 @click.option(
     "--resume",
@@ -205,6 +221,8 @@ def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) 
 
     if options.get("work_dir") is not None:
         options["work_dir"] = str(options["work_dir"])
+    if not options.get("spark_conf"):
+        options.pop("spark_conf", None)
     summary = run(inputs, out_dir, progress=not quiet, **_given(**options))
     if _LIMIT.hidden:
         click.echo(f"reprints: warning: {_LIMIT.hidden} more input problems not shown", err=True)

@@ -6,6 +6,7 @@ How each parameter trades recall, precision and speed is documented in README.md
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -150,8 +151,11 @@ class DecideConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunConfig:
-    """How the local engine runs the stages."""
+    """How the engine runs the stages (none of this changes the results)."""
 
+    engine: str = "local"  # or "spark" (the optional extra `reprints[spark]`)
+    master: str | None = None  # the Spark master URL [default: spark-submit's, else local[*]]
+    spark_conf: tuple[str, ...] = ()  # Spark settings as "KEY=VALUE"
     workers: int = 0  # 0: as many as the machine has cores, for inputs large enough to need them (`workers_for`)
     batch_chars: int = 1_000_000
     batch_pairs: int = 4_000
@@ -170,11 +174,31 @@ class RunConfig:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, min(cores, input_bytes // (4 * self.batch_chars)))
 
+    def spark_options(self) -> list[tuple[str, str]]:
+        """`spark_conf` as (key, value) pairs, in the order given."""
+        pairs = [setting.partition("=") for setting in self.spark_conf]
+        return [(key.strip(), value.strip()) for key, _, value in pairs]
+
     def __post_init__(self) -> None:
+        given: Any = self.spark_conf
+        if isinstance(given, Mapping):  # the Python API may give a dict
+            given = [f"{key}={value}" for key, value in given.items()]
+        object.__setattr__(self, "spark_conf", tuple(str(setting) for setting in given))
         _require(
             0 <= self.workers <= 256,
             f"workers={self.workers} is out of range: use 1..256 processes, or 0 for one per core",
         )
+        _require(self.engine in ("local", "spark"), f"engine={self.engine!r} is unknown: use 'local' or 'spark'")
+        _require(
+            self.engine == "spark" or (self.master is None and not self.spark_conf),
+            "master and spark_conf are settings of the Spark engine: add engine='spark' (--engine spark)",
+        )
+        for setting in self.spark_conf:
+            key, equals, _ = setting.partition("=")
+            _require(
+                bool(equals) and bool(key.strip()),
+                f"spark_conf {setting!r} is not KEY=VALUE (e.g. spark.executor.memory=4g)",
+            )
         _require(self.batch_chars >= 1000, f"batch_chars={self.batch_chars} is too small: use at least 1000")
         _require(self.batch_pairs >= 1, f"batch_pairs={self.batch_pairs} must be at least 1")
         _require(

@@ -5,7 +5,8 @@ Every error the library raises on purpose derives from one base, so a caller can
     ReprintsError
     ├── ConfigError        a parameter is out of range or inconsistent with another
     ├── InputError         an input path is missing, unreadable or of an unknown format
-    └── OutputError        the output folder cannot be created or written
+    ├── OutputError        the output folder cannot be created or written
+    └── EngineError        the engine cannot start, or one of its tasks failed
 
 The CLI turns each into one line on stderr and a non-zero exit status.
 """
@@ -27,3 +28,7 @@ class InputError(ReprintsError):
 
 class OutputError(ReprintsError):
     """The output folder cannot be created or written."""
+
+
+class EngineError(ReprintsError):
+    """The engine cannot start (a missing Spark or Java, a bad master URL) or one of its tasks failed."""

@@ -20,7 +20,7 @@ from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
 from reprints.decide.keep import decide
 from reprints.decide.links import Link, first_with_others, relation_of
-from reprints.engines.local import LocalEngine
+from reprints.engines.base import open_engine
 from reprints.engines.local_stages import (
     align_candidates,
     find_candidates,
@@ -115,7 +115,7 @@ def _run(
         "align_batches": 0,
     }
     timer = StageTimer()
-    with LocalEngine(config.run.workers) as engine:
+    with open_engine(config.run) as engine:
         documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
         reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
@@ -128,7 +128,7 @@ def _run(
             candidates = load_dataclass(work.candidates, Candidates)
             resumed["candidates"] = candidates is not None
             if candidates is None:
-                candidates = find_candidates(corpus, representative, config)
+                candidates = find_candidates(corpus, representative, config, engine, work.path / "join")
                 save_dataclass(work.candidates, candidates)
             corpus.release_anchors()
         with timer("align"):
@@ -229,7 +229,7 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
     config = _with_workers(config, files)
     with (
         tempfile.TemporaryDirectory(prefix="reprints-") as folder,
-        LocalEngine(config.run.workers) as engine,
+        open_engine(config.run) as engine,
         contextlib.closing(WorkDir(Path(folder), {}, resume=False)) as work,
     ):
         resumed: dict[str, Any] = {"token_batches": 0}

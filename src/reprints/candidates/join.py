@@ -72,7 +72,7 @@ def join_anchors(
         del chosen
         part_docs, part_hashes = docs[rows], hashes[rows]
         drop_pages(docs, hashes)  # mapped anchors: each partition reads them again
-        keys, counts, hub_keys, part_capped = _join_partition(part_docs, part_hashes, anchor_df_cap, partition_rows)
+        keys, counts, hub_keys, part_capped = join_partition(part_docs, part_hashes, anchor_df_cap, partition_rows)
         del part_docs, part_hashes
         pairs = _merged(pairs, (keys, counts))
         hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
@@ -107,7 +107,7 @@ def _merged(one: tuple[I64, I64], other: tuple[I64, I64]) -> tuple[I64, I64]:
     return distinct, np.bincount(inverse, weights=counts, minlength=len(distinct)).astype(np.int64)
 
 
-def _join_partition(docs: I64, hashes: U64, anchor_df_cap: int, flush_keys: int) -> tuple[I64, I64, I64, int]:
+def join_partition(docs: I64, hashes: U64, anchor_df_cap: int, flush_keys: int) -> tuple[I64, I64, I64, int]:
     """One partition's distinct pair keys `a * 2**32 + b` with how many anchors each pair shares there, the hub
     pair keys (once per capped anchor), and the number of capped anchors. Pair keys are counted in pieces of
     about `flush_keys` (a near-duplicate pair comes once per shared anchor before counting)."""

@@ -17,9 +17,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+import numpy.typing as npt
+
+from reprints.candidates.join import Candidates, join_anchors
 from reprints.engines.stopping import critical
+from reprints.fingerprint.hashing import U64
+from reprints.normalize.tokens import I64
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
@@ -142,3 +147,7 @@ class LocalEngine:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+    def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
+        """The candidate join in this process, partition by partition (`join_anchors`)."""
+        return join_anchors(docs, hashes, anchor_df_cap=anchor_df_cap, keep=keep)

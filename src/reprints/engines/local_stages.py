@@ -18,12 +18,13 @@ from tqdm import tqdm
 
 from reprints.align.batch import AlignedBatch, AlignTask
 from reprints.candidates.exact import exact_groups
-from reprints.candidates.join import PARTITION_ROWS, Candidates, join_anchors
+from reprints.candidates.join import PARTITION_ROWS, Candidates
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
 from reprints.decide.links import Link, Relations, links_of_batch, reseated
 from reprints.decide.rank import ranking, sort_value
-from reprints.engines.local import LocalEngine, release_free_memory
+from reprints.engines.base import Engine
+from reprints.engines.local import release_free_memory
 from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask
 from reprints.fingerprint.hashing import U64
@@ -106,7 +107,7 @@ class Reading:
 def read_and_tokenize(
     documents: Iterator[Document],
     config: Config,
-    engine: LocalEngine,
+    engine: Engine,
     timer: StageTimer,
     work: WorkDir,
     resumed: dict[str, Any],
@@ -197,7 +198,7 @@ def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: 
 def fingerprint_corpus(
     reading: Reading,
     config: Config,
-    engine: LocalEngine,
+    engine: Engine,
     work: WorkDir,
     resumed: dict[str, Any],
     boilerplate: Path | None,
@@ -222,15 +223,18 @@ def fingerprint_corpus(
     return corpus
 
 
-def find_candidates(corpus: Corpus, representative: np.ndarray, config: Config) -> Candidates:
-    """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align)."""
+def find_candidates(
+    corpus: Corpus, representative: np.ndarray, config: Config, engine: Engine, folder: Path
+) -> Candidates:
+    """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align), joined by
+    the engine (`folder` for its temporary files)."""
     docs = corpus.anchor_docs
     is_rep = np.empty(len(docs), dtype=np.bool_)
     for start in range(0, len(docs), PARTITION_ROWS):  # in pieces: no corpus-wide temporary of document numbers
         piece = docs[start : start + PARTITION_ROWS]
         is_rep[start : start + PARTITION_ROWS] = representative[piece] == piece
-    return join_anchors(
-        corpus.anchor_docs, corpus.anchor_hashes, anchor_df_cap=config.candidates.anchor_df_cap, keep=is_rep
+    return engine.join(
+        corpus.anchor_docs, corpus.anchor_hashes, is_rep, anchor_df_cap=config.candidates.anchor_df_cap, folder=folder
     )
 
 
@@ -242,7 +246,7 @@ def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[int, np.n
 def align_candidates(
     candidates: Candidates,
     config: Config,
-    engine: LocalEngine,
+    engine: Engine,
     work: WorkDir,
     resumed: dict[str, Any],
     stage: str = "align",
@@ -285,7 +289,7 @@ def relate(
     groups: list[list[int]],
     corpus: Corpus,
     config: Config,
-    engine: LocalEngine,
+    engine: Engine,
     work: WorkDir,
     resumed: dict[str, Any],
 ) -> Relations:

@@ -1,0 +1,260 @@
+"""The Spark engine: the local engine's stage functions run as tasks of a Spark session.
+
+`map` hands each batch (a tokenize, fingerprint, page-extraction or alignment task) to a Spark task, one task per
+batch, in waves of two tasks per core, and yields the results in the order of the batches; the next wave is
+gathered on the driver while one runs. `join` is the candidate join as a Spark shuffle: anchor rows written as
+Parquet, repartitioned by hash (an anchor's holders all meet in one partition), each partition joined by the
+same kernel as the local engine (`join_partition`, through `mapInArrow`), the counts summed by pair. Every
+result is a function of the batches alone, never of the partitioning, so the outputs are byte for byte those of
+the local engine.
+
+This is the only module that imports pyspark (the optional extra `reprints[spark]`). Batches read and write the
+run's work directory, so on a cluster `--work-dir` must be a folder every executor sees at the same path (a
+shared mount); see README "Running on a cluster".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reprints.candidates.join import MIN_HUB_ANCHORS, PARTITION_ROWS, Candidates, join_partition
+from reprints.engines.local import _Trimming
+from reprints.engines.stopping import critical
+from reprints.errors import EngineError
+from reprints.fingerprint.hashing import U64
+from reprints.normalize.tokens import I64
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+
+DEFAULTS = {
+    "spark.app.name": "reprints",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.python.worker.reuse": "true",
+    "spark.speculation": "false",  # a batch writes its checkpoint once
+}
+JOB_GROUP = "reprints"
+JOINED_SCHEMA = "kind int, key long, count long"
+PAIR, HUB, CAPPED = 0, 1, 2
+
+
+def java_available() -> bool:
+    """Whether a Java runtime is there for Spark to start (JAVA_HOME's, or `java` on the PATH)."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return True
+    return shutil.which("java") is not None
+
+
+class SparkEngine:
+    """Runs the stages' batches as tasks of a Spark session (an active one if the run is inside spark-submit or
+    a notebook that made one, else a new one with `master` and `conf`, stopped at the end)."""
+
+    def __init__(self, master: str | None, conf: dict[str, str]) -> None:
+        self.master = master
+        self.conf = conf
+        self.workers = 1
+        self._session: Any = None
+        self._owned = False
+
+    def __enter__(self) -> SparkEngine:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineError(
+                "--engine spark needs PySpark and pandas: pip install 'reprints[spark]' (and a Java runtime)"
+            ) from exc
+        active = SparkSession.getActiveSession()
+        if active is not None and self.master is None and not self.conf:
+            self._session, self._owned = active, False
+        else:
+            if not java_available():
+                raise EngineError(
+                    "--engine spark needs a Java runtime (17 or later) to start Spark: install one (Debian: "
+                    "apt install openjdk-17-jre-headless) or set JAVA_HOME"
+                )
+            # Executors started here run this interpreter, so they import this very reprints.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            local = self.master is None or self.master.startswith("local")
+            if local and "PYSPARK_GATEWAY_PORT" not in os.environ:
+                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # this machine only
+            logging = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties').as_uri()}"
+            settings = {**DEFAULTS, "spark.driver.extraJavaOptions": logging, **self.conf}
+            builder = SparkSession.builder
+            for key, value in settings.items():
+                builder = builder.config(key, value)
+            if self.master is not None:
+                builder = builder.master(self.master)
+            elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not inside spark-submit: this machine
+                builder = builder.master("local[*]")
+            try:
+                with critical():
+                    self._session = builder.getOrCreate()
+            except Exception as exc:
+                raise EngineError(f"Spark did not start: {_first_line(exc)}") from exc
+            self._owned = active is None
+        context = self._session.sparkContext
+        context.setLogLevel(self.conf.get("spark.log.level", "ERROR"))
+        context.setJobGroup(JOB_GROUP, "reprints dedup", interruptOnCancel=True)
+        self.workers = max(1, int(context.defaultParallelism))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        with critical():
+            if exc and exc[0] is not None:
+                session.sparkContext.cancelJobGroup(JOB_GROUP)
+            if self._owned:
+                session.stop()
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            raise RuntimeError("use the engine inside a with block")
+        return self._session
+
+    def map(self, function: Callable[[Task], Result], tasks: Iterable[Task]) -> Iterator[Result]:
+        """`function(task)` for each task, one Spark task each, yielded in order; at most two waves of two tasks
+        per core are out at once (one running, the next gathered)."""
+        trimming = _Trimming(function)
+        wave = 2 * self.workers
+        with ThreadPoolExecutor(1, thread_name_prefix="reprints-spark") as runner:
+            pending: deque[Future[list[Result]]] = deque()
+            chunk: list[Task] = []
+            try:
+                for task in tasks:
+                    chunk.append(task)
+                    if len(chunk) >= wave:
+                        pending.append(runner.submit(self._run, trimming, chunk))
+                        chunk = []
+                        if len(pending) >= 2:
+                            yield from pending.popleft().result()
+                if chunk:
+                    pending.append(runner.submit(self._run, trimming, chunk))
+                while pending:
+                    yield from pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
+                if pending:
+                    self.session.sparkContext.cancelJobGroup(JOB_GROUP)
+
+    def _run(self, function: Callable[[Task], Result], chunk: list[Task]) -> list[Result]:
+        context = self.session.sparkContext
+        context.setJobGroup(JOB_GROUP, "reprints dedup", interruptOnCancel=True)  # per thread
+        try:
+            results: list[Result] = context.parallelize(chunk, len(chunk)).map(function).collect()
+        except Exception as exc:
+            raise EngineError(f"a Spark task failed: {_first_line(exc)}") from exc
+        return results
+
+    def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
+        """The candidate join as a Spark shuffle by anchor hash (see the module's description)."""
+        spark = self.session
+        from pyspark.sql import functions as F
+
+        if folder.exists():
+            shutil.rmtree(folder)
+        anchors = folder / "anchors"
+        anchors.mkdir(parents=True)
+        rows = _write_anchors(anchors, docs, hashes, keep)
+        if rows == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return Candidates(empty, empty, empty, 0)
+        given = int(self.conf.get("spark.sql.shuffle.partitions", 1))  # set: at least that many partitions
+        parts = max(self.workers, -(-rows // PARTITION_ROWS), given)
+        frame = spark.read.parquet(anchors.as_uri()).repartition(parts, "hash")
+        joined_path = (folder / "joined").as_uri()
+        try:
+            frame.mapInArrow(JoinPartition(anchor_df_cap), JOINED_SCHEMA).write.mode("overwrite").parquet(joined_path)
+            joined = spark.read.parquet(joined_path)
+            pairs = joined.where(F.col("kind") == PAIR).groupBy("key").agg(F.sum("count").alias("count"))
+            hubs = (
+                joined.where(F.col("kind") == HUB)
+                .groupBy("key")
+                .agg(F.count(F.lit(1)).alias("count"))
+                .where(F.col("count") >= MIN_HUB_ANCHORS)  # a pair found through hubs shares several capped anchors
+            )
+            merged = pairs.unionByName(hubs).groupBy("key").agg(F.sum("count").alias("count"))
+            merged.write.mode("overwrite").parquet((folder / "pairs").as_uri())
+            capped = joined.where(F.col("kind") == CAPPED).agg(F.sum("count")).first()[0] or 0
+        except Exception as exc:
+            raise EngineError(f"the Spark candidate join failed: {_first_line(exc)}") from exc
+        table = pq.read_table(folder / "pairs", columns=["key", "count"])
+        keys = table.column("key").to_numpy().astype(np.int64)
+        counts = table.column("count").to_numpy().astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys, counts = keys[order], counts[order]
+        shutil.rmtree(folder, ignore_errors=True)
+        return Candidates(keys // 2**32, keys % 2**32, counts, int(capped))
+
+
+def _write_anchors(folder: Path, docs: I64, hashes: U64, keep: npt.NDArray[Any]) -> int:
+    """The kept anchor rows as Parquet files of at most PARTITION_ROWS rows (hashes as int64 of the same bits);
+    returns how many rows."""
+    rows = 0
+    for number, start in enumerate(range(0, len(docs), PARTITION_ROWS)):
+        chosen = keep[start : start + PARTITION_ROWS]
+        part_docs = np.asarray(docs[start : start + PARTITION_ROWS])[chosen]
+        part_hashes = np.asarray(hashes[start : start + PARTITION_ROWS])[chosen].view(np.int64)
+        if len(part_docs) == 0:
+            continue
+        table = pa.table({"doc": part_docs.astype(np.int64), "hash": part_hashes})
+        pq.write_table(table, folder / f"part-{number:06d}.parquet")
+        rows += len(part_docs)
+    return rows
+
+
+class JoinPartition:
+    """In a Spark task: one partition's anchors joined by `join_partition`, as rows (kind, key, count): PAIR
+    rows with the pair key `a * 2**32 + b` and its shared anchors, HUB rows once per capped anchor a hub pair
+    shares, and one CAPPED row with the partition's number of capped anchors."""
+
+    def __init__(self, anchor_df_cap: int) -> None:
+        self.anchor_df_cap = anchor_df_cap
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        docs_parts, hash_parts = [], []
+        for batch in batches:
+            docs_parts.append(batch.column("doc").to_numpy(zero_copy_only=False).astype(np.int64))
+            hash_parts.append(batch.column("hash").to_numpy(zero_copy_only=False).astype(np.int64))
+        if not docs_parts:
+            return
+        docs = np.concatenate(docs_parts)
+        hashes = np.concatenate(hash_parts).view(np.uint64)
+        del docs_parts, hash_parts
+        keys, counts, hub_keys, capped = join_partition(docs, hashes, self.anchor_df_cap, PARTITION_ROWS)
+        yield _rows(PAIR, keys, counts)
+        yield _rows(HUB, hub_keys, np.ones(len(hub_keys), dtype=np.int64))
+        yield _rows(CAPPED, np.zeros(1, dtype=np.int64), np.array([capped], dtype=np.int64))
+
+
+def _rows(kind: int, keys: I64, counts: I64) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array(np.full(len(keys), kind, dtype=np.int32)), pa.array(keys.astype(np.int64)), pa.array(counts)],
+        names=["kind", "key", "count"],
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The useful line of a Spark error (a Python task's own exception when there is one)."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error:" in line or "Exception:" in line:
+            return line[:500]
+    return (lines[0] if lines else type(exc).__name__)[:500]

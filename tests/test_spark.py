@@ -1,0 +1,208 @@
+"""The Spark engine (`--engine spark`) against the local engine: the same bytes out, whatever the partitioning.
+
+Runs in a real Spark session (`local[2]`), started once for the module; the runs below use it (an active session
+is reused, and settings given with `spark_conf` are applied to it). Skipped where PySpark or Java is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import reprints
+from conftest import SEEDS, SHARED_PRESENT, SKIP_REASON, WIRECOPY, run_cli
+from reprints.candidates.join import join_anchors
+from reprints.errors import ConfigError, InputError
+from test_invariants import TRANSFORMS, articles, build, write
+
+SPARK_MISSING = importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("pandas") is None
+if not SPARK_MISSING:
+    from reprints.engines.spark import SparkEngine, java_available
+
+    JAVA_MISSING = not java_available()
+else:
+    JAVA_MISSING = True
+
+pytestmark = [
+    pytest.mark.skipif(SPARK_MISSING, reason="needs PySpark and pandas (pip install -e '.[spark]')"),
+    pytest.mark.skipif(JAVA_MISSING, reason="needs a Java runtime for Spark (Debian: openjdk-17-jre-headless)"),
+]
+requires_shared = pytest.mark.skipif(not SHARED_PRESENT, reason=SKIP_REASON)
+OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
+__all__ = ["articles"]  # the fixture, shared with test_invariants
+
+
+@pytest.fixture(scope="module", autouse=True)
+def spark() -> Iterator[Any]:
+    """One local[2] session for the module, stopped at its end."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def both(inputs: list[Path], folder: Path, **options: Any) -> tuple[Path, Path]:
+    """Runs of the local and the Spark engine on the same inputs; their output folders."""
+    spark_options = {key: options.pop(key) for key in ("spark_conf",) if key in options}
+    local, spark = folder / "local", folder / "spark"
+    reprints.dedup(inputs, local, workers=1, **options)
+    reprints.dedup(inputs, spark, engine="spark", **options, **spark_options)
+    return local, spark
+
+
+def assert_same_outputs(local: Path, spark: Path, names: tuple[str, ...] = OUTPUTS) -> None:
+    for name in names:
+        assert (spark / name).read_bytes() == (local / name).read_bytes(), name
+
+
+def test_seeds_byte_identical_and_contained(tmp_path: Path) -> None:
+    if not SEEDS.exists():
+        pytest.skip(SKIP_REASON)
+    local, spark = both([SEEDS], tmp_path)
+    assert_same_outputs(local, spark)
+    (pair,) = [json.loads(line) for line in (spark / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert pair["relation"] == "contained" and pair["container"] == pair["b"]
+    assert pair["spans"]
+
+
+@requires_shared
+def test_wirecopy_byte_identical(tmp_path: Path) -> None:
+    local, spark = both([WIRECOPY / "docs.jsonl"], tmp_path, spark_conf=["spark.sql.shuffle.partitions=7"])
+    assert_same_outputs(local, spark)
+    summary = json.loads((spark / "summary.json").read_text(encoding="utf-8"))
+    assert summary["documents"] == sum(1 for _ in (WIRECOPY / "docs.jsonl").open(encoding="utf-8"))
+
+
+@requires_shared
+@given(seed=st.integers(0, 100_000), plan=st.lists(st.sampled_from(TRANSFORMS), min_size=4, max_size=10))
+@settings(
+    max_examples=int(os.environ.get("REPRINTS_SPARK_EXAMPLES", "3")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+def test_generated_corpus_in_small_partitions_byte_identical(
+    articles: list[str], tmp_path_factory: pytest.TempPathFactory, seed: int, plan: list[str]
+) -> None:
+    """Smallest batches (a Spark task per few documents), many shuffle partitions, Parquet output too."""
+    folder = tmp_path_factory.mktemp("spark")
+    source = write(build(articles, seed, plan), folder)
+    local, spark = both(
+        [source],
+        folder,
+        site_field="site",
+        anchor_df_cap=4,
+        batch_chars=1000,
+        batch_pairs=3,
+        spark_conf=["spark.sql.shuffle.partitions=11"],
+    )
+    assert_same_outputs(local, spark)
+    assert not (spark / ".work").exists()  # the work directory is gone with a finished run
+
+
+@requires_shared
+def test_parquet_outputs_byte_identical(tmp_path: Path) -> None:
+    local, spark = both([SEEDS, WIRECOPY / "docs.jsonl"], tmp_path, output_format="parquet", batch_chars=200_000)
+    names = tuple(name.replace(".jsonl", ".parquet") for name in OUTPUTS)
+    assert_same_outputs(local, spark, names)
+
+
+def test_bad_input_accounted_for_as_locally(tmp_path: Path) -> None:
+    source = tmp_path / "docs.jsonl"
+    good = [{"id": f"d{n}", "text": f"An article of its own number {n} with a few more words in it."} for n in range(5)]
+    lines = [json.dumps(row) for row in good[:2]] + ["{not json", json.dumps({"id": "no text"})]
+    lines += [json.dumps(row) for row in good[2:]]
+    source.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "latin", "text": "caf\xe9"}\n')
+    local, spark = both([source], tmp_path / "skip")
+    assert_same_outputs(local, spark)
+    reasons = [json.loads(line)["reason"] for line in (spark / "documents.jsonl").read_text().splitlines()]
+    assert sum(reason.startswith("unreadable") for reason in reasons) >= 2
+    with pytest.raises(InputError) as from_local:
+        reprints.dedup([source], tmp_path / "fail-local", on_error="fail")
+    with pytest.raises(InputError) as from_spark:
+        reprints.dedup([source], tmp_path / "fail-spark", on_error="fail", engine="spark")
+    assert str(from_spark.value) == str(from_local.value)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    docs=st.integers(2, 60),
+    distinct=st.integers(1, 40),
+    cap=st.integers(2, 6),
+)
+@settings(max_examples=int(os.environ.get("REPRINTS_SPARK_EXAMPLES", "3")) + 2, deadline=None)
+def test_spark_join_equals_the_local_join(seed: int, docs: int, distinct: int, cap: int) -> None:
+    """Anchors with repeats, capped hashes (hubs) and dropped rows: the Spark shuffle join gives the local
+    join's candidates, counts and capped anchors exactly."""
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(1, 400))
+    doc_of = rng.integers(0, docs, rows).astype(np.int64)
+    hashes = rng.choice(rng.integers(0, 2**64, distinct, dtype=np.uint64), rows)
+    keep = rng.random(rows) < 0.9
+    expected = join_anchors(doc_of, hashes, anchor_df_cap=cap, keep=keep)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SparkEngine(None, {"spark.sql.shuffle.partitions": "5"}) as engine,
+    ):
+        got = engine.join(doc_of, hashes, keep, anchor_df_cap=cap, folder=Path(folder) / "join")
+    for name in ("a", "b", "shared"):
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+    assert got.capped_anchors == expected.capped_anchors
+
+
+def test_cli_runs_spark_and_matches_local(tmp_path: Path) -> None:
+    """A separate process with its own session (`--master local[2]`), as a user runs it; quiet on stderr."""
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    text = "The council approved the budget for the new library after a long debate about its cost. " * 6
+    (corpus / "a.txt").write_text(text, encoding="utf-8")
+    (corpus / "b.txt").write_text("Front page.\n" + text + "\nMore stories.", encoding="utf-8")
+    run_cli("dedup", corpus, "--out", tmp_path / "local", "-q")
+    done = run_cli("dedup", corpus, "--out", tmp_path / "spark", "-q", "--engine", "spark", "--master", "local[2]")
+    # The JVM's own notice of an incubating module it loads for Spark is the one line allowed.
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: Using incubator modules")]
+    assert lines == [], done.stderr
+    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+
+
+def test_spark_settings_without_the_spark_engine_are_refused() -> None:
+    with pytest.raises(ConfigError, match="engine='spark'"):
+        reprints.dedup(["x"], "y", master="local[2]")
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        reprints.dedup(["x"], "y", engine="spark", spark_conf=["spark.executor.memory"])
+
+
+SPARK = ("--engine", "spark")
+
+
+def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Some text to read.", encoding="utf-8")
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "JAVA_HOME": str(tmp_path / "no-java")}
+    done = subprocess.run(
+        [sys.executable, "-m", "reprints", "dedup", str(tmp_path / "a.txt"), "--out", str(tmp_path / "out"), *SPARK],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "needs a Java runtime" in done.stderr
+    assert not (tmp_path / "out" / "documents.jsonl").exists()
