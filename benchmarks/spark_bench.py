@@ -131,6 +131,7 @@ def section(results: dict[str, Any]) -> str:
             f"{driver_hours:,.0f} hours of single-threaded driver work: the driver stages, not the executors, bound "
             'a run that size today (see README, "Running on a cluster").',
             END,
+            "",
         ]
     )
 

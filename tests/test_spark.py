@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 import reprints
 from conftest import SEEDS, SHARED_PRESENT, SKIP_REASON, WIRECOPY, run_cli
 from reprints.candidates.join import join_anchors
+from reprints.decide.clusters import components
+from reprints.decide.links import Link
 from reprints.errors import ConfigError, InputError
 from test_invariants import TRANSFORMS, articles, build, write
 
@@ -206,3 +208,47 @@ def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "needs a Java runtime" in done.stderr
     assert not (tmp_path / "out" / "documents.jsonl").exists()
+
+
+def test_spark_submit_runs_the_documented_command(tmp_path: Path) -> None:
+    """README's spark-submit line, with PySpark's own spark-submit and `local[2]` as the master."""
+    if not SEEDS.exists():
+        pytest.skip(SKIP_REASON)
+    from reprints.engines.submit_path import SUBMIT_SCRIPT
+
+    bin_folder = Path(sys.executable).parent
+    submit = bin_folder / "spark-submit"
+    if not submit.exists():
+        pytest.skip(f"no spark-submit beside {sys.executable}")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env["PATH"] = f"{bin_folder}{os.pathsep}{env.get('PATH', '')}"
+    command = [str(submit), "--master", "local[2]", str(SUBMIT_SCRIPT), "dedup", "-q", str(SEEDS)]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "spark"), *SPARK],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    reprints.dedup([SEEDS], tmp_path / "local")
+    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+
+
+@given(
+    size=st.integers(2, 80),
+    edges=st.lists(st.tuples(st.integers(0, 79), st.integers(0, 79)), max_size=120),
+    relations=st.lists(st.sampled_from(["exact", "near_duplicate", "contained", "partial"]), min_size=120),
+)
+@settings(max_examples=int(os.environ.get("REPRINTS_SPARK_EXAMPLES", "3")) + 3, deadline=None)
+def test_spark_components_equal_union_find(size: int, edges: list[tuple[int, int]], relations: list[str]) -> None:
+    """Large-star/small-star in DataFrames gives the union-find components (only merging links count): long
+    chains, stars, cycles and self-links included."""
+    links = [
+        Link(min(a, b) % size, max(a, b) % size, relation, 1.0, 1.0, ())
+        for (a, b), relation in zip(edges, relations, strict=False)
+    ]
+    chain = [Link(doc, doc + 1, "near_duplicate", 1.0, 1.0, ()) for doc in range(size // 2, size - 1)]
+    links += chain  # a long path: the case that needs many rounds
+    with SparkEngine(None, {}) as engine:
+        assert engine.components(size, links) == components(size, links)

@@ -9,7 +9,7 @@ C. Union-find components of the merging links tell which documents to check agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from reprints.decide.links import Link
 
@@ -41,24 +41,34 @@ class UnionFind:
 def components(size: int, links: Iterable[Link]) -> list[list[int]]:
     """Groups of two or more documents joined by merging links, each sorted, ordered by first member."""
     sets = UnionFind(size)
-    for link in links:
-        if link.relation in MERGING:
-            sets.union(link.a, link.b)
+    for a, b in merging_edges(links):
+        sets.union(a, b)
     groups: dict[int, list[int]] = {}
     for doc in range(size):
         groups.setdefault(sets.find(doc), []).append(doc)
     return [members for _, members in sorted(groups.items()) if len(members) > 1]
 
 
-def missing_links(size: int, links: Sequence[Link], order: Sequence[int]) -> list[tuple[int, int]]:
+def merging_edges(links: Iterable[Link]) -> list[tuple[int, int]]:
+    """The `(a, b)` of each merging link (exact or near duplicate), in the links' order."""
+    return [(link.a, link.b) for link in links if link.relation in MERGING]
+
+
+def missing_links(
+    size: int,
+    links: Sequence[Link],
+    order: Sequence[int],
+    components_of: Callable[[int, Sequence[Link]], list[list[int]]] = components,
+) -> list[tuple[int, int]]:
     """Pairs to align so that the best-ranked member of each merging component is linked to every other member.
 
+    `components_of` finds the components (`components`, or an engine's: the same groups in the same order).
     Returns `(a, b)` pairs with `a < b`, sorted.
     """
     rank = {doc: position for position, doc in enumerate(order)}
     linked = {(link.a, link.b) for link in links}
     wanted: set[tuple[int, int]] = set()
-    for members in components(size, links):
+    for members in components_of(size, links):
         ranked = [doc for doc in members if doc in rank]
         if len(ranked) < 3:
             continue

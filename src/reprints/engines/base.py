@@ -1,14 +1,15 @@
 """What an engine is: the part of a run that decides where the stages' batches are computed.
 
 The pipeline (`reprints.pipeline`) drives the stages in order and owns the work directory; an engine only maps
-pure stage functions over batches (`map`, results in submission order) and joins the anchors into candidate
-pairs (`join`). Two engines exist: `local` (this process or a pool of worker processes) and `spark` (tasks of a
-Spark session). Another (Ray, Dask) would be one module implementing this protocol.
+pure stage functions over batches (`map`, results in submission order), joins the anchors into candidate pairs
+(`join`) and finds the connected components of the merging links (`components`). Two engines exist: `local`
+(this process or a pool of worker processes) and `spark` (tasks of a Spark session). Another (Ray, Dask) would be
+one module implementing this protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +17,7 @@ import numpy.typing as npt
 
 from reprints.candidates.join import Candidates
 from reprints.config import RunConfig
+from reprints.decide.links import Link
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
 
@@ -47,6 +49,11 @@ class Engine(Protocol):
     ) -> Candidates:
         """`reprints.candidates.join.join_anchors` of the kept anchor rows; `folder` is the engine's to use for
         temporary files (inside the run's work directory)."""
+        ...
+
+    def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
+        """`reprints.decide.clusters.components`: the groups of two or more documents that merging links join,
+        each sorted, ordered by first member."""
         ...
 
 

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -22,6 +22,8 @@ from typing import Any, Generic, TypeVar
 import numpy.typing as npt
 
 from reprints.candidates.join import Candidates, join_anchors
+from reprints.decide.clusters import components
+from reprints.decide.links import Link
 from reprints.engines.stopping import critical
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
@@ -151,3 +153,7 @@ class LocalEngine:
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join in this process, partition by partition (`join_anchors`)."""
         return join_anchors(docs, hashes, anchor_df_cap=anchor_df_cap, keep=keep)
+
+    def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
+        """Union-find components in this process (`reprints.decide.clusters.components`)."""
+        return components(size, links)

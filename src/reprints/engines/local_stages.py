@@ -315,7 +315,7 @@ def relate(
         return ranking(len(corpus), links, order_values, counts, min_passage=min_passage, members=ranked)
 
     order = rank(links)
-    missing = missing_links(len(corpus), links, order)
+    missing = missing_links(len(corpus), links, order, engine.components)
     if missing:
         pairs = np.array(missing, dtype=np.int64).reshape(-1, 2)
         extra = Candidates(pairs[:, 0], pairs[:, 1], np.ones(len(pairs), dtype=np.int64), 0)

@@ -15,11 +15,12 @@ shared mount); see README "Running on a cluster".
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,12 +31,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reprints.candidates.join import MIN_HUB_ANCHORS, PARTITION_ROWS, Candidates, join_partition
+from reprints.decide.clusters import merging_edges
+from reprints.decide.links import Link
 from reprints.engines.local import _Trimming
 from reprints.engines.stopping import critical
 from reprints.errors import EngineError
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
 
+log = logging.getLogger(__name__)
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
@@ -48,6 +52,7 @@ DEFAULTS = {
 JOB_GROUP = "reprints"
 JOINED_SCHEMA = "kind int, key long, count long"
 PAIR, HUB, CAPPED = 0, 1, 2
+CAPPED_KEY = -1  # the key of the CAPPED rows (pair keys are never negative)
 
 
 def java_available() -> bool:
@@ -128,11 +133,12 @@ class SparkEngine:
         return self._session
 
     def map(self, function: Callable[[Task], Result], tasks: Iterable[Task]) -> Iterator[Result]:
-        """`function(task)` for each task, one Spark task each, yielded in order; at most two waves of two tasks
-        per core are out at once (one running, the next gathered)."""
+        """`function(task)` for each task, one Spark task each, yielded in order. Tasks go out in waves of two per
+        core, one Spark job each; two jobs run at once (one starts while the other's last tasks finish) and a
+        third is gathered meanwhile."""
         trimming = _Trimming(function)
         wave = 2 * self.workers
-        with ThreadPoolExecutor(1, thread_name_prefix="reprints-spark") as runner:
+        with ThreadPoolExecutor(2, thread_name_prefix="reprints-spark") as runner:
             pending: deque[Future[list[Result]]] = deque()
             chunk: list[Task] = []
             try:
@@ -141,7 +147,7 @@ class SparkEngine:
                     if len(chunk) >= wave:
                         pending.append(runner.submit(self._run, trimming, chunk))
                         chunk = []
-                        if len(pending) >= 2:
+                        if len(pending) >= 3:
                             yield from pending.popleft().result()
                 if chunk:
                     pending.append(runner.submit(self._run, trimming, chunk))
@@ -181,17 +187,27 @@ class SparkEngine:
         joined_path = (folder / "joined").as_uri()
         try:
             frame.mapInArrow(JoinPartition(anchor_df_cap), JOINED_SCHEMA).write.mode("overwrite").parquet(joined_path)
-            joined = spark.read.parquet(joined_path)
-            pairs = joined.where(F.col("kind") == PAIR).groupBy("key").agg(F.sum("count").alias("count"))
-            hubs = (
-                joined.where(F.col("kind") == HUB)
+            # One aggregation by pair key (the rows of a key meet in one partition): the pair's shared anchors,
+            # plus its hub anchors when there are several (a pair found through hubs shares several capped
+            # anchors); the CAPPED rows gather under their own key.
+            is_hub = (F.col("kind") == HUB).cast("long")
+            summed = (
+                spark.read.parquet(joined_path)
+                .repartition(parts, "key")
                 .groupBy("key")
-                .agg(F.count(F.lit(1)).alias("count"))
-                .where(F.col("count") >= MIN_HUB_ANCHORS)  # a pair found through hubs shares several capped anchors
+                .agg(
+                    F.sum(F.when(F.col("kind") != HUB, F.col("count")).otherwise(0)).alias("direct"),
+                    F.sum(is_hub).alias("hubs"),
+                )
+                .select(
+                    "key",
+                    (F.col("direct") + F.when(F.col("hubs") >= MIN_HUB_ANCHORS, F.col("hubs")).otherwise(0)).alias(
+                        "count"
+                    ),
+                )
+                .where(F.col("count") > 0)
             )
-            merged = pairs.unionByName(hubs).groupBy("key").agg(F.sum("count").alias("count"))
-            merged.write.mode("overwrite").parquet((folder / "pairs").as_uri())
-            capped = joined.where(F.col("kind") == CAPPED).agg(F.sum("count")).first()[0] or 0
+            summed.write.mode("overwrite").parquet((folder / "pairs").as_uri())
         except Exception as exc:
             raise EngineError(f"the Spark candidate join failed: {_first_line(exc)}") from exc
         table = pq.read_table(folder / "pairs", columns=["key", "count"])
@@ -200,7 +216,63 @@ class SparkEngine:
         order = np.argsort(keys, kind="stable")
         keys, counts = keys[order], counts[order]
         shutil.rmtree(folder, ignore_errors=True)
-        return Candidates(keys // 2**32, keys % 2**32, counts, int(capped))
+        capped = 0
+        if len(keys) and keys[0] == CAPPED_KEY:
+            capped, keys, counts = int(counts[0]), keys[1:], counts[1:]
+        return Candidates(keys // 2**32, keys % 2**32, counts, capped)
+
+    def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
+        """Connected components of the merging links by alternating large-star and small-star steps in
+        DataFrames (Kiveris et al., "Connected components in MapReduce and beyond", 2014): each step only
+        re-points edges at smaller nodes, so the edge set converges to one star per component around its smallest
+        member, whatever the partitioning. No GraphFrames. Collects one (node, root) row per linked document."""
+        edges = np.array(merging_edges(links), dtype=np.int64).reshape(-1, 2)
+        if len(edges) == 0:
+            return []
+        from pyspark.sql import functions as F
+
+        spark = self.session
+        table = pa.table({"u": edges[:, 0], "v": edges[:, 1]})
+        current = _oriented(spark.createDataFrame(table.to_pandas()), F).localCheckpoint()
+        steps = 0
+        while True:
+            following = _oriented(_small_star(_large_star(current, F), F), F).localCheckpoint()
+            steps += 1
+            changed = following.exceptAll(current).limit(1).count() + current.exceptAll(following).limit(1).count()
+            current = following
+            if not changed:
+                break
+        log.debug("components converged after %d large-star/small-star rounds", steps)
+        rows = current.toArrow() if hasattr(current, "toArrow") else pa.Table.from_pandas(current.toPandas())
+        nodes = rows.column("u").to_numpy().astype(np.int64)
+        roots = rows.column("v").to_numpy().astype(np.int64)
+        groups: dict[int, list[int]] = {}
+        for node, root in sorted(zip(nodes.tolist(), roots.tolist(), strict=True)):
+            groups.setdefault(root, [root]).append(node)
+        return [sorted(members) for _, members in sorted(groups.items())]
+
+
+def _oriented(edges: Any, F: Any) -> Any:
+    """Edges as distinct (u, v) with u > v (self-loops dropped)."""
+    return (
+        edges.select(F.greatest("u", "v").alias("u"), F.least("u", "v").alias("v"))
+        .where(F.col("u") != F.col("v"))
+        .distinct()
+    )
+
+
+def _large_star(edges: Any, F: Any) -> Any:
+    """Each node's larger neighbours re-pointed at the smallest of the node and its neighbours."""
+    both = edges.unionByName(edges.select(F.col("v").alias("u"), F.col("u").alias("v")))
+    smallest = both.groupBy("u").agg(F.least(F.min("v"), F.first("u")).alias("m"))
+    return both.where(F.col("v") > F.col("u")).join(smallest, "u").select(F.col("v").alias("u"), F.col("m").alias("v"))
+
+
+def _small_star(edges: Any, F: Any) -> Any:
+    """Each node and its smaller neighbours re-pointed at the smallest of them (edges given with u > v)."""
+    smallest = edges.groupBy("u").agg(F.min("v").alias("m"))
+    neighbours = edges.join(smallest, "u").select(F.col("v").alias("u"), F.col("m").alias("v"))
+    return neighbours.unionByName(smallest.select("u", F.col("m").alias("v")))
 
 
 def _write_anchors(folder: Path, docs: I64, hashes: U64, keep: npt.NDArray[Any]) -> int:
@@ -240,7 +312,7 @@ class JoinPartition:
         keys, counts, hub_keys, capped = join_partition(docs, hashes, self.anchor_df_cap, PARTITION_ROWS)
         yield _rows(PAIR, keys, counts)
         yield _rows(HUB, hub_keys, np.ones(len(hub_keys), dtype=np.int64))
-        yield _rows(CAPPED, np.zeros(1, dtype=np.int64), np.array([capped], dtype=np.int64))
+        yield _rows(CAPPED, np.full(1, CAPPED_KEY, dtype=np.int64), np.array([capped], dtype=np.int64))
 
 
 def _rows(kind: int, keys: I64, counts: I64) -> pa.RecordBatch:
