@@ -34,6 +34,7 @@ SELF_CONTAINED = {
     "test_service",
     "test_browser",
     "test_web",
+    "test_spark",  # its tests of shared data skip by themselves
 }
 
 
