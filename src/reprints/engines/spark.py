@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -95,8 +97,8 @@ class SparkEngine:
             local = self.master is None or self.master.startswith("local")
             if local and "PYSPARK_GATEWAY_PORT" not in os.environ:
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # this machine only
-            logging = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties').as_uri()}"
-            settings = {**DEFAULTS, "spark.driver.extraJavaOptions": logging, **self.conf}
+            log_settings = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties').as_uri()}"
+            settings = {**DEFAULTS, "spark.driver.extraJavaOptions": log_settings, **self.conf}
             builder = SparkSession.builder
             for key, value in settings.items():
                 builder = builder.config(key, value)
@@ -104,12 +106,20 @@ class SparkEngine:
                 builder = builder.master(self.master)
             elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not inside spark-submit: this machine
                 builder = builder.master("local[*]")
+            interrupt = signal.getsignal(signal.SIGINT)
             try:
                 with critical():
                     self._session = builder.getOrCreate()
             except Exception as exc:
                 raise EngineError(f"Spark did not start: {_first_line(exc)}") from exc
+            finally:
+                # PySpark installs its own Ctrl-C handler, which cancels the jobs from inside the interrupted
+                # call and prints py4j's tracebacks; the run's handler stays, and leaving the engine cancels them.
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGINT, interrupt)
             self._owned = active is None
+        # py4j logs each failed call before raising it (an interrupted call included); the raised error is enough.
+        logging.getLogger("py4j").setLevel(logging.CRITICAL)
         context = self._session.sparkContext
         context.setLogLevel(self.conf.get("spark.log.level", "ERROR"))
         context.setJobGroup(JOB_GROUP, "reprints dedup", interruptOnCancel=True)
@@ -121,10 +131,15 @@ class SparkEngine:
         if session is None:
             return
         with critical():
-            if exc and exc[0] is not None:
-                session.sparkContext.cancelJobGroup(JOB_GROUP)
-            if self._owned:
-                session.stop()
+            try:
+                if exc and exc[0] is not None:
+                    session.sparkContext.cancelJobGroup(JOB_GROUP)
+                if self._owned:
+                    session.stop()
+            except Exception as error:  # a JVM already gone (Ctrl-C reaches it too) must not hide the run's error
+                if not (exc and exc[0] is not None):
+                    raise EngineError(f"Spark did not stop cleanly: {_first_line(error)}") from error
+                log.debug("stopping Spark after an error: %s", error)
 
     @property
     def session(self) -> Any:
