@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from measure import measure  # noqa: E402
 from report import put_section, table  # noqa: E402
-from run import log, prepare, reprints_python, reprints_source  # noqa: E402
+from run import log, prepare, repeat, reprints_python, reprints_source  # noqa: E402
 
 WORK = HERE / ".work" / "spark"
 OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
@@ -39,25 +36,10 @@ START, END = "<!-- spark:start -->", "<!-- spark:end -->"
 CORE_HOUR_USD = 0.04  # an assumed price of one vCPU-hour of on-demand cloud compute (stated in the report)
 
 
-def run_engine(name: str, bulk: Path, runs: int) -> dict[str, Any]:
-    """Median of `runs` runs of one engine; the stage timings of the median run."""
+def engine_command(name: str, bulk: Path) -> list[str]:
+    """`reprints dedup` of the bulk corpus with one engine, into WORK/name."""
     extra = ["--workers", str(CORES)] if name == "local" else ["--engine", "spark", "--master", f"local[{CORES}]"]
-    out = WORK / name
-    done = []
-    for number in range(runs):
-        subprocess.run(["rm", "-rf", str(out)], check=True)
-        command = [reprints_python(), "-m", "reprints", "dedup", "-q", str(bulk), "--out", str(out), *extra]
-        measured = measure(command)
-        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-        log(f"{name} run {number + 1}: {measured.wall:.1f} s, {measured.peak_mb:.0f} MB")
-        done.append((measured, summary["timings_seconds"]))
-    middle = sorted(done, key=lambda run: run[0].wall)[len(done) // 2]
-    return {
-        "wall": statistics.median(m.wall for m, _ in done),
-        "peak_mb": statistics.median(m.peak_mb for m, _ in done),
-        "runs": [m.wall for m, _ in done],
-        "stages": middle[1],
-    }
+    return [reprints_python(), "-m", "reprints", "dedup", "-q", str(bulk), "--out", str(WORK / name), *extra]
 
 
 def main() -> None:
@@ -75,7 +57,7 @@ def main() -> None:
     results: dict[str, Any] = {"documents": documents, "source": reprints_source(None), "engines": {}}
     for name in ("local", "spark"):
         log(f"{name} engine, {args.runs} runs")
-        results["engines"][name] = run_engine(name, bulk, args.runs)
+        results["engines"][name] = repeat(engine_command(name, bulk), args.runs, WORK / name, summary=True)
     results["identical"] = {
         name: (WORK / "local" / name).read_bytes() == (WORK / "spark" / name).read_bytes() for name in OUTPUTS
     }

@@ -87,37 +87,7 @@ class SparkEngine:
         if active is not None and self.master is None and not self.conf:
             self._session, self._owned = active, False
         else:
-            if not java_available():
-                raise EngineError(
-                    "--engine spark needs a Java runtime (17 or later) to start Spark: install one (Debian: "
-                    "apt install openjdk-17-jre-headless) or set JAVA_HOME"
-                )
-            # Executors started here run this interpreter, so they import this very reprints.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            local = self.master is None or self.master.startswith("local")
-            if local and "PYSPARK_GATEWAY_PORT" not in os.environ:
-                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # this machine only
-            log_settings = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties').as_uri()}"
-            settings = {**DEFAULTS, "spark.driver.extraJavaOptions": log_settings, **self.conf}
-            builder = SparkSession.builder
-            for key, value in settings.items():
-                builder = builder.config(key, value)
-            if self.master is not None:
-                builder = builder.master(self.master)
-            elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not inside spark-submit: this machine
-                builder = builder.master("local[*]")
-            interrupt = signal.getsignal(signal.SIGINT)
-            try:
-                with critical():
-                    self._session = builder.getOrCreate()
-            except Exception as exc:
-                raise EngineError(f"Spark did not start: {_first_line(exc)}") from exc
-            finally:
-                # PySpark installs its own Ctrl-C handler, which cancels the jobs from inside the interrupted
-                # call and prints py4j's tracebacks; the run's handler stays, and leaving the engine cancels them.
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGINT, interrupt)
-            self._owned = active is None
+            self._session, self._owned = self._start(SparkSession), active is None
         # py4j logs each failed call before raising it (an interrupted call included); the raised error is enough.
         logging.getLogger("py4j").setLevel(logging.CRITICAL)
         context = self._session.sparkContext
@@ -126,18 +96,51 @@ class SparkEngine:
         self.workers = max(1, int(context.defaultParallelism))
         return self
 
+    def _start(self, session_class: Any) -> Any:
+        """A session with `master` (else spark-submit's, else this machine's cores) and `conf` over DEFAULTS."""
+        if not java_available():
+            raise EngineError(
+                "--engine spark needs a Java runtime (17 or later) to start Spark: install one (Debian: "
+                "apt install openjdk-17-jre-headless) or set JAVA_HOME"
+            )
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # inside spark-submit
+        # Executors started here run this interpreter, so they import this very reprints.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if (self.master is None or self.master.startswith("local")) and not submitted:
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # this machine only
+        log_settings = f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties').as_uri()}"
+        builder = session_class.builder
+        for key, value in {**DEFAULTS, "spark.driver.extraJavaOptions": log_settings, **self.conf}.items():
+            builder = builder.config(key, value)
+        if self.master is not None:
+            builder = builder.master(self.master)
+        elif not submitted:
+            builder = builder.master("local[*]")
+        interrupt = signal.getsignal(signal.SIGINT)
+        try:
+            with critical():
+                return builder.getOrCreate()
+        except Exception as exc:
+            raise EngineError(f"Spark did not start: {_first_line(exc)}") from exc
+        finally:
+            # PySpark installs its own Ctrl-C handler, which cancels the jobs from inside the interrupted call
+            # and prints py4j's tracebacks; the run's handler stays, and leaving the engine cancels them.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, interrupt)
+
     def __exit__(self, *exc: object) -> None:
         session, self._session = self._session, None
         if session is None:
             return
+        failed = bool(exc) and exc[0] is not None
         with critical():
             try:
-                if exc and exc[0] is not None:
+                if failed:
                     session.sparkContext.cancelJobGroup(JOB_GROUP)
                 if self._owned:
                     session.stop()
             except Exception as error:  # a JVM already gone (Ctrl-C reaches it too) must not hide the run's error
-                if not (exc and exc[0] is not None):
+                if not failed:
                     raise EngineError(f"Spark did not stop cleanly: {_first_line(error)}") from error
                 log.debug("stopping Spark after an error: %s", error)
 
