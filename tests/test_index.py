@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import reprints
@@ -223,6 +223,13 @@ def _agree(docs: list[Document], folder: Path) -> None:
             assert _found(query(store, doc.text, doc_id=doc.id)) == batch.get(doc.id, {}), doc.id
 
 
+def _learned(docs: list[Document], path: Path) -> list[tuple[int, str]]:
+    """The boilerplate lines `dedup` learns from these documents."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": doc.id, "text": doc.text}) + "\n" for doc in docs), encoding="utf-8")
+    return [(line.documents, line.text) for line in reprints.boilerplate_lines([path])]
+
+
 def _dedup_pairs(docs: list[Document], folder: Path, **options: Any) -> dict[str, dict[str, Any]]:
     """`dedup` of `docs` (as JSON Lines in `folder`): each document's pairs, as `_batch_pairs` gives them."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -262,10 +269,14 @@ def test_regression_exact_copies_count_once_toward_the_anchor_cap(tmp_path: Path
 def test_a_new_text_gets_what_dedup_reports_for_it(tmp_path: Path, chosen: list[int], picks: Any, cap: int) -> None:
     """Property: a text that is not stored (often an exact copy of one that is), queried against an index of a
     corpus, gets exactly the pairs `dedup` reports for it on the corpus followed by it, whatever the anchor
-    cap (small caps make the hub rule decide)."""
+    cap (small caps make the hub rule decide). Not when the query's own lines would teach dedup a boilerplate
+    line (documented in README: a query does not teach the index); hypothesis found such a corpus in CI (chosen
+    [46, 0, 51, 1], picks [(0, 0, 11), (0, 1, 10), (0, 3, 8), (2, 0, 10)]: 'Comments' in 8 documents with the
+    query, 7 without)."""
     run = tmp_path / f"run{time.monotonic_ns()}"
     docs = _corpus_from([NEWS_TEXTS[i] for i in chosen], picks)
     query_doc = docs[-1]
+    assume(_learned(docs, run / "with-query.jsonl") == _learned(docs[:-1], run / "stored.jsonl"))
     batch = _dedup_pairs(docs, run, anchor_df_cap=cap)
     with open_index(run / "index", create=True, anchor_df_cap=cap) as store:
         add_documents(store, docs[:-1])
