@@ -116,8 +116,10 @@ def chain(parts: Regions, *, max_gap: int, overlap: int = 0) -> tuple[Regions, I
     """Join parts that follow each other in both documents into regions.
 
     A part joins the region of the part before it (in `a` order) when it starts at most `max_gap` tokens
-    after that part ends in both documents, and goes back by at most `overlap` tokens in neither: the second
-    occurrence of a repeated passage is a region of its own.
+    after that part ends in both documents, goes back by at most `overlap` tokens in neither, and ends further
+    on in both: the second occurrence of a repeated passage is a region of its own, and so is a repeated phrase
+    matching tokens of the other document that the part before already aligned (joined, it would stretch the
+    region over text the other document does not have, and only when aligning in one direction).
 
     Returns:
         The regions and, for each part, the number of the region it joined.
@@ -134,6 +136,8 @@ def chain(parts: Regions, *, max_gap: int, overlap: int = 0) -> tuple[Regions, I
         | (p.b_start[1:] < p.b_start[:-1])
         | (p.b_start[1:] < p.b_end[:-1] - overlap)
         | (p.a_start[1:] < p.a_end[:-1] - overlap)
+        | (p.a_end[1:] <= p.a_end[:-1])
+        | (p.b_end[1:] <= p.b_end[:-1])
     )
     region = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
