@@ -35,7 +35,7 @@ from reprints.engines.workdir import WorkDir, input_manifest
 from reprints.errors import OutputError
 from reprints.fingerprint.corpus import TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
-from reprints.io.arrays import load_dataclass, save_dataclass
+from reprints.io.arrays import load_dataclass, release_free_memory, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
 from reprints.io.pages import Pages
 from reprints.io.verify import check_files, verified
@@ -121,6 +121,7 @@ def _run(
         with timer("boilerplate"):
             boilerplate = learn_boilerplate(reading, config, work, resumed)
             reading = reading.lines_released()
+            release_free_memory()
         with timer("fingerprint"):
             corpus = fingerprint_corpus(reading, config, engine, work, resumed, boilerplate)
         with timer("candidates"):
@@ -131,6 +132,7 @@ def _run(
                 candidates = find_candidates(corpus, representative, config, engine, work.path / "join")
                 save_dataclass(work.candidates, candidates)
             corpus.release_anchors()
+            release_free_memory()
         with timer("align"):
             corpus.save_index(work.index)
             aligned = align_candidates(candidates, config, engine, work, resumed)

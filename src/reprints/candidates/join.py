@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from reprints.fingerprint.hashing import U64
-from reprints.io.arrays import drop_pages
+from reprints.fingerprint.hashing import PARTITION_ROWS, U64, partition_bits, partitions
+from reprints.io.arrays import drop_pages, release_free_memory
 from reprints.normalize.tokens import I64
 
 
@@ -31,9 +31,6 @@ class Candidates:
 
 HUBS = 2
 MIN_HUB_ANCHORS = 2
-
-
-PARTITION_ROWS = 4_000_000  # anchor rows joined at once: the join's memory is bounded by this, not the corpus
 
 
 def join_anchors(
@@ -59,40 +56,43 @@ def join_anchors(
         partition_rows: Rows per partition (about).
     """
     count = len(hashes) if keep is None else int(np.count_nonzero(keep))
-    bits = (max(1, -(-count // partition_rows)) - 1).bit_length()
+    bits = partition_bits(count, partition_rows)
     part_of = partitions(hashes, bits, partition_rows)
     drop_pages(hashes)
     empty = np.empty(0, dtype=np.int64)
     pairs, hubs, capped = (empty, empty), (empty, empty), 0
     for part in range(1 << bits):
-        chosen = part_of == part
-        if keep is not None:
-            chosen &= keep
-        rows = np.flatnonzero(chosen)
-        del chosen
-        part_docs, part_hashes = docs[rows], hashes[rows]
-        drop_pages(docs, hashes)  # mapped anchors: each partition reads them again
+        part_docs, part_hashes = _partition_rows(docs, hashes, part_of, part, keep, partition_rows)
         keys, counts, hub_keys, part_capped = join_partition(part_docs, part_hashes, anchor_df_cap, partition_rows)
         del part_docs, part_hashes
         pairs = _merged(pairs, (keys, counts))
         hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
         capped += part_capped
+        release_free_memory()  # a partition's temporaries: otherwise glibc keeps them, and the next adds more
     hub_keys, hub_counts = hubs
     kept = hub_counts >= MIN_HUB_ANCHORS  # a pair found through hubs shares several capped anchors
     pair_keys, shared = _merged(pairs, (hub_keys[kept], hub_counts[kept]))
     return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
 
 
-def partitions(hashes: U64, bits: int, piece: int = PARTITION_ROWS) -> npt.NDArray[np.uint16]:
-    """The partition (of 2**bits) of each anchor row: its hash's low bits. Anchors are the smallest hashes of
-    their windows, so their top bits are far from uniform (by the top bits, the first of 8 partitions held most of
-    the anchors of 640k documents, and the join's memory with it)."""
-    part_of = np.zeros(len(hashes), dtype=np.uint16)
-    if bits:
-        mask = np.uint64((1 << bits) - 1)
-        for start in range(0, len(hashes), piece):
-            part_of[start : start + piece] = hashes[start : start + piece] & mask
-    return part_of
+def _partition_rows(
+    docs: I64, hashes: U64, part_of: npt.NDArray[np.uint16], part: int, keep: npt.NDArray[np.bool_] | None, piece: int
+) -> tuple[I64, U64]:
+    """The anchor rows of one partition (those `keep` selects), gathered in pieces of `piece` rows: mapped anchors
+    are read piece by piece and their pages let go after each, so the join never holds the whole files."""
+    found_docs, found_hashes = [], []
+    for start in range(0, len(hashes), piece):
+        span = slice(start, start + piece)
+        chosen = part_of[span] == part
+        if keep is not None:
+            chosen &= keep[span]
+        rows = np.flatnonzero(chosen)
+        found_docs.append(np.asarray(docs[span])[rows])
+        found_hashes.append(np.asarray(hashes[span])[rows])
+        drop_pages(docs, hashes)
+    if not found_docs:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
+    return np.concatenate(found_docs), np.concatenate(found_hashes)
 
 
 def _merged(one: tuple[I64, I64], other: tuple[I64, I64]) -> tuple[I64, I64]:

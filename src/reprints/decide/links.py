@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+import struct
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,16 +19,46 @@ CONTENT_SHARE = 0.5  # an aligned passage is content when this share of each sid
 TokenRegion = tuple[int, int, int, int]  # a_start, a_end, b_start, b_end (token indices, ends exclusive)
 
 
-@dataclass(frozen=True, slots=True)
+_REGION = struct.Struct("<4i")  # token indices within a document: int32, as the match positions
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Link:
-    """Two documents (by input index, `a < b`) that share aligned passages."""
+    """Two documents (by input index, `a < b`) that share aligned passages.
+
+    The main process holds one per related pair, so the regions are kept packed (`regions` unpacks them): as
+    tuples of Python ints a link took about 530 bytes, packed about half that.
+    """
 
     a: int
     b: int
     relation: Relation
     coverage_a: float
     coverage_b: float
-    regions: tuple[TokenRegion, ...]
+    packed: bytes  # the regions, four little-endian int32 each
+
+    def __init__(
+        self,
+        a: int,
+        b: int,
+        relation: Relation,
+        coverage_a: float,
+        coverage_b: float,
+        regions: Iterable[TokenRegion] = (),
+    ) -> None:
+        for name, value in (("a", a), ("b", b), ("relation", relation), ("coverage_a", coverage_a)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "coverage_b", coverage_b)
+        object.__setattr__(self, "packed", b"".join(_REGION.pack(*region) for region in regions))
+
+    def __repr__(self) -> str:
+        fields = f"{self.a}, {self.b}, {self.relation!r}, {self.coverage_a}, {self.coverage_b}, {self.regions}"
+        return f"Link({fields})"
+
+    @property
+    def regions(self) -> tuple[TokenRegion, ...]:
+        """Aligned passages, in token indices: `(a_start, a_end, b_start, b_end)`, ends exclusive."""
+        return tuple(_REGION.iter_unpack(self.packed))
 
     @property
     def container(self) -> int | None:

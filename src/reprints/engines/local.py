@@ -5,9 +5,6 @@ Results always come back in submission order, so the output never depends on the
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import multiprocessing
 import os
 import signal
@@ -26,33 +23,11 @@ from reprints.decide.clusters import components
 from reprints.decide.links import Link
 from reprints.engines.stopping import critical
 from reprints.fingerprint.hashing import U64
+from reprints.io.arrays import release_free_memory
 from reprints.normalize.tokens import I64
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    trim = getattr(libc, "malloc_trim", None)
-    return trim if callable(trim) else None
-
-
-def release_free_memory() -> None:
-    """Hand memory freed by the last batch back to the OS (glibc keeps it otherwise; elsewhere a no-op).
-
-    A batch allocates large temporary arrays; glibc's allocator raises its mmap threshold after the first
-    ones are freed and then serves the next from a heap it never shrinks, so without this the resident
-    size of a long run grows to several times its live data.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 class _Trimming(Generic[Task, Result]):

@@ -7,6 +7,7 @@ this module feeds them batches, checkpoints the results in the work directory an
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -18,17 +19,17 @@ from tqdm import tqdm
 
 from reprints.align.batch import AlignedBatch, AlignTask
 from reprints.candidates.exact import exact_groups
-from reprints.candidates.join import PARTITION_ROWS, Candidates
+from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
 from reprints.decide.links import Link, Relations, links_of_batch, reseated
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.base import Engine
-from reprints.engines.local import release_free_memory
 from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask
-from reprints.fingerprint.hashing import U64
+from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.io.arrays import Column, drop_pages, release_free_memory
 from reprints.io.verify import Checksum
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
@@ -91,9 +92,13 @@ class Reading:
     line_tokens: I64
     first_copy: I64  # each document's first exact copy (itself if none before): see `exact_groups`
     sketches: U64  # each document's bottom-k sketch (`reprints.fingerprint.shingles.sketches`)
+    lines_folder: Path | None = None  # where the line arrays and sketches are mapped from (None: in memory)
 
     def lines_released(self) -> Reading:
-        """This reading without its line arrays and sketches (boilerplate learning is done with them)."""
+        """This reading without its line arrays and sketches (boilerplate learning is done with them), their
+        files deleted."""
+        if self.lines_folder is not None:
+            shutil.rmtree(self.lines_folder, ignore_errors=True)
         empty = np.empty(0, dtype=np.int64)
         return replace(
             self,
@@ -101,6 +106,7 @@ class Reading:
             line_hashes=empty.astype(np.uint64),
             line_tokens=empty,
             sketches=np.empty((0, SKETCH_SIZE), dtype=np.uint64),
+            lines_folder=None,
         )
 
 
@@ -135,17 +141,26 @@ def read_and_tokenize(
             yield number, texts
 
     task = TokenizeTask(work.path / "tokens", config.fingerprint.seed)
-    docs, hashes, counts, doc_hashes, doc_tokens, doc_sketches = [], [], [], [], [], []
+    # The lines go to files (mapped by boilerplate learning, then deleted): they grow with the corpus, and only
+    # per-document arrays stay in memory.
+    folder = work.path / "lines"
+    folder.mkdir(exist_ok=True)
+    line_columns = [
+        Column(folder, name, dtype) for name, dtype in (("docs", np.int64), ("hashes", np.uint64), ("tokens", np.int64))
+    ]
+    sketch_column = Column(folder, "sketches", np.uint64)
+    doc_hashes, doc_tokens = [], []
     began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
         for number, (lines, loaded) in enumerate(engine.map(task, tasks())):
             _, first, count = batches[number]
-            docs.append(lines.docs + first)
-            hashes.append(lines.hashes)
-            counts.append(lines.token_counts)
+            for column, values in zip(
+                line_columns, (lines.docs + first, lines.hashes, lines.token_counts), strict=True
+            ):
+                column.append(values)
+            sketch_column.append(lines.doc_sketches.reshape(-1))
             doc_hashes.append(lines.doc_hashes)
             doc_tokens.append(lines.doc_tokens)
-            doc_sketches.append(lines.doc_sketches)
             resumed["token_batches"] += loaded
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
@@ -153,16 +168,18 @@ def read_and_tokenize(
     all_hashes = np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64)
     first_copy, _ = exact_groups(all_hashes, np.concatenate(doc_tokens) if doc_tokens else empty, corpus.errors)
     work.check_checksums(checksums)
+    line_docs, line_hashes, line_tokens = (column.close() for column in line_columns)
     return Reading(
         corpus,
         sites,
         batches,
         checksums,
-        np.concatenate(docs) if docs else empty,
-        np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
-        np.concatenate(counts) if counts else empty,
+        line_docs,
+        line_hashes,
+        line_tokens,
         first_copy,
-        np.concatenate(doc_sketches) if doc_sketches else np.empty((0, SKETCH_SIZE), dtype=np.uint64),
+        sketch_column.close().reshape(-1, SKETCH_SIZE),
+        folder,
     )
 
 
@@ -176,12 +193,27 @@ def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: 
         resumed["boilerplate"] = True
         return learned
     site_array = np.array(reading.sites.of_doc, dtype=np.int64)
-    distinct = reading.first_copy[reading.line_docs] == reading.line_docs
-    keys = line_keys(reading.line_hashes[distinct], site_array[reading.line_docs[distinct]])
+    # One document of each group of exact copies, written in pieces: no corpus-wide temporary of lines.
+    assert reading.lines_folder is not None
+    kept = [
+        Column(reading.lines_folder, f"distinct_{name}", dtype)
+        for name, dtype in (("keys", np.uint64), ("docs", np.int64), ("tokens", np.int64))
+    ]
+    for start in range(0, len(reading.line_docs), PARTITION_ROWS):
+        docs = np.asarray(reading.line_docs[start : start + PARTITION_ROWS])
+        distinct = reading.first_copy[docs] == docs
+        docs = docs[distinct]
+        kept[0].append(
+            line_keys(np.asarray(reading.line_hashes[start : start + PARTITION_ROWS])[distinct], site_array[docs])
+        )
+        kept[1].append(docs)
+        kept[2].append(np.asarray(reading.line_tokens[start : start + PARTITION_ROWS])[distinct])
+        drop_pages(reading.line_docs, reading.line_hashes, reading.line_tokens)
+    keys, docs, tokens = (column.close() for column in kept)
     flagged = learn(
         keys,
-        reading.line_docs[distinct],
-        reading.line_tokens[distinct],
+        docs,
+        tokens,
         min_docs=settings.boilerplate_min_docs,
         max_context=settings.boilerplate_max_context,
         min_own=config.align.min_passage,
@@ -281,6 +313,7 @@ def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) 
             )
         )
         corpus.release_pages()
+        release_free_memory()
     return sorted(links, key=_link_key)
 
 

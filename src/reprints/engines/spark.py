@@ -32,13 +32,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reprints.candidates.join import MIN_HUB_ANCHORS, PARTITION_ROWS, Candidates, join_partition
+from reprints.candidates.join import MIN_HUB_ANCHORS, Candidates, join_partition
 from reprints.decide.clusters import merging_edges
 from reprints.decide.links import Link
 from reprints.engines.local import _Trimming
 from reprints.engines.stopping import critical
 from reprints.errors import EngineError
-from reprints.fingerprint.hashing import U64
+from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.normalize.tokens import I64
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex, ranges
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import checkpointed, drop_pages, load_dataclass
+from reprints.io.arrays import Column, checkpointed, drop_pages, load_dataclass
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask
@@ -302,46 +302,6 @@ class Corpus:
         (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
 
 
-class _Column:
-    """One corpus-wide array written batch by batch: to a `.npy` file in `folder` (its header's shape set when
-    it is closed), or gathered in memory without one."""
-
-    HEADER = 128  # bytes: room for any shape
-
-    def __init__(self, folder: Path | None, name: str, dtype: type) -> None:
-        self.dtype = np.dtype(dtype)
-        self.count = 0
-        self.parts: list[npt.NDArray[Any]] = []
-        self.path = folder / f"{name}.npy" if folder is not None else None
-        self.file = self.path.open("wb") if self.path is not None else None
-        if self.file is not None:
-            self.file.write(self._header(0))
-
-    def _header(self, count: int) -> bytes:
-        fields = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (count,)}
-        text = repr(fields).encode("latin1")
-        return b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little") + text.ljust(self.HEADER - 11) + b"\n"
-
-    def append(self, values: npt.NDArray[Any]) -> None:
-        values = np.ascontiguousarray(values, dtype=self.dtype)
-        self.count += len(values)
-        if self.file is None:
-            self.parts.append(values)
-        else:
-            self.file.write(values.tobytes())  # a full disk is an OSError here, never a SIGBUS later
-
-    def close(self) -> Any:
-        """The whole array: mapped read-only from its file (a process holds only the pages it reads)."""
-        if self.file is None or self.path is None:
-            return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=self.dtype)
-        self.file.seek(0)
-        self.file.write(self._header(self.count))
-        self.file.close()
-        if self.count == 0:
-            return np.zeros(0, dtype=self.dtype)
-        return np.load(self.path, mmap_mode="r")
-
-
 class CorpusWriter:
     """Fills a Corpus batch by batch (`add`, then `finish`), so the batches never sit in memory together.
 
@@ -355,15 +315,15 @@ class CorpusWriter:
     def __init__(self, corpus: Corpus, folder: Path | None, documents: int) -> None:
         self.corpus = corpus
         self.doc_bits = doc_bits_for(documents)
-        self.lead = _Column(folder, "lead", np.int32)
-        self.trail = _Column(folder, "trail", np.int32)
-        self.template_before = _Column(folder, "template_before", np.int64)
+        self.lead = Column(folder, "lead", np.int32)
+        self.trail = Column(folder, "trail", np.int32)
+        self.template_before = Column(folder, "template_before", np.int64)
         self.template_before.append(np.zeros(1, dtype=np.int64))
         self.templates = 0
-        self.keys = _Column(folder, "keys", np.uint64)
-        self.positions = _Column(folder, "positions", np.int32)
+        self.keys = Column(folder, "keys", np.uint64)
+        self.positions = Column(folder, "positions", np.int32)
         self.per_doc = {  # in memory
-            name: _Column(None, name, dtype)
+            name: Column(None, name, dtype)
             for name, dtype in (
                 ("token_counts", np.int64),
                 ("match_counts", np.int64),
@@ -371,9 +331,9 @@ class CorpusWriter:
                 ("boilerplate_tokens", np.int64),
             )
         }
-        self.anchor_docs = _Column(folder, "anchor_docs", np.int64)
-        self.anchor_hashes = _Column(folder, "anchor_hashes", np.uint64)
-        self.boilerplate = [_Column(folder, f"boilerplate_{name}", np.int64) for name in ("docs", "starts", "ends")]
+        self.anchor_docs = Column(folder, "anchor_docs", np.int64)
+        self.anchor_hashes = Column(folder, "anchor_hashes", np.uint64)
+        self.boilerplate = [Column(folder, f"boilerplate_{name}", np.int64) for name in ("docs", "starts", "ends")]
         self.docs = 0
 
     def add(self, batch: BatchPrints) -> None:

@@ -63,3 +63,25 @@ def doc_keys(hashes: U64, counts: npt.NDArray[np.int64], first_doc: int, doc_bit
     keys <<= np.uint64(64 - doc_bits)
     keys |= hashes >> np.uint64(doc_bits)
     return keys
+
+
+PARTITION_ROWS = 4_000_000  # rows a partitioned pass (the anchor join, boilerplate lines) handles at once
+
+
+def partition_bits(rows: int, partition_rows: int = PARTITION_ROWS) -> int:
+    """Bits of hash that split `rows` rows into partitions of at most about `partition_rows` each."""
+    return min(16, (max(1, -(-rows // partition_rows)) - 1).bit_length())  # partitions are numbered in 16 bits
+
+
+def partitions(hashes: U64, bits: int, piece: int = PARTITION_ROWS) -> npt.NDArray[np.uint16]:
+    """The partition (of 2**bits) of each row: its hash's low bits, computed in pieces of `piece` rows.
+
+    Low bits, not top bits: anchors are the smallest hashes of their windows, so their top bits are far from
+    uniform (by the top bits, the first of 8 partitions held most of the anchors of 640k documents, and the
+    join's memory with it)."""
+    part_of = np.zeros(len(hashes), dtype=np.uint16)
+    if bits:
+        mask = np.uint64((1 << bits) - 1)
+        for start in range(0, len(hashes), piece):
+            part_of[start : start + piece] = hashes[start : start + piece] & mask
+    return part_of

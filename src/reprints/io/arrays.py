@@ -1,9 +1,12 @@
 """Checkpoint files: named NumPy arrays saved atomically, so a killed run never leaves a half-written one; and
-letting go of the pages of memory-mapped arrays."""
+letting go of memory: the pages of memory-mapped arrays, and memory freed but kept by the allocator."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import logging
 import mmap
 import os
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -88,3 +92,66 @@ def drop_pages(*arrays: Any) -> None:
         if mapping is not None:
             with contextlib.suppress(OSError, ValueError):
                 mapping.madvise(mmap.MADV_DONTNEED)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    return trim if callable(trim) else None
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by the last batch back to the OS (glibc keeps it otherwise; elsewhere a no-op).
+
+    A batch allocates large temporary arrays; glibc's allocator raises its mmap threshold after the first
+    ones are freed and then serves the next from a heap it never shrinks, so without this the resident
+    size of a long run grows to several times its live data.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+class Column:
+    """One corpus-wide array written batch by batch: to a `.npy` file in `folder` (its header's shape set when
+    it is closed), or gathered in memory without one."""
+
+    HEADER = 128  # bytes: room for any shape
+
+    def __init__(self, folder: Path | None, name: str, dtype: type) -> None:
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+        self.parts: list[npt.NDArray[Any]] = []
+        self.path = folder / f"{name}.npy" if folder is not None else None
+        self.file = self.path.open("wb") if self.path is not None else None
+        if self.file is not None:
+            self.file.write(self._header(0))
+
+    def _header(self, count: int) -> bytes:
+        fields = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (count,)}
+        text = repr(fields).encode("latin1")
+        return b"\x93NUMPY\x01\x00" + (self.HEADER - 10).to_bytes(2, "little") + text.ljust(self.HEADER - 11) + b"\n"
+
+    def append(self, values: npt.NDArray[Any]) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.count += len(values)
+        if self.file is None:
+            self.parts.append(values)
+        else:
+            self.file.write(values.tobytes())  # a full disk is an OSError here, never a SIGBUS later
+
+    def close(self) -> Any:
+        """The whole array: mapped read-only from its file (a process holds only the pages it reads)."""
+        if self.file is None or self.path is None:
+            return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=self.dtype)
+        self.file.seek(0)
+        self.file.write(self._header(self.count))
+        self.file.close()
+        if self.count == 0:
+            return np.zeros(0, dtype=self.dtype)
+        return np.load(self.path, mmap_mode="r")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from reprints.fingerprint.hashing import U64, mix64
+from reprints.fingerprint.hashing import PARTITION_ROWS, U64, mix64, partition_bits, partitions
 from reprints.fingerprint.shingles import resemblance
 from reprints.normalize.tokens import I64
 
@@ -70,6 +70,7 @@ def learn(
     min_own: int = 30,
     sketches: U64 | None = None,
     holders: dict[int, int] | None = None,
+    partition_rows: int = PARTITION_ROWS,
 ) -> U64:
     """The keys of boilerplate lines.
 
@@ -85,37 +86,25 @@ def learn(
             resemblance is at least COPY_SHARE are near-copies, not evidence, however their lines are cut.
         holders: Documents holding each key in the whole corpus, when the lines given are those of only some of
             its documents (the index learns from the first holders of the lines a new document brings).
+        partition_rows: Lines grouped by key at once (see `_recurring`): memory is bounded by this, not the corpus.
 
     Returns:
         The boilerplate keys, sorted.
     """
     if len(keys) == 0:
         return np.empty(0, dtype=np.uint64)
-    order = np.lexsort((np.arange(len(keys)), docs, keys))
-    first = np.ones(len(order), dtype=np.bool_)
-    first[1:] = (keys[order][1:] != keys[order][:-1]) | (docs[order][1:] != docs[order][:-1])
-    firsts = order[first]
-    group_start = np.flatnonzero(np.concatenate(([True], keys[firsts][1:] != keys[firsts][:-1])))
-    group_size = np.diff(np.append(group_start, len(firsts)))
-    doc_start = np.searchsorted(docs, np.arange(int(docs.max()) + 2))
+    groups = _recurring(keys, docs, min_docs=min_docs, holders=holders, partition_rows=partition_rows)
+    doc_start = np.searchsorted(docs, np.arange(int(docs[-1]) + 2))
     # Lines are read through memoryviews (Python ints on access): a list costs about 40 bytes per line, for every
-    # line of the corpus.
+    # line of the corpus. The arrays may be mapped files: only the lines examined are read.
     key_list = cast("list[int]", np.ascontiguousarray(keys, dtype=np.uint64).data)
     doc_list = cast("list[int]", np.ascontiguousarray(docs, dtype=np.int64).data)
     count_list = cast("list[int]", np.ascontiguousarray(token_counts, dtype=np.int64).data)
-    sizes = group_size.tolist()
-    if holders is not None:
-        sizes = [
-            holders.get(key_list[int(firsts[start])], size)
-            for start, size in zip(group_start.tolist(), sizes, strict=True)
-        ]
-    candidates = [(start, size) for start, size in zip(group_start.tolist(), sizes, strict=True) if size >= min_docs]
     documents = _Documents(key_list, count_list, doc_start, sketches, min_own)
     flagged: set[int] = set()
     for _ in range(ROUNDS):
         found = set()
-        for start, size in candidates:
-            lines = firsts[start : start + min(size, MAX_PAIRS + 1)].tolist()
+        for lines, size in groups:
             if key_list[lines[0]] in flagged:
                 continue
             own, beyond = [], []
@@ -137,6 +126,45 @@ def learn(
             break
         flagged |= found
     return np.unique(np.array(sorted(flagged), dtype=np.uint64))
+
+
+def _recurring(
+    keys: U64, docs: I64, *, min_docs: int, holders: dict[int, int] | None, partition_rows: int
+) -> list[tuple[list[int], int]]:
+    """The lines to examine for each key held by at least `min_docs` documents, by key: the first line of the key
+    in each of its first MAX_PAIRS + 1 documents (document order), with the number of documents holding it
+    (`holders`' count when given).
+
+    Lines are grouped in partitions of about `partition_rows` by the keys' low bits (all lines of a key fall in one
+    partition), so the sorting holds one partition at a time; the groups do not depend on the partitioning.
+    """
+    bits = partition_bits(len(keys), partition_rows)
+    part_of = partitions(keys, bits, partition_rows)
+    found: list[tuple[int, list[int], int]] = []
+    for part in range(1 << bits):
+        rows = np.flatnonzero(part_of == part)
+        part_keys, part_docs = np.asarray(keys[rows]), np.asarray(docs[rows])
+        order = np.lexsort((rows, part_docs, part_keys))
+        part_keys, part_docs = part_keys[order], part_docs[order]
+        first = np.ones(len(order), dtype=np.bool_)
+        first[1:] = (part_keys[1:] != part_keys[:-1]) | (part_docs[1:] != part_docs[:-1])
+        firsts, first_keys = rows[order[first]], part_keys[first]
+        del rows, part_keys, part_docs, order, first
+        group_start = np.flatnonzero(np.concatenate(([True], first_keys[1:] != first_keys[:-1])))
+        sizes = np.diff(np.append(group_start, len(firsts)))
+        if holders is not None:
+            sizes = np.array(
+                [
+                    holders.get(int(first_keys[start]), int(size))
+                    for start, size in zip(group_start, sizes, strict=True)
+                ],
+                dtype=np.int64,
+            )
+        for group in np.flatnonzero(sizes >= min_docs).tolist():
+            start, size = int(group_start[group]), int(sizes[group])
+            found.append((int(first_keys[start]), firsts[start : start + min(size, MAX_PAIRS + 1)].tolist(), size))
+    found.sort(key=lambda group: group[0])
+    return [(lines, size) for _, lines, size in found]
 
 
 def _shared_context(
