@@ -283,10 +283,11 @@ def reading(results: dict[str, Any], rates: dict[str, float], fastest: str | Non
     )
     lines.append(
         "- **Memory.** Per-token arrays (character offsets, template counts, the match index) and the anchors are "
-        "written to memory-mapped files batch by batch and their pages let go as they are read; the anchor join "
-        "works in hash partitions of bounded size. What still grows with the corpus is kept per document or per "
-        "related pair in the main process: ids, the reading's lines while boilerplate is learned, the links between "
-        "related documents (a few hundred bytes each) and the decisions. The README's memory model lists each part."
+        "written to memory-mapped files batch by batch and their pages let go as they are read, and so are the "
+        "reading's lines until boilerplate is learned; the anchor join and boilerplate learning work in hash "
+        "partitions of bounded size. What still grows with the corpus is kept per document or per related pair in "
+        "the main process: ids, the links between related documents (about 280 bytes each), the decisions and the "
+        "clusters. The README's memory model lists each part."
     )
     scored = [row for row in results["scale"] if row.get("precision") is not None]
     if scored:
