@@ -5,7 +5,7 @@ import pytest
 from reprints.decide.clusters import UnionFind, components, missing_links, number_clusters, star_clusters
 from reprints.decide.keep import decide
 from reprints.decide.links import Link, relation_of
-from reprints.decide.rank import ranking
+from reprints.decide.rank import pages, ranking
 
 
 @pytest.mark.parametrize(
@@ -95,3 +95,18 @@ def test_decide_keeps_first_trims_container_drops_copy() -> None:
     assert verdicts[2].reason == "near duplicate"
     assert verdicts[3].reason.startswith("empty")
     assert verdicts[4].reason == "unreadable: x"
+
+
+def test_regression_an_article_holding_a_brief_still_ranks_before_its_teaser() -> None:
+    """Found by the invariants property (seed=654, plan [brief, copy x5, boilerplate_line, teaser]): a news brief
+    of an article's first 25 words (0), the article's first half (1) and the article (2). The brief is a small
+    share of both, so both read as pages (rule 1), and rule 2 did not apply between them: the teaser ranked first
+    and the full article lost its second quarter to it. The fuller of two pages now ranks first."""
+    counts = [25, 250, 490]
+    links = [
+        Link(0, 1, "contained", 1.0, 0.1, ((0, 25, 0, 25),)),
+        Link(0, 2, "contained", 1.0, round(25 / 490, 4), ((0, 25, 0, 25),)),
+        Link(1, 2, "contained", 1.0, round(250 / 490, 4), ((0, 250, 0, 250),)),
+    ]
+    assert pages(links, counts) == {1, 2}
+    assert ranking(3, links, None, counts, min_passage=30) == [0, 2, 1]

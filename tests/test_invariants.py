@@ -191,6 +191,7 @@ def write(corpus: list[tuple[str, str, dict[str, str]]], folder: Path) -> Path:
 )
 @example(seed=484, plan=["boilerplate_line", "mass", "mass", "chain", "copy", "chain", "page"], cap=4)  # article twice
 @example(seed=259, plan=["cjk_quote", "decomposed"], cap=4)
+@example(seed=654, plan=["brief", "copy", "copy", "copy", "copy", "copy", "boilerplate_line", "teaser"], cap=4)
 @example(
     seed=103, plan=["copy", "copy", "copy", "chain", "brief", "copy", "template"], cap=4
 )  # a quoted table  # a word with combining marks is one word, not three

@@ -8,7 +8,10 @@ The rules, in order:
    carries it (a page with an article twice is still mostly other text). Pages rank after every other document.
 2. **Fuller copies first.** Between two documents that share a story (one contains the other, or they are near
    duplicates), the one with at least `min_passage` more tokens of its own (tokens the other does not hold)
-   ranks first, unless it is a page: an original before its teaser, a full copy before a truncated one.
+   ranks first, unless it is a page and the other is not: an original before its teaser, a full copy before a
+   truncated one. Between two pages too: an article that holds a news brief of its first sentences is a page by
+   rule 1 (the brief is a small share of it), and so is its teaser holding the same brief; the article still
+   comes before its teaser.
 3. **Then** the `order_by` field (smaller first; missing values last), **then** input order.
 
 Rule 2 orders pairs; the ranking is the order that respects every such pair (a topological order with rules 1
@@ -85,9 +88,10 @@ def ranking(
         if link.relation not in ("contained", "near_duplicate") or link.a not in wanted or link.b not in wanted:
             continue
         own_a, own_b = _own(link, link.a, token_counts), _own(link, link.b, token_counts)
-        if own_a - own_b >= min_passage and link.a not in page_set:
+        page_a, page_b = link.a in page_set, link.b in page_set
+        if own_a - own_b >= min_passage and (page_b or not page_a):
             fuller, other = link.a, link.b
-        elif own_b - own_a >= min_passage and link.b not in page_set:
+        elif own_b - own_a >= min_passage and (page_a or not page_b):
             fuller, other = link.b, link.a
         else:
             continue
