@@ -185,6 +185,22 @@ def test_cli_runs_spark_and_matches_local(tmp_path: Path) -> None:
     assert_same_outputs(tmp_path / "local", tmp_path / "spark")
 
 
+@requires_shared
+def test_task_results_reach_the_driver_through_the_work_directory(tmp_path: Path) -> None:
+    """Spark's result channel carries no batch data: with `spark.driver.maxResultSize` at its floor (1 MB for all
+    the results of a job) and wirecopy-dev in batches of 200,000 characters (35 batches; a wave of 4 fingerprint
+    batches is several MB), the run completes with the local engine's bytes. Tasks return the paths of the results
+    they left in the work directory; the driver still reads them (one wave at a time), and collects one (node,
+    root) row per linked document in the components step."""
+    inputs = WIRECOPY / "docs.jsonl"
+    small = ("--batch-chars", "200000", "--batch-pairs", "500")
+    run_cli("dedup", inputs, "--out", tmp_path / "local", "-q", *small)
+    limit = ("--spark-conf", "spark.driver.maxResultSize=1m")
+    spark = ("--engine", "spark", "--master", "local[2]", *limit)
+    run_cli("dedup", inputs, "--out", tmp_path / "spark", "-q", *small, *spark)
+    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+
+
 def test_spark_settings_without_the_spark_engine_are_refused() -> None:
     with pytest.raises(ConfigError, match="engine='spark'"):
         reprints.dedup(["x"], "y", master="local[2]")

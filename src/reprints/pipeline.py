@@ -115,7 +115,7 @@ def _run(
         "align_batches": 0,
     }
     timer = StageTimer()
-    with open_engine(config.run) as engine:
+    with open_engine(config.run, work.path / "results") as engine:
         documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
         reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
@@ -231,7 +231,7 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
     config = _with_workers(config, files)
     with (
         tempfile.TemporaryDirectory(prefix="reprints-") as folder,
-        open_engine(config.run) as engine,
+        open_engine(config.run, Path(folder) / "results") as engine,
         contextlib.closing(WorkDir(Path(folder), {}, resume=False)) as work,
     ):
         resumed: dict[str, Any] = {"token_batches": 0}

@@ -60,12 +60,13 @@ class Engine(Protocol):
 ENGINES = ("local", "spark")
 
 
-def open_engine(run: RunConfig) -> Engine:
-    """The engine `run.engine` names, not yet entered."""
+def open_engine(run: RunConfig, folder: Path | None = None) -> Engine:
+    """The engine `run.engine` names, not yet entered; `folder` (in the run's work directory) is the engine's to
+    pass task results through (the Spark engine's tasks leave them there rather than send them to the driver)."""
     if run.engine == "spark":
         from reprints.engines.spark import SparkEngine  # pyspark is an optional extra
 
-        return SparkEngine(run.master, dict(run.spark_options()))
+        return SparkEngine(run.master, dict(run.spark_options()), folder)
     from reprints.engines.local import LocalEngine
 
     return LocalEngine(run.workers)

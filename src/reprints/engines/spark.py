@@ -2,9 +2,11 @@
 
 `map` hands each batch (a tokenize, fingerprint, page-extraction or alignment task) to a Spark task, one task per
 batch, in waves of two tasks per core, and yields the results in the order of the batches; the next wave is
-gathered on the driver while one runs. `join` is the candidate join as a Spark shuffle: anchor rows written as
-Parquet, repartitioned by hash (an anchor's holders all meet in one partition), each partition joined by the
-same kernel as the local engine (`join_partition`, through `mapInArrow`), the counts summed by pair. Every
+gathered on the driver while one runs. A task leaves its result in a file of the work directory and returns its
+path: batch results never pass through Spark's result channel, and the driver reads them one wave at a time.
+`join` is the candidate join as a Spark shuffle: anchor rows written as Parquet, repartitioned by hash (an
+anchor's holders all meet in one partition), each partition joined by the same kernel as the local engine
+(`join_partition`, through `mapInArrow`), the counts summed by pair (the pairs come back as Parquet files). Every
 result is a function of the batches alone, never of the partitioning, so the outputs are byte for byte those of
 the local engine.
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import shutil
 import signal
 import sys
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,9 +73,10 @@ class SparkEngine:
     """Runs the stages' batches as tasks of a Spark session (an active one if the run is inside spark-submit or
     a notebook that made one, else a new one with `master` and `conf`, stopped at the end)."""
 
-    def __init__(self, master: str | None, conf: dict[str, str]) -> None:
+    def __init__(self, master: str | None, conf: dict[str, str], results: Path | None = None) -> None:
         self.master = master
         self.conf = conf
+        self.results = results  # where tasks leave their results for the driver (None: through Spark)
         self.workers = 1
         self._session: Any = None
         self._owned = False
@@ -154,7 +159,11 @@ class SparkEngine:
         """`function(task)` for each task, one Spark task each, yielded in order. Tasks go out in waves of two per
         core, one Spark job each; two jobs run at once (one starts while the other's last tasks finish) and a
         third is gathered meanwhile."""
-        trimming = _Trimming(function)
+        trimming: Callable[[Task], Any] = _Trimming(
+            function if self.results is None else _Spilled(function, self.results)
+        )
+        if self.results is not None:
+            self.results.mkdir(parents=True, exist_ok=True)
         wave = 2 * self.workers
         with ThreadPoolExecutor(2, thread_name_prefix="reprints-spark") as runner:
             pending: deque[Future[list[Result]]] = deque()
@@ -177,14 +186,16 @@ class SparkEngine:
                 if pending:
                     self.session.sparkContext.cancelJobGroup(JOB_GROUP)
 
-    def _run(self, function: Callable[[Task], Result], chunk: list[Task]) -> list[Result]:
+    def _run(self, function: Callable[[Task], Any], chunk: list[Task]) -> list[Any]:
         context = self.session.sparkContext
         context.setJobGroup(JOB_GROUP, "reprints dedup", interruptOnCancel=True)  # per thread
         try:
-            results: list[Result] = context.parallelize(chunk, len(chunk)).map(function).collect()
+            results: list[Any] = context.parallelize(chunk, len(chunk)).map(function).collect()
         except Exception as exc:
             raise EngineError(f"a Spark task failed: {_first_line(exc)}") from exc
-        return results
+        if self.results is None:
+            return results
+        return [_unspilled(Path(path)) for path in results]
 
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join as a Spark shuffle by anchor hash (see the module's description)."""
@@ -268,6 +279,32 @@ class SparkEngine:
         for node, root in sorted(zip(nodes.tolist(), roots.tolist(), strict=True)):
             groups.setdefault(root, [root]).append(node)
         return [sorted(members) for _, members in sorted(groups.items())]
+
+
+class _Spilled:
+    """A picklable wrapper that leaves a task's result in a file of `folder` and returns the file's path, so the
+    task's output (a fingerprint batch is about 8 bytes per character) reaches the driver through the work
+    directory, not through Spark's result channel (`spark.driver.maxResultSize`)."""
+
+    def __init__(self, function: Callable[[Any], Any], folder: Path) -> None:
+        self.function = function
+        self.folder = folder
+
+    def __call__(self, task: Any) -> str:
+        result = self.function(task)
+        path = self.folder / f"{uuid.uuid4().hex}.pickle"
+        with path.open("wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return str(path)
+
+
+def _unspilled(path: Path) -> Any:
+    """The result a `_Spilled` task left at `path` (the file is deleted)."""
+    try:
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _oriented(edges: Any, F: Any) -> Any:
