@@ -23,8 +23,9 @@ TARGET_GROWTH = 1.2  # peak memory from a quarter of TARGET_MEMORY_DOCS to TARGE
 
 WEB_START, WEB_END = "<!-- webpages.py -->", "<!-- /webpages.py -->"
 INDEX_START, INDEX_END = "<!-- index_bench.py -->", "<!-- /index_bench.py -->"
+SPARK_START, SPARK_END = "<!-- spark:start -->", "<!-- spark:end -->"  # written by spark_bench.py
 # Sections other scripts write into BENCHMARKS.md, kept when run.py rewrites it.
-KEPT = [(WEB_START, WEB_END), (INDEX_START, INDEX_END)]
+KEPT = [(WEB_START, WEB_END), (INDEX_START, INDEX_END), (SPARK_START, SPARK_END)]
 
 
 def put_section(path: Path, start: str, end: str, section: str) -> None:
@@ -135,17 +136,19 @@ def profile_section(speed: dict[str, Any]) -> str:
 
 
 def scale_section(rows: list[dict[str, Any]]) -> tuple[str, float, float]:
-    """The scale table and the fitted exponents of time and memory."""
-    docs = [row["documents"] for row in rows]
-    time_exponent = fit_exponent(docs, [row["wall"] for row in rows])
-    memory_exponent = fit_exponent(docs, [row["peak_mb"] for row in rows])
+    """The scale table and the fitted exponents of time and memory (of the rows measured in this run: a row kept
+    from an earlier run says where it was measured, `measured_at`, and is left out of the fit)."""
+    fitted = [row for row in rows if "measured_at" not in row]
+    docs = [row["documents"] for row in fitted]
+    time_exponent = fit_exponent(docs, [row["wall"] for row in fitted])
+    memory_exponent = fit_exponent(docs, [row["peak_mb"] for row in fitted])
     header = ["documents", "MB", "wall s", "docs/s", "peak MB", "CPU s", "candidate pairs", "precision", "recall", "F1"]
     cells = []
     for row in rows:
         q = row.get("quality", {})
         cells.append(
             [
-                f"{row['documents']:,}",
+                f"{row['documents']:,}" + (f" (at {row['measured_at']})" if "measured_at" in row else ""),
                 f"{row['megabytes']:.0f}",
                 f"{row['wall']:.1f}",
                 f"{row['documents'] / row['wall']:,.0f}",
@@ -178,7 +181,7 @@ def draw_plots(results: dict[str, Any], plots: Path, rates: dict[str, float]) ->
     figure.tight_layout()
     figure.savefig(plots / "speed.png")
     plt.close(figure)
-    rows = results["scale"]
+    rows = [row for row in results["scale"] if "measured_at" not in row]  # this run's rows only
     docs = [row["documents"] for row in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.0), dpi=90)
     for axis, key, label in ((left, "wall", "wall time (s)"), (right, "peak_mb", "peak RSS (MB)")):
@@ -234,7 +237,8 @@ def targets_section(results: dict[str, Any], rates: dict[str, float], fastest: s
         rows.append(
             [
                 f"a run of {largest['documents']:,} documents completes",
-                f"{largest['wall']:,.0f} s, peak {largest['peak_mb']:,.0f} MB",
+                f"{largest['wall']:,.0f} s, peak {largest['peak_mb']:,.0f} MB"
+                + (f" (measured at {largest['measured_at']})" if "measured_at" in largest else ""),
                 True,
             ]
         )
@@ -274,7 +278,7 @@ def reading(results: dict[str, Any], rates: dict[str, float], fastest: str | Non
                 f"the same kind of work as the whole floor ({tools['floor']['wall']:.1f} s) plus keeping every token's "
                 "character span and the winnowed anchors."
             )
-    largest = results["scale"][-1]
+    largest = [row for row in results["scale"] if "measured_at" not in row][-1]
     lines.append(
         f"- **Scale.** Wall time grows as documents^{time_exponent:.2f} over "
         f"{results['scale'][0]['documents']:,}–{largest['documents']:,} documents; peak memory at "
@@ -371,7 +375,7 @@ def write_report(results: dict[str, Any], markdown: Path, plots: Path) -> None:
         reading(results, rates, fastest, time_exponent),
         "",
     ]
-    kept = ""  # sections written by webpages.py and index_bench.py survive a rerun of run.py
+    kept = ""  # sections written by webpages.py, index_bench.py and spark_bench.py survive a rerun of run.py
     if markdown.exists():
         old = markdown.read_text(encoding="utf-8")
         for start, end in KEPT:

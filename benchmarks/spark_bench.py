@@ -24,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from report import put_section, table  # noqa: E402
+from report import SPARK_END, SPARK_START, put_section, table  # noqa: E402
 from run import log, prepare, repeat, reprints_python, reprints_source  # noqa: E402
 
 WORK = HERE / ".work" / "spark"
@@ -32,7 +32,6 @@ OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jso
 SPARK_STAGES = ("normalize", "fingerprint", "candidates", "align")  # batches run as Spark tasks
 DRIVER_STAGES = ("read", "boilerplate", "decide", "write")
 CORES = 2
-START, END = "<!-- spark:start -->", "<!-- spark:end -->"
 CORE_HOUR_USD = 0.04  # an assumed price of one vCPU-hour of on-demand cloud compute (stated in the report)
 
 
@@ -67,7 +66,7 @@ def main() -> None:
     (WORK / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
     if args.write_report:
-        put_section(HERE.parent / "BENCHMARKS.md", START, END, section(results))
+        put_section(HERE.parent / "BENCHMARKS.md", SPARK_START, SPARK_END, section(results))
 
 
 def section(results: dict[str, Any]) -> str:
@@ -90,7 +89,7 @@ def section(results: dict[str, Any]) -> str:
     same = all(results["identical"].values())
     return "\n".join(
         [
-            START,
+            SPARK_START,
             "## Spark engine (`benchmarks/spark_bench.py`)",
             "",
             f"Bulk corpus ({results['documents']:,} documents), {results['source']}, medians; peak memory of the whole "
@@ -112,7 +111,7 @@ def section(results: dict[str, Any]) -> str:
             f"${CORE_HOUR_USD} per vCPU-hour, or {core_hours / 1000:,.1f} hours on 1,000 cores) but "
             f"{driver_hours:,.0f} hours of single-threaded driver work: the driver stages, not the executors, bound "
             'a run that size today (see README, "Running on a cluster").',
-            END,
+            SPARK_END,
             "",
         ]
     )
