@@ -210,3 +210,19 @@ def test_regression_a_phrase_repeated_after_a_copied_passage_does_not_stretch_it
     copy = "\n".join(article.split("\n")[3:11])
     one, other = compare(article, copy), compare(copy, article)
     assert _spans(one) == _mirrored(other) == [(395, 1467, 0, 1072)]
+
+
+def test_regression_an_insertion_repeating_a_passages_tail_does_not_cut_it() -> None:
+    """Review of the fix above: a part that ends no further on than the one before it was made a region of its own,
+    so an insertion in one text that repeats the last five words of the passage before it cut that passage off
+    the rest, and a short passage (25 words, under `min_passage`) was lost. Such parts are now set aside before
+    chaining: the passage before the insertion and the one after it are one region, in both directions."""
+    x, z = [f"x{i}" for i in range(25)], [f"z{i}" for i in range(60)]
+    pre_a, pre_b = [f"pa{i}" for i in range(40)], [f"pb{i}" for i in range(40)]
+    a = " ".join([*pre_a, *x, "g0", "g1", "g2", *x[-5:], "h0", "h1", *z])
+    b = " ".join([*pre_b, *x, *z])
+    x_in_b = len(" ".join(pre_b)) + 1
+    for one, other in ((a, b), (b, a)):
+        pair = compare(one, other)
+        b_side = [(s.b_start, s.b_end) if one is a else (s.a_start, s.a_end) for s in pair.spans]
+        assert b_side == [(x_in_b, len(b))], pair

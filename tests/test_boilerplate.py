@@ -125,10 +125,10 @@ def five_sites(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 seen.add(text)
                 articles.append(text)
     bare = folder / "bare.jsonl"
-    bare.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(articles[:560])))
+    bare.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(articles[:580])))
     run_cli("dedup", "-q", bare, "--out", folder / "bare")
     related = {int(p[k]) for p in rows(folder / "bare" / "pairs.jsonl") for k in ("a", "b")}
-    unrelated = [t for i, t in enumerate(articles[:560]) if i not in related][:500]
+    unrelated = [t for i, t in enumerate(articles[:580]) if i not in related][:500]
     assert len(unrelated) == 500
     pages = [
         {"id": f"p{n:03d}", "url": f"https://{SITES[n % 5]}/story/{n}", "text": site_page(n % 5, text)}

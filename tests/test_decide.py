@@ -110,3 +110,18 @@ def test_regression_an_article_holding_a_brief_still_ranks_before_its_teaser() -
     ]
     assert pages(links, counts) == {1, 2}
     assert ranking(3, links, None, counts, min_passage=30) == [0, 2, 1]
+
+
+def test_regression_a_front_page_does_not_rank_before_an_article_holding_a_brief() -> None:
+    """Review of the fix above: the article holding a brief is a page, and so is a front page carrying the article
+    among 1,000 tokens of other text; the fuller-first rule between pages must not put the front page first (the
+    article would be dropped in its favour). Between two pages it applies only when the other makes up at least
+    PAGE_SHARE of the fuller one (the teaser, not the article in a front page)."""
+    counts = [25, 490, 1490]
+    links = [
+        Link(0, 1, "contained", 1.0, round(25 / 490, 4), ((0, 25, 0, 25),)),
+        Link(0, 2, "contained", 1.0, round(25 / 1490, 4), ((0, 25, 500, 525),)),
+        Link(1, 2, "contained", 1.0, round(490 / 1490, 4), ((0, 490, 500, 990),)),
+    ]
+    assert pages(links, counts) == {1, 2}
+    assert ranking(3, links, None, counts, min_passage=30) == [0, 1, 2]

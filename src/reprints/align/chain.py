@@ -116,18 +116,56 @@ def chain(parts: Regions, *, max_gap: int, overlap: int = 0) -> tuple[Regions, I
     """Join parts that follow each other in both documents into regions.
 
     A part joins the region of the part before it (in `a` order) when it starts at most `max_gap` tokens
-    after that part ends in both documents, goes back by at most `overlap` tokens in neither, and ends further
-    on in both: the second occurrence of a repeated passage is a region of its own, and so is a repeated phrase
-    matching tokens of the other document that the part before already aligned (joined, it would stretch the
-    region over text the other document does not have, and only when aligning in one direction).
+    after that part ends in both documents and goes back by at most `overlap` tokens in neither: the second
+    occurrence of a repeated passage is a region of its own. A part that ends no further on than the part before
+    it in one document (a repeated phrase matching tokens that part already aligned) is set aside before chaining:
+    joined, it would stretch the region over text the other document does not have; left in place, it would cut
+    the passage it sits in. The parts set aside are chained among themselves (their own regions).
 
     Returns:
-        The regions and, for each part, the number of the region it joined.
+        The regions, sorted by pair then `a_start`, and for each part the number of the region it joined.
     """
     if len(parts.pair) == 0:
         return parts, np.empty(0, dtype=np.int64)
     order = np.lexsort((parts.b_start, parts.a_start, parts.pair))
     p = parts.select(order)
+    kept = _advancing(p)
+    if kept.all():
+        regions, region = _chained(p, max_gap=max_gap, overlap=overlap)
+    else:
+        main, main_region = _chained(p.select(kept), max_gap=max_gap, overlap=overlap)
+        aside, aside_region = chain(p.select(~kept), max_gap=max_gap, overlap=overlap)
+        both = Regions(*(np.concatenate((getattr(main, f), getattr(aside, f))) for f in Regions.__slots__))
+        by_pair = np.lexsort((both.b_start, both.a_start, both.pair))
+        regions = both.select(by_pair)
+        renumbered = np.empty(len(by_pair), dtype=np.int64)
+        renumbered[by_pair] = np.arange(len(by_pair))
+        region = np.empty(len(p.pair), dtype=np.int64)
+        region[kept] = renumbered[main_region]
+        region[~kept] = renumbered[aside_region + len(main.pair)]
+    region_of_part = np.empty(len(order), dtype=np.int64)
+    region_of_part[order] = region
+    return regions, region_of_part
+
+
+def _advancing(p: Regions) -> npt.NDArray[np.bool_]:
+    """The parts (sorted by pair, `a_start`, `b_start`) that end further on in both documents than the kept part
+    before them: the others are set aside, one at a time from the first of each run, until none is left."""
+    kept = np.ones(len(p.pair), dtype=np.bool_)
+    while True:
+        rows = np.flatnonzero(kept)
+        q = p.select(rows)
+        behind = np.zeros(len(rows), dtype=np.bool_)
+        behind[1:] = (q.pair[1:] == q.pair[:-1]) & ((q.a_end[1:] <= q.a_end[:-1]) | (q.b_end[1:] <= q.b_end[:-1]))
+        first = behind.copy()
+        first[1:] &= ~behind[:-1]  # only the first of a run: the next is judged against the part kept before it
+        if not first.any():
+            return kept
+        kept[rows[first]] = False
+
+
+def _chained(p: Regions, *, max_gap: int, overlap: int) -> tuple[Regions, I64]:
+    """Regions of parts sorted by pair, `a_start`, `b_start` (see `chain`), and the region of each part."""
     new = np.ones(len(p.pair), dtype=np.bool_)
     new[1:] = (
         (p.pair[1:] != p.pair[:-1])
@@ -136,21 +174,16 @@ def chain(parts: Regions, *, max_gap: int, overlap: int = 0) -> tuple[Regions, I
         | (p.b_start[1:] < p.b_start[:-1])
         | (p.b_start[1:] < p.b_end[:-1] - overlap)
         | (p.a_start[1:] < p.a_end[:-1] - overlap)
-        | (p.a_end[1:] <= p.a_end[:-1])
-        | (p.b_end[1:] <= p.b_end[:-1])
     )
-    region = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
-    out = Regions(
+    regions = Regions(
         p.pair[starts],
         np.minimum.reduceat(p.a_start, starts),
         np.maximum.reduceat(p.a_end, starts),
         np.minimum.reduceat(p.b_start, starts),
         np.maximum.reduceat(p.b_end, starts),
     )
-    region_of_part = np.empty(len(order), dtype=np.int64)
-    region_of_part[order] = region
-    return out, region_of_part
+    return regions, np.cumsum(new) - 1
 
 
 SHORT_DOCUMENT_SHARE = 0.8  # a passage this share of a short document long counts even under min_passage

@@ -8,10 +8,11 @@ The rules, in order:
    carries it (a page with an article twice is still mostly other text). Pages rank after every other document.
 2. **Fuller copies first.** Between two documents that share a story (one contains the other, or they are near
    duplicates), the one with at least `min_passage` more tokens of its own (tokens the other does not hold)
-   ranks first, unless it is a page and the other is not: an original before its teaser, a full copy before a
-   truncated one. Between two pages too: an article that holds a news brief of its first sentences is a page by
-   rule 1 (the brief is a small share of it), and so is its teaser holding the same brief; the article still
-   comes before its teaser.
+   ranks first, unless it is a page: an original before its teaser, a full copy before a truncated one. Between
+   two pages it applies when the other makes up at least `PAGE_SHARE` of the fuller one: an article that holds a
+   news brief of its first sentences is a page by rule 1 (the brief is a small share of it), and so is its
+   teaser holding the same brief; the article still comes before its teaser, while a front page that carries
+   the article among much other text does not come before it.
 3. **Then** the `order_by` field (smaller first; missing values last), **then** input order.
 
 Rule 2 orders pairs; the ranking is the order that respects every such pair (a topological order with rules 1
@@ -68,6 +69,19 @@ def _own(link: Link, doc: int, token_counts: Sequence[int]) -> int:
     return token_counts[doc] - round(covered * token_counts[doc])
 
 
+def _may_lead(link: Link, fuller: int, page_set: set[int], token_counts: Sequence[int]) -> bool:
+    """Whether rule 2 may put `fuller` before the other document of the link: always when it is not a page; when
+    it is, only if the other is a page too and makes up at least PAGE_SHARE of it (an article that holds a brief
+    of its lede, before its teaser), never a page that carries the other among much other text (a front page
+    holding an article)."""
+    if fuller not in page_set:
+        return True
+    other = link.other(fuller)
+    share = link.coverage_a if fuller == link.a else link.coverage_b
+    share = min(share, token_counts[other] / max(token_counts[fuller], 1))  # counted once, as in `pages`
+    return other in page_set and share >= PAGE_SHARE
+
+
 def ranking(
     size: int,
     links: Sequence[Link],
@@ -88,10 +102,9 @@ def ranking(
         if link.relation not in ("contained", "near_duplicate") or link.a not in wanted or link.b not in wanted:
             continue
         own_a, own_b = _own(link, link.a, token_counts), _own(link, link.b, token_counts)
-        page_a, page_b = link.a in page_set, link.b in page_set
-        if own_a - own_b >= min_passage and (page_b or not page_a):
+        if own_a - own_b >= min_passage and _may_lead(link, link.a, page_set, token_counts):
             fuller, other = link.a, link.b
-        elif own_b - own_a >= min_passage and (page_a or not page_b):
+        elif own_b - own_a >= min_passage and _may_lead(link, link.b, page_set, token_counts):
             fuller, other = link.b, link.a
         else:
             continue
