@@ -208,6 +208,23 @@ def test_learning_in_partitions_learns_what_one_partition_learns(
     assert learn(keys, docs, tokens, partition_rows=partition_rows, **options).tolist() == whole.tolist()
 
 
+def test_regression_learning_with_holders_survives_empty_partitions() -> None:
+    """Found in review: with `holders` (the index's relearning), a hash partition that got no lines produced one
+    empty group and `learn` raised IndexError. The lines of the template test above, partitions of one line."""
+    template = [11, 12]
+    docs, keys, counts = [], [], []
+    for doc in range(10):
+        for key in [*template, 1000 + doc, 2000 + doc]:
+            docs.append(doc)
+            keys.append(key)
+            counts.append(3 if key in template else 40)
+    arrays = np.array(keys, dtype=np.uint64), np.array(docs), np.array(counts)
+    holders = {11: 12, 12: 12}
+    whole = learn(*arrays, min_docs=8, max_context=20, holders=holders, partition_rows=len(keys))
+    assert whole.tolist() == [11, 12]
+    assert learn(*arrays, min_docs=8, max_context=20, holders=holders, partition_rows=1).tolist() == [11, 12]
+
+
 def test_site_of_uses_field_then_url_host() -> None:
     assert site_of({"site": "a.example", "url": "https://b.example/x"}, "site") == "a.example"
     assert site_of({"url": "https://b.example/x"}, None) == "b.example"

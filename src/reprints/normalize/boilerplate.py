@@ -143,6 +143,8 @@ def _recurring(
     found: list[tuple[int, list[int], int]] = []
     for part in range(1 << bits):
         rows = np.flatnonzero(part_of == part)
+        if len(rows) == 0:
+            continue
         part_keys, part_docs = np.asarray(keys[rows]), np.asarray(docs[rows])
         order = np.lexsort((rows, part_docs, part_keys))
         part_keys, part_docs = part_keys[order], part_docs[order]
