@@ -46,10 +46,9 @@ class Link:
         coverage_b: float,
         regions: Iterable[TokenRegion] = (),
     ) -> None:
-        for name, value in (("a", a), ("b", b), ("relation", relation), ("coverage_a", coverage_a)):
+        packed = b"".join(_REGION.pack(*region) for region in regions)
+        for name, value in zip(self.__slots__, (a, b, relation, coverage_a, coverage_b, packed), strict=True):
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "coverage_b", coverage_b)
-        object.__setattr__(self, "packed", b"".join(_REGION.pack(*region) for region in regions))
 
     def __repr__(self) -> str:
         fields = f"{self.a}, {self.b}, {self.relation!r}, {self.coverage_a}, {self.coverage_b}, {self.regions}"
@@ -223,6 +222,19 @@ def links_of_batch(
     )
 
 
+def corpus_links(batch: AlignedBatch, corpus: Corpus, token_counts: list[int], config: Config) -> list[Link]:
+    """`links_of_batch` for an aligned batch of a corpus (`token_counts`: the corpus's, as a list), with the
+    run's parameters."""
+    return links_of_batch(
+        batch,
+        corpus.token_offsets,
+        corpus.template_before,
+        token_counts,
+        duplicate_coverage=config.decide.duplicate_coverage,
+        min_passage=config.align.min_passage,
+    )
+
+
 def first_with_others(
     prints: BatchPrints, ids: list[str], config: Config, exact: Container[int] = ()
 ) -> tuple[Corpus, dict[int, Link]]:
@@ -242,15 +254,7 @@ def first_with_others(
         max_gap=config.align.max_gap,
     )
     counts = corpus.token_counts.tolist()
-    found = links_of_batch(
-        batch,
-        corpus.token_offsets,
-        corpus.template_before,
-        counts,
-        duplicate_coverage=config.decide.duplicate_coverage,
-        min_passage=config.align.min_passage,
-    )
-    links = {link.b: link for link in found}
+    links = {link.b: link for link in corpus_links(batch, corpus, counts, config)}
     for other in range(1, n + 1):
         if other in exact:
             whole = ((0, counts[0], 0, counts[other]),) if counts[0] and counts[other] else ()

@@ -22,7 +22,7 @@ from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
-from reprints.decide.links import Link, Relations, links_of_batch, reseated
+from reprints.decide.links import Link, Relations, corpus_links, reseated
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.base import Engine
 from reprints.engines.workdir import WorkDir
@@ -302,16 +302,7 @@ def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) 
     counts = corpus.token_counts.tolist()
     links: list[Link] = []
     for batch in aligned:
-        links.extend(
-            links_of_batch(
-                batch,
-                corpus.token_offsets,
-                corpus.template_before,
-                counts,
-                duplicate_coverage=config.decide.duplicate_coverage,
-                min_passage=config.align.min_passage,
-            )
-        )
+        links.extend(corpus_links(batch, corpus, counts, config))
         corpus.release_pages()
         release_free_memory()
     return sorted(links, key=_link_key)
