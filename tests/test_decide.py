@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprints.decide.clusters import UnionFind, components, missing_links, number_clusters, star_clusters
-from reprints.decide.keep import decide
-from reprints.decide.links import Link, relation_of
+from reprints.decide.keep import Verdict, decide
+from reprints.decide.links import Link, Links, relation_of
 from reprints.decide.rank import pages, ranking
+from reprints.types import RELATIONS
 
 
 @pytest.mark.parametrize(
@@ -125,3 +130,70 @@ def test_regression_a_front_page_does_not_rank_before_an_article_holding_a_brief
     ]
     assert pages(links, counts) == {1, 2}
     assert ranking(3, links, None, counts, min_passage=30) == [0, 1, 2]
+
+
+_regions = st.lists(st.tuples(*(st.integers(0, 2**31 - 1) for _ in range(4))), max_size=3)
+_links = st.lists(
+    st.builds(
+        lambda a, gap, relation, cov_a, cov_b, regions: Link(a, a + gap, relation, cov_a, cov_b, regions),
+        st.integers(0, 30),
+        st.integers(1, 5),
+        st.sampled_from(RELATIONS),
+        st.floats(0, 1),
+        st.floats(0, 1),
+        _regions,
+    ),
+    max_size=40,
+)
+
+
+@given(links=_links, chunk=st.integers(1, 9))
+@settings(max_examples=200, deadline=None)
+def test_a_links_table_gives_back_the_links_it_holds(links: list[Link], chunk: int) -> None:
+    """A table holds links as columns; what it gives back, one by one, sliced, iterated, joined, sorted, are
+    the links it was made of (the pipeline keeps every related pair of a corpus this way)."""
+    table = Links.of(links)
+    with patch("reprints.decide.links._CHUNK", chunk):
+        assert list(table) == links
+    assert [table[i] for i in range(-len(links), 0)] == links
+    assert list(table[1::2]) == links[1::2]
+    halves = [Links.of(links[: len(links) // 2]), Links.of([]), Links.of(links[len(links) // 2 :])]
+    assert list(Links.joined(halves)) == links
+    unique = list(table.sorted_unique())
+    assert sorted(unique, key=repr) == sorted(set(links), key=repr)
+    assert [(link.a, link.b) for link in unique] == sorted((link.a, link.b) for link in set(links))
+    assert table.container().tolist() == [-1 if link.container is None else link.container for link in links]
+    first_start, last_end = table.extents(table.a % 2 == 0)
+    for link, start, end in zip(links, first_start.tolist(), last_end.tolist(), strict=True):
+        regions = link.regions_from(link.a if link.a % 2 == 0 else link.b)
+        assert (start, end) == ((min(r[0] for r in regions), max(r[1] for r in regions)) if regions else (0, 0))
+
+
+@given(links=_links, order=st.permutations(range(40)))
+@settings(max_examples=100, deadline=None)
+def test_verdicts_read_from_columns_are_the_verdicts_decided(links: list[Link], order: list[int]) -> None:
+    """decide keeps its verdicts as columns; each read back is a whole Verdict, the same however the links are
+    given (a list or a table), and every removed range is credited to a document that is not dropped."""
+    size = 40
+    counts = [0 if doc % 13 == 12 else 200 for doc in range(size)]
+    links = [
+        Link(link.a, link.b, link.relation, link.coverage_a, link.coverage_b, _within(link, counts)) for link in links
+    ]
+    verdicts = decide(counts, {7: "unreadable: broken"}, links, order, min_passage=10)
+    again = decide(counts, {7: "unreadable: broken"}, Links.of(links), order, min_passage=10)
+    assert list(verdicts) == list(again) and len(verdicts) == size
+    assert verdicts[7] == Verdict("drop", "unreadable: broken", None, ())
+    for doc, verdict in enumerate(verdicts):
+        assert verdict.decision in ("keep", "trim", "drop")
+        assert all(isinstance(value, int) for row in verdict.removed for value in row)
+        for _, _, source, _, _ in verdict.removed:
+            assert source != doc and verdicts[source].decision != "drop"
+
+
+def _within(link: Link, counts: list[int]) -> tuple[tuple[int, int, int, int], ...]:
+    """The link's regions folded into its documents' token ranges, ordered and non-empty."""
+    out = []
+    for a0, a1, b0, b1 in link.regions:
+        x0, y0 = a0 % 150, b0 % 150
+        out.append((x0, x0 + 1 + a1 % 50, y0, y0 + 1 + b1 % 50))
+    return tuple(sorted(out))

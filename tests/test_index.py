@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import reprints
@@ -136,12 +136,22 @@ NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-
 @given(
     st.lists(st.integers(0, len(NEWS_TEXTS) - 1), min_size=3, max_size=10, unique=True),
     st.lists(st.tuples(st.integers(0, 30), st.integers(0, 8), st.integers(1, 12)), min_size=1, max_size=6),
+    st.booleans(),
 )
+@example([0, 1, 2, 3, 4, 5, 6, 7, 58, 51], [(9, 7, 2)], True)
+@example([0, 1, 2, 3, 4, 5, 6, 7, 58, 51], [(9, 7, 2)], False)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_index_agrees_with_dedup_on_generated_corpora(tmp_path: Path, chosen: list[int], picks: Any) -> None:
+def test_index_agrees_with_dedup_on_generated_corpora(
+    tmp_path: Path, chosen: list[int], picks: Any, boilerplate: bool
+) -> None:
     """Property: for corpora of real articles and copies cut from them (whole, truncated, single paragraphs),
-    querying each document against the index of the corpus gives exactly dedup's pairs for that document."""
-    _agree(_corpus_from([NEWS_TEXTS[i] for i in chosen], picks), tmp_path / f"run{time.monotonic_ns()}")
+    querying each document against the index of the corpus gives exactly dedup's pairs for that document when
+    neither learns boilerplate; when both do, every pair both report is reported the same. Not more: the index
+    finds candidates by anchors of whole texts, dedup by anchors of texts without their boilerplate (README,
+    "Same answers as dedup"); hypothesis found such a pair in CI (the @example: a two-line widget copied from a
+    page whose next line, 'Comments', is boilerplate; the anchor spanning it is dedup's no longer)."""
+    docs = _corpus_from([NEWS_TEXTS[i] for i in chosen], picks)
+    _agree(docs, tmp_path / f"run{time.monotonic_ns()}", candidates_may_differ=boilerplate, boilerplate=boilerplate)
 
 
 def test_readding_an_id_replaces_it_and_removal_forgets_it(tmp_path: Path) -> None:
@@ -214,13 +224,18 @@ def test_index_reads_the_inputs_dedup_reads(tmp_path: Path) -> None:
     assert stats(tmp_path / "index")["documents"] == counts["added"]
 
 
-def _agree(docs: list[Document], folder: Path) -> None:
-    """dedup on `docs` and an index of `docs` report the same pairs for every document."""
-    batch = _dedup_pairs(docs, folder)
-    with open_index(folder / "index", create=True) as store:
+def _agree(docs: list[Document], folder: Path, *, candidates_may_differ: bool = False, **options: Any) -> None:
+    """dedup on `docs` and an index of `docs` report the same pairs for every document (or, when their
+    candidates may differ, the same for every pair both report)."""
+    batch = _dedup_pairs(docs, folder, **options)
+    with open_index(folder / "index", create=True, **options) as store:
         add_documents(store, docs)
         for doc in docs:
-            assert _found(query(store, doc.text, doc_id=doc.id)) == batch.get(doc.id, {}), doc.id
+            got, want = _found(query(store, doc.text, doc_id=doc.id)), batch.get(doc.id, {})
+            if candidates_may_differ:
+                both = got.keys() & want.keys()
+                got, want = {key: got[key] for key in both}, {key: want[key] for key in both}
+            assert got == want, doc.id
 
 
 def _learned(docs: list[Document], path: Path) -> list[tuple[int, str]]:

@@ -19,7 +19,7 @@ from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
 from reprints.decide.keep import decide
-from reprints.decide.links import Link, first_with_others, relation_of
+from reprints.decide.links import Link, Links, first_with_others, relation_of
 from reprints.engines.base import open_engine
 from reprints.engines.local_stages import (
     align_candidates,
@@ -137,9 +137,12 @@ def _run(
             corpus.save_index(work.index)
             aligned = align_candidates(candidates, config, engine, work, resumed)
             relations = relate(aligned, groups, corpus, config, engine, work, resumed)
+            found = {"pairs": len(candidates.a), "capped_anchors": candidates.capped_anchors}
+            del aligned, candidates  # their arrays grow with the corpus; only the counts are reported
+            release_free_memory()
     with timer("decide"):
         verdicts = decide(
-            corpus.token_counts.tolist(),
+            corpus.token_counts,
             corpus.errors,
             relations.links,
             relations.order,
@@ -158,9 +161,7 @@ def _run(
             staging, documents, corpus, relations, verdicts, clusters, numbers, config
         )
         check_files(files, manifest["inputs"])
-    summary = summarize(
-        out, len(corpus), counts, relation_counts, numbers, timer, config, candidates, len(corpus.errors)
-    )
+    summary = summarize(out, len(corpus), counts, relation_counts, numbers, timer, config, found, len(corpus.errors))
     summary = replace(summary, resumed=resumed, inputs=[str(path.resolve()) for path in files])
     write_json(staging / "summary.json", summary.to_dict())
     return summary
@@ -177,8 +178,12 @@ def _checkpointed_parameters(config: Config) -> dict[str, Any]:
     return {**config.parameters(), "batch_chars": config.run.batch_chars, "batch_pairs": config.run.batch_pairs}
 
 
-def _contained(links: list[Link]) -> list[int]:
-    return [link.other(link.container) for link in links if link.container is not None]
+def _contained(links: Links) -> list[int]:
+    """The contained document of each `contained` link."""
+    container = links.container()
+    rows = container >= 0
+    contained: list[int] = np.where(container[rows] == links.a[rows], links.b[rows], links.a[rows]).tolist()
+    return contained
 
 
 def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **options: Any) -> Pair:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from reprints.decide.links import Link
+import numpy as np
 
-MERGING = ("exact", "near_duplicate")
+from reprints.decide.links import Link, Links
+from reprints.types import Relation
+
+MERGING: tuple[Relation, ...] = ("exact", "near_duplicate")
 
 
 class UnionFind:
@@ -51,7 +54,9 @@ def components(size: int, links: Iterable[Link]) -> list[list[int]]:
 
 def merging_edges(links: Iterable[Link]) -> list[tuple[int, int]]:
     """The `(a, b)` of each merging link (exact or near duplicate), in the links' order."""
-    return [(link.a, link.b) for link in links if link.relation in MERGING]
+    table = Links.of(links)
+    merging = table.is_relation(*MERGING)
+    return list(zip(table.a[merging].tolist(), table.b[merging].tolist(), strict=True))
 
 
 def missing_links(
@@ -65,19 +70,22 @@ def missing_links(
     `components_of` finds the components (`components`, or an engine's: the same groups in the same order).
     Returns `(a, b)` pairs with `a < b`, sorted.
     """
-    rank = {doc: position for position, doc in enumerate(order)}
-    linked = {(link.a, link.b) for link in links}
-    wanted: set[tuple[int, int]] = set()
-    for members in components_of(size, links):
-        ranked = [doc for doc in members if doc in rank]
+    table = Links.of(links)
+    rank = np.full(size, -1, dtype=np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    linked = np.unique(table.a * size + table.b)  # each linked pair as one number
+    wanted: list[tuple[int, int]] = []
+    for members in components_of(size, table):
+        ranked = [doc for doc in members if rank[doc] >= 0]
         if len(ranked) < 3:
             continue
-        best = min(ranked, key=rank.__getitem__)
-        for doc in ranked:
-            pair = (min(best, doc), max(best, doc))
-            if doc != best and pair not in linked:
-                wanted.add(pair)
-    return sorted(wanted)
+        best = min(ranked, key=lambda doc: int(rank[doc]))
+        wanted.extend((min(best, doc), max(best, doc)) for doc in ranked if doc != best)
+    if not wanted:
+        return []
+    pairs = np.unique(np.array(wanted, dtype=np.int64).reshape(-1, 2), axis=0)
+    known = np.isin(pairs[:, 0] * size + pairs[:, 1], linked)
+    return [(x, y) for x, y in pairs[~known].tolist()]
 
 
 def star_clusters(links: Sequence[Link], order: Sequence[int], copies: Mapping[int, int]) -> list[list[int]]:
@@ -88,11 +96,15 @@ def star_clusters(links: Sequence[Link], order: Sequence[int], copies: Mapping[i
         order: Ranked documents in keep-first order.
         copies: Each exact copy and the canonical member of its group; a copy joins its canonical's cluster.
     """
-    near: dict[int, list[int]] = {}
-    for link in links:
-        if link.relation in MERGING:
-            near.setdefault(link.a, []).append(link.b)
-            near.setdefault(link.b, []).append(link.a)
+    table = Links.of(links)
+    merging = table.is_relation(*MERGING)
+    # Each document's near duplicates and exact copies among the links, in link order.
+    ends = np.stack((table.a[merging], table.b[merging]), axis=1).reshape(-1)
+    others = np.stack((table.b[merging], table.a[merging]), axis=1).reshape(-1)
+    by_end = np.argsort(ends, kind="stable")
+    near = others[by_end].tolist()
+    top = int(ends.max()) + 1 if len(ends) else 0
+    bounds = np.searchsorted(ends[by_end], np.arange(top + 1)).tolist()  # doc's neighbours: bounds[doc]:[doc + 1]
     copies_of: dict[int, list[int]] = {}
     for copy, canonical in copies.items():
         copies_of.setdefault(canonical, []).append(copy)
@@ -102,7 +114,8 @@ def star_clusters(links: Sequence[Link], order: Sequence[int], copies: Mapping[i
         if doc in assigned:
             continue
         assigned.add(doc)
-        members = [other for other in near.get(doc, []) if other not in assigned]
+        mine = near[bounds[doc] : bounds[doc + 1]] if doc < top else []
+        members = [other for other in mine if other not in assigned]
         assigned.update(members)
         everyone = [*members, *copies_of.get(doc, [])]
         for member in members:

@@ -15,13 +15,15 @@ where the canonical's text is kept.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
-from reprints.decide.links import Link
-from reprints.types import DecisionKind
+from reprints.decide.links import Link, Links
+from reprints.types import DECISIONS, RELATIONS, DecisionKind
 
 RemovedTokens = tuple[int, int, int, int, int]  # start, end, source doc, source start, source end (tokens)
 Piece = tuple[int, int, int | None, int, int]  # start, end, holder (None: in no output), holder start, end
@@ -35,6 +37,94 @@ class Verdict:
     reason: str
     duplicate_of: int | None
     removed: tuple[RemovedTokens, ...]
+
+
+class Verdicts(Sequence[Verdict]):
+    """Every document's verdict, held as columns (indexing gives a `Verdict`): a few dozen bytes a document
+    where Python objects took a few hundred.
+
+    Attributes:
+        decision: Index of each document's decision in `reprints.types.DECISIONS`.
+        reason: Index of each document's reason in `reasons`.
+        duplicate_of: The document a dropped one duplicates, -1 for none.
+        starts: Document `d`'s removed ranges are rows `starts[d]:starts[d + 1]` of `removed`.
+        removed: `RemovedTokens` rows.
+    """
+
+    __slots__ = ("decision", "duplicate_of", "reason", "reasons", "removed", "starts")
+
+    def __init__(
+        self, decision: np.ndarray, reason: np.ndarray, reasons: list[str], duplicate_of: np.ndarray,
+        starts: np.ndarray, removed: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.decision, self.reason, self.reasons = decision, reason, reasons
+        self.duplicate_of, self.starts, self.removed = duplicate_of, starts, removed
+
+    def __len__(self) -> int:
+        return len(self.decision)
+
+    @overload
+    def __getitem__(self, index: int) -> Verdict: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Verdict]: ...
+
+    def __getitem__(self, index: int | slice) -> Verdict | list[Verdict]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        duplicate_of = int(self.duplicate_of[index])
+        rows = self.removed[self.starts[index] : self.starts[index + 1]].tolist()
+        return Verdict(
+            DECISIONS[self.decision[index]],
+            self.reasons[self.reason[index]],
+            None if duplicate_of < 0 else duplicate_of,
+            tuple((start, end, source, s_start, s_end) for start, end, source, s_start, s_end in rows),
+        )
+
+
+class _Builder:
+    """Verdicts as they are decided (in ranking order), each document's removed ranges kept as flat integers."""
+
+    def __init__(self, size: int) -> None:
+        self.decision = np.full(size, -1, dtype=np.int8)
+        self.reason = np.zeros(size, dtype=np.int32)
+        self.duplicate_of = np.full(size, -1, dtype=np.int64)
+        self.first = np.zeros(size, dtype=np.int64)
+        self.count = np.zeros(size, dtype=np.int64)
+        self.reasons: dict[str, int] = {}
+        self.flat = array("q")
+
+    def add(self, doc: int, verdict: Verdict) -> None:
+        self.decision[doc] = _DECISION_CODE[verdict.decision]
+        self.reason[doc] = self.reasons.setdefault(verdict.reason, len(self.reasons))
+        self.duplicate_of[doc] = -1 if verdict.duplicate_of is None else verdict.duplicate_of
+        self.first[doc] = len(self.flat) // 5
+        self.count[doc] = len(verdict.removed)
+        for row in verdict.removed:
+            self.flat.extend(row)
+
+    def holding(self, doc: int, tokens: int) -> _Holding:
+        """What decided document `doc` holds."""
+        first = int(self.first[doc]) * 5
+        flat = self.flat[first : first + int(self.count[doc]) * 5]
+        removed = tuple(zip(*(iter(flat),) * 5, strict=True))
+        return _Holding(tokens, removed, bool(self.decision[doc] == _DECISION_CODE["drop"]))
+
+    def done(self) -> Verdicts:
+        missing = np.flatnonzero(self.decision < 0)
+        assert not len(missing), f"documents {missing[:5].tolist()} are neither ranked nor copies"
+        flat = np.frombuffer(self.flat, dtype=np.int64).reshape(-1, 5) if self.flat else np.empty((0, 5), np.int64)
+        starts = np.concatenate(([0], np.cumsum(self.count))).astype(np.int64)
+        within = np.arange(int(starts[-1]), dtype=np.int64) - np.repeat(starts[:-1], self.count)
+        removed = flat[np.repeat(self.first, self.count) + within]
+        return Verdicts(self.decision, self.reason, list(self.reasons), self.duplicate_of, starts, removed)
+
+
+_DECISION_CODE = {decision: code for code, decision in enumerate(DECISIONS)}
 
 
 def scale(x: int, x0: int, x1: int, y0: int, y1: int) -> int:
@@ -114,7 +204,7 @@ def _credits(doc: int, tokens: int, earlier: Sequence[Link], holdings: Mapping[i
 
 
 def decide(
-    token_counts: Sequence[int],
+    token_counts: Sequence[int] | np.ndarray,
     errors: Mapping[int, str],
     links: Sequence[Link],
     order: Sequence[int],
@@ -123,7 +213,7 @@ def decide(
     copies: Mapping[int, int] | None = None,
     boilerplate_only: Container[int] = (),
     strip_boilerplate: bool = False,
-) -> list[Verdict]:
+) -> Verdicts:
     """Keep, trim or drop every document.
 
     Args:
@@ -136,32 +226,43 @@ def decide(
         boilerplate_only: Documents whose every word is boilerplate.
         strip_boilerplate: Whether boilerplate is removed from the output (then such documents are dropped).
     """
-    rank = {doc: position for position, doc in enumerate(order)}
-    by_doc: dict[int, list[Link]] = {}
-    for link in links:
-        by_doc.setdefault(link.a, []).append(link)
-        by_doc.setdefault(link.b, []).append(link)
-    verdicts: list[Verdict | None] = [None] * len(token_counts)
+    counts = np.asarray(token_counts, dtype=np.int64)
+    size = len(counts)
+    table = Links.of(links)
+    rank = np.full(size, size, dtype=np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    # Each document's links, in link order: rows bounds[doc]:bounds[doc + 1] of `by_doc`, to `partner`.
+    ends = np.stack((table.a, table.b), axis=1).reshape(-1)
+    by_end = np.argsort(ends, kind="stable")
+    by_doc = by_end // 2
+    partner = np.stack((table.b, table.a), axis=1).reshape(-1)[by_end]
+    partner_rank = rank[partner]
+    bounds = np.searchsorted(ends[by_end], np.arange(size + 1))
+    del ends, by_end
+    verdicts = _Builder(size)
     has_copies = set((copies or {}).values())
-    holdings: dict[int, _Holding] = {}
     for doc in order:
-        tokens = token_counts[doc]
+        tokens = int(counts[doc])
         verdict = _special(doc, tokens, errors, boilerplate_only, strip_boilerplate)
         if verdict is None:
-            mine = by_doc.get(doc, [])
-            earlier = sorted(
-                (link for link in mine if rank[link.other(doc)] < rank[doc]), key=lambda x: rank[x.other(doc)]
-            )
-            verdict = _verdict(doc, tokens, _credits(doc, tokens, earlier, holdings), mine, rank, min_passage)
+            lo, hi = int(bounds[doc]), int(bounds[doc + 1])
+            rows, others = by_doc[lo:hi].tolist(), partner[lo:hi].tolist()
+            mine = int(rank[doc])
+            before = sorted(
+                (place, i) for i, place in enumerate(partner_rank[lo:hi].tolist()) if place < mine
+            )  # earlier documents first; their links in link order
+            earlier = [table[rows[i]] for _, i in before]
+            holdings = {others[i]: verdicts.holding(others[i], int(counts[others[i]])) for _, i in before}
+            removed = _credits(doc, tokens, earlier, holdings)
+            verdict = _verdict(doc, tokens, removed, table, rows, others, rank, min_passage)
             if verdict.reason == "unique" and doc in has_copies:
                 verdict = Verdict("keep", "first copy", None, ())
-        verdicts[doc] = verdict
-        holdings[doc] = _Holding(tokens, verdict.removed, verdict.decision == "drop")
+        verdicts.add(doc, verdict)
     for doc, canonical in sorted((copies or {}).items()):
-        verdicts[doc] = _copy_verdict(token_counts[doc], canonical, holdings[canonical])
-    missing = [doc for doc, verdict in enumerate(verdicts) if verdict is None]
-    assert not missing, f"documents {missing[:5]} are neither ranked nor copies"
-    return [verdict for verdict in verdicts if verdict is not None]
+        verdicts.add(
+            doc, _copy_verdict(int(counts[doc]), canonical, verdicts.holding(canonical, int(counts[canonical])))
+        )
+    return verdicts.done()
 
 
 def _special(
@@ -180,18 +281,22 @@ def _special(
 
 
 def _verdict(
-    doc: int, tokens: int, removed: list[RemovedTokens], links: list[Link], rank: Mapping[int, int], min_passage: int
-) -> Verdict:
+    doc: int, tokens: int, removed: list[RemovedTokens], table: Links, rows: list[int], others: list[int],
+    rank: np.ndarray, min_passage: int,
+) -> Verdict:  # fmt: skip
+    """The verdict of a document that lost `removed` to earlier documents (`rows`: its links, to `others`)."""
     if not removed:
-        return Verdict("keep", "first copy" if links else "unique", None, ())
+        return Verdict("keep", "first copy" if rows else "unique", None, ())
     held: dict[int, int] = {}
     for start, end, source, _, _ in removed:
         held[source] = held.get(source, 0) + end - start
     left = tokens - sum(held.values())
     if left >= min_passage:
         return Verdict("trim", f"{len(removed)} passage(s) held by earlier documents", None, tuple(removed))
-    main_source = min(held, key=lambda source: (-held[source], rank[source]))
-    relation = next((link.relation for link in links if link.other(doc) == main_source), None)
+    main_source = min(held, key=lambda source: (-held[source], int(rank[source])))
+    relation = next(
+        (RELATIONS[table.relation[row]] for row, other in zip(rows, others, strict=True) if other == main_source), None
+    )
     reason = {"exact": "exact duplicate", "near_duplicate": "near duplicate"}.get(
         relation or "", "covered by earlier documents"
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -12,8 +13,9 @@ from reprints.align.batch import AlignedBatch, align_batch
 from reprints.align.chain import Regions
 from reprints.config import Config
 from reprints.fingerprint.corpus import BatchPrints, Corpus
+from reprints.io.arrays import Strings
 from reprints.normalize.tokens import I64
-from reprints.types import Relation
+from reprints.types import RELATIONS, Relation
 
 CONTENT_SHARE = 0.5  # an aligned passage is content when this share of each side is not template
 TokenRegion = tuple[int, int, int, int]  # a_start, a_end, b_start, b_end (token indices, ends exclusive)
@@ -75,6 +77,173 @@ class Link:
         if doc == self.a:
             return list(self.regions)
         return [(b0, b1, a0, a1) for a0, a1, b0, b1 in self.regions]
+
+
+def _link_of(a: int, b: int, relation: Relation, coverage_a: float, coverage_b: float, packed: bytes) -> Link:
+    """A Link from its fields with the regions already packed (as `Links` holds them)."""
+    link = object.__new__(Link)
+    for name, value in zip(Link.__slots__, (a, b, relation, coverage_a, coverage_b, packed), strict=True):
+        object.__setattr__(link, name, value)
+    return link
+
+
+_RELATION_CODE = {relation: code for code, relation in enumerate(RELATIONS)}
+_REGION_DTYPE = np.dtype("<i4")
+_CHUNK = 4096  # links made into objects at a time when a table is iterated
+
+
+class Links(Sequence[Link]):
+    """Links held as columns: what the main process keeps of every related pair of a corpus.
+
+    About 60 bytes a link (with one region) instead of about 250 as Python objects; indexing or iterating gives
+    `Link` objects made on demand, so code written for a list of links reads a table the same way, and the
+    stages that walk all links (ranking, decisions, clusters) read the columns.
+
+    Attributes:
+        a, b: The two documents of each link (`a < b`).
+        relation: Index of each link's relation in `reprints.types.RELATIONS`.
+        coverage_a, coverage_b: The coverages.
+        starts: Link `i`'s regions are rows `starts[i]:starts[i + 1]` of `regions`.
+        regions: `(a_start, a_end, b_start, b_end)` rows, int32 token indices.
+    """
+
+    __slots__ = ("a", "b", "coverage_a", "coverage_b", "regions", "relation", "starts")
+
+    def __init__(
+        self, a: I64, b: I64, relation: np.ndarray, coverage_a: np.ndarray, coverage_b: np.ndarray,
+        starts: I64, regions: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.a, self.b, self.relation = a, b, relation
+        self.coverage_a, self.coverage_b = coverage_a, coverage_b
+        self.starts, self.regions = starts, regions
+
+    @classmethod
+    def of(cls, links: Iterable[Link]) -> Links:
+        """A table of these links, in their order (a table is returned as it is)."""
+        if isinstance(links, Links):
+            return links
+        listed = list(links)
+        packed = b"".join(link.packed for link in listed)
+        sizes = np.fromiter((len(link.packed) // _REGION.size for link in listed), np.int64, len(listed))
+        return cls(
+            np.fromiter((link.a for link in listed), np.int64, len(listed)),
+            np.fromiter((link.b for link in listed), np.int64, len(listed)),
+            np.fromiter((_RELATION_CODE[link.relation] for link in listed), np.int8, len(listed)),
+            np.fromiter((link.coverage_a for link in listed), np.float64, len(listed)),
+            np.fromiter((link.coverage_b for link in listed), np.float64, len(listed)),
+            np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+            np.frombuffer(packed, dtype=_REGION_DTYPE).reshape(-1, 4).copy(),
+        )
+
+    @classmethod
+    def joined(cls, tables: Sequence[Links]) -> Links:
+        """The tables one after the other."""
+        if not tables:
+            return cls.of(())
+        offsets = np.cumsum([0, *(len(table.regions) for table in tables[:-1])])
+        starts = [table.starts[:-1] + offset for table, offset in zip(tables, offsets, strict=True)]
+        return cls(
+            np.concatenate([table.a for table in tables]),
+            np.concatenate([table.b for table in tables]),
+            np.concatenate([table.relation for table in tables]),
+            np.concatenate([table.coverage_a for table in tables]),
+            np.concatenate([table.coverage_b for table in tables]),
+            np.concatenate([*starts, [offsets[-1] + len(tables[-1].regions)]]).astype(np.int64),
+            np.concatenate([table.regions for table in tables]),
+        )
+
+    def take(self, rows: I64) -> Links:
+        """The links of `rows`, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        sizes = self.starts[rows + 1] - self.starts[rows]
+        starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        # Each region row: its link's first region plus its place within the link.
+        within = np.arange(int(starts[-1]), dtype=np.int64) - np.repeat(starts[:-1], sizes)
+        region_rows = np.repeat(self.starts[rows], sizes) + within
+        return Links(
+            self.a[rows], self.b[rows], self.relation[rows], self.coverage_a[rows], self.coverage_b[rows],
+            starts, self.regions[region_rows],
+        )  # fmt: skip
+
+    def sorted_unique(self) -> Links:
+        """The table sorted by `(a, b)` (stable), each link equal to an earlier one left out."""
+        table = self.take(np.lexsort((self.b, self.a)))
+        if len(table) < 2:
+            return table
+        same = np.flatnonzero((table.a[1:] == table.a[:-1]) & (table.b[1:] == table.b[:-1])) + 1
+        if not len(same):
+            return table
+        keep = np.ones(len(table), dtype=np.bool_)
+        later = set(same.tolist())
+        run: list[Link] = []
+        for row in sorted(later | {row - 1 for row in later}):  # rare: the same pair twice
+            if row not in later:
+                run = []
+            link = table[row]
+            keep[row] = link not in run
+            run.append(link)
+        return table.take(np.flatnonzero(keep))
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    @overload
+    def __getitem__(self, index: int) -> Link: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Links: ...
+
+    def __getitem__(self, index: int | slice) -> Link | Links:
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return _link_of(
+            int(self.a[index]),
+            int(self.b[index]),
+            RELATIONS[self.relation[index]],
+            float(self.coverage_a[index]),
+            float(self.coverage_b[index]),
+            self.regions[self.starts[index] : self.starts[index + 1]].tobytes(),
+        )
+
+    def __iter__(self) -> Iterator[Link]:
+        size = _REGION.size
+        for first in range(0, len(self), _CHUNK):  # in chunks: no list of every link's fields at once
+            end = min(first + _CHUNK, len(self))
+            a, b, relation = self.a[first:end].tolist(), self.b[first:end].tolist(), self.relation[first:end].tolist()
+            coverage_a, coverage_b = self.coverage_a[first:end].tolist(), self.coverage_b[first:end].tolist()
+            starts = (self.starts[first : end + 1] - self.starts[first]).tolist()
+            packed = self.regions[self.starts[first] : self.starts[end]].tobytes()
+            for i in range(end - first):
+                regions = packed[starts[i] * size : starts[i + 1] * size]
+                yield _link_of(a[i], b[i], RELATIONS[relation[i]], coverage_a[i], coverage_b[i], regions)
+
+    def container(self) -> I64:
+        """The container of each link (`Link.container`), -1 where the relation is not `contained`."""
+        bigger = np.where(self.coverage_a >= self.coverage_b, self.b, self.a)
+        return np.where(self.relation == _RELATION_CODE["contained"], bigger, -1)
+
+    def is_relation(self, *relations: Relation) -> np.ndarray:
+        """Whether each link has one of these relations."""
+        return np.isin(self.relation, [_RELATION_CODE[relation] for relation in relations])
+
+    def extents(self, side_a: np.ndarray) -> tuple[I64, I64]:
+        """Per link, the first start and the last end of its regions in document a (where `side_a`) or b; 0, 0
+        for a link without regions."""
+        lo, hi = np.zeros(len(self), np.int64), np.zeros(len(self), np.int64)
+        filled = np.flatnonzero(self.starts[1:] > self.starts[:-1])
+        if len(filled):
+            # Between two links with regions only empty ones lie: each segment is one link's regions.
+            firsts = self.starts[filled]
+            side = np.asarray(side_a, dtype=np.bool_)[filled]
+            for column, out, reduce in ((0, lo, np.minimum), (1, hi, np.maximum)):
+                on_a = reduce.reduceat(self.regions[:, column], firsts)
+                on_b = reduce.reduceat(self.regions[:, column + 2], firsts)
+                out[filled] = np.where(side, on_a, on_b)
+        return lo, hi
 
 
 def relation_of(coverage_a: float, coverage_b: float, *, exact: bool, duplicate_coverage: float) -> Relation:
@@ -187,7 +356,7 @@ def reseated(link: Link, seat: Sequence[int]) -> Link:
 class Relations:
     """Everything the decide and write stages need: links, exact copies, the ranking."""
 
-    links: list[Link]  # between ranked documents only
+    links: Links  # between ranked documents only
     copies: dict[int, int]  # exact copy -> its group's canonical member
     groups: list[list[int]]  # exact groups, canonical first
     order: list[int]  # ranked documents (all but the copies), keep-first order
@@ -241,7 +410,7 @@ def first_with_others(
     """The first document of a fingerprinted batch aligned with each of the others, as `dedup` links pairs:
     the sealed corpus and, by the other document's number, the links that hold content; a document in `exact`
     (equal normalized text) gets one passage over the whole of both. What `compare` and an index query do."""
-    corpus = Corpus(ids=ids, batches=[prints])
+    corpus = Corpus(ids=Strings(ids), batches=[prints])
     corpus.seal()
     assert corpus.index is not None
     n = len(ids) - 1

@@ -22,11 +22,13 @@ and 3 choosing among the documents free to come next).
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reprints.decide.links import Link
+import numpy as np
+
+from reprints.decide.links import Link, Links
+from reprints.normalize.tokens import I64
 
 PAGE_SHARE = 0.4
 
@@ -42,92 +44,99 @@ def sort_value(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-def pages(links: Sequence[Link], token_counts: Sequence[int]) -> set[int]:
+def pages(links: Sequence[Link], token_counts: Sequence[int] | I64) -> set[int]:
     """Documents that carry much other text or several stories (rule 1)."""
-    found: set[int] = set()
-    holdings: dict[int, list[tuple[int, int]]] = {}
-    for link in links:
-        container = link.container
-        if container is None:
-            continue
-        inside = link.a if container == link.b else link.b
-        share = link.coverage_b if container == link.b else link.coverage_a
-        share = min(share, token_counts[inside] / max(token_counts[container], 1))  # counted once
-        if share < PAGE_SHARE:
-            found.add(container)
-        regions = link.regions_from(container)
-        holdings.setdefault(container, []).append((min(r[0] for r in regions), max(r[1] for r in regions)))
-    for container, extents in holdings.items():
-        extents.sort()
-        if any(start >= end for (_, end), (start, _) in itertools.pairwise(extents)):
-            found.add(container)
-    return found
+    table = Links.of(links)
+    counts = np.asarray(token_counts, dtype=np.int64)
+    rows = np.flatnonzero(table.container() >= 0)
+    container = table.container()[rows]
+    on_b = container == table.b[rows]
+    inside = np.where(on_b, table.a[rows], table.b[rows])
+    share = np.where(on_b, table.coverage_b[rows], table.coverage_a[rows])
+    share = np.minimum(share, counts[inside] / np.maximum(counts[container], 1))  # counted once
+    found = set(container[share < PAGE_SHARE].tolist())
+    # Several stories: two of a container's extents (first start, last end of its regions) one after the other.
+    start, end = table.extents(table.a == table.container())
+    start, end = start[rows], end[rows]
+    order = np.lexsort((end, start, container))
+    container, start, end = container[order], start[order], end[order]
+    apart = (container[1:] == container[:-1]) & (start[1:] >= end[:-1])
+    return found | set(container[1:][apart].tolist())
 
 
-def _own(link: Link, doc: int, token_counts: Sequence[int]) -> int:
-    covered = link.coverage_a if doc == link.a else link.coverage_b
-    return token_counts[doc] - round(covered * token_counts[doc])
+def _own(covered: np.ndarray, counts: I64) -> I64:
+    """Tokens of their own of documents with `counts` tokens, `covered` of them by a link's passages."""
+    return counts - np.rint(covered * counts).astype(np.int64)
 
 
-def _may_lead(link: Link, fuller: int, page_set: set[int], token_counts: Sequence[int]) -> bool:
-    """Whether rule 2 may put `fuller` before the other document of the link: always when it is not a page; when
+def _may_lead(fuller: I64, other: I64, share: np.ndarray, is_page: np.ndarray, counts: I64) -> np.ndarray:
+    """Whether rule 2 may put `fuller` before `other` (its coverage `share`): always when it is not a page; when
     it is, only if the other is a page too and makes up at least PAGE_SHARE of it (an article that holds a brief
     of its lede, before its teaser), never a page that carries the other among much other text (a front page
     holding an article)."""
-    if fuller not in page_set:
-        return True
-    other = link.other(fuller)
-    share = link.coverage_a if fuller == link.a else link.coverage_b
-    share = min(share, token_counts[other] / max(token_counts[fuller], 1))  # counted once, as in `pages`
-    return other in page_set and share >= PAGE_SHARE
+    share = np.minimum(share, counts[other] / np.maximum(counts[fuller], 1))  # counted once, as in `pages`
+    return ~is_page[fuller] | (is_page[other] & (share >= PAGE_SHARE))
 
 
 def ranking(
     size: int,
     links: Sequence[Link],
     order_values: Mapping[int, Any] | None,
-    token_counts: Sequence[int],
+    token_counts: Sequence[int] | I64,
     *,
     min_passage: int,
-    members: Sequence[int] | None = None,
+    members: Sequence[int] | I64 | None = None,
 ) -> list[int]:
     """Documents (all, or `members`) in keep-first order (see the module docstring)."""
     values = order_values or {}
-    page_set = pages(links, token_counts)
-    docs = list(range(size)) if members is None else list(members)
-    wanted = set(docs)
-    before: dict[int, list[int]] = {}
-    waiting = dict.fromkeys(docs, 0)
-    for link in links:
-        if link.relation not in ("contained", "near_duplicate") or link.a not in wanted or link.b not in wanted:
-            continue
-        own_a, own_b = _own(link, link.a, token_counts), _own(link, link.b, token_counts)
-        if own_a - own_b >= min_passage and _may_lead(link, link.a, page_set, token_counts):
-            fuller, other = link.a, link.b
-        elif own_b - own_a >= min_passage and _may_lead(link, link.b, page_set, token_counts):
-            fuller, other = link.b, link.a
-        else:
-            continue
-        before.setdefault(fuller, []).append(other)
-        waiting[other] += 1
+    table = Links.of(links)
+    counts = np.asarray(token_counts, dtype=np.int64)
+    page_set = pages(table, token_counts)
+    is_page = np.zeros(size, dtype=np.bool_)
+    is_page[list(page_set)] = True
+    docs = np.arange(size, dtype=np.int64) if members is None else np.asarray(members, dtype=np.int64)
+    wanted = np.zeros(size, dtype=np.bool_)
+    wanted[docs] = True
+    a, b = table.a, table.b
+    rows = table.is_relation("contained", "near_duplicate") & wanted[a] & wanted[b]
+    own_a, own_b = _own(table.coverage_a, counts[a]), _own(table.coverage_b, counts[b])
+    a_first = rows & (own_a - own_b >= min_passage) & _may_lead(a, b, table.coverage_a, is_page, counts)
+    b_first = rows & ~a_first & (own_b - own_a >= min_passage) & _may_lead(b, a, table.coverage_b, is_page, counts)
+    fuller = np.concatenate((a[a_first], b[b_first]))
+    other = np.concatenate((b[a_first], a[b_first]))
+    # In link order, as the pairs were found: `before[doc]` lists the documents `doc` goes before.
+    by_link = np.argsort(np.concatenate((np.flatnonzero(a_first), np.flatnonzero(b_first))), kind="stable")
+    fuller, other = fuller[by_link], other[by_link]
+    by_fuller = np.argsort(fuller, kind="stable")
+    after = other[by_fuller].tolist()
+    bounds = np.searchsorted(fuller[by_fuller], np.arange(size + 1)).tolist()
+    waiting = np.bincount(other, minlength=size).tolist()
 
-    def key(doc: int) -> tuple[bool, tuple[int, Any], int]:
-        return (doc in page_set, sort_value(values.get(doc)), doc)
-
-    ready = [key(doc) for doc in docs if waiting[doc] == 0]
+    # Rules 1 and 3 as one number per document: its place in (page, order_by value, input order).
+    if values:
+        preferred = sorted(docs.tolist(), key=lambda doc: (bool(is_page[doc]), sort_value(values.get(doc)), doc))
+    else:
+        preferred = docs[np.lexsort((docs, is_page[docs]))].tolist()
+    place = [0] * size
+    for position, doc in enumerate(preferred):
+        place[doc] = position
+    ready = [place[doc] for doc in preferred if waiting[doc] == 0]
     heapq.heapify(ready)
     order: list[int] = []
-    placed: set[int] = set()
-    while len(order) < len(docs):
+    placed = bytearray(size)
+    next_free = 0  # documents of `preferred` before this one are placed
+    while len(order) < len(preferred):
         if not ready:  # a cycle of "fuller" pairs: let the best-ranked waiting document go first
-            heapq.heappush(ready, min(key(doc) for doc in docs if doc not in placed))
-        doc = heapq.heappop(ready)[2]
-        if doc in placed:
+            while placed[preferred[next_free]]:
+                next_free += 1
+            heapq.heappush(ready, next_free)
+        doc = preferred[heapq.heappop(ready)]
+        if placed[doc]:
             continue
-        placed.add(doc)
+        placed[doc] = 1
         order.append(doc)
-        for other in before.get(doc, []):
-            waiting[other] -= 1
-            if waiting[other] == 0 and other not in placed:
-                heapq.heappush(ready, key(other))
+        for other_doc in after[bounds[doc] : bounds[doc + 1]]:
+            waiting[other_doc] -= 1
+            if waiting[other_doc] == 0 and not placed[other_doc]:
+                heapq.heappush(ready, place[other_doc])
     return order

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
-from reprints.decide.links import Link, Relations, corpus_links, reseated
+from reprints.decide.links import Links, Relations, corpus_links, reseated
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.base import Engine
 from reprints.engines.workdir import WorkDir
@@ -72,7 +73,7 @@ class Sites:
     def __init__(self, site_field: str | None) -> None:
         self.site_field = site_field
         self.numbers: dict[str, int] = {}
-        self.of_doc: list[int] = []
+        self.of_doc = array("q")  # 8 bytes a document (a list of ints takes several times that)
 
     def visit(self, doc: Document) -> None:
         name = site_of(dict(doc.metadata), self.site_field)
@@ -297,15 +298,16 @@ def align_candidates(
             yield batch
 
 
-def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) -> list[Link]:
-    """Links between documents from the aligned batches, batch by batch (only the links are kept)."""
+def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) -> Links:
+    """Links between documents from the aligned batches, batch by batch (only the links are kept, as a table),
+    sorted by their documents."""
     counts = corpus.token_counts.tolist()
-    links: list[Link] = []
+    tables: list[Links] = []
     for batch in aligned:
-        links.extend(corpus_links(batch, corpus, counts, config))
+        tables.append(Links.of(corpus_links(batch, corpus, counts, config)))
         corpus.release_pages()
         release_free_memory()
-    return sorted(links, key=_link_key)
+    return Links.joined(tables).sorted_unique()
 
 
 def relate(
@@ -319,24 +321,27 @@ def relate(
 ) -> Relations:
     """Links from the aligned candidates, exact groups seated on their canonical member, the ranking, and the
     links each cluster's canonical member still needs (aligned here)."""
-    counts = corpus.token_counts.tolist()
     order_values = corpus.order_values
-    seat = list(range(len(corpus)))
+    seat = np.arange(len(corpus), dtype=np.int64)
     copies: dict[int, int] = {}
     seated_groups = []
     for members in groups:
         canonical = min(members, key=lambda doc: (sort_value(order_values.get(doc)), doc))
         seated_groups.append([canonical, *(doc for doc in members if doc != canonical)])
+        seat[members] = canonical
         for doc in members:
-            seat[doc] = canonical
             if doc != canonical:
                 copies[doc] = canonical
-    links = sorted({reseated(link, seat) for link in make_links(aligned, corpus, config)}, key=_link_key)
-    ranked = [doc for doc in range(len(corpus)) if doc not in copies]
+    links = _reseated(make_links(aligned, corpus, config), seat)
+    ranked = np.ones(len(corpus), dtype=np.bool_)
+    ranked[list(copies)] = False
+    ranked_docs = np.flatnonzero(ranked)
     min_passage = config.align.min_passage
 
-    def rank(links: list[Link]) -> list[int]:
-        return ranking(len(corpus), links, order_values, counts, min_passage=min_passage, members=ranked)
+    def rank(links: Links) -> list[int]:
+        return ranking(
+            len(corpus), links, order_values, corpus.token_counts, min_passage=min_passage, members=ranked_docs
+        )
 
     order = rank(links)
     missing = missing_links(len(corpus), links, order, engine.components)
@@ -344,10 +349,17 @@ def relate(
         pairs = np.array(missing, dtype=np.int64).reshape(-1, 2)
         extra = Candidates(pairs[:, 0], pairs[:, 1], np.ones(len(pairs), dtype=np.int64), 0)
         found = make_links(align_candidates(extra, config, engine, work, resumed, "verify"), corpus, config)
-        links = sorted(set(links) | set(found), key=_link_key)
+        links = Links.joined([links, found]).sorted_unique()
         order = rank(links)
     return Relations(links, copies, seated_groups, order)
 
 
-def _link_key(link: Link) -> tuple[int, int]:
-    return (link.a, link.b)
+def _reseated(links: Links, seat: I64) -> Links:
+    """The links with each end moved to its seat (an exact copy standing for its group), sorted again."""
+    moved = np.flatnonzero((seat[links.a] != links.a) | (seat[links.b] != links.b))
+    if not len(moved):
+        return links
+    kept = np.setdiff1d(np.arange(len(links)), moved)
+    seats = seat.tolist()
+    again = Links.of(reseated(links[row], seats) for row in moved.tolist())
+    return Links.joined([links.take(kept), again]).sorted_unique()

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex, ranges
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import Column, checkpointed, drop_pages, load_dataclass
+from reprints.io.arrays import Column, Strings, checkpointed, drop_pages, load_dataclass
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask
@@ -228,7 +228,7 @@ def _offsets(counts: I64) -> I64:
 class Corpus:
     """Everything later stages need about every document, without the texts."""
 
-    ids: list[str] = field(default_factory=list)
+    ids: Strings = field(default_factory=Strings)
     errors: dict[int, str] = field(default_factory=dict)
     order_values: dict[int, Any] = field(default_factory=dict)
     batches: list[BatchPrints] = field(default_factory=list)

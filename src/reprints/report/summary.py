@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.report.timing import StageTimer
 from reprints.types import RELATIONS, Summary
@@ -19,10 +18,10 @@ def summarize(
     clusters: Sequence[int | None],
     timer: StageTimer,
     config: Config,
-    candidates: Candidates,
+    candidates: dict[str, int],
     unreadable: int,
 ) -> Summary:
-    """Gather what a run did into a Summary."""
+    """Gather what a run did into a Summary (`candidates`: the number of candidate pairs and capped anchors)."""
     numbers = {number for number in clusters if number is not None}
     return Summary(
         documents=documents,
@@ -31,7 +30,7 @@ def summarize(
         clusters=len(numbers),
         timings=timer.rounded(),
         parameters=config.parameters(),
-        candidates={"pairs": len(candidates.a), "capped_anchors": candidates.capped_anchors},
+        candidates=candidates,
         workers=config.run.workers,
         unreadable=unreadable,
         out_dir=str(out),

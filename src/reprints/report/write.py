@@ -6,11 +6,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from reprints.config import Config
 from reprints.decide.keep import Verdict, scale
 from reprints.decide.links import Link, Relations, oriented
 from reprints.fingerprint.corpus import Corpus
 from reprints.io.writers import RowWriter
+from reprints.normalize.tokens import I64
 from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Removed, Span
 
 # Rows written between two releases of the mapped pages read (`Corpus.release_pages`). A page fault maps the
@@ -40,12 +43,13 @@ def pair_of(link: Link, corpus: Corpus) -> Pair:
     )
 
 
-def _on_copy(link: Link, doc: int, copy: int, counts: Sequence[int]) -> Link:
+def _on_copy(link: Link, doc: int, copy: int, counts: Sequence[int] | I64) -> Link:
     """A link of `doc` moved to its exact copy `copy` (token positions scaled if their counts differ)."""
     regions = link.regions_from(doc)
-    if counts[copy] != counts[doc]:
+    tokens, copy_tokens = int(counts[doc]), int(counts[copy])
+    if copy_tokens != tokens:
         regions = [
-            (scale(x0, 0, counts[doc], 0, counts[copy]), scale(x1, 0, counts[doc], 0, counts[copy]), y0, y1)
+            (scale(x0, 0, tokens, 0, copy_tokens), scale(x1, 0, tokens, 0, copy_tokens), y0, y1)
             for x0, x1, y0, y1 in regions
         ]
     coverage = link.coverage_a if doc == link.a else link.coverage_b
@@ -54,7 +58,7 @@ def _on_copy(link: Link, doc: int, copy: int, counts: Sequence[int]) -> Link:
     return oriented(copy, other, link.relation, coverage, other_coverage, regions)
 
 
-def expanded_links(relations: Relations, counts: Sequence[int], max_exact_group: int) -> Iterator[Link]:
+def expanded_links(relations: Relations, counts: Sequence[int] | I64, max_exact_group: int) -> Iterator[Link]:
     """Every related pair of documents: links between ranked documents spread to each exact copy of either
     side, and the exact links within each group (every pair, or each copy to the canonical member when the
     group is larger than `max_exact_group`). Generated one link at a time."""
@@ -71,7 +75,7 @@ def expanded_links(relations: Relations, counts: Sequence[int], max_exact_group:
         else:
             pairs = [(min(group[0], y), max(group[0], y)) for y in ordered if y != group[0]]
         for x, y in pairs:
-            regions = ((0, counts[x], 0, counts[y]),) if counts[x] and counts[y] else ()
+            regions = ((0, int(counts[x]), 0, int(counts[y])),) if counts[x] and counts[y] else ()
             yield Link(x, y, "exact", 1.0, 1.0, regions)
 
 
@@ -137,15 +141,17 @@ def cluster_rows(
     for copy, original in relations.copies.items():
         copies_of.setdefault(original, []).append(copy)
     containers: dict[int, set[int]] = {}
-    for link in relations.links:
-        if link.container is not None:
-            pages = {link.container, *copies_of.get(link.container, [])}
-            containers.setdefault(link.other(link.container), set()).update(pages)
-    rows = []
+    links = relations.links
+    holder = links.container()
+    rows = np.flatnonzero(holder >= 0)
+    inside = np.where(holder[rows] == links.a[rows], links.b[rows], links.a[rows])
+    for container, contained in zip(holder[rows].tolist(), inside.tolist(), strict=True):
+        containers.setdefault(contained, set()).update((container, *copies_of.get(container, [])))
+    out = []
     for number in sorted(members):
         docs = members[number]
         holders = sorted(set().union(*(containers.get(doc, set()) for doc in docs)) - set(docs))
-        rows.append(
+        out.append(
             {
                 "cluster": number,
                 "canonical": corpus.ids[canonical.get(number, docs[0])],
@@ -153,7 +159,7 @@ def cluster_rows(
                 "contained_in": [corpus.ids[doc] for doc in holders],
             }
         )
-    return rows
+    return out
 
 
 def write_outputs(
@@ -171,9 +177,8 @@ def write_outputs(
     fmt = config.run.output_format
     counts = {"keep": 0, "trim": 0, "drop": 0}
     relation_counts: dict[str, int] = dict.fromkeys(RELATIONS, 0)
-    token_counts = corpus.token_counts.tolist()
     with RowWriter(out, "pairs", fmt) as pairs:
-        for number, link in enumerate(expanded_links(relations, token_counts, config.candidates.anchor_df_cap)):
+        for number, link in enumerate(expanded_links(relations, corpus.token_counts, config.candidates.anchor_df_cap)):
             pairs.write(pair_of(link, corpus).to_dict())
             relation_counts[link.relation] += 1
             if number % RELEASE_EVERY == RELEASE_EVERY - 1:
