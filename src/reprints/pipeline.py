@@ -26,6 +26,7 @@ from reprints.engines.local_stages import (
     find_candidates,
     fingerprint_corpus,
     learn_boilerplate,
+    mapped_candidates,
     read_and_tokenize,
     relate,
     text_batches,
@@ -131,6 +132,7 @@ def _run(
             if candidates is None:
                 candidates = find_candidates(corpus, representative, config, engine, work.path / "join")
                 save_dataclass(work.candidates, candidates)
+            candidates = mapped_candidates(candidates, work.path / "pairs")
             corpus.release_anchors()
             release_free_memory()
         with timer("align"):

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from reprints.align.kernels import lookup_in_ranges
 from reprints.fingerprint.hashing import U64, doc_keys
+from reprints.io.arrays import drop_pages
 from reprints.normalize.tokens import I64
 
 
@@ -207,6 +208,7 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
     `shortest_passage` for documents shorter than that)."""
     shortest = shortest_passage(index, a, b, shingle_size=shingle_size, min_passage=min_passage)
     pair, i, j = match_points(index, a, b)
+    drop_pages(index.keys, index.positions)  # a batch maps pages all over the index: let them go before chaining
     parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
     first, region_of_part = chain(parts, max_gap=max_gap, overlap=shingle_size)
     survivors = parts.select(_long_enough(first, shortest)[region_of_part])

@@ -10,12 +10,13 @@ around their canonical member by the clusters stage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64, partition_bits, partitions
-from reprints.io.arrays import drop_pages, release_free_memory
+from reprints.io.arrays import Column, drop_pages, release_free_memory
 from reprints.normalize.tokens import I64
 
 
@@ -40,6 +41,7 @@ def join_anchors(
     anchor_df_cap: int,
     keep: npt.NDArray[np.bool_] | None = None,
     partition_rows: int = PARTITION_ROWS,
+    folder: Path | None = None,
 ) -> Candidates:
     """Pairs of documents that share at least one anchor held by at most `anchor_df_cap` documents.
 
@@ -54,10 +56,35 @@ def join_anchors(
         anchor_df_cap: Anchors held by more documents than this are ignored.
         keep: The rows to join (all when None).
         partition_rows: Rows per partition (about).
+        folder: Where to keep the partition of each row while joining (a mapped file, deleted at the end: it
+            grows with the corpus); in memory when None.
     """
     count = len(hashes) if keep is None else int(np.count_nonzero(keep))
+    drop_pages(keep)
     bits = partition_bits(count, partition_rows)
-    part_of = partitions(hashes, bits, partition_rows)
+    column = None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        column = Column(folder, "partition_of_row", np.uint16)
+    try:
+        return _joined(
+            docs, hashes, keep, bits, partitions(hashes, bits, partition_rows, column), anchor_df_cap, partition_rows
+        )
+    finally:
+        if column is not None and column.path is not None:
+            column.path.unlink(missing_ok=True)
+
+
+def _joined(
+    docs: I64,
+    hashes: U64,
+    keep: npt.NDArray[np.bool_] | None,
+    bits: int,
+    part_of: npt.NDArray[np.uint16],
+    anchor_df_cap: int,
+    partition_rows: int,
+) -> Candidates:
+    """`join_anchors` once each row's partition is known."""
     drop_pages(hashes)
     empty = np.empty(0, dtype=np.int64)
     pairs, hubs, capped = (empty, empty), (empty, empty), 0
@@ -89,7 +116,7 @@ def _partition_rows(
         rows = np.flatnonzero(chosen)
         found_docs.append(np.asarray(docs[span])[rows])
         found_hashes.append(np.asarray(hashes[span])[rows])
-        drop_pages(docs, hashes)
+        drop_pages(docs, hashes, part_of, keep)
     if not found_docs:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
     return np.concatenate(found_docs), np.concatenate(found_hashes)

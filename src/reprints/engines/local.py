@@ -127,7 +127,7 @@ class LocalEngine:
 
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join in this process, partition by partition (`join_anchors`)."""
-        return join_anchors(docs, hashes, anchor_df_cap=anchor_df_cap, keep=keep)
+        return join_anchors(docs, hashes, anchor_df_cap=anchor_df_cap, keep=keep, folder=folder)
 
     def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
         """Union-find components in this process (`reprints.decide.clusters.components`)."""

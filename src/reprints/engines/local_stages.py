@@ -262,18 +262,36 @@ def find_candidates(
     """Candidate pairs among representatives of exact groups (an exact copy adds nothing to align), joined by
     the engine (`folder` for its temporary files)."""
     docs = corpus.anchor_docs
-    is_rep = np.empty(len(docs), dtype=np.bool_)
-    for start in range(0, len(docs), PARTITION_ROWS):  # in pieces: no corpus-wide temporary of document numbers
-        piece = docs[start : start + PARTITION_ROWS]
-        is_rep[start : start + PARTITION_ROWS] = representative[piece] == piece
-    return engine.join(
-        corpus.anchor_docs, corpus.anchor_hashes, is_rep, anchor_df_cap=config.candidates.anchor_df_cap, folder=folder
-    )
+    # Whether each anchor row is a representative's, in a mapped file (it grows with the corpus), in pieces.
+    column = Column(folder.parent, "representative_rows", np.bool_)
+    for start in range(0, len(docs), PARTITION_ROWS):
+        piece = np.asarray(docs[start : start + PARTITION_ROWS])
+        column.append(representative[piece] == piece)
+        drop_pages(docs)
+    try:
+        return engine.join(
+            docs, corpus.anchor_hashes, column.close(), anchor_df_cap=config.candidates.anchor_df_cap, folder=folder
+        )
+    finally:
+        assert column.path is not None
+        column.path.unlink(missing_ok=True)
+
+
+def mapped_candidates(candidates: Candidates, folder: Path) -> Candidates:
+    """The candidates with their columns in files of `folder`, mapped (they grow with the corpus, and the align
+    stage reads them a batch at a time)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    a, b, shared = (Column(folder, name, np.int64) for name in ("a", "b", "shared"))
+    for column, values in ((a, candidates.a), (b, candidates.b), (shared, candidates.shared)):
+        column.append(values)
+    return Candidates(a.close(), b.close(), shared.close(), candidates.capped_anchors)
 
 
 def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     for number, start in enumerate(range(0, len(candidates.a), size)):
-        yield number, candidates.a[start : start + size], candidates.b[start : start + size]
+        a, b = np.array(candidates.a[start : start + size]), np.array(candidates.b[start : start + size])
+        drop_pages(candidates.a, candidates.b)
+        yield number, a, b
 
 
 def align_candidates(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from reprints.io.arrays import Column, drop_pages
+
 U64 = npt.NDArray[np.uint64]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -73,15 +75,26 @@ def partition_bits(rows: int, partition_rows: int = PARTITION_ROWS) -> int:
     return min(16, (max(1, -(-rows // partition_rows)) - 1).bit_length())  # partitions are numbered in 16 bits
 
 
-def partitions(hashes: U64, bits: int, piece: int = PARTITION_ROWS) -> npt.NDArray[np.uint16]:
+def partitions(
+    hashes: U64, bits: int, piece: int = PARTITION_ROWS, column: Column | None = None
+) -> npt.NDArray[np.uint16]:
     """The partition (of 2**bits) of each row: its hash's low bits, computed in pieces of `piece` rows.
 
     Low bits, not top bits: anchors are the smallest hashes of their windows, so their top bits are far from
     uniform (by the top bits, the first of 8 partitions held most of the anchors of 640k documents, and the
-    join's memory with it)."""
+    join's memory with it).
+
+    With a `column` (of dtype uint16), the partitions are written to it and come back mapped from its file.
+    """
+    mask = np.uint64((1 << bits) - 1)
+    if column is not None:
+        for start in range(0, len(hashes), piece):
+            column.append(np.asarray(hashes[start : start + piece]) & mask)
+            drop_pages(hashes)
+        mapped: npt.NDArray[np.uint16] = column.close()
+        return mapped
     part_of = np.zeros(len(hashes), dtype=np.uint16)
     if bits:
-        mask = np.uint64((1 << bits) - 1)
         for start in range(0, len(hashes), piece):
             part_of[start : start + piece] = hashes[start : start + piece] & mask
     return part_of
