@@ -74,17 +74,36 @@ def ranges(starts: I64, lengths: I64) -> I64:
     return np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)
 
 
+MATCH_CHUNK = 256  # pairs whose match points are found between two releases of the index's pages
+
+
 def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     """Match points `(pair, i, j)`: shingle `i` of `a[pair]` equals shingle `j` of `b[pair]`.
 
     The smaller document of each pair is looked up in the larger one, so a pair costs
-    `2 * min(len(a), len(b))` binary searches; a shingle found several times gives a point for each.
+    `2 * min(len(a), len(b))` binary searches; a shingle found several times gives a point for each. Pairs are
+    looked up `MATCH_CHUNK` at a time, the index's mapped pages let go after each: a page fault maps a whole
+    page-cache folio (up to megabytes), so a batch of thousands of pairs would make most of the index resident.
     """
-    counts = np.diff(index.offsets)
-    query_is_a = counts[a] <= counts[b]
+    if len(a) <= MATCH_CHUNK:
+        return _match_points(index, a, b)
+    pairs, firsts, seconds = [], [], []
+    for start in range(0, len(a), MATCH_CHUNK):
+        pair, i, j = _match_points(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
+        pairs.append(pair + start)
+        firsts.append(i)
+        seconds.append(j)
+        drop_pages(index.keys, index.positions, index.offsets)
+    return np.concatenate(pairs), np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
+    offsets = index.offsets
+    count_a, count_b = offsets[a + 1] - offsets[a], offsets[b + 1] - offsets[b]
+    query_is_a = count_a <= count_b
     query = np.where(query_is_a, a, b)
     target = np.where(query_is_a, b, a)
-    lengths = counts[query]
+    lengths = np.where(query_is_a, count_a, count_b)
     rows = ranges(index.offsets[query], lengths)
     pair = np.repeat(np.arange(len(a), dtype=np.int64), lengths)
     shift = np.uint64(64 - index.doc_bits)
@@ -208,7 +227,6 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
     `shortest_passage` for documents shorter than that)."""
     shortest = shortest_passage(index, a, b, shingle_size=shingle_size, min_passage=min_passage)
     pair, i, j = match_points(index, a, b)
-    drop_pages(index.keys, index.positions)  # a batch maps pages all over the index: let them go before chaining
     parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
     first, region_of_part = chain(parts, max_gap=max_gap, overlap=shingle_size)
     survivors = parts.select(_long_enough(first, shortest)[region_of_part])

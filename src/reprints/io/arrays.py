@@ -82,14 +82,24 @@ def checkpointed(path: Path, kind: type[T], compute: Callable[[], T]) -> tuple[T
     return value, False
 
 
+def _mapping(array: Any) -> mmap.mmap | None:
+    """The memory map under an array (or a view of one), None for an array held in memory."""
+    base = array
+    while base is not None and not hasattr(base, "_mmap"):
+        base = getattr(base, "base", None)
+    return getattr(base, "_mmap", None)
+
+
+def is_mapped(array: Any) -> bool:
+    """Whether the array (or the array it views) is mapped from a file."""
+    return _mapping(array) is not None
+
+
 def drop_pages(*arrays: Any) -> None:
     """Drop the pages of memory-mapped arrays (or views of them) from this process's resident set; they stay in
     the operating system's file cache. Arrays held in memory are left alone."""
     for array in arrays:
-        base = array
-        while base is not None and not hasattr(base, "_mmap"):
-            base = getattr(base, "base", None)
-        mapping = getattr(base, "_mmap", None)
+        mapping = _mapping(array)
         if mapping is not None:
             with contextlib.suppress(OSError, ValueError):
                 mapping.madvise(mmap.MADV_DONTNEED)
