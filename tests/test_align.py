@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -230,3 +231,48 @@ def test_regression_an_insertion_repeating_a_passages_tail_does_not_cut_it() -> 
         pair = compare(one, other)
         b_side = [(s.b_start, s.b_end) if one is a else (s.a_start, s.a_end) for s in pair.spans]
         assert b_side == [(x_in_b, len(b))], pair
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=700))
+@settings(max_examples=15, deadline=None)
+def test_match_points_read_from_a_saved_index_are_every_shared_shingle(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, pair_count: int
+) -> None:
+    """Regression (memory): the alignment workers read their documents' rows from the saved index instead of
+    mapping it (mapped, a batch made most of the index resident). The points are those of the index in memory,
+    and every shingle two documents share, however the pairs fall into chunks."""
+    from reprints.align.chain import match_points
+
+    rng = np.random.default_rng(seed)
+    docs, doc_bits = 120, 8
+    counts = rng.integers(0, 60, docs)
+    counts[rng.integers(0, docs, 10)] = 0  # documents without shingles
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    hashes = rng.integers(0, 200, int(counts.sum()), dtype=np.uint64) << np.uint64(30)  # shared often
+    order = np.concatenate([offsets[d] + np.argsort(hashes[offsets[d] : offsets[d + 1]]) for d in range(docs)])
+    hashes = hashes[order.astype(np.int64)]
+    positions = np.concatenate([rng.permutation(int(n)) for n in counts]).astype(np.int32)
+    keys = MatchIndex.keys_for(hashes, counts, 0, doc_bits)
+    in_memory = MatchIndex(keys, positions, offsets, counts.astype(np.int64), doc_bits)
+    folder = tmp_path_factory.mktemp("index")
+    for name in ("keys", "positions", "offsets", "token_counts"):
+        np.save(folder / f"{name}.npy", getattr(in_memory, name))
+    mapped = MatchIndex(
+        *(np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("keys", "positions", "offsets", "token_counts")),
+        doc_bits,
+    )
+    a = rng.integers(0, docs, pair_count)
+    b = rng.integers(0, docs, pair_count)
+    a, b = np.minimum(a, b), np.maximum(a, b)
+
+    def points(index: MatchIndex) -> list[tuple[int, int, int]]:
+        return sorted(zip(*(part.tolist() for part in match_points(index, a, b)), strict=True))
+
+    expected = sorted(
+        (p, int(positions[i]), int(positions[j]))
+        for p, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True))
+        for i in range(offsets[x], offsets[x + 1])
+        for j in range(offsets[y], offsets[y + 1])
+        if hashes[i] == hashes[j]
+    )
+    assert points(mapped) == points(in_memory) == expected

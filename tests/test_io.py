@@ -8,6 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprints.config import ReadConfig
 from reprints.errors import InputError
@@ -147,3 +149,36 @@ def test_jsonl_lines_orjson_rejects_are_read_as_json_reads_them(tmp_path: Path) 
     assert docs[1].metadata["n"] == 123456789012345678901234567890
     assert docs[0].metadata["score"] != docs[0].metadata["score"]  # NaN
     assert dict(docs[3].metadata) == {"tags": ["a", "b"], "x": 1.5e-7}
+
+
+@given(
+    st.integers(min_value=0, max_value=3_000),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=40)), max_size=60),
+    st.sampled_from(["uint64", "int32", "int64"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_rows_read_from_a_saved_array_are_its_slices(
+    tmp_path_factory: pytest.TempPathFactory, size: int, steps: list[tuple[int, int]], dtype: str
+) -> None:
+    """`read_rows` of an array mapped from a file reads the rows instead of mapping them; the rows are those of
+    the slices, adjacent ranges included, whatever the array's header length."""
+    import numpy as np
+
+    from reprints.io.arrays import read_rows
+
+    values = np.arange(size, dtype=dtype) * 7 + 3
+    starts, stops, at = [], [], 0
+    for gap, length in steps:
+        start = min(at + gap, size)
+        stop = min(start + length, size)
+        starts.append(start)
+        stops.append(stop)
+        at = stop
+    path = tmp_path_factory.mktemp("rows") / "values.npy"
+    np.save(path, values)
+    mapped = np.load(path, mmap_mode="r")
+    expected = np.concatenate([values[s:e] for s, e in zip(starts, stops, strict=True)] + [values[:0]])
+    begin, end = np.array(starts, dtype=np.int64), np.array(stops, dtype=np.int64)
+    for source in (mapped, values):
+        got = read_rows(source, begin, end)
+        assert got.dtype == values.dtype and np.array_equal(got, expected)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from reprints.align.kernels import lookup_in_ranges
 from reprints.fingerprint.hashing import U64, doc_keys
-from reprints.io.arrays import drop_pages
+from reprints.io.arrays import drop_pages, read_rows
 from reprints.normalize.tokens import I64
 
 
@@ -74,7 +74,7 @@ def ranges(starts: I64, lengths: I64) -> I64:
     return np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)
 
 
-MATCH_CHUNK = 256  # pairs whose match points are found between two releases of the index's pages
+MATCH_CHUNK = 256  # pairs whose match points are found from one read of their documents' rows
 
 
 def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
@@ -82,37 +82,48 @@ def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
 
     The smaller document of each pair is looked up in the larger one, so a pair costs
     `2 * min(len(a), len(b))` binary searches; a shingle found several times gives a point for each. Pairs are
-    looked up `MATCH_CHUNK` at a time, the index's mapped pages let go after each: a page fault maps a whole
-    page-cache folio (up to megabytes), so a batch of thousands of pairs would make most of the index resident.
+    looked up `MATCH_CHUNK` at a time, in their documents' rows read from the index (`read_rows`: a mapped
+    index would become resident in each worker, a page fault mapping a whole page-cache folio).
     """
-    if len(a) <= MATCH_CHUNK:
-        return _match_points(index, a, b)
     pairs, firsts, seconds = [], [], []
     for start in range(0, len(a), MATCH_CHUNK):
         pair, i, j = _match_points(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
         pairs.append(pair + start)
         firsts.append(i)
         seconds.append(j)
-        drop_pages(index.keys, index.positions, index.offsets)
+    if not pairs:
+        return _no_points()
+    drop_pages(index.offsets)
     return np.concatenate(pairs), np.concatenate(firsts), np.concatenate(seconds)
 
 
+def _no_points() -> tuple[I64, I64, I64]:
+    empty = np.empty(0, dtype=np.int64)
+    return empty, empty, empty
+
+
 def _match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
-    offsets = index.offsets
-    count_a, count_b = offsets[a + 1] - offsets[a], offsets[b + 1] - offsets[b]
+    docs = np.unique(np.concatenate((a, b)))
+    doc_starts, doc_stops = np.asarray(index.offsets[docs]), np.asarray(index.offsets[docs + 1])
+    keys = read_rows(index.keys, doc_starts, doc_stops)  # the chunk's documents' rows, renumbered 0..len(docs)
+    positions = read_rows(index.positions, doc_starts, doc_stops)
+    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(doc_stops - doc_starts, out=offsets[1:])
+    local_a, local_b = np.searchsorted(docs, a), np.searchsorted(docs, b)
+    count_a, count_b = offsets[local_a + 1] - offsets[local_a], offsets[local_b + 1] - offsets[local_b]
     query_is_a = count_a <= count_b
-    query = np.where(query_is_a, a, b)
-    target = np.where(query_is_a, b, a)
+    query = np.where(query_is_a, local_a, local_b)
+    target = np.where(query_is_a, local_b, local_a)
     lengths = np.where(query_is_a, count_a, count_b)
-    rows = ranges(index.offsets[query], lengths)
+    rows = ranges(offsets[query], lengths)
     pair = np.repeat(np.arange(len(a), dtype=np.int64), lengths)
     shift = np.uint64(64 - index.doc_bits)
-    low_bits = index.keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))
-    wanted = (target[pair].astype(np.uint64) << shift) | low_bits
+    low_bits = keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))
     target_of_row = target[pair]
-    first, found = lookup_in_ranges(index.keys, wanted, index.offsets[target_of_row], index.offsets[target_of_row + 1])
-    pair, query_pos = np.repeat(pair, found), np.repeat(index.positions[rows], found)
-    target_pos = index.positions[ranges(first, found)]
+    wanted = (docs[target_of_row].astype(np.uint64) << shift) | low_bits  # keys hold the corpus's numbers
+    first, found = lookup_in_ranges(keys, wanted, offsets[target_of_row], offsets[target_of_row + 1])
+    pair, query_pos = np.repeat(pair, found), np.repeat(positions[rows], found)
+    target_pos = positions[ranges(first, found)]
     from_a = query_is_a[pair]
     return pair, np.where(from_a, query_pos, target_pos), np.where(from_a, target_pos, query_pos)
 

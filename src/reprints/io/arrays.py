@@ -95,6 +95,59 @@ def is_mapped(array: Any) -> bool:
     return _mapping(array) is not None
 
 
+def read_rows(array: np.ndarray, starts: npt.NDArray[np.int64], stops: npt.NDArray[np.int64]) -> np.ndarray:
+    """The rows `array[starts[i]:stops[i]]` one after another (`starts` increasing, ranges not overlapping).
+
+    An array mapped from a file (`np.load(..., mmap_mode="r")`) is read with positioned reads instead of through
+    its mapping: a page fault maps a whole page-cache folio (up to megabytes on recent kernels), so looking up a
+    few rows of each of many scattered ranges would make most of the file resident in this process; read, the
+    rows cost what they hold. Adjacent ranges are read at once.
+    """
+    starts, stops = np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64)
+    lengths = stops - starts
+    total = int(lengths.sum())
+    out = np.empty(total, dtype=array.dtype)
+    if total == 0:
+        return out
+    source = _file_of(array)
+    if source is None:
+        first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[:] = np.asarray(array)[np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)]
+        return out
+    path, offset = source
+    joined = np.ones(len(starts), dtype=np.bool_)
+    joined[1:] = starts[1:] != stops[:-1]  # a range that does not continue the previous one starts a read
+    begin = np.flatnonzero(joined)
+    end = np.append(begin[1:], len(starts)) - 1
+    itemsize = array.dtype.itemsize
+    buffer = out.data.cast("B")
+    at = 0
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        for first_row, stop_row in zip(starts[begin].tolist(), stops[end].tolist(), strict=True):
+            size = (stop_row - first_row) * itemsize
+            _read_exactly(descriptor, buffer[at : at + size], offset + first_row * itemsize, path)
+            at += size
+    finally:
+        os.close(descriptor)
+    return out
+
+
+def _file_of(array: np.ndarray) -> tuple[str, int] | None:
+    """The file and byte offset an array was mapped from with `np.memmap` (not a view of one), else None."""
+    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.filename:
+        return str(array.filename), int(array.offset)
+    return None
+
+
+def _read_exactly(descriptor: int, into: memoryview, position: int, path: str) -> None:
+    while len(into):
+        got = os.preadv(descriptor, [into], position)
+        if got <= 0:
+            raise OSError(f"{path} ends before byte {position + len(into)}: was it changed during the run?")
+        into, position = into[got:], position + got
+
+
 def drop_pages(*arrays: Any) -> None:
     """Drop the pages of memory-mapped arrays (or views of them) from this process's resident set; they stay in
     the operating system's file cache. Arrays held in memory are left alone."""
