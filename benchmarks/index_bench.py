@@ -1,13 +1,14 @@
 """The index and the service under load: indexing speed, query latency with concurrent clients, server memory.
 
-    python3 benchmarks/index_bench.py [--clients 8] [--queries 800] [--write-report]
+    python3 benchmarks/index_bench.py [--clients 8] [--queries 800] [--server-workers 1,2] [--write-report]
 
 1. `reprints index add` of the bulk corpus (Reuters-21578, BBC, 20 Newsgroups, wirecopy-dev: the corpus of
    run.py's speed table) into a fresh index: documents per second, peak memory of the process tree.
-2. `reprints serve` on that index; another process drives `--clients` concurrent clients (threads with
-   keep-alive connections) posting `--queries` queries, each a different article of about 1,000 words
-   (900 to 1,100) from the corpus: latency percentiles measured by the clients, end to end.
-3. The server's peak resident memory (VmHWM) after the load.
+2. `reprints serve --workers N` on that index, for each N of `--server-workers`; another process drives
+   `--clients` concurrent clients (threads with keep-alive connections) posting `--queries` queries, each a
+   different article of about 1,000 words (900 to 1,100) from the corpus: latency percentiles measured by the
+   clients, end to end.
+3. The server's peak resident memory after the load: the sum of its processes' peaks (VmHWM).
 
 Results go to benchmarks/.work/index/results.json; `--write-report` puts them in BENCHMARKS.md (a section that
 run.py keeps). Targets (issue "An index that remembers"): at least 5,000 documents/s indexed; p50 at most 20 ms
@@ -85,13 +86,20 @@ def free_port() -> int:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The sum of the peak resident memory (VmHWM) of a process and its children (the server processes)."""
+    from measure import process_tree
+
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:"))
+    return total
 
 
-def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
+def run(shared: Path, clients: int, queries: int, server_workers: list[int]) -> dict[str, Any]:
     from measure import measure
     from run import prepare, read_rows, reprints_python
 
@@ -108,8 +116,31 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
     articles = [row["text"] for row in rows if 900 <= len(WORD.findall(row["text"])) <= 1100]
     texts_path = work / "queries.json"
     texts_path.write_text(json.dumps(articles[:400]), encoding="utf-8")
+    serving = [serve_and_load(python, index, texts_path, clients, queries, workers) for workers in server_workers]
+    return {
+        "documents": len(rows),
+        "megabytes": bulk.stat().st_size / 1e6,
+        "index_seconds": added.wall,
+        "index_docs_per_second": len(rows) / added.wall,
+        "index_peak_mb": added.peak_mb,
+        "index_cpu": added.cpu,
+        "index_bytes": size,
+        "query_words": "900-1,100",
+        "query_texts": min(len(articles), 400),
+        "clients": clients,
+        "serving": serving,
+        "machine": f"{os.cpu_count()} cores",
+    }
+
+
+def serve_and_load(
+    python: str, index: Path, texts_path: Path, clients: int, queries: int, workers: int
+) -> dict[str, Any]:
+    """`reprints serve --workers N` on the index, warmed, then one client alone, then `clients` at once."""
     port = free_port()
-    server = subprocess.Popen([python, "-m", "reprints", "serve", "--index", str(index), "--port", str(port)])
+    server = subprocess.Popen(
+        [python, "-m", "reprints", "serve", "--index", str(index), "--port", str(port), "--workers", str(workers)]
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -122,8 +153,9 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        time.sleep(1)  # every server process started
         idle_mb = peak_rss_mb(server.pid)
-        warm = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", "2"]
+        warm = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", str(2 * workers)]
         subprocess.run([*warm, "--queries", "50"], check=True, capture_output=True)
         alone = [sys.executable, __file__, "--client", url, "--texts", str(texts_path), "--clients", "1"]
         single = json.loads(subprocess.run([*alone, "--queries", "200"], check=True, capture_output=True).stdout)
@@ -136,16 +168,7 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
         server.wait(30)
     latencies = load["latencies"]
     return {
-        "documents": len(rows),
-        "megabytes": bulk.stat().st_size / 1e6,
-        "index_seconds": added.wall,
-        "index_docs_per_second": len(rows) / added.wall,
-        "index_peak_mb": added.peak_mb,
-        "index_cpu": added.cpu,
-        "index_bytes": size,
-        "query_words": "900-1,100",
-        "query_texts": min(len(articles), 400),
-        "clients": clients,
+        "workers": workers,
         "queries": len(latencies),
         "errors": load["errors"][:5],
         "single_client_p50_ms": 1000 * statistics.median(single["latencies"]),
@@ -157,7 +180,6 @@ def run(shared: Path, clients: int, queries: int) -> dict[str, Any]:
         "queries_per_second": len(latencies) / load["wall"],
         "server_idle_mb": idle_mb,
         "server_peak_mb": server_mb,
-        "machine": f"{os.cpu_count()} cores",
     }
 
 
@@ -170,6 +192,7 @@ def write_report(result: dict[str, Any]) -> None:
         return "yes" if ok else "**no**"
 
     r = result
+    best = min(r["serving"], key=lambda s: s["p50_ms"])
     section = "\n".join(
         [
             START,
@@ -177,23 +200,31 @@ def write_report(result: dict[str, Any]) -> None:
             "",
             "Written by `python3 benchmarks/index_bench.py --write-report`. `reprints index add` of the bulk corpus "
             f"({r['documents']:,} documents, {r['megabytes']:.0f} MB) into a fresh index; then `reprints serve` on it "
-            f"and, from another process, {r['clients']} concurrent clients (keep-alive connections) posting "
-            f"{r['queries']:,} queries, each an article of {r['query_words']} words from the corpus "
-            f"({r['query_texts']} different ones). Latency is measured by the clients, end to end.",
+            f"with `--workers N` (N server processes sharing the port) and, from another process, {r['clients']} "
+            f"concurrent clients (keep-alive connections) posting {best['queries']:,} queries, each an article of "
+            f"{r['query_words']} words from the corpus ({r['query_texts']} different ones). Latency is measured by "
+            "the clients, end to end; server memory is the sum of the server processes' peaks. Targets are judged "
+            f"on the fastest row ({best['workers']} server processes on this machine's {r['machine']}).",
             "",
             "| measure | value | target | met |",
             "|---|---|---|---|",
             f"| indexing | {r['index_docs_per_second']:,.0f} docs/s ({r['index_seconds']:.1f} s, peak "
             f"{r['index_peak_mb']:,.0f} MB, index {r['index_bytes'] / 1e6:,.0f} MB on disk) | ≥ 5,000 docs/s | "
             f"{met(r['index_docs_per_second'] >= 5000)} |",
-            f"| query p50 | {r['p50_ms']:.1f} ms | ≤ 20 ms | {met(r['p50_ms'] <= 20)} |",
-            f"| query p99 | {r['p99_ms']:.1f} ms (p90 {r['p90_ms']:.1f}, max {r['max_ms']:.1f}) | ≤ 100 ms | "
-            f"{met(r['p99_ms'] <= 100)} |",
-            f"| throughput | {r['queries_per_second']:,.0f} queries/s | | |",
-            f"| one client alone | p50 {r['single_client_p50_ms']:.1f} ms, "
-            f"p99 {r['single_client_p99_ms']:.1f} ms | | |",
-            f"| server memory | {r['server_peak_mb']:,.0f} MB peak ({r['server_idle_mb']:,.0f} MB idle) | ≤ 500 MB | "
-            f"{met(r['server_peak_mb'] <= 500)} |",
+            f"| query p50 | {best['p50_ms']:.1f} ms | ≤ 20 ms | {met(best['p50_ms'] <= 20)} |",
+            f"| query p99 | {best['p99_ms']:.1f} ms | ≤ 100 ms | {met(best['p99_ms'] <= 100)} |",
+            f"| server memory | {best['server_peak_mb']:,.0f} MB peak | ≤ 500 MB | "
+            f"{met(best['server_peak_mb'] <= 500)} |",
+            "",
+            f"| server processes | {r['clients']} clients: p50 | p90 | p99 | max | queries/s | one client alone: "
+            "p50 | p99 | server memory: idle | peak |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *(
+                f"| {s['workers']} | {s['p50_ms']:.1f} ms | {s['p90_ms']:.1f} ms | {s['p99_ms']:.1f} ms | "
+                f"{s['max_ms']:.1f} ms | {s['queries_per_second']:,.0f} | {s['single_client_p50_ms']:.1f} ms | "
+                f"{s['single_client_p99_ms']:.1f} ms | {s['server_idle_mb']:,.0f} MB | {s['server_peak_mb']:,.0f} MB |"
+                for s in r["serving"]
+            ),
             "",
             END,
             "",
@@ -207,6 +238,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--queries", type=int, default=800)
+    parser.add_argument("--server-workers", default="1,2", help="server process counts to measure (comma-separated)")
     parser.add_argument("--write-report", action="store_true")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
@@ -214,7 +246,7 @@ def main() -> None:
     if args.client:
         client(args.client, args.texts, args.clients, args.queries)
         return
-    result = run(args.shared, args.clients, args.queries)
+    result = run(args.shared, args.clients, args.queries, [int(n) for n in args.server_workers.split(",")])
     out = HERE / ".work" / "index" / "results.json"
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(json.dumps(result, indent=1))

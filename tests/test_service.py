@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -233,3 +238,62 @@ def test_view_reads_a_run_written_as_parquet(tmp_path: Path) -> None:
     assert any(row["removed"] for row in expected)
     for row in expected:
         assert finished.documents[row["id"]]["removed"] == row["removed"], row["id"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
+def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -> None:
+    """`reprints serve --workers 2`: two processes answer on one port from one index (a document added through
+    one is found through the other), a process killed is replaced, and SIGTERM stops them all."""
+    index = tmp_path / "index"
+    run_cli("index", "add", "--index", index, NEWS)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", str(port), "--workers", "2"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                if call(base + "/health")[0] == 200:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        children = _children(server.pid)
+        assert len(children) == 2
+        article = ARTICLE.read_text(encoding="utf-8")
+        assert call(base + "/documents", "POST", {"id": "article", "text": article})[0] == 201
+        with ThreadPoolExecutor(8) as pool:  # enough at once that both processes answer
+            answers = list(pool.map(lambda _: call(base + "/query", "POST", {"text": article}), range(32)))
+        assert all(status == 200 and body["matches"][0]["id"] == "article" for status, body in answers)
+        os.kill(children[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(_children(server.pid)) < 2 or children[0] in _children(server.pid):
+            assert time.monotonic() < deadline, "the killed process was not replaced"
+            time.sleep(0.1)
+        assert call(base + "/health")[1]["documents"] == 301
+        serving_now = _children(server.pid)
+        server.terminate()
+        assert server.wait(30) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in serving_now)
+        assert "ended (killed by signal 9); starting another" in (server.stderr.read() if server.stderr else "")
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -404,16 +405,22 @@ def index_stats(folder: Path) -> None:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _serve_app(app: Any, host: str, port: int, token: str | None, what: str) -> None:
-    """Run an ASGI app with uvicorn (the `serve` extra), refusing a non-loopback bind without a token."""
+def _serve_app(
+    factory: Callable[[], Any], host: str, port: int, token: str | None, what: str, workers: int = 1
+) -> None:
+    """Serve the ASGI app `factory()` makes with uvicorn (the `serve` extra) from `workers` processes, refusing a
+    non-loopback bind without a token."""
     if host not in LOOPBACK and not token:
         raise click.UsageError(f"--host {host} exposes the {what} beyond this machine: give a --token too")
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (checked here, for a clear message)
     except ImportError:
         raise ReprintsError("the service needs the serve extra: pip install 'reprints[serve]'") from None
-    click.echo(f"reprints: serving {what} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    from reprints.web.processes import serve as serve_processes
+
+    processes = "" if workers == 1 else f" from {workers} processes"
+    click.echo(f"reprints: serving {what} on http://{host}:{port}/{processes} (Ctrl-C stops)", err=True)
+    serve_processes(factory, host=host, port=port, workers=workers)
 
 
 def _local_hosts(host: str) -> frozenset[str] | None:
@@ -436,13 +443,23 @@ def _web_app(**kwargs: Any) -> Any:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
-def serve(folder: Path, host: str, port: int, token: str | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (a query is CPU-bound: one process answers one at a time).",
+)
+def serve(folder: Path, host: str, port: int, token: str | None, workers: int) -> None:
     """Serve an index over HTTP: the JSON API (OpenAPI at /openapi.json) and the query pages."""
     from reprints.index.api import open_index
 
-    store = open_index(folder)
-    app = _web_app(store=store, token=token, hosts=_local_hosts(host))
-    _serve_app(app, host, port, token, f"the index {folder}")
+    open_index(folder).close()  # a missing or foreign index is reported before the port is taken
+
+    def app() -> Any:
+        return _web_app(store=open_index(folder), token=token, hosts=_local_hosts(host))
+
+    _serve_app(app, host, port, token, f"the index {folder}", workers)
 
 
 @cli.command()
@@ -457,7 +474,8 @@ def view(out_dir: Path, inputs: tuple[Path, ...], host: str, port: int, token: s
     from reprints.web.run import FinishedRun
 
     run = FinishedRun(out_dir, inputs)
-    _serve_app(_web_app(run=run, token=token, hosts=_local_hosts(host)), host, port, token, f"the run {out_dir}")
+    app = _web_app(run=run, token=token, hosts=_local_hosts(host))
+    _serve_app(lambda: app, host, port, token, f"the run {out_dir}")
 
 
 class _WarningLimit(logging.Filter):

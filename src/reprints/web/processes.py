@@ -1,0 +1,123 @@
+"""Serving from several processes: one listening socket, shared by forked server processes.
+
+A query is CPU-bound Python (tokenizing, fingerprinting and aligning the query with its candidates), so one
+process answers one query at a time whatever its threads. `serve` binds the socket once, then forks `workers`
+processes that each build their own application (their own connections to the index: an SQLite connection
+must not cross a fork) and accept connections from that socket; the kernel hands each new connection to one of
+them. The parent only watches: it starts a process again if one dies, and stops them all on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from reprints.errors import ReprintsError
+
+log = logging.getLogger(__name__)
+
+QUICK_DEATHS = 5  # processes dying this soon after starting, in a row, stop the server: it cannot start
+QUICK = 2.0  # seconds
+
+
+def serve(factory: Callable[[], Any], *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
+    """Serve the ASGI application `factory()` makes on `host:port` with uvicorn, from `workers` processes."""
+    import uvicorn
+
+    if workers < 1:
+        raise ReprintsError(f"--workers must be at least 1 (got {workers})")
+    if workers == 1:
+        uvicorn.run(factory(), host=host, port=port, log_level=log_level)
+        return
+    if not hasattr(os, "fork"):
+        raise ReprintsError("serving from several processes needs fork (POSIX); use --workers 1 here")
+    listener = _listening_socket(host, port)
+    Supervisor(factory, listener, workers, log_level).run()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listener = socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    except OSError as exc:
+        raise ReprintsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+class Supervisor:
+    """Forks the server processes and keeps `workers` of them running until told to stop."""
+
+    def __init__(self, factory: Callable[[], Any], listener: socket.socket, workers: int, log_level: str) -> None:
+        self.factory = factory
+        self.listener = listener
+        self.workers = workers
+        self.log_level = log_level
+        self.children: dict[int, float] = {}  # pid -> when it started
+        self.stopping = False
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        quick_deaths = 0
+        try:
+            for _ in range(self.workers):
+                self._start()
+            while self.children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                started = self.children.pop(pid, None)
+                if started is None or self.stopping:
+                    continue
+                quick_deaths = quick_deaths + 1 if time.monotonic() - started < QUICK else 0
+                if quick_deaths >= QUICK_DEATHS:
+                    self._stop(signal.SIGTERM, None)
+                    raise ReprintsError(
+                        f"server processes keep dying as they start (last: {_ended(status)}); see the errors above"
+                    )
+                log.warning("a server process ended (%s); starting another", _ended(status))
+                self._start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.listener.close()
+
+    def _start(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: serve until told to stop, then leave without the parent's clean-up
+            code = 1
+            try:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                self._serve()
+                code = 0
+            except BaseException as exc:
+                log.error("server process %d: %s", os.getpid(), exc)
+            finally:
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def _serve(self) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(self.factory(), log_level=self.log_level)
+        uvicorn.Server(config).run(sockets=[self.listener])
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):  # ended already
+                os.kill(pid, signal.SIGTERM)
+
+
+def _ended(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
