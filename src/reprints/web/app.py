@@ -37,6 +37,7 @@ from reprints.types import Document
 from reprints.web.run import FinishedRun
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of one request
+COMPUTING_THREADS = 1  # queries and comparisons computed at once in one process (CPU-bound: see `create_app`)
 STATIC = resources.files("reprints.web") / "static"
 PAGES = {"/": "index.html", "/pair": "pair.html", "/doc": "doc.html"}
 log = logging.getLogger(__name__)
@@ -160,9 +161,20 @@ def create_app(
 ) -> Starlette:
     """The application over an index (`store`) or a finished run (`run`). With `hosts`, requests naming another
     host are refused (`reprints.web.LOCAL_HOSTS` for a server bound to this machine)."""
+    import anyio.to_thread
     from starlette.concurrency import run_in_threadpool
 
     writing = threading.Lock()  # one writer at a time in this process (SQLite also locks across processes)
+    limiters: list[anyio.CapacityLimiter] = []
+
+    async def computed(work: Callable[[], Any]) -> Any:
+        """`work()` (a query or a comparison) in a thread, COMPUTING_THREADS of them at once in this process.
+        They are CPU-bound Python: more at once in one process only share its one interpreter, each holding
+        its working memory (and a thread's allocator arena) the while; more processes (`serve --workers`) answer
+        more at once."""
+        if not limiters:  # made in the event loop, on first use
+            limiters.append(anyio.CapacityLimiter(COMPUTING_THREADS))
+        return await anyio.to_thread.run_sync(work, limiter=limiters[0])
 
     async def health(request: Request) -> Response:
         body: dict[str, Any] = {"status": "ok", "version": __version__}
@@ -221,7 +233,7 @@ def create_app(
         if doc_id is not None and not isinstance(doc_id, str):
             raise HTTPError(400, "'id' must be a string")
         metadata = {key: value for key, value in body.items() if key not in ("id", "text", "limit")}
-        matches = await run_in_threadpool(
+        matches = await computed(
             lambda: query(index, body["text"], doc_id=doc_id, metadata=metadata or None, limit=limit)
         )
         return JSONResponse({"matches": [match.to_dict() for match in matches]})
@@ -241,7 +253,7 @@ def create_app(
             if doc is None:
                 raise HTTPError(404, f"no document {doc_id!r} in the index")
             texts[doc_id] = doc.text
-        match = await run_in_threadpool(pair, index, a, b)
+        match = await computed(lambda: pair(index, a, b))
         return JSONResponse(
             {"a": {"id": a, "text": texts[a]}, "b": {"id": b, "text": texts[b]}, "pair": _pair_row(match)}
         )
