@@ -335,3 +335,66 @@ def test_threads_that_come_and_go_leave_no_connections_behind(tmp_path: Path) ->
                 thread.join()
         assert len(os.listdir("/proc/self/fd")) - before <= 3 * store.POOL
         assert len(store._idle) <= store.POOL
+
+
+UNUSUAL_TEXTS = [
+    "",
+    "   \n\n  ",
+    "«Très» bien—dit-il…\r\nLine two, “quoted”.\n\n\tTabbed line",
+    "東京都は今日、新しい計画を発表した。\n二行目です。",
+    "x" * 3 + "\n" + "word " * 400,
+]
+
+
+@given(st.lists(st.integers(0, len(NEWS_TEXTS) + len(UNUSUAL_TEXTS) - 1), min_size=1, max_size=8))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_stored_tokens_are_those_of_tokenizing_the_text(tmp_path: Path, chosen: list[int]) -> None:
+    """Property: the tokens and lines the index keeps of a document (so that a query does not tokenize its
+    candidates again) are field for field what tokenizing its stored text gives, alone or several at once."""
+    import numpy as np
+
+    from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
+
+    texts = [(NEWS_TEXTS + UNUSUAL_TEXTS)[i] for i in chosen]
+    with open_index(tmp_path / f"index{time.monotonic_ns()}", create=True) as store:
+        add_documents(store, [Document(f"d{i}", text, i) for i, text in enumerate(texts)])
+        with store.reading() as db:
+            stored = store.documents(db, list(range(1, len(texts) + 1)), texts=False)
+            assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == len(texts)
+            got = store.tokenized(db, stored)
+    expected = tokenize_batch(texts, store.config.fingerprint.seed)
+    for name in TokenBatch.__dataclass_fields__:
+        mine, theirs = getattr(got, name), getattr(expected, name)
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
+
+
+def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:
+    """An index made before tokens were stored (format 1) opens, is upgraded in place, and answers the same: its
+    documents are tokenized from their text, documents added afterwards have their tokens stored."""
+    docs = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines()][:80]
+    folder = tmp_path / "index"
+    add(folder, [NEWS], workers=1)
+
+    def answers() -> list[Any]:
+        with open_index(folder) as store:
+            return [[m.to_dict() for m in query(store, doc["text"], doc_id=doc["id"])] for doc in docs[::4]]
+
+    before = answers()
+    with sqlite3.connect(folder / "index.sqlite") as db:  # as format 1 left it
+        db.execute("DROP TABLE tokens")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
+    assert answers() == before
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "2"
+        assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == 0
+    with open_index(folder) as store:
+        add_documents(store, [Document("late", docs[0]["text"] + "\n" + docs[1]["text"], 0)])
+        remove_documents(store, [docs[2]["id"]])
+        late = query(store, docs[0]["text"], doc_id=docs[0]["id"])
+    assert any(m.id == "late" and m.relation == "contained" for m in late)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == 1
+    with sqlite3.connect(folder / "index.sqlite") as db:  # a format this reprints does not know
+        db.execute("UPDATE meta SET value = '9' WHERE key = 'format'")
+    with pytest.raises(InputError, match="format 9"):
+        open_index(folder)

@@ -85,14 +85,15 @@ def tokenize_batch(texts: list[str], seed: int) -> TokenBatch:
     )
 
 
-def concat_token_batches(first: TokenBatch, second: TokenBatch) -> TokenBatch:
-    """The documents of `second` after those of `first`, as if they had been tokenized together."""
+def concat_token_batches(*batches: TokenBatch) -> TokenBatch:
+    """The documents of the batches one after another, as if they had been tokenized together."""
     values = {}
+    firsts = np.cumsum([0] + [len(batch.token_counts) for batch in batches])
     for name in TokenBatch.__dataclass_fields__:
-        one, two = getattr(first, name), getattr(second, name)
+        parts = [getattr(batch, name) for batch in batches]
         if name == "line_docs":
-            two = two + len(first.token_counts)
-        values[name] = np.concatenate((one, two)) if name != "doc_sketches" else np.vstack((one, two))
+            parts = [part + first for part, first in zip(parts, firsts.tolist(), strict=False)]
+        values[name] = np.vstack(parts) if name == "doc_sketches" else np.concatenate(parts)
     return TokenBatch(**values)
 
 

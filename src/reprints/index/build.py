@@ -24,7 +24,7 @@ import numpy as np
 
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
-from reprints.index.store import Store, signed
+from reprints.index.store import Store, pack_tokens, signed
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_of
 from reprints.normalize.tokens import Tokens
 from reprints.types import Document
@@ -42,6 +42,7 @@ class Prepared:
     line_hashes: bytes  # uint64 per line (the site is mixed in when stored)
     line_tokens: bytes  # int64 per line
     sketch: bytes  # SKETCH_SIZE uint64
+    token_arrays: bytes  # its tokens and lines (`reprints.index.store.pack_tokens`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
                 batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
                 line_tokens[lo:hi].tobytes(),
                 batch.doc_sketches[doc].astype(np.uint64).tobytes(),
+                pack_tokens(batch, doc),
             )
         )
     return out
@@ -215,6 +217,7 @@ def _store_batch(
             ),
         )
         num = int(cursor.lastrowid or 0)
+        db.execute("INSERT INTO tokens VALUES (?, ?)", (num, prep.token_arrays))
         if first is None:  # the first copy of its text: joined for candidates, evidence for boilerplate
             if prep.tokens > 0:
                 firsts[prep.doc_hash] = (num, site)
@@ -254,6 +257,7 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
         db.executemany("DELETE FROM lines WHERE key = ? AND num = ?", ((key, num) for key in keys))
         touched.update(keys)
     db.execute("DELETE FROM documents WHERE num = ?", (num,))
+    db.execute("DELETE FROM tokens WHERE num = ?", (num,))
     successor = store.first_copy(db, doc_hash, tokens) if first == num else None
     if successor is not None:
         text, packed, site = db.execute(

@@ -105,7 +105,8 @@ def query(
                 candidates -= exact - {canonical}
                 exact = {canonical}
         candidates |= exact
-        stored = store.documents(db, sorted(candidates))
+        stored = store.documents(db, sorted(candidates), texts=False)
+        stored_tokens = store.tokenized(db, stored)
         sites = [_site(store, db, doc) for doc in stored]
         if own is not None and metadata is None:
             query_site = _site(store, db, own)
@@ -114,7 +115,7 @@ def query(
             site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field))
             query_site = first_site if first_site is not None else (site if site is not None else -1)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
-    matches = _aligned(store, tokens, query_site, stored, sites, exact, boilerplate)
+    matches = _aligned(store, tokens, stored_tokens, query_site, stored, sites, exact, boilerplate)
     matches.sort(key=lambda m: (-m.coverage_query, -m.coverage_stored, m.id))
     return matches[:limit] if limit is not None else matches
 
@@ -129,27 +130,29 @@ def pair(store: Store, id_a: str, id_b: str) -> Match | None:
             return None
         site_a, site_b = _site(store, db, one), _site(store, db, other)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
+        tokens, other_tokens = store.tokenized(db, [one]), store.tokenized(db, [other])
     exact = {other.num} if one.tokens > 0 and one.doc_hash == other.doc_hash else set()
-    tokens = tokenize_batch([one.text], config.fingerprint.seed)
-    found = _aligned(store, tokens, site_a, [other], [site_b], exact, boilerplate)
+    found = _aligned(store, tokens, other_tokens, site_a, [other], [site_b], exact, boilerplate)
     return found[0] if found else None
 
 
 def _aligned(
     store: Store,
     tokens: TokenBatch,
+    stored_tokens: TokenBatch,
     query_site: int,
     stored: list[Stored],
     sites: list[int],
     exact: set[int],
     boilerplate: np.ndarray | None,
 ) -> list[Match]:
-    """The query aligned with each stored candidate: the matches holding content, in candidate order."""
+    """The query (`tokens`) aligned with each stored candidate (`stored_tokens`, in order): the matches holding
+    content, in candidate order."""
     if not stored:
         return []
     config = store.config
     fp = config.fingerprint
-    both = concat_token_batches(tokens, tokenize_batch([doc.text for doc in stored], fp.seed))
+    both = concat_token_batches(tokens, stored_tokens)
     site_array = np.array([query_site, *sites], dtype=np.int64)
     prints = fingerprint_tokens(both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array)
     others = {i for i, doc in enumerate(stored, start=1) if doc.num in exact}

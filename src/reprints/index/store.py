@@ -10,7 +10,10 @@ What is kept per document:
 - its text, metadata and site, exact-text hash and token count;
 - for the first copy of each exact text only (as `dedup` joins only those): its anchors (winnowed shingle hashes
   of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders;
-- its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`).
+- its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`);
+- its tokens (hashes and character bounds) and lines, as tokenizing made them (`pack_tokens`), so that a query
+  aligns stored documents without tokenizing them again (format 2; documents of a format 1 index, upgraded in
+  place when opened, are tokenized from their text).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ import numpy as np
 
 from reprints.config import Config
 from reprints.errors import ConfigError, InputError
+from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 
-FORMAT = 1
+FORMAT = 2
+UPGRADABLE = (1,)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
@@ -70,7 +75,19 @@ CREATE TABLE IF NOT EXISTS anchors (hash INTEGER NOT NULL, num INTEGER NOT NULL,
 CREATE TABLE IF NOT EXISTS lines (key INTEGER NOT NULL, num INTEGER NOT NULL, PRIMARY KEY (key, num))
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS boilerplate (key INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL);
 """
+TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"
+
+# A stored document's tokens (`pack_tokens`): per token its hash, lead and trail; per line its token and character
+# bounds (the line hashes, token counts and sketch are columns of `documents`). Little-endian.
+TOKEN_FIELDS = (("hashes", "<u8"), ("lead", "<i4"), ("trail", "<i4"))
+LINE_FIELDS = (
+    ("line_token_start", "<i8"),
+    ("line_token_end", "<i8"),
+    ("line_char_start", "<i8"),
+    ("line_char_end", "<i8"),
+)
 
 
 def signed(values: np.ndarray) -> list[int]:
@@ -81,6 +98,47 @@ def signed(values: np.ndarray) -> list[int]:
 def unsigned(values: Sequence[int]) -> np.ndarray:
     """SQLite integers back to 64-bit unsigned hashes."""
     return np.array(values, dtype=np.int64).view(np.uint64)
+
+
+def pack_tokens(batch: TokenBatch, doc: int) -> bytes:
+    """Document `doc` of a tokenized batch, packed for the `tokens` table (see TOKEN_FIELDS, LINE_FIELDS)."""
+    tokens = np.zeros(len(batch.token_counts) + 1, dtype=np.int64)
+    np.cumsum(batch.token_counts, out=tokens[1:])
+    lines = np.searchsorted(batch.line_docs, [doc, doc + 1])
+    token_part = slice(int(tokens[doc]), int(tokens[doc + 1]))
+    line_part = slice(int(lines[0]), int(lines[1]))
+    return b"".join(
+        [getattr(batch, name)[token_part].astype(kind).tobytes() for name, kind in TOKEN_FIELDS]
+        + [getattr(batch, name)[line_part].astype(kind).tobytes() for name, kind in LINE_FIELDS]
+    )
+
+
+def unpack_tokens(tokens: int, doc_hash: int, arrays: bytes, line_hashes: bytes, sketch: bytes) -> TokenBatch:
+    """A one-document TokenBatch from its packed tokens (`pack_tokens`) and its `documents` columns."""
+    values: dict[str, np.ndarray] = {}
+    lines = len(line_hashes) // 8
+    at = 0
+    for fields, count in ((TOKEN_FIELDS, tokens), (LINE_FIELDS, lines)):
+        for name, kind in fields:
+            dtype = np.dtype(kind)
+            values[name] = np.frombuffer(arrays, dtype=dtype, count=count, offset=at).astype(dtype.newbyteorder("="))
+            at += count * dtype.itemsize
+    if at != len(arrays):
+        raise InputError(f"a stored document's tokens are {len(arrays)} bytes, not {at}: the index is damaged")
+    return TokenBatch(
+        token_counts=np.array([tokens], dtype=np.int64),
+        hashes=values["hashes"],
+        lead=values["lead"],
+        trail=values["trail"],
+        doc_hashes=np.array([doc_hash], dtype=np.int64).view(np.uint64),
+        doc_sketches=np.frombuffer(sketch, dtype=np.uint64).reshape(1, -1).copy(),
+        line_docs=np.zeros(lines, dtype=np.int64),
+        line_hashes=np.frombuffer(line_hashes, dtype=np.uint64).copy(),
+        line_token_start=values["line_token_start"],
+        line_token_end=values["line_token_end"],
+        line_char_start=values["line_char_start"],
+        line_char_end=values["line_char_end"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +258,11 @@ class Store:
                     db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
                     db.execute("INSERT INTO meta VALUES ('parameters', ?)", (json.dumps(given, sort_keys=True),))
                     return given
+        if int(rows.get("format", "0")) in UPGRADABLE:
+            with self.writing() as db:
+                db.execute(TOKENS_TABLE)
+                db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
+            rows["format"] = str(FORMAT)
         if int(rows.get("format", "0")) != FORMAT:
             raise InputError(
                 f"{self.folder} holds an index of format {rows.get('format')}; this reprints reads format {FORMAT}: "
@@ -234,17 +297,43 @@ class Store:
         with self.reading() as db:
             return [self.by_id(db, doc_id) for doc_id in ids]
 
-    def documents(self, db: sqlite3.Connection, nums: Sequence[int]) -> list[Stored]:
-        """Stored documents by number, in the order given."""
+    def documents(self, db: sqlite3.Connection, nums: Sequence[int], *, texts: bool = True) -> list[Stored]:
+        """Stored documents by number, in the order given (with `texts` false, their `text` is left empty)."""
         found: dict[int, Stored] = {}
+        text = "text" if texts else "''"
         for start in range(0, len(nums), 500):
             piece = list(nums[start : start + 500])
             marks = ",".join("?" * len(piece))
             for row in db.execute(
-                f"SELECT num, id, text, metadata, site, doc_hash, tokens FROM documents WHERE num IN ({marks})", piece
+                f"SELECT num, id, {text}, metadata, site, doc_hash, tokens FROM documents WHERE num IN ({marks})", piece
             ):
                 found[row[0]] = Stored(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
         return [found[num] for num in nums if num in found]
+
+    def tokenized(self, db: sqlite3.Connection, docs: Sequence[Stored]) -> TokenBatch:
+        """The stored documents' tokens and lines, in the order given, as `tokenize_batch` of their texts gives
+        them: read from the `tokens` table, or tokenized from the text for a document stored without them."""
+        nums = [doc.num for doc in docs]
+        found: dict[int, tuple[bytes, bytes, bytes]] = {}
+        for start in range(0, len(nums), 500):
+            piece = nums[start : start + 500]
+            marks = ",".join("?" * len(piece))
+            rows = db.execute(
+                f"SELECT d.num, t.arrays, d.line_hashes, d.sketch FROM documents d JOIN tokens t ON t.num = d.num "
+                f"WHERE d.num IN ({marks})",
+                piece,
+            )
+            found.update((num, (arrays, lines, sketch)) for num, arrays, lines, sketch in rows)
+        parts = []
+        for doc in docs:
+            if doc.num in found:
+                parts.append(unpack_tokens(doc.tokens, doc.doc_hash, *found[doc.num]))
+            else:
+                text = doc.text or db.execute("SELECT text FROM documents WHERE num = ?", (doc.num,)).fetchone()[0]
+                parts.append(tokenize_batch([text], self.config.fingerprint.seed))
+        if not parts:
+            return tokenize_batch([], self.config.fingerprint.seed)
+        return concat_token_batches(*parts)
 
     def by_id(self, db: sqlite3.Connection, doc_id: str) -> Stored | None:
         row = db.execute("SELECT num FROM documents WHERE id = ?", (doc_id,)).fetchone()
