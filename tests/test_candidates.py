@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprints.candidates.exact import exact_groups
@@ -46,14 +46,16 @@ def test_join_with_no_anchors() -> None:
     st.integers(2, 12),
     st.sampled_from([1, 7, 100, 1000]),
 )
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_join_in_partitions_gives_the_same_candidates(
-    seed: int, rows: int, per_hash: int, cap: int, partition_rows: int
+    tmp_path: Path, seed: int, rows: int, per_hash: int, cap: int, partition_rows: int
 ) -> None:
     """The anchor join in hash-range partitions (bounded memory), of the rows `keep` selects, finds the same
     pairs, shared counts and capped anchors as in one piece on those rows: anchors of hashes held by a few to
     tens of rows (some over the cap, so hubs count) spread over many documents, hashes drawn over the whole
-    64-bit range so that every partition holds some; small partitions count their pairs in many pieces."""
+    64-bit range so that every partition holds some; small partitions count their pairs in many pieces. So
+    does the join that writes each partition's pairs to files and merges them a range of keys at a time (as
+    the local engine runs it), leaving no file of its own behind but the candidates'."""
     rng = np.random.default_rng(seed)
     distinct = max(1, rows // per_hash)  # about `per_hash` rows per hash: groups under and over the cap
     values = rng.integers(0, 2**64 - 1, size=distinct, dtype=np.uint64, endpoint=True)
@@ -65,6 +67,13 @@ def test_join_in_partitions_gives_the_same_candidates(
     assert np.array_equal(whole.a, parted.a) and np.array_equal(whole.b, parted.b)
     assert np.array_equal(whole.shared, parted.shared)
     assert whole.capped_anchors == parted.capped_anchors
+    folder = tmp_path / f"join{seed}-{rows}-{partition_rows}"
+    spilled = join_anchors(docs, hashes, anchor_df_cap=cap, keep=keep, partition_rows=partition_rows, folder=folder)
+    for mine, theirs in ((spilled.a, whole.a), (spilled.b, whole.b), (spilled.shared, whole.shared)):
+        assert np.asarray(mine).dtype == np.int64 and np.array_equal(mine, theirs)
+    assert spilled.capped_anchors == whole.capped_anchors
+    left = sorted(path.name for path in folder.iterdir())
+    assert left == ["a.npy", "b.npy", "shared.npy"]
 
 
 def test_exact_groups_skip_empty_and_unreadable() -> None:

@@ -36,7 +36,7 @@ from reprints.engines.workdir import WorkDir, input_manifest
 from reprints.errors import OutputError
 from reprints.fingerprint.corpus import TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
-from reprints.io.arrays import load_dataclass, release_free_memory, save_dataclass
+from reprints.io.arrays import drop_pages, load_dataclass, release_free_memory, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
 from reprints.io.pages import Pages
 from reprints.io.verify import check_files, verified
@@ -133,6 +133,7 @@ def _run(
                 candidates = find_candidates(corpus, representative, config, engine, work.path / "join")
                 save_dataclass(work.candidates, candidates)
             candidates = mapped_candidates(candidates, work.path / "pairs")
+            drop_pages(candidates.a, candidates.b, candidates.shared)  # read whole by the checkpoint
             corpus.release_anchors()
             release_free_memory()
         with timer("align"):

@@ -9,6 +9,7 @@ around their canonical member by the clusters stage.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Candidates:
 
 HUBS = 2
 MIN_HUB_ANCHORS = 2
+MIN_PIECE = 1 << 16  # rows gathered, and pairs merged, at once at least (however small the partitions)
 
 
 def join_anchors(
@@ -67,9 +69,8 @@ def join_anchors(
         folder.mkdir(parents=True, exist_ok=True)
         column = Column(folder, "partition_of_row", np.uint16)
     try:
-        return _joined(
-            docs, hashes, keep, bits, partitions(hashes, bits, partition_rows, column), anchor_df_cap, partition_rows
-        )
+        part_of = partitions(hashes, bits, partition_rows, column)
+        return _joined(docs, hashes, keep, bits, part_of, anchor_df_cap, partition_rows, folder)
     finally:
         if column is not None and column.path is not None:
             column.path.unlink(missing_ok=True)
@@ -83,23 +84,84 @@ def _joined(
     part_of: npt.NDArray[np.uint16],
     anchor_df_cap: int,
     partition_rows: int,
+    folder: Path | None,
 ) -> Candidates:
-    """`join_anchors` once each row's partition is known."""
+    """`join_anchors` once each row's partition is known: each partition's distinct pairs with their counts (a
+    run, in a file of `folder` when there is one), then the runs merged."""
     drop_pages(hashes)
     empty = np.empty(0, dtype=np.int64)
-    pairs, hubs, capped = (empty, empty), (empty, empty), 0
+    runs: list[tuple[I64, I64]] = []
+    hubs, capped = (empty, empty), 0
     for part in range(1 << bits):
-        part_docs, part_hashes = _partition_rows(docs, hashes, part_of, part, keep, partition_rows)
+        part_docs, part_hashes = _partition_rows(docs, hashes, part_of, part, keep, max(partition_rows, MIN_PIECE))
         keys, counts, hub_keys, part_capped = join_partition(part_docs, part_hashes, anchor_df_cap, partition_rows)
         del part_docs, part_hashes
-        pairs = _merged(pairs, (keys, counts))
+        if folder is not None and len(keys) > 0:
+            runs.append(_run(keys, counts, folder, f"run{part:05d}"))
+        else:
+            runs.append((keys, counts))
+        del keys, counts
         hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
         capped += part_capped
         release_free_memory()  # a partition's temporaries: otherwise glibc keeps them, and the next adds more
     hub_keys, hub_counts = hubs
     kept = hub_counts >= MIN_HUB_ANCHORS  # a pair found through hubs shares several capped anchors
-    pair_keys, shared = _merged(pairs, (hub_keys[kept], hub_counts[kept]))
-    return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
+    runs.append((hub_keys[kept], hub_counts[kept]))
+    if folder is None:
+        pairs: tuple[I64, I64] = (empty, empty)
+        for run in runs:
+            pairs = _merged(pairs, run)
+        pair_keys, shared = pairs
+        return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
+    runs = [run for run in runs if len(run[0])] or [(empty, empty)]
+    try:
+        return _merged_runs(runs, capped, max(partition_rows, MIN_PIECE), folder)
+    finally:
+        for part in range(1 << bits):
+            for name in ("keys", "counts"):
+                (folder / f"run{part:05d}_{name}.npy").unlink(missing_ok=True)
+
+
+def _run(keys: I64, counts: I64, folder: Path, name: str) -> tuple[I64, I64]:
+    """A partition's pair keys and counts written to files of `folder`, mapped."""
+    mapped = []
+    for suffix, values in (("keys", keys), ("counts", counts)):
+        column = Column(folder, f"{name}_{suffix}", np.int64)
+        column.append(values)
+        mapped.append(column.close())
+    return mapped[0], mapped[1]
+
+
+def _merged_runs(runs: list[tuple[I64, I64]], capped: int, piece: int, folder: Path) -> Candidates:
+    """The runs (each with sorted, distinct keys) merged into the candidates, one range of keys at a time, into
+    mapped files of `folder`: the distinct pairs of a corpus grow with it, and held in memory they were the
+    largest thing the join kept (16 bytes a pair, twice that while merged)."""
+    total = sum(len(keys) for keys, _ in runs)
+    largest = max(runs, key=lambda run: len(run[0]))[0] if runs else np.empty(0, dtype=np.int64)
+    chunks = max(1, -(-total // piece))
+    cuts = np.unique(np.asarray(largest[(np.arange(1, chunks) * len(largest)) // chunks], dtype=np.int64))
+    bounds = [None, *cuts.tolist(), None]
+    columns = [Column(folder, name, np.int64) for name in ("a", "b", "shared")]
+    for low, high in itertools.pairwise(bounds):
+        keys_parts, count_parts = [], []
+        for keys, counts in runs:
+            start = 0 if low is None else int(np.searchsorted(keys, low))
+            stop = len(keys) if high is None else int(np.searchsorted(keys, high))
+            keys_parts.append(np.asarray(keys[start:stop]))
+            count_parts.append(np.asarray(counts[start:stop]))
+            drop_pages(keys, counts)
+        chunk_keys, chunk_counts = np.concatenate(keys_parts), np.concatenate(count_parts)
+        order = np.argsort(chunk_keys, kind="stable")
+        chunk_keys, chunk_counts = chunk_keys[order], chunk_counts[order]
+        if len(chunk_keys) == 0:
+            continue
+        first = np.flatnonzero(np.concatenate(([True], chunk_keys[1:] != chunk_keys[:-1])))
+        distinct = chunk_keys[first]
+        shared = np.add.reduceat(chunk_counts, first)
+        for column, values in zip(columns, (distinct // 2**32, distinct % 2**32, shared), strict=True):
+            column.append(values)
+    a, b, shared = (column.close() for column in columns)
+    return Candidates(a, b, shared, capped)
 
 
 def _partition_rows(

@@ -30,7 +30,7 @@ from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
-from reprints.io.arrays import Column, drop_pages, release_free_memory
+from reprints.io.arrays import Column, drop_pages, is_mapped, release_free_memory
 from reprints.io.verify import Checksum
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
@@ -279,7 +279,9 @@ def find_candidates(
 
 def mapped_candidates(candidates: Candidates, folder: Path) -> Candidates:
     """The candidates with their columns in files of `folder`, mapped (they grow with the corpus, and the align
-    stage reads them a batch at a time)."""
+    stage reads them a batch at a time); as they are when the join left them in files already."""
+    if all(is_mapped(values) or len(values) == 0 for values in (candidates.a, candidates.b, candidates.shared)):
+        return candidates
     folder.mkdir(parents=True, exist_ok=True)
     a, b, shared = (Column(folder, name, np.int64) for name in ("a", "b", "shared"))
     for column, values in ((a, candidates.a), (b, candidates.b), (shared, candidates.shared)):
