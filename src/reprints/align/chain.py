@@ -74,7 +74,7 @@ def ranges(starts: I64, lengths: I64) -> I64:
     return np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)
 
 
-MATCH_CHUNK = 256  # pairs whose match points are found from one read of their documents' rows
+MATCH_CHUNK = 4096  # pairs whose match points are found from one read of their documents' rows
 
 
 def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
