@@ -148,3 +148,22 @@ def test_regression_sketches_compare_across_batches_of_any_size() -> None:
     crowd = tokenize_batch([*(_TEXTS * 15), text], 0).doc_sketches[-1]
     assert np.array_equal(alone, crowd)
     assert resemblance(alone.tolist(), crowd.tolist()) == 1.0
+
+
+@given(
+    st.lists(st.integers(0, 2**64 - 1), max_size=200),
+    st.lists(st.integers(0, 2**64 - 1), max_size=200),
+    st.integers(0, 60),
+    st.booleans(),
+)
+@settings(max_examples=80, deadline=None)
+def test_boilerplate_membership_is_that_of_isin(keys: list[int], values: list[int], shared: int, ordered: bool) -> None:
+    """The boilerplate lines of a batch are found by binary search in the learned keys: the same lines as
+    `np.isin`, keys in order or not, values found or not, duplicates, the largest keys."""
+    from reprints.fingerprint.corpus import _members
+
+    key_array = np.array(keys, dtype=np.uint64)
+    value_array = np.array(values + keys[:shared], dtype=np.uint64)
+    if ordered:
+        key_array = np.unique(key_array)
+    assert np.array_equal(_members(value_array, key_array), np.isin(value_array, key_array))

@@ -121,7 +121,7 @@ def fingerprint_tokens(
     bp_tokens = np.zeros(count, dtype=np.int64)
     if boilerplate is not None and len(boilerplate) and len(batch.line_docs):
         site_of_line = sites[batch.line_docs] if sites is not None else np.zeros(len(batch.line_docs), np.int64)
-        hit = np.isin(line_keys(batch.line_hashes, site_of_line), boilerplate)
+        hit = _members(line_keys(batch.line_hashes, site_of_line), boilerplate)
         line_tokens = batch.line_token_end[hit] - batch.line_token_start[hit]
         drop = np.zeros(len(batch.hashes), dtype=np.bool_)
         drop[ranges(offsets[batch.line_docs[hit]] + batch.line_token_start[hit], line_tokens)] = True
@@ -217,6 +217,17 @@ class FingerprintTask:
             return fingerprint_tokens(batch, self.shingle_size, self.window, self.seed, keys, sites)
 
         return checkpointed(self.checkpoints / f"{number:06d}.npz", BatchPrints, compute)
+
+
+def _members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:
+    """Whether each value is one of `sorted_keys` (sorted, as learned): binary searches, where `np.isin` sorts
+    the values and all the keys again at every batch (and every query of the index)."""
+    if len(sorted_keys) > 1 and not bool(np.all(sorted_keys[1:] >= sorted_keys[:-1])):
+        sorted_keys = np.sort(sorted_keys)
+    at = np.searchsorted(sorted_keys, values)
+    hit = at < len(sorted_keys)
+    hit[hit] = sorted_keys[at[hit]] == values[hit]
+    return hit
 
 
 def _offsets(counts: I64) -> I64:
