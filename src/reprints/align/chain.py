@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from reprints.align.kernels import lookup_in_ranges
 from reprints.fingerprint.hashing import U64, doc_keys
-from reprints.io.arrays import drop_pages, read_rows
+from reprints.io.arrays import drop_pages, ranges, read_rows
 from reprints.normalize.tokens import I64
 
 
@@ -63,15 +63,6 @@ class Regions:
 def _empty_regions() -> Regions:
     empty = np.empty(0, dtype=np.int64)
     return Regions(empty, empty, empty, empty, empty)
-
-
-def ranges(starts: I64, lengths: I64) -> I64:
-    """Concatenation of `arange(s, s + n)` for each start and length."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)
 
 
 MATCH_CHUNK = 4096  # pairs whose match points are found from one read of their documents' rows

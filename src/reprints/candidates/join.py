@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64, partition_bits, partitions
-from reprints.io.arrays import Column, drop_pages, is_mapped, release_free_memory
+from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
 from reprints.normalize.tokens import I64
 
 
@@ -90,30 +90,30 @@ def _joined(
     run, in a file of `folder` when there is one), then the runs merged."""
     drop_pages(hashes)
     empty = np.empty(0, dtype=np.int64)
-    runs: list[tuple[I64, I64]] = []
+    runs: list[tuple[I64, I64]] = []  # with a folder: each partition's pairs, in files
+    pairs: tuple[I64, I64] = (empty, empty)  # without: the pairs merged so far
     hubs, capped = (empty, empty), 0
     for part in range(1 << bits):
         part_docs, part_hashes = _partition_rows(docs, hashes, part_of, part, keep, max(partition_rows, MIN_PIECE))
         keys, counts, hub_keys, part_capped = join_partition(part_docs, part_hashes, anchor_df_cap, partition_rows)
         del part_docs, part_hashes
-        if folder is not None and len(keys) > 0:
-            runs.append(_run(keys, counts, folder, f"run{part:05d}"))
-        else:
-            runs.append((keys, counts))
+        if folder is None:
+            pairs = _merged(pairs, (keys, counts))
+        elif len(keys):
+            name = f"run{part:05d}"
+            runs.append((mapped_copy(folder, f"{name}_keys", keys), mapped_copy(folder, f"{name}_counts", counts)))
         del keys, counts
         hubs = _merged(hubs, np.unique(hub_keys, return_counts=True))
         capped += part_capped
         release_free_memory()  # a partition's temporaries: otherwise glibc keeps them, and the next adds more
     hub_keys, hub_counts = hubs
     kept = hub_counts >= MIN_HUB_ANCHORS  # a pair found through hubs shares several capped anchors
-    runs.append((hub_keys[kept], hub_counts[kept]))
+    hub_run = (hub_keys[kept], hub_counts[kept])
     if folder is None:
-        pairs: tuple[I64, I64] = (empty, empty)
-        for run in runs:
-            pairs = _merged(pairs, run)
-        pair_keys, shared = pairs
+        pair_keys, shared = _merged(pairs, hub_run)
         return Candidates(pair_keys // 2**32, pair_keys % 2**32, shared, capped)
-    runs = [run for run in runs if len(run[0])] or [(empty, empty)]
+    if len(hub_run[0]) or not runs:
+        runs.append(hub_run)
     try:
         return _merged_runs(runs, capped, max(partition_rows, MIN_PIECE), folder)
     finally:
@@ -122,22 +122,12 @@ def _joined(
                 (folder / f"run{part:05d}_{name}.npy").unlink(missing_ok=True)
 
 
-def _run(keys: I64, counts: I64, folder: Path, name: str) -> tuple[I64, I64]:
-    """A partition's pair keys and counts written to files of `folder`, mapped."""
-    mapped = []
-    for suffix, values in (("keys", keys), ("counts", counts)):
-        column = Column(folder, f"{name}_{suffix}", np.int64)
-        column.append(values)
-        mapped.append(column.close())
-    return mapped[0], mapped[1]
-
-
 def _merged_runs(runs: list[tuple[I64, I64]], capped: int, piece: int, folder: Path) -> Candidates:
     """The runs (each with sorted, distinct keys) merged into the candidates, one range of keys at a time, into
     mapped files of `folder`: the distinct pairs of a corpus grow with it, and held in memory they were the
     largest thing the join kept (16 bytes a pair, twice that while merged)."""
     total = sum(len(keys) for keys, _ in runs)
-    largest = max(runs, key=lambda run: len(run[0]))[0] if runs else np.empty(0, dtype=np.int64)
+    largest = max(runs, key=lambda run: len(run[0]))[0]
     chunks = max(1, -(-total // piece))
     cuts = np.unique(np.asarray(largest[(np.arange(1, chunks) * len(largest)) // chunks], dtype=np.int64))
     bounds = [None, *cuts.tolist(), None]
@@ -151,10 +141,10 @@ def _merged_runs(runs: list[tuple[I64, I64]], capped: int, piece: int, folder: P
             count_parts.append(np.asarray(counts[start:stop]))
             drop_pages(keys, counts)
         chunk_keys, chunk_counts = np.concatenate(keys_parts), np.concatenate(count_parts)
-        order = np.argsort(chunk_keys, kind="stable")
-        chunk_keys, chunk_counts = chunk_keys[order], chunk_counts[order]
         if len(chunk_keys) == 0:
             continue
+        order = np.argsort(chunk_keys, kind="stable")
+        chunk_keys, chunk_counts = chunk_keys[order], chunk_counts[order]
         first = np.flatnonzero(np.concatenate(([True], chunk_keys[1:] != chunk_keys[:-1])))
         distinct = chunk_keys[first]
         shared = np.add.reduceat(chunk_counts, first)

@@ -18,11 +18,11 @@ import bisect
 from array import array
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
 
 from reprints.decide.links import Link, Links
+from reprints.io.arrays import RowSequence
 from reprints.types import DECISIONS, RELATIONS, DecisionKind
 
 RemovedTokens = tuple[int, int, int, int, int]  # start, end, source doc, source start, source end (tokens)
@@ -39,7 +39,7 @@ class Verdict:
     removed: tuple[RemovedTokens, ...]
 
 
-class Verdicts(Sequence[Verdict]):
+class Verdicts(RowSequence[Verdict]):
     """Every document's verdict, held as columns (indexing gives a `Verdict`): a few dozen bytes a document
     where Python objects took a few hundred.
 
@@ -63,19 +63,7 @@ class Verdicts(Sequence[Verdict]):
     def __len__(self) -> int:
         return len(self.decision)
 
-    @overload
-    def __getitem__(self, index: int) -> Verdict: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Verdict]: ...
-
-    def __getitem__(self, index: int | slice) -> Verdict | list[Verdict]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(len(self))[index]]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _row(self, index: int) -> Verdict:
         duplicate_of = int(self.duplicate_of[index])
         rows = self.removed[self.starts[index] : self.starts[index + 1]].tolist()
         return Verdict(

@@ -13,7 +13,7 @@ from reprints.align.batch import AlignedBatch, align_batch
 from reprints.align.chain import Regions
 from reprints.config import Config
 from reprints.fingerprint.corpus import BatchPrints, Corpus
-from reprints.io.arrays import Strings
+from reprints.io.arrays import Strings, ranges
 from reprints.normalize.tokens import I64
 from reprints.types import RELATIONS, Relation
 
@@ -157,12 +157,9 @@ class Links(Sequence[Link]):
         rows = np.asarray(rows, dtype=np.int64)
         sizes = self.starts[rows + 1] - self.starts[rows]
         starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-        # Each region row: its link's first region plus its place within the link.
-        within = np.arange(int(starts[-1]), dtype=np.int64) - np.repeat(starts[:-1], sizes)
-        region_rows = np.repeat(self.starts[rows], sizes) + within
         return Links(
             self.a[rows], self.b[rows], self.relation[rows], self.coverage_a[rows], self.coverage_b[rows],
-            starts, self.regions[region_rows],
+            starts, self.regions[ranges(self.starts[rows], sizes)],
         )  # fmt: skip
 
     def sorted_unique(self) -> Links:

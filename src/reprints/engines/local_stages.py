@@ -30,7 +30,7 @@ from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
-from reprints.io.arrays import Column, drop_pages, is_mapped, release_free_memory
+from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
 from reprints.io.verify import Checksum
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
@@ -283,10 +283,11 @@ def mapped_candidates(candidates: Candidates, folder: Path) -> Candidates:
     if all(is_mapped(values) or len(values) == 0 for values in (candidates.a, candidates.b, candidates.shared)):
         return candidates
     folder.mkdir(parents=True, exist_ok=True)
-    a, b, shared = (Column(folder, name, np.int64) for name in ("a", "b", "shared"))
-    for column, values in ((a, candidates.a), (b, candidates.b), (shared, candidates.shared)):
-        column.append(values)
-    return Candidates(a.close(), b.close(), shared.close(), candidates.capped_anchors)
+    a, b, shared = (
+        mapped_copy(folder, name, np.asarray(values, dtype=np.int64))
+        for name, values in (("a", candidates.a), ("b", candidates.b), ("shared", candidates.shared))
+    )
+    return Candidates(a, b, shared, candidates.capped_anchors)
 
 
 def _pair_batches(candidates: Candidates, size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reprints.align.chain import MatchIndex, ranges
+from reprints.align.chain import MatchIndex
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import Column, Strings, checkpointed, drop_pages, load_dataclass
+from reprints.io.arrays import Column, Strings, checkpointed, drop_pages, load_dataclass, ranges
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask

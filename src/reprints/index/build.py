@@ -85,7 +85,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
                 batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
                 line_tokens[lo:hi].tobytes(),
                 batch.doc_sketches[doc].astype(np.uint64).tobytes(),
-                pack_tokens(batch, doc),
+                pack_tokens(batch, slice(int(offsets[doc]), int(offsets[doc + 1])), slice(lo, hi)),
             )
         )
     return out

@@ -75,9 +75,9 @@ CREATE TABLE IF NOT EXISTS anchors (hash INTEGER NOT NULL, num INTEGER NOT NULL,
 CREATE TABLE IF NOT EXISTS lines (key INTEGER NOT NULL, num INTEGER NOT NULL, PRIMARY KEY (key, num))
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS boilerplate (key INTEGER PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL);
 """
-TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"
+TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"  # format 2
+SCHEMA += TOKENS_TABLE + ";\n"
 
 # A stored document's tokens (`pack_tokens`): per token its hash, lead and trail; per line its token and character
 # bounds (the line hashes, token counts and sketch are columns of `documents`). Little-endian.
@@ -100,13 +100,9 @@ def unsigned(values: Sequence[int]) -> np.ndarray:
     return np.array(values, dtype=np.int64).view(np.uint64)
 
 
-def pack_tokens(batch: TokenBatch, doc: int) -> bytes:
-    """Document `doc` of a tokenized batch, packed for the `tokens` table (see TOKEN_FIELDS, LINE_FIELDS)."""
-    tokens = np.zeros(len(batch.token_counts) + 1, dtype=np.int64)
-    np.cumsum(batch.token_counts, out=tokens[1:])
-    lines = np.searchsorted(batch.line_docs, [doc, doc + 1])
-    token_part = slice(int(tokens[doc]), int(tokens[doc + 1]))
-    line_part = slice(int(lines[0]), int(lines[1]))
+def pack_tokens(batch: TokenBatch, token_part: slice, line_part: slice) -> bytes:
+    """One document of a tokenized batch, its tokens and lines being these rows, packed for the `tokens` table
+    (see TOKEN_FIELDS, LINE_FIELDS)."""
     return b"".join(
         [getattr(batch, name)[token_part].astype(kind).tobytes() for name, kind in TOKEN_FIELDS]
         + [getattr(batch, name)[line_part].astype(kind).tobytes() for name, kind in LINE_FIELDS]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
@@ -95,6 +96,15 @@ def is_mapped(array: Any) -> bool:
     return _mapping(array) is not None
 
 
+def ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Concatenation of `arange(s, s + n)` for each start and length."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)
+
+
 def read_rows(array: np.ndarray, starts: npt.NDArray[np.int64], stops: npt.NDArray[np.int64]) -> np.ndarray:
     """The rows `array[starts[i]:stops[i]]` one after another (`starts` increasing, ranges not overlapping).
 
@@ -111,8 +121,7 @@ def read_rows(array: np.ndarray, starts: npt.NDArray[np.int64], stops: npt.NDArr
         return out
     source = _file_of(array)
     if source is None:
-        first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        out[:] = np.asarray(array)[np.arange(total, dtype=np.int64) - first + np.repeat(starts, lengths)]
+        out[:] = np.asarray(array)[ranges(starts, lengths)]
         return out
     path, offset = source
     joined = np.ones(len(starts), dtype=np.bool_)
@@ -221,7 +230,38 @@ class Column:
         return np.load(self.path, mmap_mode="r")
 
 
-class Strings(Sequence[str]):
+def mapped_copy(folder: Path, name: str, values: np.ndarray) -> Any:
+    """`values` written to `folder/name.npy` and mapped back read-only (see `Column`)."""
+    column = Column(folder, name, values.dtype.type)
+    column.append(values)
+    return column.close()
+
+
+class RowSequence(Sequence[R]):
+    """A read-only sequence whose items are made on demand from columns: a subclass gives `__len__` and
+    `_row(position)`; indexing takes negative positions and slices (a list) as a list does."""
+
+    __slots__ = ()
+
+    def _row(self, position: int) -> R:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> R: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[R]: ...
+
+    def __getitem__(self, index: int | slice) -> R | list[R]:
+        if isinstance(index, slice):
+            return [self._row(position) for position in range(len(self))[index]]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self._row(position)
+
+
+class Strings(RowSequence[str]):
     """A growing list of strings kept as one UTF-8 buffer and offsets: about the strings' length plus 8 bytes
     each, where a list of `str` takes about 60 bytes more (the main process keeps every document's id)."""
 
@@ -241,19 +281,9 @@ class Strings(Sequence[str]):
     def __len__(self) -> int:
         return len(self._ends)
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(len(self))[index]]
-        end = self._ends[index]  # raises IndexError as a list would; negative indices count from the end
-        position = index if index >= 0 else index + len(self)
+    def _row(self, position: int) -> str:
         start = self._ends[position - 1] if position > 0 else 0
-        return self._data[start:end].decode("utf-8", "surrogatepass")
+        return self._data[start : self._ends[position]].decode("utf-8", "surrogatepass")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Strings):

@@ -34,8 +34,8 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from reprints.align.chain import ranges
 from reprints.fingerprint.hashing import U64, mix64
+from reprints.io.arrays import ranges
 from reprints.normalize.tokens import I64, tokenize
 
 WINDOW = 15
