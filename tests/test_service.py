@@ -329,3 +329,35 @@ def test_regression_server_processes_answer_without_waiting_for_acknowledgements
             server.close()
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
+def test_regression_server_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """Regression: `serve --workers 2` killed outright (SIGKILL, which it cannot forward) left its server
+    processes serving on the port with nothing to stop them; they now stop by themselves."""
+    index = tmp_path / "index"
+    run_cli("index", "add", "--index", index, ARTICLE)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", str(port), "--workers", "2"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(server.pid)) < 2:
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        children = _children(server.pid)
+    finally:
+        server.kill()
+        server.wait(10)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in children):
+        assert time.monotonic() < deadline, "server processes outlived their supervisor"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return ""

@@ -4,7 +4,8 @@ A query is CPU-bound Python (tokenizing, fingerprinting and aligning the query w
 process answers one query at a time whatever its threads. `serve` binds the socket once, then forks `workers`
 processes that each build their own application (their own connections to the index: an SQLite connection
 must not cross a fork) and accept connections from that socket; the kernel hands each new connection to one of
-them. The parent only watches: it starts a process again if one dies, and stops them all on SIGINT or SIGTERM.
+them. The parent only watches: it starts a process again if one dies, and stops them all on SIGINT or SIGTERM;
+a server process whose parent is killed outright stops by itself.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 QUICK_DEATHS = 5  # processes dying this soon after starting, in a row, stop the server: it cannot start
 QUICK = 2.0  # seconds
+WATCH_SECONDS = 0.5  # how often a server process checks that its supervisor is still there
 
 
 def serve(factory: Callable[[], Any], *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
@@ -97,12 +100,14 @@ class Supervisor:
             self.listener.close()
 
     def _start(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: serve until told to stop, then leave without the parent's clean-up
             code = 1
             try:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
+                _stop_when_gone(parent)
                 self._serve()
                 code = 0
             except BaseException as exc:
@@ -122,6 +127,18 @@ class Supervisor:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):  # ended already
                 os.kill(pid, signal.SIGTERM)
+
+
+def _stop_when_gone(parent: int) -> None:
+    """In a server process: stop (SIGTERM to itself, which uvicorn answers by shutting down) once the supervisor
+    is gone, killed outright, so that no server is left serving without it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _ended(status: int) -> str:
