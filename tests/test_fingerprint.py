@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reprints.fingerprint.corpus import concat_token_batches, tokenize_batch
+from reprints.fingerprint.corpus import (
+    Corpus,
+    CorpusWriter,
+    concat_token_batches,
+    fingerprint_batch,
+    saved_progress,
+    tokenize_batch,
+)
 from reprints.fingerprint.hashing import mix64, window_hashes
 from reprints.fingerprint.shingles import (
     document_hashes,
@@ -167,3 +175,73 @@ def test_boilerplate_membership_is_that_of_isin(keys: list[int], values: list[in
     if ordered:
         key_array = np.unique(key_array)
     assert np.array_equal(_members(value_array, key_array), np.isin(value_array, key_array))
+
+
+def _corpus_arrays(corpus: Corpus) -> dict[str, np.ndarray]:
+    assert corpus.index is not None
+    names = ("token_offsets", "lead", "trail", "doc_hashes", "anchor_docs", "anchor_hashes", "boilerplate_tokens")
+    arrays = {name: np.asarray(getattr(corpus, name)) for name in names}
+    arrays["template_before"] = np.asarray(corpus.template_before)
+    for name in ("keys", "positions", "offsets", "token_counts"):
+        arrays[f"index_{name}"] = np.asarray(getattr(corpus.index, name))
+    return arrays
+
+
+@given(
+    st.lists(st.integers(0, len(_TEXTS) - 1), min_size=1, max_size=5),
+    st.lists(st.integers(0, len(_TEXTS) - 1), min_size=1, max_size=5),
+    st.lists(st.integers(0, len(_TEXTS) - 1), min_size=0, max_size=5),
+    st.integers(1, 3),
+    st.booleans(),
+)
+@settings(max_examples=25, deadline=None)
+def test_corpus_writer_resumed_after_a_checkpoint_equals_one_written_at_once(
+    first: list[int], second: list[int], third: list[int], stop: int, junk: bool
+) -> None:
+    """The match index is the fingerprint pass's checkpoint: a run killed after `stop` checkpointed batches
+    (and possibly halfway through writing the next) continues from the record and lays out the same corpus as
+    a run never stopped."""
+    batches = [fingerprint_batch([_TEXTS[i] for i in chosen], 5, 8, 0) for chosen in (first, second, third)]
+    documents = sum(len(batch.token_counts) for batch in batches)
+    with tempfile.TemporaryDirectory() as name:
+        whole, stopped = Path(name) / "whole", Path(name) / "stopped"
+        whole.mkdir(), stopped.mkdir()
+        at_once = Corpus()
+        writer = CorpusWriter(at_once, whole, documents)
+        for batch in batches:
+            writer.add(batch)
+        writer.finish()
+        killed = CorpusWriter(Corpus(), stopped, documents)
+        for batch in batches[:stop]:
+            killed.add(batch)
+            killed.checkpoint()
+        if junk and stop < len(batches):
+            killed.add(batches[stop])  # written, never recorded: cut off on resume
+            for column in killed.columns.values():
+                column.sync()
+        del killed
+        progress = saved_progress(stopped)
+        assert progress is not None and progress["batches"] == stop
+        resumed = Corpus()
+        writer = CorpusWriter(resumed, stopped, documents, resume=progress)
+        for batch in batches[stop:]:
+            writer.add(batch)
+        writer.finish()
+        expected, got = _corpus_arrays(at_once), _corpus_arrays(resumed)
+        for key, value in expected.items():
+            assert np.array_equal(value, got[key]), key
+
+
+def test_regression_damaged_index_record_or_column_is_not_resumed(tmp_path: Path) -> None:
+    """A checkpoint record that cannot be read, or a column shorter than recorded (a disk fault), means
+    fingerprinting again from the first batch, never continuing a corpus with holes."""
+    batch = fingerprint_batch(_TEXTS[:6], 5, 8, 0)
+    writer = CorpusWriter(Corpus(), tmp_path, 6)
+    writer.add(batch)
+    writer.checkpoint()
+    assert saved_progress(tmp_path) is not None
+    keys = tmp_path / "keys.npy"
+    keys.write_bytes(keys.read_bytes()[:-8])
+    assert saved_progress(tmp_path) is None
+    (tmp_path / "progress.json").write_text("{", encoding="utf-8")
+    assert saved_progress(tmp_path) is None

@@ -45,8 +45,16 @@ def _count(folder: Path) -> int:
     return len(list(folder.glob("*.npz"))) if folder.exists() else 0
 
 
+def _fingerprinted(out: Path) -> int:
+    """Batches in the match index (its checkpoint record), 0 before the first."""
+    try:
+        return int(json.loads((out / ".work" / "index" / "progress.json").read_text(encoding="utf-8"))["batches"])
+    except (OSError, ValueError):
+        return 0
+
+
 KILL_POINTS: dict[str, Callable[[Path], bool]] = {
-    "fingerprint": lambda out: _count(out / ".work" / "fingerprint") >= 3,
+    "fingerprint": lambda out: _fingerprinted(out) >= 3,
     "candidates": lambda out: (out / ".work" / "candidates.npz").exists(),
     "align": lambda out: _count(out / ".work" / "align") >= 3,
     "write": lambda out: any((out / ".reprints-staging").glob(".*.partial")),
@@ -99,3 +107,20 @@ def test_resume_without_work_directory_starts_over(tmp_path: Path) -> None:
     result = run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", tmp_path / "out", "--resume")
     assert "starting from the beginning" in result.stderr
     assert (tmp_path / "out" / "pairs.jsonl").exists()
+
+
+def test_regression_fingerprinted_batches_leave_no_token_checkpoints(tmp_path: Path) -> None:
+    """The work directory needed ~22 KB a document at its fullest: every batch's tokens, then its fingerprints
+    again beside the match index built from them. The index is now the fingerprint checkpoint and each batch's
+    tokens go as it enters it, so a finished run's work directory holds the index and small per-batch files
+    only (the reading pass's lines), and no copy of the fingerprints."""
+    out = tmp_path / "out"
+    run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", out, *SMALL_BATCHES, "--keep-work")
+    work = out / ".work"
+    batches = _count(work / "reading")
+    assert batches >= 3
+    assert _count(work / "tokens") == 0 and not (work / "fingerprint").exists()
+    assert _fingerprinted(out) == batches
+    index = sum(path.stat().st_size for path in (work / "index").iterdir())
+    reading = sum(path.stat().st_size for path in (work / "reading").iterdir())
+    assert reading < index / 4

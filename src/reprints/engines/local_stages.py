@@ -27,7 +27,7 @@ from reprints.decide.links import Links, Relations, corpus_links, reseated
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.base import Engine
 from reprints.engines.workdir import WorkDir
-from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask
+from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask, saved_progress
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
@@ -94,6 +94,7 @@ class Reading:
     first_copy: I64  # each document's first exact copy (itself if none before): see `exact_groups`
     sketches: U64  # each document's bottom-k sketch (`reprints.fingerprint.shingles.sketches`)
     lines_folder: Path | None = None  # where the line arrays and sketches are mapped from (None: in memory)
+    index_progress: dict[str, Any] | None = None  # how far an interrupted run fingerprinted (`saved_progress`)
 
     def lines_released(self) -> Reading:
         """This reading without its line arrays and sketches (boilerplate learning is done with them), their
@@ -141,7 +142,10 @@ def read_and_tokenize(
             checksums.append(checksum)
             yield number, texts
 
-    task = TokenizeTask(work.path / "tokens", config.fingerprint.seed)
+    # Batches an interrupted run put in the match index need no tokens (theirs were deleted).
+    progress = saved_progress(work.index) if work.resumed else None
+    fingerprinted = progress["batches"] if progress else 0
+    task = TokenizeTask(work.path / "tokens", work.path / "reading", config.fingerprint.seed, fingerprinted)
     # The lines go to files (mapped by boilerplate learning, then deleted): they grow with the corpus, and only
     # per-document arrays stay in memory.
     folder = work.path / "lines"
@@ -181,6 +185,7 @@ def read_and_tokenize(
         first_copy,
         sketch_column.close().reshape(-1, SKETCH_SIZE),
         folder,
+        progress,
     )
 
 
@@ -236,20 +241,27 @@ def fingerprint_corpus(
     resumed: dict[str, Any],
     boilerplate: Path | None,
 ) -> Corpus:
-    """The fingerprint pass, from the token checkpoints: no input is read again."""
+    """The fingerprint pass, from the token checkpoints: no input is read again. The match index it writes is
+    its checkpoint: each batch's tokens are deleted once the batch is in it, and a resumed run continues after
+    the batches an interrupted one put there."""
     fp = config.fingerprint
-    task = FingerprintTask(
-        work.path / "tokens", work.path / "fingerprint", fp.shingle_size, fp.window, fp.seed, boilerplate
-    )
+    tokens = work.path / "tokens"
+    task = FingerprintTask(tokens, fp.shingle_size, fp.window, fp.seed, boilerplate)
     # Exact copies take the site of their first copy, so every copy loses the same boilerplate tokens and
     # their token sequences stay identical.
     sites = np.array(reading.sites.of_doc, dtype=np.int64)[reading.first_copy]
-    tasks = ((number, sites[first : first + count]) for number, first, count in reading.batches)
     corpus = reading.corpus
-    writer = CorpusWriter(corpus, work.index, len(corpus))
-    for prints, loaded in engine.map(task, tasks):
+    writer = CorpusWriter(corpus, work.index, len(corpus), resume=reading.index_progress)
+    done = writer.batches
+    resumed["fingerprint_batches"] = done
+    for number, _, _ in reading.batches[:done]:  # left by a run killed between a checkpoint and its deletion
+        (tokens / f"{number:06d}.npz").unlink(missing_ok=True)
+    left = reading.batches[done:]
+    tasks = ((number, sites[first : first + count]) for number, first, count in left)
+    for (number, _, _), prints in zip(left, engine.map(task, tasks), strict=True):
         writer.add(prints)
-        resumed["fingerprint_batches"] += loaded
+        writer.checkpoint()
+        (tokens / f"{number:06d}.npz").unlink()
     writer.finish()
     release_free_memory()
     log.info("fingerprinted %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))

@@ -6,13 +6,18 @@ Layout::
     .reprints.lock          locked while a run uses the folder (`reprints.io.folders.Lock`)
     manifest.json           inputs (path, size, modification time) and every parameter that shapes results
     checksums.json          a checksum of each batch of records the reading pass read (`reprints.io.verify`)
-    tokens/NNNNNN.npz       one per batch of the reading pass: tokens and lines
+    reading/NNNNNN.npz      one per batch of the reading pass: its lines, document hashes and sketches
+    tokens/NNNNNN.npz       one per batch of the reading pass: tokens and lines, deleted once fingerprinted
     boilerplate.npy         the learned boilerplate line keys
-    fingerprint/NNNNNN.npz  one per batch: shingles, anchors, the match table
+    index/                  the fingerprints of every document (offsets, the match index, anchors), appended
+                            batch by batch; `index/progress.json` records the batches in it (the fingerprint
+                            pass's checkpoint: see `reprints.fingerprint.corpus.CorpusWriter`)
     candidates.npz          candidate pairs
     align/NNNNNN.npz        one per alignment batch
     verify/NNNNNN.npz       one per batch of pairs aligned to link clusters to their canonical member
-    index/                  the match index, for worker processes to map (rebuilt on every run)
+
+The work directory holds at most the token checkpoints of the batches not yet fingerprinted plus the index:
+each batch's tokens are deleted as it enters the index.
 
 A checkpoint is written under a temporary name, flushed to disk and renamed, so one that exists is complete; one
 that cannot be read all the same (a disk fault) is discarded with a warning and recomputed. Resuming with other
@@ -42,7 +47,7 @@ class ResumeError(ReprintsError):
 
 def input_manifest(files: list[Path], parameters: dict[str, Any]) -> dict[str, Any]:
     """What a work directory's checkpoints depend on."""
-    return {"format": 2, "inputs": file_states(files), "parameters": parameters}
+    return {"format": 3, "inputs": file_states(files), "parameters": parameters}
 
 
 class WorkDir:
@@ -70,7 +75,7 @@ class WorkDir:
                 log.warning("%s holds no earlier run; starting from the beginning", path)
             clear_work_dir(path, remove_folder=False)
             write_json(written, manifest)
-        for folder in ("tokens", "fingerprint", "align", "verify", "index"):
+        for folder in ("reading", "tokens", "align", "verify", "index"):
             (path / folder).mkdir(exist_ok=True)
 
     def check_checksums(self, checksums: list[int]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +16,15 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import Column, Strings, checkpointed, drop_pages, load_dataclass, ranges
+from reprints.io.arrays import Column, Strings, drop_pages, load_dataclass, ranges, save_dataclass
+from reprints.io.writers import write_json
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import I64, Tokens, keep_tokens, tokenize
 
 I32 = npt.NDArray[np.int32]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,29 +159,43 @@ def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: in
 
 @dataclass(frozen=True, slots=True)
 class TokenizeTask:
-    """A picklable `tokenize_batch`, checkpointing each batch as `checkpoints/NNNNNN.npz`.
+    """A picklable `tokenize_batch`, checkpointing each batch twice: its tokens as `tokens/NNNNNN.npz` (for the
+    fingerprint pass, which deletes them once the batch is in the match index) and its lines as
+    `reading/NNNNNN.npz` (what the reading pass returns, so a resumed run reads them back).
 
     Called with `(batch number, texts)`; returns the batch's lines (document numbers local to the batch) and
-    whether they came from a checkpoint. The tokens stay in the checkpoint for the fingerprint pass.
+    whether they came from a checkpoint. Batches below `fingerprinted` are in the match index already: their
+    tokens are not needed again.
     """
 
-    checkpoints: Path
+    tokens: Path
+    reading: Path
     seed: int
+    fingerprinted: int = 0
 
     def __call__(self, task: tuple[int, list[str]]) -> tuple[LineBatch, bool]:
         number, texts = task
-        batch, loaded = checkpointed(
-            self.checkpoints / f"{number:06d}.npz", TokenBatch, lambda: tokenize_batch(texts, self.seed)
-        )
-        lines = LineBatch(
-            batch.line_docs,
-            batch.line_hashes,
-            batch.line_token_end - batch.line_token_start,
-            batch.doc_hashes,
-            batch.token_counts,
-            batch.doc_sketches,
-        )
-        return lines, loaded
+        tokens_path, lines_path = (folder / f"{number:06d}.npz" for folder in (self.tokens, self.reading))
+        need_tokens = number >= self.fingerprinted
+        batch = load_dataclass(tokens_path, TokenBatch) if need_tokens else None
+        lines = load_dataclass(lines_path, LineBatch)
+        if lines is not None and (batch is not None or not need_tokens):
+            return lines, True
+        if batch is None:
+            batch = tokenize_batch(texts, self.seed)
+            if need_tokens:
+                save_dataclass(tokens_path, batch)
+        if lines is None:
+            lines = LineBatch(
+                batch.line_docs,
+                batch.line_hashes,
+                batch.line_token_end - batch.line_token_start,
+                batch.doc_hashes,
+                batch.token_counts,
+                batch.doc_sketches,
+            )
+            save_dataclass(lines_path, lines)
+        return lines, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,29 +212,24 @@ class LineBatch:
 
 @dataclass(frozen=True, slots=True)
 class FingerprintTask:
-    """A picklable `fingerprint_tokens` over the token checkpoints, checkpointing each batch in `checkpoints`.
+    """A picklable `fingerprint_tokens` over the token checkpoints (the match index it feeds is the checkpoint
+    of its results: see `CorpusWriter.checkpoint`).
 
-    Called with `(batch number, sites of its documents)`; a batch already fingerprinted is loaded. Returns the
-    batch's fingerprints and whether they came from a checkpoint.
+    Called with `(batch number, sites of its documents)`; returns the batch's fingerprints.
     """
 
     tokens: Path
-    checkpoints: Path
     shingle_size: int
     window: int
     seed: int
     boilerplate: Path | None = None
 
-    def __call__(self, task: tuple[int, I64]) -> tuple[BatchPrints, bool]:
+    def __call__(self, task: tuple[int, I64]) -> BatchPrints:
         number, sites = task
-
-        def compute() -> BatchPrints:
-            batch = load_dataclass(self.tokens / f"{number:06d}.npz", TokenBatch)
-            assert batch is not None, f"token checkpoint {number} is missing"
-            keys = np.load(self.boilerplate) if self.boilerplate is not None else None
-            return fingerprint_tokens(batch, self.shingle_size, self.window, self.seed, keys, sites)
-
-        return checkpointed(self.checkpoints / f"{number:06d}.npz", BatchPrints, compute)
+        batch = load_dataclass(self.tokens / f"{number:06d}.npz", TokenBatch)
+        assert batch is not None, f"token checkpoint {number} is missing"
+        keys = np.load(self.boilerplate) if self.boilerplate is not None else None
+        return fingerprint_tokens(batch, self.shingle_size, self.window, self.seed, keys, sites)
 
 
 def _members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:
@@ -314,80 +327,139 @@ class Corpus:
         (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
 
 
+PROGRESS = "progress.json"
+
+# Every column of the corpus a CorpusWriter fills: per token, per match, per anchor, per boilerplate line
+# removed, per document.
+_COLUMNS: tuple[tuple[str, type], ...] = (
+    ("lead", np.int32),
+    ("trail", np.int32),
+    ("template_before", np.int64),
+    ("keys", np.uint64),
+    ("positions", np.int32),
+    ("anchor_docs", np.int64),
+    ("anchor_hashes", np.uint64),
+    ("boilerplate_docs", np.int64),
+    ("boilerplate_starts", np.int64),
+    ("boilerplate_ends", np.int64),
+    ("doc_token_counts", np.int64),
+    ("doc_match_counts", np.int64),
+    ("doc_hashes", np.uint64),
+    ("doc_boilerplate_tokens", np.int64),
+)
+
+
+def saved_progress(folder: Path) -> dict[str, Any] | None:
+    """How far the corpus in `folder` was written by an earlier run (`CorpusWriter.checkpoint`), if it can be
+    continued: None if nothing was checkpointed, or if the record or a column is damaged (with a warning)."""
+    path = folder / PROGRESS
+    try:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+        columns = {name: int(progress["columns"][name]) for name, _ in _COLUMNS}
+        counters = {key: int(progress[key]) for key in ("batches", "documents", "templates")}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("discarding damaged checkpoint %s (%s); fingerprinting every batch again", path, exc)
+        return None
+    for name, dtype in _COLUMNS:
+        if Column.saved_length(folder, name, dtype) < columns[name]:
+            log.warning(
+                "discarding damaged checkpoint %s (%s.npy is shorter than recorded); fingerprinting every batch again",
+                path,
+                name,
+            )
+            return None
+    return {**counters, "columns": columns}
+
+
 class CorpusWriter:
     """Fills a Corpus batch by batch (`add`, then `finish`), so the batches never sit in memory together.
 
-    With a `folder`, the per-token arrays (character offsets, template counts and the match index) are written
-    to `.npy` files there as the batches arrive and mapped read-only at the end: pages the operating system can
-    evict, and which worker processes map instead of copying (see `load_index`). So are the anchors (read once,
-    by the candidate join) and the boilerplate lines removed (read when writing). Per-document arrays stay in
-    memory.
+    With a `folder`, every array is written to a `.npy` file there as the batches arrive, and the per-token
+    arrays (character offsets, template counts and the match index) are mapped read-only at the end: pages the
+    operating system can evict, and which worker processes map instead of copying (see `load_index`). So are the
+    anchors (read once, by the candidate join) and the boilerplate lines removed (read when writing).
+    Per-document arrays are read back into memory.
+
+    The files are also the fingerprint pass's checkpoint: `checkpoint` makes what was added durable and records
+    how much that is; a writer made with that record (`saved_progress`) continues after it, cutting off
+    whatever a killed run wrote past it.
     """
 
-    def __init__(self, corpus: Corpus, folder: Path | None, documents: int) -> None:
+    def __init__(
+        self, corpus: Corpus, folder: Path | None, documents: int, *, resume: dict[str, Any] | None = None
+    ) -> None:
         self.corpus = corpus
+        self.folder = folder
         self.doc_bits = doc_bits_for(documents)
-        self.lead = Column(folder, "lead", np.int32)
-        self.trail = Column(folder, "trail", np.int32)
-        self.template_before = Column(folder, "template_before", np.int64)
-        self.template_before.append(np.zeros(1, dtype=np.int64))
-        self.templates = 0
-        self.keys = Column(folder, "keys", np.uint64)
-        self.positions = Column(folder, "positions", np.int32)
-        self.per_doc = {  # in memory
-            name: Column(None, name, dtype)
-            for name, dtype in (
-                ("token_counts", np.int64),
-                ("match_counts", np.int64),
-                ("doc_hashes", np.uint64),
-                ("boilerplate_tokens", np.int64),
-            )
+        if folder is None:
+            resume = None
+        elif resume is None:
+            (folder / PROGRESS).unlink(missing_ok=True)
+        self.columns = {
+            name: Column(folder, name, dtype, resume_at=resume["columns"][name] if resume else None)
+            for name, dtype in _COLUMNS
         }
-        self.anchor_docs = Column(folder, "anchor_docs", np.int64)
-        self.anchor_hashes = Column(folder, "anchor_hashes", np.uint64)
-        self.boilerplate = [Column(folder, f"boilerplate_{name}", np.int64) for name in ("docs", "starts", "ends")]
-        self.docs = 0
+        self.batches = resume["batches"] if resume else 0
+        self.docs = resume["documents"] if resume else 0
+        self.templates = resume["templates"] if resume else 0
+        if resume is None:
+            self.columns["template_before"].append(np.zeros(1, dtype=np.int64))
 
     def add(self, batch: BatchPrints) -> None:
         """Append one batch (documents numbered after those already added)."""
-        d = self.docs
-        self.lead.append(batch.lead)
-        self.trail.append(batch.trail)
+        d, columns = self.docs, self.columns
+        columns["lead"].append(batch.lead)
+        columns["trail"].append(batch.trail)
         before = np.cumsum(batch.template, dtype=np.int64) + self.templates
-        self.template_before.append(before)
+        columns["template_before"].append(before)
         self.templates = int(before[-1]) if len(before) else self.templates
-        self.keys.append(MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, self.doc_bits))
-        self.positions.append(batch.match_positions)
-        for name, column in self.per_doc.items():
-            column.append(getattr(batch, name))
-        self.anchor_docs.append(batch.anchor_docs + d)
-        self.anchor_hashes.append(batch.anchor_hashes)
-        for column, values in zip(
-            self.boilerplate,
-            (batch.boilerplate_docs + d, batch.boilerplate_starts, batch.boilerplate_ends),
-            strict=True,
-        ):
-            column.append(values)
+        columns["keys"].append(MatchIndex.keys_for(batch.match_hashes, batch.match_counts, d, self.doc_bits))
+        columns["positions"].append(batch.match_positions)
+        columns["anchor_docs"].append(batch.anchor_docs + d)
+        columns["anchor_hashes"].append(batch.anchor_hashes)
+        columns["boilerplate_docs"].append(batch.boilerplate_docs + d)
+        columns["boilerplate_starts"].append(batch.boilerplate_starts)
+        columns["boilerplate_ends"].append(batch.boilerplate_ends)
+        columns["doc_token_counts"].append(batch.token_counts)
+        columns["doc_match_counts"].append(batch.match_counts)
+        columns["doc_hashes"].append(batch.doc_hashes)
+        columns["doc_boilerplate_tokens"].append(batch.boilerplate_tokens)
         self.docs += len(batch.token_counts)
+        self.batches += 1
+
+    def checkpoint(self) -> None:
+        """Make the batches added so far durable and record them, so that a run killed later continues after
+        them (`saved_progress`). Only with a folder."""
+        assert self.folder is not None
+        for column in self.columns.values():
+            column.sync()
+        progress = {
+            "batches": self.batches,
+            "documents": self.docs,
+            "templates": self.templates,
+            "doc_bits": self.doc_bits,
+            "columns": {name: column.count for name, column in self.columns.items()},
+        }
+        write_json(self.folder / PROGRESS, progress)
 
     def finish(self) -> None:
         """Lay the corpus out (call once, after the last batch)."""
         corpus = self.corpus
+        arrays = {name: column.close() for name, column in self.columns.items()}
         token_counts, match_counts, corpus.doc_hashes, corpus.boilerplate_tokens = (
-            column.close() for column in self.per_doc.values()
+            np.array(arrays.pop(name))
+            for name in ("doc_token_counts", "doc_match_counts", "doc_hashes", "doc_boilerplate_tokens")
         )
-        corpus.anchor_docs = self.anchor_docs.close().view(np.ndarray)
-        corpus.anchor_hashes = self.anchor_hashes.close().view(np.ndarray)
+        corpus.anchor_docs = arrays.pop("anchor_docs").view(np.ndarray)
+        corpus.anchor_hashes = arrays.pop("anchor_hashes").view(np.ndarray)
         corpus.token_offsets = _offsets(token_counts)
         # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes these
         # once per passage written.
-        lead, trail, template_before = self.lead.close(), self.trail.close(), self.template_before.close()
-        keys, positions = self.keys.close(), self.positions.close()
-        boilerplate = [column.close() for column in self.boilerplate]
-        every = (lead, trail, template_before, keys, positions, *boilerplate)
-        corpus.mapped = [a for a in every if isinstance(a, np.memmap)]
+        corpus.mapped = [a for a in arrays.values() if isinstance(a, np.memmap)]
         corpus.boilerplate_docs, corpus.boilerplate_starts, corpus.boilerplate_ends = (
-            a.view(np.ndarray) for a in boilerplate
+            arrays[name].view(np.ndarray) for name in ("boilerplate_docs", "boilerplate_starts", "boilerplate_ends")
         )
         for array in corpus.mapped:
             # Read here a few values per passage, scattered over the corpus: without this hint each page fault
@@ -395,9 +467,11 @@ class CorpusWriter:
             # releases (`release_pages`) at 640k documents.
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 array._mmap.madvise(mmap.MADV_RANDOM)
-        corpus.lead, corpus.trail = lead.view(np.ndarray), trail.view(np.ndarray)
-        corpus.template_before = template_before
-        corpus.index = MatchIndex(keys, positions, _offsets(match_counts), token_counts, self.doc_bits)
+        corpus.lead, corpus.trail = arrays["lead"].view(np.ndarray), arrays["trail"].view(np.ndarray)
+        corpus.template_before = arrays["template_before"]
+        corpus.index = MatchIndex(
+            arrays["keys"], arrays["positions"], _offsets(match_counts), token_counts, self.doc_bits
+        )
 
 
 INDEX_ARRAYS = ("keys", "positions", "offsets", "token_counts")

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -196,14 +196,38 @@ class Column:
 
     HEADER = 128  # bytes: room for any shape
 
-    def __init__(self, folder: Path | None, name: str, dtype: type) -> None:
+    def __init__(self, folder: Path | None, name: str, dtype: type, *, resume_at: int | None = None) -> None:
+        """A new column; or, with `resume_at`, the column already in `folder` continued after its first
+        `resume_at` values (anything written after them is cut off: see `saved_length`)."""
         self.dtype = np.dtype(dtype)
         self.count = 0
         self.parts: list[npt.NDArray[Any]] = []
         self.path = folder / f"{name}.npy" if folder is not None else None
-        self.file = self.path.open("wb") if self.path is not None else None
-        if self.file is not None:
+        self.file: BinaryIO | None = None
+        if self.path is not None and resume_at is not None:
+            self.file = self.path.open("r+b")
+            self.file.truncate(self.HEADER + resume_at * self.dtype.itemsize)
+            self.file.seek(0, os.SEEK_END)
+            self.count = resume_at
+        elif self.path is not None:
+            self.file = self.path.open("wb")
             self.file.write(self._header(0))
+
+    @classmethod
+    def saved_length(cls, folder: Path, name: str, dtype: type) -> int:
+        """How many values the column `name` in `folder` holds written (whatever its header says; 0 if there
+        is no such file): how far it can be resumed."""
+        try:
+            size = (folder / f"{name}.npy").stat().st_size
+        except FileNotFoundError:
+            return 0
+        return max(0, size - cls.HEADER) // np.dtype(dtype).itemsize
+
+    def sync(self) -> None:
+        """Make every value appended so far durable (a checkpoint: see `CorpusWriter.checkpoint`)."""
+        if self.file is not None:
+            self.file.flush()
+            os.fsync(self.file.fileno())
 
     def _header(self, count: int) -> bytes:
         fields = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (count,)}
