@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.error
@@ -361,3 +362,36 @@ def _state(pid: int) -> str:
     with contextlib.suppress(OSError, IndexError):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     return ""
+
+
+SIGNALLED_AT_FORK = textwrap.dedent(
+    """
+    import os, signal, socket, time
+    from reprints.web import processes
+    supervisor = processes.Supervisor(lambda: None, socket.socket(), 1, "warning")
+    supervisor._serve = lambda: time.sleep(3)  # a server process that serves 3 s, then ends normally
+    signal.signal(signal.SIGTERM, supervisor._stop)  # as while the supervisor runs
+    fork = os.fork
+
+    def fork_then_stop():  # SIGTERM the new process at once, as `_stop` does when it arrives right then
+        pid = fork()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+        return pid
+
+    os.fork = fork_then_stop
+    supervisor._start()
+    _, status = os.waitpid(next(iter(supervisor.children)), 0)
+    print(os.WTERMSIG(status) if os.WIFSIGNALED(status) else "served on")
+    """
+)
+
+
+def test_regression_a_server_process_stopped_as_it_starts_stops(tmp_path: Path) -> None:
+    """Found when the suite ran on a loaded machine: SIGTERM to `serve --workers 2` just after it replaced a
+    killed server process never ended it. The new process got the supervisor's SIGTERM before it had dropped the
+    supervisor's handler, ran that handler (stopping its sibling) and went on serving, and the supervisor waited
+    for it forever. Signals are now blocked across the fork: the new process ends on a SIGTERM however early."""
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", SIGNALLED_AT_FORK], capture_output=True, text=True, timeout=60)
+        assert result.stdout.split() == [str(int(signal.SIGTERM))], result.stdout + result.stderr

@@ -100,21 +100,32 @@ class Supervisor:
             self.listener.close()
 
     def _start(self) -> None:
+        """Fork a server process. SIGINT and SIGTERM are blocked across the fork: a signal reaching the new
+        process before it drops the supervisor's handler ran that handler there (it stopped the other server
+        processes and went on serving, so the supervisor waited for it forever); blocked, it waits until the
+        process has the default handling, and one reaching the supervisor waits until the new process is
+        known, so it is stopped too."""
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: serve until told to stop, then leave without the parent's clean-up
-            code = 1
-            try:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, signal.SIG_DFL)
-                _stop_when_gone(parent)
-                self._serve()
-                code = 0
-            except BaseException as exc:
-                log.error("server process %d: %s", os.getpid(), exc)
-            finally:
-                os._exit(code)
-        self.children[pid] = time.monotonic()
+        stops = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: serve until told to stop, then leave without the parent's clean-up
+                code = 1
+                try:
+                    for sig in stops:
+                        signal.signal(sig, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+                    _stop_when_gone(parent)
+                    self._serve()
+                    code = 0
+                except BaseException as exc:
+                    log.error("server process %d: %s", os.getpid(), exc)
+                finally:
+                    os._exit(code)
+            self.children[pid] = time.monotonic()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
     def _serve(self) -> None:
         import uvicorn
