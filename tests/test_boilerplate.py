@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import reprints
 from conftest import DATA, SEEDS, WIRECOPY, run_cli
 from reprints.fingerprint.corpus import tokenize_batch
-from reprints.normalize.boilerplate import learn, line_keys, site_of
+from reprints.normalize.boilerplate import KnownPairs, learn, line_keys, site_of
 
 ARTICLE_ROLES = ("main", "related", "quote")
 
@@ -235,3 +235,31 @@ def test_boilerplate_lines_api() -> None:
     learned = reprints.boilerplate_lines([WIRECOPY / "docs.jsonl"])
     assert learned[0].documents >= learned[-1].documents
     assert any(line.text == "Share this article" for line in learned)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    starts=st.lists(st.integers(0, 300), min_size=2, max_size=4),
+    size=st.integers(80, 400),
+    limit=st.sampled_from([50, 1_000_000]),
+)
+@example(starts=[0, 1, 2, 3], size=200, limit=1_000_000)  # verdicts taken by local numbers learn otherwise here
+@example(starts=[300, 0, 200], size=400, limit=1_000_000)
+def test_remembered_pair_verdicts_learn_what_fresh_verdicts_learn(
+    wirecopy_lines: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], starts: list[int], size: int, limit: int
+) -> None:
+    """The index learns again after every transaction, over the first holders of the lines it touched (numbered
+    afresh each time), and remembers its verdicts on pairs of documents (near-copies or not) by the documents'
+    names: learning over overlapping windows of documents with the verdicts remembered (and forgotten when
+    there are more than `limit`) learns what learning afresh learns each time."""
+    keys, docs, tokens, sketches = wirecopy_lines
+    known = KnownPairs(limit)
+    for start in starts:
+        rows = (docs >= start) & (docs < start + size)
+        local = docs[rows] - start
+        options = {"min_docs": 3, "max_context": 20, "sketches": sketches[start : start + size]}
+        fresh = learn(keys[rows], local, tokens[rows], **options)
+        names = [f"document {start + doc}" for doc in range(int(local[-1]) + 1)]
+        remembered = learn(keys[rows], local, tokens[rows], known=known, names=names, **options)
+        assert remembered.tolist() == fresh.tolist()
+    assert known.verdicts

@@ -398,3 +398,25 @@ def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -
         db.execute("UPDATE meta SET value = '9' WHERE key = 'format'")
     with pytest.raises(InputError, match="format 9"):
         open_index(folder)
+
+
+@pytest.mark.parametrize("boilerplate", [False, True])
+def test_adds_in_groups_of_batches_store_what_batch_by_batch_adds_store(tmp_path: Path, boilerplate: bool) -> None:
+    """Batches are stored a few to a transaction, their boilerplate learned once for all: every document is
+    stored (an id repeated in a later batch of the same transaction replaces the earlier one), the counts and
+    the progress add up, and without boilerplate the answers are those of an index written batch by batch
+    (with it, learning once over more lines may settle a line differently; see the wirecopy-dev agreement)."""
+    texts = NEWS_TEXTS[:40]
+    docs = [Document(f"d{i}", text, i) for i, text in enumerate(texts)]
+    docs.append(Document("d3", texts[20], len(docs)))  # replaces d3, several batches later
+    answers = []
+    for commit_batches in (1, 3):
+        seen: list[int] = []
+        with open_index(tmp_path / f"by{commit_batches}", create=True, boilerplate=boilerplate) as store:
+            counts = add_documents(store, docs, batch_chars=20_000, progress=seen.append, commit_batches=commit_batches)
+            assert counts == {"added": 40, "replaced": 1, "unreadable": 0}
+            assert sum(seen) == len(docs) and store.count() == 40
+            answers.append([[(m.id, m.relation, m.coverage_query) for m in search(store, text)] for text in texts])
+    if not boilerplate:
+        assert answers[0] == answers[1]
+    assert "d3" in {match[0] for match in answers[1][20]} and "d3" not in {match[0] for match in answers[1][3]}

@@ -12,6 +12,7 @@ the whole index. So an add costs what the added documents touch, not the size of
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -104,6 +105,9 @@ def _batches(documents: Iterable[Document], chars: int) -> Iterator[list[Documen
         yield batch
 
 
+COMMIT_BATCHES = 8  # batches stored in one transaction, their boilerplate learned once (see `add_documents`)
+
+
 def add_documents(
     store: Store,
     documents: Iterable[Document],
@@ -111,8 +115,13 @@ def add_documents(
     *,
     batch_chars: int = 1_000_000,
     progress: Callable[[int], None] | None = None,
+    commit_batches: int = COMMIT_BATCHES,
 ) -> dict[str, int]:
-    """Store documents (an id already stored is replaced); returns counts of added, replaced and unreadable."""
+    """Store documents (an id already stored is replaced); returns counts of added, replaced and unreadable.
+
+    Documents are prepared in batches of about `batch_chars` characters; every `commit_batches` batches are
+    stored in one transaction, with the boilerplate they change learned once for all of them (learning after
+    every batch judged the same lines again and again, and a commit costs a flush to disk)."""
     config = store.config
     fp = config.fingerprint
     task = PrepareTask(fp.shingle_size, fp.window, fp.seed)
@@ -125,17 +134,35 @@ def add_documents(
             pending.append(batch)
             yield [doc.text for doc in batch]
 
-    for prepared in mapper(task, texts()):
-        batch = pending.pop(0)
+    group: list[tuple[list[Document], list[Prepared]]] = []
+
+    def commit() -> None:
         with store.writing() as db:
             touched: set[int] = set()
             added: Counter[int] = Counter()
-            replaced = _store_batch(store, db, batch, prepared, touched, added)
+            reshuffled: set[int] = set()
+            for batch, prepared in group:
+                batch_touched: set[int] = set()
+                batch_added: Counter[int] = Counter()
+                replaced = _store_batch(store, db, batch, prepared, batch_touched, batch_added)
+                reshuffled |= batch_touched - batch_added.keys()
+                touched |= batch_touched
+                added.update(batch_added)
+                counts["replaced"] += replaced
+                counts["added"] += len(batch) - replaced
+            for key in reshuffled:
+                added.pop(key, None)
             _relearn(store, db, touched, added)
-        counts["replaced"] += replaced
-        counts["added"] += len(batch) - replaced
         if progress is not None:
-            progress(len(batch))
+            progress(sum(len(batch) for batch, _ in group))
+        group.clear()
+
+    for prepared in mapper(task, texts()):
+        group.append((pending.pop(0), prepared))
+        if len(group) >= commit_batches:
+            commit()
+    if group:
+        commit()
     return counts
 
 
@@ -313,7 +340,7 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
     if not holders:
         return
     nums = sorted(docs)
-    line_keys_of, tokens_of, sketches = [], [], []
+    line_keys_of, tokens_of, sketches, names = [], [], [], []
     for start in range(0, len(nums), 500):
         piece = nums[start : start + 500]
         marks = ",".join("?" * len(piece))
@@ -327,6 +354,7 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
             line_keys_of.append(line_keys(hashes, np.full(len(hashes), int(site), dtype=np.int64)))
             tokens_of.append(np.frombuffer(packed_tokens, dtype=np.int64))
             sketches.append(np.frombuffer(sketch, dtype=np.uint64))
+            names.append(_content_name(packed_hashes, int(site), packed_tokens, sketch))
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
     wanted = {int(np.int64(key).view(np.uint64)): count for key, count in holders.items()}
     flagged = learn(
@@ -338,6 +366,8 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
         min_own=store.config.align.min_passage,
         sketches=np.stack(sketches).reshape(-1, SKETCH_SIZE),
         holders=wanted,
+        known=store.known_pairs,
+        names=names,
     )
     learned = set(signed(flagged))
     for key in holders:
@@ -345,3 +375,13 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
             db.execute("INSERT OR IGNORE INTO boilerplate VALUES (?)", (key,))
         else:
             db.execute("DELETE FROM boilerplate WHERE key = ?", (key,))
+
+
+def _content_name(line_hashes: bytes, site: int, line_tokens: bytes, sketch: bytes) -> bytes:
+    """A name of what boilerplate learning reads of a document (its lines on its site and its sketch): equal
+    names, equal documents to `learn`, whatever their numbers (which SQLite may reuse after a removal)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (line_hashes, site.to_bytes(8, "little", signed=True), line_tokens, sketch):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.digest()

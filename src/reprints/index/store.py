@@ -1,8 +1,9 @@
 """The index on disk: documents, their anchors and their lines in one SQLite database in WAL mode.
 
-One writer and many readers at once (SQLite's write-ahead log). Each batch of an add (about `batch_chars`
-characters; one request of the service) is one transaction, durable when committed (`synchronous=FULL`): a
-process killed during an add keeps the batches committed before and nothing of the batch it was in. The format
+One writer and many readers at once (SQLite's write-ahead log). Every few batches of an add (`COMMIT_BATCHES`
+of about `batch_chars` characters each; one request of the service) are one transaction, durable when committed
+(`synchronous=FULL`): a process killed during an add keeps the transactions committed before and nothing of the
+one it was in. The format
 is versioned (`FORMAT`); the matching parameters are fixed when the index is created and stored with it, so
 every add and query uses the same ones.
 
@@ -32,6 +33,7 @@ import numpy as np
 from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
+from reprints.normalize.boilerplate import KnownPairs
 
 FORMAT = 2
 UPGRADABLE = (1,)  # formats opened by adding what they lack
@@ -168,6 +170,7 @@ class Store:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._boilerplate: dict[int, tuple[tuple[int, int], np.ndarray]] = {}  # per connection (`boilerplate_keys`)
+        self.known_pairs = KnownPairs()  # boilerplate learning's verdicts on document pairs (`_relearn`)
         self.parameters = self._parameters(config or Config())
         self.config = Config.from_options(**self.parameters)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+from collections.abc import Hashable, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -71,6 +72,8 @@ def learn(
     sketches: U64 | None = None,
     holders: dict[int, int] | None = None,
     partition_rows: int = PARTITION_ROWS,
+    known: KnownPairs | None = None,
+    names: Sequence[Hashable] | None = None,
 ) -> U64:
     """The keys of boilerplate lines.
 
@@ -87,6 +90,9 @@ def learn(
         holders: Documents holding each key in the whole corpus, when the lines given are those of only some of
             its documents (the index learns from the first holders of the lines a new document brings).
         partition_rows: Lines grouped by key at once (see `_recurring`): memory is bounded by this, not the corpus.
+        known: Verdicts on pairs of documents (near-copies or not) remembered from earlier calls, with `names`:
+            what names each document's lines and sketch (the index learns again after every batch, mostly over
+            the same documents).
 
     Returns:
         The boilerplate keys, sorted.
@@ -101,6 +107,8 @@ def learn(
     doc_list = cast("list[int]", np.ascontiguousarray(docs, dtype=np.int64).data)
     count_list = cast("list[int]", np.ascontiguousarray(token_counts, dtype=np.int64).data)
     documents = _Documents(key_list, count_list, doc_start, sketches, min_own)
+    if known is not None and names is not None:
+        documents.remember(known, names)
     flagged: set[int] = set()
     for _ in range(ROUNDS):
         found = set()
@@ -200,6 +208,24 @@ def _shared_context(
     return cap if same_sides == 2 else shared
 
 
+class KnownPairs:
+    """Verdicts of whether two documents are different documents (`_Documents.distinct`), kept from one call of
+    `learn` to the next under names of the documents' contents, so a verdict is only ever reused for the same
+    two documents. At most `limit` are kept (then they are forgotten and found again)."""
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.limit = limit
+        self.verdicts: dict[tuple[Hashable, Hashable], bool] = {}
+
+    def get(self, key: tuple[Hashable, Hashable]) -> bool | None:
+        return self.verdicts.get(key)
+
+    def put(self, key: tuple[Hashable, Hashable], verdict: bool) -> None:
+        if len(self.verdicts) >= self.limit:
+            self.verdicts.clear()
+        self.verdicts[key] = verdict
+
+
 class _Documents:
     """Line keys of each document, to tell different documents from near-copies of one."""
 
@@ -209,6 +235,12 @@ class _Documents:
         self._tokens: dict[int, dict[int, int]] = {}
         self._totals: dict[int, int] = {}
         self._verdicts: dict[tuple[int, int], bool] = {}
+        self._known: KnownPairs | None = None
+        self._names: Sequence[Hashable] = ()
+
+    def remember(self, known: KnownPairs, names: Sequence[Hashable]) -> None:
+        """Look verdicts up in, and add them to, `known`, under the documents' `names`."""
+        self._known, self._names = known, names
 
     def _line_tokens(self, doc: int) -> dict[int, int]:
         """Tokens of each line key of `doc` (summed over repeats)."""
@@ -246,7 +278,15 @@ class _Documents:
         documents meet over each line they share.)"""
         key = (min(doc_a, doc_b), max(doc_a, doc_b))
         verdict = self._verdicts.get(key)
-        if verdict is None:
+        if verdict is None and self._known is not None:
+            name_a, name_b = self._names[key[0]], self._names[key[1]]
+            named = (name_a, name_b) if hash(name_a) <= hash(name_b) else (name_b, name_a)
+            verdict = self._known.get(named)
+            if verdict is None:
+                verdict = self._distinct(*key)
+                self._known.put(named, verdict)
+            self._verdicts[key] = verdict
+        elif verdict is None:
             verdict = self._verdicts[key] = self._distinct(*key)
         return verdict
 
