@@ -13,6 +13,7 @@ the whole index. So an add costs what the added documents touch, not the size of
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import sqlite3
@@ -216,8 +217,7 @@ def _store_batch(
             piece,
         )
         firsts.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
-    anchor_rows: list[tuple[int, int]] = []
-    line_rows: list[tuple[int, int]] = []
+    anchor_rows, line_rows = _Rows(), _Rows()  # (hash, num) and (key, num)
     site_field = store.config.boilerplate.site_field
     for position, (doc, prep) in enumerate(zip(batch, prepared, strict=True)):
         if last[doc.id] != position:
@@ -248,16 +248,36 @@ def _store_batch(
         if first is None:  # the first copy of its text: joined for candidates, evidence for boilerplate
             if prep.tokens > 0:
                 firsts[prep.doc_hash] = (num, site)
-            anchor_rows.extend((anchor, num) for anchor in prep.anchors)
+            anchor_rows.add(prep.anchors, num)
             distinct = _distinct_keys(prep.line_hashes, site)
-            line_rows.extend((key, num) for key in distinct)
+            line_rows.add(distinct, num)
             added.update(distinct)
     touched.update(added)
     for key in reshuffled:
         added.pop(key, None)
-    db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", sorted(anchor_rows))
-    db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", sorted(line_rows))
+    db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", anchor_rows.sorted())
+    db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", line_rows.sorted())
     return replaced
+
+
+class _Rows:
+    """Rows (value, document number) of a batch, gathered per document and handed to SQLite sorted (inserts in
+    key order touch each B-tree page once): sorted as arrays, where sorting a list of tuples cost a second."""
+
+    def __init__(self) -> None:
+        self.values: list[list[int]] = []
+        self.nums: list[int] = []
+
+    def add(self, values: list[int], num: int) -> None:
+        self.values.append(values)
+        self.nums.append(num)
+
+    def sorted(self) -> Iterator[tuple[int, int]]:
+        counts = [len(values) for values in self.values]
+        values = np.fromiter(itertools.chain.from_iterable(self.values), dtype=np.int64, count=sum(counts))
+        nums = np.repeat(np.array(self.nums, dtype=np.int64), counts)
+        order = np.lexsort((nums, values))
+        return zip(values[order].tolist(), nums[order].tolist(), strict=True)
 
 
 def _distinct_keys(packed: bytes, site: int) -> list[int]:
@@ -334,8 +354,12 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
     for piece in _chunks(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
     docs: set[int] = set()
-    for key in holders:
-        rows = db.execute("SELECT num FROM lines WHERE key = ? ORDER BY num LIMIT ?", (key, MAX_PAIRS + 1))
+    for piece in _chunks(sorted(holders)):  # the first MAX_PAIRS + 1 holders of each key, in one query a chunk
+        rows = db.execute(
+            "SELECT num FROM (SELECT num, row_number() OVER (PARTITION BY key ORDER BY num) AS rank FROM lines "
+            f"WHERE key IN ({','.join('?' * len(piece))})) WHERE rank <= ?",
+            (*piece, MAX_PAIRS + 1),
+        )
         docs.update(int(row[0]) for row in rows)
     if not holders:
         return

@@ -123,7 +123,7 @@ def _warnings(record: Record) -> list[str]:
         out.append(f"{record.where}: empty document (dropped as empty)")
     if "\x00" in text:
         out.append(f"{record.where}: text holds {text.count(chr(0))} NUL characters (read as separators)")
-    if SURROGATES.search(text):
+    if not text.isascii() and SURROGATES.search(text):  # an ASCII text has none: skip the scan
         out.append(f"{record.where}: text holds unpaired surrogates (not valid Unicode); written as \\u escapes")
     if len(text) > LARGE_DOCUMENT:
         out.append(f"{record.where}: large document ({len(text):,} characters), processed in pieces")

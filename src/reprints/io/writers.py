@@ -24,7 +24,7 @@ def dumps(row: Any) -> str:
     then the row is written with `\\uXXXX` escapes, which is still valid JSON and loses nothing.
     """
     text = json.dumps(row, ensure_ascii=False)
-    return json.dumps(row) if SURROGATES.search(text) else text
+    return json.dumps(row) if not text.isascii() and SURROGATES.search(text) else text
 
 
 def _valid_unicode(value: Any) -> Any:
