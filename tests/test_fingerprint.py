@@ -27,6 +27,7 @@ from reprints.fingerprint.shingles import (
     sketches,
     winnow,
 )
+from reprints.io.arrays import _file_of
 from reprints.normalize.tokens import tokenize
 
 
@@ -245,3 +246,34 @@ def test_regression_damaged_index_record_or_column_is_not_resumed(tmp_path: Path
     assert saved_progress(tmp_path) is None
     (tmp_path / "progress.json").write_text("{", encoding="utf-8")
     assert saved_progress(tmp_path) is None
+
+
+@given(
+    st.lists(st.integers(0, len(_TEXTS) - 1), min_size=1, max_size=8),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(-3, 400), st.integers(-3, 400)), min_size=1, max_size=30),
+    st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_char_table_answers_as_the_corpus_does(
+    chosen: list[int], lookups: list[tuple[int, int, int]], mapped: bool
+) -> None:
+    """Writing reads the character bounds of a chunk's documents at once (`Corpus.char_table`, positioned reads
+    of the mapped files) instead of looking each passage up in the mappings: every lookup, inside a document or
+    not, answers the same (texts of real news, some empty)."""
+    texts = [_TEXTS[i] if n % 3 else _TEXTS[i][: n * 40] for n, i in enumerate(chosen)]
+    batch = fingerprint_batch(texts, 5, 8, 0)
+    with tempfile.TemporaryDirectory() as name:
+        corpus = Corpus()
+        writer = CorpusWriter(corpus, Path(name) if mapped else None, len(texts))
+        writer.add(batch)
+        writer.finish()
+        if mapped and len(corpus.lead):  # the plain view of the mapping is read from its file, not through it
+            assert _file_of(corpus.lead) is not None and _file_of(corpus.lead[1:]) is None
+        table = corpus.char_table(doc % len(texts) for doc, _, _ in lookups)
+        total = int(corpus.token_offsets[-1])
+        for doc, start, end in lookups:
+            doc %= len(texts)
+            base = int(corpus.token_offsets[doc])
+            if not (0 <= base + start < total and 0 <= base + end - 1 < total):
+                continue  # outside the corpus-wide arrays too: no answer to compare
+            assert table.char_span(doc, start, end) == corpus.char_span(doc, start, end)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import mmap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy.typing as npt
 from reprints.align.chain import MatchIndex
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import Column, Strings, drop_pages, load_dataclass, ranges, save_dataclass
+from reprints.io.arrays import Column, Strings, drop_pages, load_dataclass, ranges, read_rows, save_dataclass
 from reprints.io.writers import write_json
 from reprints.normalize.boilerplate import line_keys
 from reprints.normalize.lines import split_lines
@@ -314,6 +315,10 @@ class Corpus:
         base = int(self.token_offsets[doc])
         return int(self.lead[base + start]), int(self.trail[base + end - 1])
 
+    def char_table(self, docs: Iterable[int]) -> CharTable:
+        """The character bounds of every token of `docs`, read at once (see `CharTable`)."""
+        return CharTable(self, docs)
+
     def save_index(self, folder: Path) -> None:
         """Write what `load_index` needs besides the arrays `seal(folder)` already mapped there."""
         assert self.index is not None
@@ -371,6 +376,32 @@ def saved_progress(folder: Path) -> dict[str, Any] | None:
             )
             return None
     return {**counters, "columns": columns}
+
+
+class CharTable:
+    """The character bounds of the tokens of some documents, read from the corpus' files in one pass: its
+    `char_span` answers as `Corpus.char_span` does. Writing the outputs looked up two values per passage
+    through the mapped per-token files, scattered over the whole corpus: a page fault each, and once the files
+    outgrow the page cache a read from disk each (the write stage took 312 s of 1,006 at 2.5 million documents).
+    Reading whole documents' rows with positioned reads (`read_rows`) costs a read per run of documents and
+    leaves nothing mapped."""
+
+    def __init__(self, corpus: Corpus, docs: Iterable[int]) -> None:
+        self.corpus = corpus
+        wanted = np.unique(np.fromiter(docs, dtype=np.int64))
+        starts, stops = corpus.token_offsets[wanted], corpus.token_offsets[wanted + 1]
+        self.lead = read_rows(corpus.lead, starts, stops)
+        self.trail = read_rows(corpus.trail, starts, stops)
+        lengths = stops - starts
+        bases = np.cumsum(lengths) - lengths
+        self.rows = dict(zip(wanted.tolist(), zip(bases.tolist(), lengths.tolist(), strict=True), strict=True))
+
+    def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
+        """Characters of tokens `start:end` of a document, widened over glued punctuation."""
+        base, length = self.rows[doc]
+        if not (0 <= start < length and 0 <= end - 1 < length):  # outside it: as the corpus-wide arrays answer
+            return self.corpus.char_span(doc, start, end)
+        return int(self.lead[base + start]), int(self.trail[base + end - 1])
 
 
 class CorpusWriter:

@@ -143,9 +143,16 @@ def read_rows(array: np.ndarray, starts: npt.NDArray[np.int64], stops: npt.NDArr
 
 
 def _file_of(array: np.ndarray) -> tuple[str, int] | None:
-    """The file and byte offset an array was mapped from with `np.memmap` (not a view of one), else None."""
-    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.filename:
-        return str(array.filename), int(array.offset)
+    """The file and byte offset an array was mapped from with `np.memmap`, or of a plain view of such an array
+    that starts where it starts (`memmap.view(np.ndarray)`), else None."""
+    mapped = array
+    if not isinstance(mapped, np.memmap) and isinstance(array.base, np.memmap):
+        mapped = array.base
+        same = array.__array_interface__["data"][0] == mapped.__array_interface__["data"][0]
+        if not same or array.dtype != mapped.dtype or not array.flags.c_contiguous:
+            return None
+    if isinstance(mapped, np.memmap) and isinstance(mapped.base, mmap.mmap) and mapped.filename:
+        return str(mapped.filename), int(mapped.offset)
     return None
 
 

@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from reprints.config import Config
 from reprints.decide.keep import Verdict, scale
 from reprints.decide.links import Link, Relations, oriented
-from reprints.fingerprint.corpus import Corpus
+from reprints.fingerprint.corpus import CharTable, Corpus
 from reprints.io.writers import RowWriter
 from reprints.normalize.tokens import I64
 from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Removed, Span
 
-# Rows written between two releases of the mapped pages read (`Corpus.release_pages`). A page fault maps the
-# pages around it too (64 KB), so each row can make ~250 KB resident: at 10,000 rows a run of 640k documents held
-# 1.2 GB of these files between two releases; a release costs microseconds.
-RELEASE_EVERY = 1_000
+T = TypeVar("T")
+
+# Rows written from one table of character bounds (`Corpus.char_table`), read for the documents they name, at most
+# CHUNK_ROWS rows and CHUNK_TOKENS tokens of documents (one document longer than that makes a chunk of its own).
+CHUNK_ROWS = 4_096
+CHUNK_TOKENS = 2_000_000
 
 
-def pair_of(link: Link, corpus: Corpus) -> Pair:
-    """A link in character offsets, with document ids."""
+def _chunks(items: Iterable[T], docs_of: Callable[[T], Iterable[int]], token_counts: I64) -> Iterator[list[T]]:
+    """`items` in lists of at most CHUNK_ROWS whose documents (`docs_of`) hold at most CHUNK_TOKENS tokens in
+    all, unless one item's documents alone hold more."""
+    chunk: list[T] = []
+    seen: set[int] = set()
+    tokens = 0
+    for item in items:
+        docs = set(docs_of(item))
+        new = docs - seen
+        more = sum(int(token_counts[doc]) for doc in new)
+        if chunk and (len(chunk) >= CHUNK_ROWS or tokens + more > CHUNK_TOKENS):
+            yield chunk
+            chunk, seen, tokens = [], set(), 0
+            new = docs
+            more = sum(int(token_counts[doc]) for doc in new)
+        chunk.append(item)
+        seen.update(new)
+        tokens += more
+    if chunk:
+        yield chunk
+
+
+def _decision_docs(doc: int, verdict: Verdict) -> list[int]:
+    """The documents whose character bounds a document's decision row needs: itself and its sources."""
+    return [doc, *(removed[2] for removed in verdict.removed)]
+
+
+def pair_of(link: Link, corpus: Corpus, chars: CharTable | None = None) -> Pair:
+    """A link in character offsets (from `chars` when given: a table holding both documents), with document
+    ids."""
+    bounds = chars or corpus
     spans = []
     for a0, a1, b0, b1 in link.regions:
         if a1 <= a0 or b1 <= b0:
             continue
-        a_start, a_end = corpus.char_span(link.a, a0, a1)
-        b_start, b_end = corpus.char_span(link.b, b0, b1)
+        a_start, a_end = bounds.char_span(link.a, a0, a1)
+        b_start, b_end = bounds.char_span(link.b, b0, b1)
         spans.append(Span(a_start, a_end, b_start, b_end))
     container = link.container
     return Pair(
@@ -79,12 +110,14 @@ def expanded_links(relations: Relations, counts: Sequence[int] | I64, max_exact_
             yield Link(x, y, "exact", 1.0, 1.0, regions)
 
 
-def removed_spans(doc: int, verdict: Verdict, corpus: Corpus) -> tuple[Removed, ...]:
-    """The verdict's removed token ranges as character spans of the document and of their sources."""
+def removed_spans(doc: int, verdict: Verdict, corpus: Corpus, chars: CharTable | None = None) -> tuple[Removed, ...]:
+    """The verdict's removed token ranges as character spans of the document and of their sources (from
+    `chars` when given: a table holding them all)."""
+    bounds = chars or corpus
     out = []
     for start, end, source, source_start, source_end in verdict.removed:
-        char_start, char_end = corpus.char_span(doc, start, end)
-        src_start, src_end = corpus.char_span(source, source_start, max(source_end, source_start + 1))
+        char_start, char_end = bounds.char_span(doc, start, end)
+        src_start, src_end = bounds.char_span(source, source_start, max(source_end, source_start + 1))
         out.append(Removed(char_start, char_end, corpus.ids[source], src_start, src_end))
     return tuple(out)
 
@@ -100,9 +133,9 @@ def trimmed_text(text: str, removed: Sequence[Removed]) -> str:
 
 
 def _decision(
-    doc: Document, verdict: Verdict, cluster: int | None, corpus: Corpus, strip: bool
+    doc: Document, verdict: Verdict, cluster: int | None, corpus: Corpus, strip: bool, chars: CharTable
 ) -> tuple[Decision, str | None]:
-    removed = removed_spans(doc.index, verdict, corpus)
+    removed = removed_spans(doc.index, verdict, corpus, chars)
     decision, reason = verdict.decision, verdict.reason
     spans = corpus.boilerplate_spans(doc.index) if strip else []
     if spans:
@@ -177,12 +210,15 @@ def write_outputs(
     fmt = config.run.output_format
     counts = {"keep": 0, "trim": 0, "drop": 0}
     relation_counts: dict[str, int] = dict.fromkeys(RELATIONS, 0)
+    token_counts = corpus.token_counts
     with RowWriter(out, "pairs", fmt) as pairs:
-        for number, link in enumerate(expanded_links(relations, corpus.token_counts, config.candidates.anchor_df_cap)):
-            pairs.write(pair_of(link, corpus).to_dict())
-            relation_counts[link.relation] += 1
-            if number % RELEASE_EVERY == RELEASE_EVERY - 1:
-                corpus.release_pages()
+        links = expanded_links(relations, token_counts, config.candidates.anchor_df_cap)
+        for chunk in _chunks(links, lambda link: (link.a, link.b), token_counts):
+            chars = corpus.char_table(doc for link in chunk for doc in (link.a, link.b))
+            for link in chunk:
+                pairs.write(pair_of(link, corpus, chars).to_dict())
+                relation_counts[link.relation] += 1
+            corpus.release_pages()
     corpus.release_pages()
     with RowWriter(out, "clusters", fmt) as cluster_file:
         for row in cluster_rows(clusters, numbers, relations, corpus):
@@ -190,12 +226,14 @@ def write_outputs(
     id_field, text_field = config.read.id_field, config.read.text_field
     strip = config.boilerplate.strip_boilerplate
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
-        for doc in documents:
-            if doc.index % RELEASE_EVERY == RELEASE_EVERY - 1:
-                corpus.release_pages()
-            decision, text = _decision(doc, verdicts[doc.index], numbers[doc.index], corpus, strip)
-            counts[decision.decision] += 1
-            decisions.write(decision.to_dict())
-            if text is not None:
-                kept.write({id_field: doc.id, text_field: text, **doc.metadata})
+        judged = ((doc, verdicts[doc.index]) for doc in documents)
+        for read in _chunks(judged, lambda item: _decision_docs(item[0].index, item[1]), token_counts):
+            chars = corpus.char_table(d for doc, verdict in read for d in _decision_docs(doc.index, verdict))
+            for doc, verdict in read:
+                decision, text = _decision(doc, verdict, numbers[doc.index], corpus, strip, chars)
+                counts[decision.decision] += 1
+                decisions.write(decision.to_dict())
+                if text is not None:
+                    kept.write({id_field: doc.id, text_field: text, **doc.metadata})
+            corpus.release_pages()
     return counts, relation_counts
