@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprints.fingerprint.corpus import (
+    CharTable,
     Corpus,
     CorpusWriter,
     concat_token_batches,
@@ -252,14 +254,15 @@ def test_regression_damaged_index_record_or_column_is_not_resumed(tmp_path: Path
     st.lists(st.integers(0, len(_TEXTS) - 1), min_size=1, max_size=8),
     st.lists(st.tuples(st.integers(0, 7), st.integers(-3, 400), st.integers(-3, 400)), min_size=1, max_size=30),
     st.booleans(),
+    st.sampled_from([CharTable.WHOLE_TOKENS, 60]),
 )
 @settings(max_examples=40, deadline=None)
 def test_char_table_answers_as_the_corpus_does(
-    chosen: list[int], lookups: list[tuple[int, int, int]], mapped: bool
+    chosen: list[int], lookups: list[tuple[int, int, int]], mapped: bool, whole: int
 ) -> None:
     """Writing reads the character bounds of a chunk's documents at once (`Corpus.char_table`, positioned reads
     of the mapped files) instead of looking each passage up in the mappings: every lookup, inside a document or
-    not, answers the same (texts of real news, some empty)."""
+    not, answers the same (texts of real news, some empty); so do documents too long to read whole (`whole`)."""
     texts = [_TEXTS[i] if n % 3 else _TEXTS[i][: n * 40] for n, i in enumerate(chosen)]
     batch = fingerprint_batch(texts, 5, 8, 0)
     with tempfile.TemporaryDirectory() as name:
@@ -269,7 +272,8 @@ def test_char_table_answers_as_the_corpus_does(
         writer.finish()
         if mapped and len(corpus.lead):  # the plain view of the mapping is read from its file, not through it
             assert _file_of(corpus.lead) is not None and _file_of(corpus.lead[1:]) is None
-        table = corpus.char_table(doc % len(texts) for doc, _, _ in lookups)
+        with mock.patch.object(CharTable, "WHOLE_TOKENS", whole):
+            table = corpus.char_table(doc % len(texts) for doc, _, _ in lookups)
         total = int(corpus.token_offsets[-1])
         for doc, start, end in lookups:
             doc %= len(texts)
@@ -277,3 +281,23 @@ def test_char_table_answers_as_the_corpus_does(
             if not (0 <= base + start < total and 0 <= base + end - 1 < total):
                 continue  # outside the corpus-wide arrays too: no answer to compare
             assert table.char_span(doc, start, end) == corpus.char_span(doc, start, end)
+
+
+def test_regression_a_missing_empty_column_is_resumed(tmp_path: Path) -> None:
+    """Found in review: a column recorded with no values (no boilerplate removed yet) whose file is missing passed
+    the check (0 values held, 0 recorded) and then could not be reopened, so every --resume failed the same way.
+    It is made again, empty."""
+    batch = fingerprint_batch(_TEXTS[:4], 5, 8, 0)
+    writer = CorpusWriter(Corpus(), tmp_path, 8)
+    writer.add(batch)
+    writer.checkpoint()
+    assert writer.columns["boilerplate_docs"].count == 0
+    del writer
+    (tmp_path / "boilerplate_docs.npy").unlink()
+    progress = saved_progress(tmp_path)
+    assert progress is not None
+    resumed = Corpus()
+    writer = CorpusWriter(resumed, tmp_path, 8, resume=progress)
+    writer.add(batch)
+    writer.finish()
+    assert len(resumed.token_counts) == 8 and len(resumed.boilerplate_docs) == 0

@@ -26,6 +26,7 @@ from conftest import run_cli
 from reprints.index.api import open_index
 from reprints.web import LOCAL_HOSTS
 from reprints.web.app import create_app
+from reprints.web.processes import Supervisor
 from reprints.web.run import FinishedRun
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -395,3 +396,16 @@ def test_regression_a_server_process_stopped_as_it_starts_stops(tmp_path: Path) 
     for _ in range(3):
         result = subprocess.run([sys.executable, "-c", SIGNALLED_AT_FORK], capture_output=True, text=True, timeout=60)
         assert result.stdout.split() == [str(int(signal.SIGTERM))], result.stdout + result.stderr
+
+
+def test_regression_a_stopping_supervisor_starts_no_server_process() -> None:
+    """Found in review: a SIGTERM handled between two starts (the first of three, or while logging a restart)
+    set `stopping`, and the next start forked a server process no one would stop. A stopping supervisor now
+    starts none, and a start leaves the signal mask as it found it."""
+    supervisor = Supervisor(lambda: None, socket.socket(), 3, "warning")
+    supervisor.stopping = True
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    supervisor._start()
+    assert supervisor.children == {}
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    supervisor.listener.close()

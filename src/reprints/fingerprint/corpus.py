@@ -384,12 +384,17 @@ class CharTable:
     through the mapped per-token files, scattered over the whole corpus: a page fault each, and once the files
     outgrow the page cache a read from disk each (the write stage took 312 s of 1,006 at 2.5 million documents).
     Reading whole documents' rows with positioned reads (`read_rows`) costs a read per run of documents and
-    leaves nothing mapped."""
+    leaves nothing mapped. A document of more than WHOLE_TOKENS tokens is not read whole (a long book cited by
+    many documents would be read again for each chunk): it is looked up through the corpus as before."""
+
+    WHOLE_TOKENS = 65_536
 
     def __init__(self, corpus: Corpus, docs: Iterable[int]) -> None:
         self.corpus = corpus
         wanted = np.unique(np.fromiter(docs, dtype=np.int64))
         starts, stops = corpus.token_offsets[wanted], corpus.token_offsets[wanted + 1]
+        small = stops - starts <= self.WHOLE_TOKENS
+        wanted, starts, stops = wanted[small], starts[small], stops[small]
         self.lead = read_rows(corpus.lead, starts, stops)
         self.trail = read_rows(corpus.trail, starts, stops)
         lengths = stops - starts
@@ -398,8 +403,8 @@ class CharTable:
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
         """Characters of tokens `start:end` of a document, widened over glued punctuation."""
-        base, length = self.rows[doc]
-        if not (0 <= start < length and 0 <= end - 1 < length):  # outside it: as the corpus-wide arrays answer
+        base, length = self.rows.get(doc, (0, 0))
+        if not (0 <= start < length and 0 <= end - 1 < length):  # outside it, or not read: ask the corpus
             return self.corpus.char_span(doc, start, end)
         return int(self.lead[base + start]), int(self.trail[base + end - 1])
 

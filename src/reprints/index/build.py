@@ -354,12 +354,18 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
     for piece in _chunks(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
     docs: set[int] = set()
-    for piece in _chunks(sorted(holders)):  # the first MAX_PAIRS + 1 holders of each key, in one query a chunk
+    # The first MAX_PAIRS + 1 holders of each key: one windowed query a chunk of keys with few holders (it reads
+    # every holder of its keys), one query with a LIMIT for each key with many.
+    few = sorted(key for key, count in holders.items() if count <= 4 * (MAX_PAIRS + 1))
+    for piece in _chunks(few):
         rows = db.execute(
             "SELECT num FROM (SELECT num, row_number() OVER (PARTITION BY key ORDER BY num) AS rank FROM lines "
             f"WHERE key IN ({','.join('?' * len(piece))})) WHERE rank <= ?",
             (*piece, MAX_PAIRS + 1),
         )
+        docs.update(int(row[0]) for row in rows)
+    for key in sorted(holders.keys() - set(few)):
+        rows = db.execute("SELECT num FROM lines WHERE key = ? ORDER BY num LIMIT ?", (key, MAX_PAIRS + 1))
         docs.update(int(row[0]) for row in rows)
     if not holders:
         return

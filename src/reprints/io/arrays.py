@@ -212,6 +212,8 @@ class Column:
         self.path = folder / f"{name}.npy" if folder is not None else None
         self.file: BinaryIO | None = None
         if self.path is not None and resume_at is not None:
+            if not self.path.exists() and resume_at == 0:  # nothing to keep: a new file (found in review)
+                self.path.touch()
             self.file = self.path.open("r+b")
             self.file.truncate(self.HEADER + resume_at * self.dtype.itemsize)
             self.file.seek(0, os.SEEK_END)

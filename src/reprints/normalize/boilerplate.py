@@ -213,7 +213,7 @@ class KnownPairs:
     `learn` to the next under names of the documents' contents, so a verdict is only ever reused for the same
     two documents. At most `limit` are kept (then they are forgotten and found again)."""
 
-    def __init__(self, limit: int = 1_000_000) -> None:
+    def __init__(self, limit: int = 200_000) -> None:  # about 40 MB
         self.limit = limit
         self.verdicts: dict[tuple[Hashable, Hashable], bool] = {}
 

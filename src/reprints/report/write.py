@@ -19,26 +19,31 @@ from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Rem
 T = TypeVar("T")
 
 # Rows written from one table of character bounds (`Corpus.char_table`), read for the documents they name, at most
-# CHUNK_ROWS rows and CHUNK_TOKENS tokens of documents (one document longer than that makes a chunk of its own).
+# CHUNK_ROWS rows and CHUNK_TOKENS tokens of documents read whole.
 CHUNK_ROWS = 4_096
 CHUNK_TOKENS = 2_000_000
 
 
 def _chunks(items: Iterable[T], docs_of: Callable[[T], Iterable[int]], token_counts: I64) -> Iterator[list[T]]:
     """`items` in lists of at most CHUNK_ROWS whose documents (`docs_of`) hold at most CHUNK_TOKENS tokens in
-    all, unless one item's documents alone hold more."""
+    all (documents a `CharTable` does not read whole count for nothing)."""
+
+    def weight(docs: set[int]) -> int:
+        counts = (int(token_counts[doc]) for doc in docs)
+        return sum(count for count in counts if count <= CharTable.WHOLE_TOKENS)
+
     chunk: list[T] = []
     seen: set[int] = set()
     tokens = 0
     for item in items:
         docs = set(docs_of(item))
         new = docs - seen
-        more = sum(int(token_counts[doc]) for doc in new)
+        more = weight(new)
         if chunk and (len(chunk) >= CHUNK_ROWS or tokens + more > CHUNK_TOKENS):
             yield chunk
             chunk, seen, tokens = [], set(), 0
             new = docs
-            more = sum(int(token_counts[doc]) for doc in new)
+            more = weight(new)
         chunk.append(item)
         seen.update(new)
         tokens += more

@@ -107,15 +107,17 @@ class Supervisor:
         known, so it is stopped too."""
         parent = os.getpid()
         stops = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         try:
+            if self.stopping:  # told to stop since the caller decided to start one: a new one would never be
+                return  # told (found in review)
             pid = os.fork()
             if pid == 0:  # the child: serve until told to stop, then leave without the parent's clean-up
                 code = 1
                 try:
                     for sig in stops:
                         signal.signal(sig, signal.SIG_DFL)
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                     _stop_when_gone(parent)
                     self._serve()
                     code = 0
@@ -125,7 +127,7 @@ class Supervisor:
                     os._exit(code)
             self.children[pid] = time.monotonic()
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _serve(self) -> None:
         import uvicorn
