@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,61 @@ def test_character_tables_from_the_cache_equal_freshly_built_ones(
             assert np.array_equal(getattr(written, field.name), getattr(rebuilt, field.name))
     finally:
         chars.tables.cache_clear()
+
+
+NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()][:60]
+# Characters that exercise every branch of the tokenizer: marks with and without a base, joiners, unspaced
+# scripts, astral letters, digits and symbols, folds to several units (ß, ﬁ, ŉ), spaces that are not ASCII.
+ODD = [*"\u0301\u0308\u200d\u200c\u00ad\ufe0f\u0640東京タワーสวัสดีßﬁŉＡ１\u00a0\u3000“”—.,'", "\U0001d400", "\U00020000"]
+ODD += ["\U0001f600", "\U000e0100", "\ud800"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(NEWS_TEXTS) - 1),
+            st.integers(min_value=0, max_value=2000),
+            st.integers(min_value=0, max_value=600),
+            st.lists(st.tuples(st.integers(min_value=0, max_value=600), st.sampled_from(ODD)), max_size=30),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(min_value=0, max_value=2**64 - 1),
+)
+@settings(max_examples=150, deadline=None)
+def test_compiled_tokenizer_equals_numpy_tokenizer(
+    pieces: list[tuple[int, int, int, list[tuple[int, str]]]], seed: int
+) -> None:
+    """The compiled pass (large batches) and the NumPy code (small ones) give the same tokens, bounds, hashes and
+    glued punctuation: texts cut from real articles with odd characters dropped in anywhere."""
+    from reprints.normalize.chars import tables
+    from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _code_points, _numpy_tokens
+    from reprints.normalize.tokens_kernel import compiled_tokens
+
+    texts = []
+    for number, start, length, inserts in pieces:
+        chars = list(NEWS_TEXTS[number][start : start + length])
+        for at, char in inserts:
+            chars.insert(min(at, len(chars)), char)
+        texts.append("".join(chars))
+    cps, _ = _code_points(texts)
+    table = tables()
+    plain = _numpy_tokens(cps, table, seed)
+    compiled = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, seed)
+    for name, left, right in zip(("starts", "ends", "hashes", "lead", "trail"), plain, compiled, strict=True):
+        assert np.array_equal(left, right), name
+
+
+def test_tokenize_takes_the_compiled_pass_for_large_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole batches through `tokenize` (compiled above the threshold) equal the NumPy path, per document."""
+    from reprints.normalize import tokens as module
+
+    texts = [*NEWS_TEXTS, "", "東京タワー \U0001d400\U0001d401 ok", "\u0301"]
+    monkeypatch.setattr(module, "COMPILED_FROM", 0)
+    compiled = tokenize(texts, seed=3)
+    monkeypatch.setattr(module, "COMPILED_FROM", 10**12)
+    plain = tokenize(texts, seed=3)
+    for name in ("starts", "ends", "hashes", "offsets", "lead", "trail"):
+        assert np.array_equal(getattr(compiled, name), getattr(plain, name)), name

@@ -23,7 +23,8 @@ POLY_BASE = 0x100000001B3  # odd: powers never vanish modulo 2**64
 def mix64(values: npt.NDArray[np.unsignedinteger] | U64, seed: int = 0) -> U64:
     """splitmix64 finalizer applied element-wise: a bijective, well-mixed map of uint64 values."""
     x = values.astype(np.uint64, copy=True)
-    x += np.uint64(seed) + _GOLDEN
+    x += np.uint64(seed)
+    x += _GOLDEN
     x ^= x >> _S30
     x *= _MIX1
     x ^= x >> _S27

@@ -134,6 +134,7 @@ def _folded_units(cps: npt.NDArray[np.uint32], table: CharTables) -> tuple[npt.N
     return units, lens
 
 
+COMPILED_FROM = 100_000  # code points in one batch from which the compiled pass is worth loading
 PIECE_CHARS = 2_000_000  # texts are tokenized in pieces of about this size, cut where no token can span the cut
 CUT_SEARCH = 65_536  # characters searched back from a piece's limit for a safe cut
 
@@ -239,6 +240,21 @@ def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
         return Tokens(empty, empty, np.empty(0, dtype=np.uint64), np.zeros(1, dtype=np.int64), empty, empty)
     table = tables()
     cps, text_starts = _code_points(texts)
+    if len(cps) >= COMPILED_FROM:
+        from reprints.normalize.tokens_kernel import compiled_tokens
+
+        starts, ends, hashes, lead, trail = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, seed)
+    else:
+        starts, ends, hashes, lead, trail = _numpy_tokens(cps, table, seed)
+    doc_of_token = np.searchsorted(text_starts, starts, side="right") - 1
+    offsets = np.searchsorted(doc_of_token, np.arange(len(texts) + 1), side="left").astype(np.int64)
+    base = text_starts[doc_of_token]
+    return Tokens(starts - base, ends - base, hashes, offsets, lead - base, trail - base)
+
+
+def _numpy_tokens(cps: npt.NDArray[np.uint32], table: CharTables, seed: int) -> tuple[I64, I64, U64, I64, I64]:
+    """Starts, ends, hashes, lead and trail of the tokens of a code-point array, vectorized (the compiled pass in
+    `reprints.normalize.tokens_kernel` gives the same)."""
     segments = _segment(cps, table)
     starts, ends = segments.starts, segments.ends
     word_positions = np.flatnonzero(segments.in_word)
@@ -251,11 +267,8 @@ def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
     )
     sums = np.add.reduceat(contrib, unit_starts) if len(units) else np.empty(0, dtype=np.uint64)
     hashes = mix64(sums + token_units.astype(np.uint64), seed)
-    doc_of_token = np.searchsorted(text_starts, starts, side="right") - 1
-    offsets = np.searchsorted(doc_of_token, np.arange(len(texts) + 1), side="left").astype(np.int64)
-    base = text_starts[doc_of_token]
     lead, trail = _glued_punctuation(cps, segments.in_word, starts, ends, table)
-    return Tokens(starts - base, ends - base, hashes, offsets, lead - base, trail - base)
+    return starts, ends, hashes, lead, trail
 
 
 def _glued_punctuation(
