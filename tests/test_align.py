@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -126,40 +127,94 @@ def test_union_length_counts_overlaps_once() -> None:
     assert _union_length(group, start, end, 3).tolist() == [17, 1, 0]
 
 
-def test_compiled_lookup_equals_numpy_lookup() -> None:
-    from reprints.align import kernels
+def _index_of(texts: list[str]) -> MatchIndex:
+    """The match index of texts, as a dedup run builds it (rows sorted by key within each document)."""
+    from reprints.fingerprint.corpus import fingerprint_batch
+    from reprints.fingerprint.hashing import doc_bits_for
 
-    rng = np.random.default_rng(3)
-    docs, doc_bits = 300, 9
-    counts = rng.integers(0, 400, docs)
-    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    hashes = rng.integers(0, 2**40, int(counts.sum()), dtype=np.uint64) << np.uint64(20)
-    hashes[1::3] = hashes[0::3][: len(hashes[1::3])]  # shingles repeated within a document
-    keys = MatchIndex.keys_for(hashes, counts, 0, doc_bits)
-    keys = np.concatenate([np.sort(keys[offsets[d] : offsets[d + 1]]) for d in range(docs)])
-    target = rng.integers(0, docs, 5000)
-    present = keys[rng.integers(0, len(keys), 5000)] & np.uint64((1 << (64 - doc_bits)) - 1)
-    wanted = (target.astype(np.uint64) << np.uint64(64 - doc_bits)) | present
-    lo, hi = offsets[target], offsets[target + 1]
-    expected = kernels._numpy_lookup(keys, wanted)
-    first = np.empty(len(wanted), dtype=np.int64)
-    found = np.empty(len(wanted), dtype=np.int64)
-    kernels._compiled_lookup()(keys, wanted, lo, hi, first, found)
-    assert np.array_equal(found, expected[1]) and np.array_equal(first, expected[0])
-    assert (found > 1).any()
-    # As alignment asks: each pair's query rows in order (sorted keys), looked up in the target's rows.
-    low_bits = np.uint64((1 << (64 - doc_bits)) - 1)
-    pairs = rng.integers(0, docs, (400, 2))
-    pairs[::4, 1] = pairs[::4, 0]  # a document against itself: every shingle found
-    rows = np.concatenate([np.arange(offsets[q], offsets[q + 1]) for q, _ in pairs])
-    targets = np.concatenate([np.full(counts[q], t) for q, t in pairs])
-    wanted = (targets.astype(np.uint64) << np.uint64(64 - doc_bits)) | (keys[rows] & low_bits)
-    first = np.empty(len(wanted), dtype=np.int64)
-    found = np.empty(len(wanted), dtype=np.int64)
-    kernels._compiled_lookup()(keys, wanted, offsets[targets], offsets[targets + 1], first, found)
-    expected = kernels._numpy_lookup(keys, wanted)
-    assert np.array_equal(found, expected[1]) and np.array_equal(first, expected[0])
-    assert (found > 0).mean() > 0.2
+    prints = fingerprint_batch(texts, 5, 12, 0)
+    doc_bits = doc_bits_for(len(texts))
+    keys = MatchIndex.keys_for(prints.match_hashes, prints.match_counts, 0, doc_bits)
+    offsets = np.concatenate(([0], np.cumsum(prints.match_counts))).astype(np.int64)
+    order = np.concatenate(
+        [lo + np.argsort(keys[lo:hi], kind="stable") for lo, hi in itertools.pairwise(offsets)]
+    ).astype(np.int64)
+    positions = np.asarray(prints.match_positions)[order].astype(np.int32)
+    return MatchIndex(keys[order], positions, offsets, prints.token_counts.astype(np.int64), doc_bits)
+
+
+PASSAGE = st.tuples(
+    st.integers(min_value=0, max_value=len(NEWS_TEXTS) - 1),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=1, max_value=160),
+)
+
+
+@given(
+    st.lists(PASSAGE, min_size=1, max_size=6),
+    st.lists(
+        st.lists(st.tuples(st.integers(min_value=0, max_value=5), st.integers(min_value=0, max_value=12)), max_size=7),
+        min_size=2,
+        max_size=7,
+    ),
+    st.integers(min_value=0, max_value=20),
+    st.sampled_from([5, 12, 30, 60]),
+)
+@settings(max_examples=150, deadline=None)
+def test_compiled_alignment_equals_numpy_alignment(
+    passages: list[tuple[int, int, int]], layouts: list[list[tuple[int, int]]], max_gap: int, min_passage: int
+) -> None:
+    """The compiled pass from index rows to passages (large chunks) aligns every pair as the NumPy path does:
+    documents made of passages of real articles, carried once, twice or not at all, in any order, some without
+    their first words (so parts overlap, are set aside and chained among themselves, and stray matches split
+    nothing)."""
+    from reprints.align import chain
+
+    words = [NEWS_TEXTS[number].split()[start : start + length] for number, start, length in passages]
+    texts = [" ".join(w for k, cut in layout for w in words[k % len(words)][cut:]) for layout in layouts]
+    index = _index_of(texts)
+    every = np.array(list(itertools.product(range(len(texts)), repeat=2)), dtype=np.int64)
+    a, b = every[:, 0].copy(), every[:, 1].copy()
+    default = chain.COMPILED_FROM
+    try:
+        found = []
+        for threshold in (0, 10**12):
+            chain.COMPILED_FROM = threshold
+            found.append(chain.align(index, a, b, shingle_size=5, min_passage=min_passage, max_gap=max_gap))
+    finally:
+        chain.COMPILED_FROM = default
+    for name in Regions.__slots__:
+        assert np.array_equal(getattr(found[0], name), getattr(found[1], name)), name
+    if index.token_counts.max() >= 2 * min_passage + 10:  # a document this long aligns with itself at least
+        assert len(found[0].pair) > 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=60), st.integers(min_value=1, max_value=25), st.integers(-30, 30)),
+        min_size=1,
+        max_size=25,
+        unique_by=lambda part: part[0],
+    ),
+    st.integers(min_value=0, max_value=12),
+    st.integers(min_value=0, max_value=8),
+)
+@settings(max_examples=400, deadline=None)
+def test_compiled_chaining_equals_numpy_chaining(parts: list[tuple[int, int, int]], max_gap: int, overlap: int) -> None:
+    """One pair's parts (runs: start in `a`, length, diagonal) chained by the compiled pass give the regions, and
+    the region of each part, that `chain` gives: small coordinates, so parts touch, overlap, go back and repeat."""
+    from reprints.align import kernels
+    from reprints.align.chain import chain
+
+    rows = np.array([(s, s + n, s + d + 30, s + n + d + 30) for s, n, d in parts], dtype=np.int64)
+    plain, plain_of_part = chain(
+        Regions(np.zeros(len(rows), dtype=np.int64), *(rows[:, k].copy() for k in range(4))),
+        max_gap=max_gap,
+        overlap=overlap,
+    )
+    compiled, compiled_of_part = kernels._chain(rows, max_gap, overlap)
+    assert compiled.tolist() == np.stack([plain.a_start, plain.a_end, plain.b_start, plain.b_end], axis=1).tolist()
+    assert compiled_of_part.tolist() == plain_of_part.tolist()
 
 
 def _spans(pair: Pair) -> list[tuple[int, int, int, int]]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from reprints.align.kernels import lookup_in_ranges
 from reprints.fingerprint.hashing import U64, doc_keys
 from reprints.io.arrays import drop_pages, ranges, read_rows
 from reprints.normalize.tokens import I64
@@ -66,6 +65,36 @@ def _empty_regions() -> Regions:
 
 
 MATCH_CHUNK = 4096  # pairs whose match points are found from one read of their documents' rows
+COMPILED_FROM = 20_000  # query rows in one chunk of pairs from which the compiled kernel is worth loading
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """The rows of a chunk of pairs' documents, read from the index and renumbered: document `local_a[p]` of the
+    chunk owns rows `offsets[d]:offsets[d + 1]` of `keys` and `positions`."""
+
+    docs: I64
+    keys: U64
+    positions: npt.NDArray[np.int32]
+    offsets: I64
+    local_a: I64
+    local_b: I64
+
+    @staticmethod
+    def read(index: MatchIndex, a: I64, b: I64) -> _Chunk:
+        docs = np.unique(np.concatenate((a, b)))
+        doc_starts, doc_stops = np.asarray(index.offsets[docs]), np.asarray(index.offsets[docs + 1])
+        keys = read_rows(index.keys, doc_starts, doc_stops)  # the chunk's documents' rows, renumbered 0..len(docs)
+        positions = read_rows(index.positions, doc_starts, doc_stops)
+        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(doc_stops - doc_starts, out=offsets[1:])
+        return _Chunk(docs, keys, positions, offsets, np.searchsorted(docs, a), np.searchsorted(docs, b))
+
+    def query_rows(self) -> int:
+        """How many rows the pairs look up: each pair's smaller document's."""
+        count_a = self.offsets[self.local_a + 1] - self.offsets[self.local_a]
+        count_b = self.offsets[self.local_b + 1] - self.offsets[self.local_b]
+        return int(np.minimum(count_a, count_b).sum())
 
 
 def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
@@ -78,7 +107,8 @@ def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     """
     pairs, firsts, seconds = [], [], []
     for start in range(0, len(a), MATCH_CHUNK):
-        pair, i, j = _match_points(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
+        chunk = _Chunk.read(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
+        pair, i, j = _match_points(chunk, index.doc_bits)
         pairs.append(pair + start)
         firsts.append(i)
         seconds.append(j)
@@ -93,30 +123,40 @@ def _no_points() -> tuple[I64, I64, I64]:
     return empty, empty, empty
 
 
-def _match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
-    docs = np.unique(np.concatenate((a, b)))
-    doc_starts, doc_stops = np.asarray(index.offsets[docs]), np.asarray(index.offsets[docs + 1])
-    keys = read_rows(index.keys, doc_starts, doc_stops)  # the chunk's documents' rows, renumbered 0..len(docs)
-    positions = read_rows(index.positions, doc_starts, doc_stops)
-    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum(doc_stops - doc_starts, out=offsets[1:])
-    local_a, local_b = np.searchsorted(docs, a), np.searchsorted(docs, b)
+def _match_points(chunk: _Chunk, doc_bits: int) -> tuple[I64, I64, I64]:
+    docs, keys, positions, offsets = chunk.docs, chunk.keys, chunk.positions, chunk.offsets
+    local_a, local_b = chunk.local_a, chunk.local_b
     count_a, count_b = offsets[local_a + 1] - offsets[local_a], offsets[local_b + 1] - offsets[local_b]
     query_is_a = count_a <= count_b
     query = np.where(query_is_a, local_a, local_b)
     target = np.where(query_is_a, local_b, local_a)
     lengths = np.where(query_is_a, count_a, count_b)
     rows = ranges(offsets[query], lengths)
-    pair = np.repeat(np.arange(len(a), dtype=np.int64), lengths)
-    shift = np.uint64(64 - index.doc_bits)
+    pair = np.repeat(np.arange(len(local_a), dtype=np.int64), lengths)
+    shift = np.uint64(64 - doc_bits)
     low_bits = keys[rows] & ((np.uint64(1) << shift) - np.uint64(1))
     target_of_row = target[pair]
     wanted = (docs[target_of_row].astype(np.uint64) << shift) | low_bits  # keys hold the corpus's numbers
-    first, found = lookup_in_ranges(keys, wanted, offsets[target_of_row], offsets[target_of_row + 1])
+    first, found = lookup_in_ranges(keys, wanted)
     pair, query_pos = np.repeat(pair, found), np.repeat(positions[rows], found)
     target_pos = positions[ranges(first, found)]
     from_a = query_is_a[pair]
     return pair, np.where(from_a, query_pos, target_pos), np.where(from_a, target_pos, query_pos)
+
+
+def lookup_in_ranges(keys: U64, wanted: U64) -> tuple[I64, I64]:
+    """For each wanted key, its first row in the sorted `keys` and how many rows hold it, with NumPy over all of
+    `keys`, searching the wanted keys in sorted order (each binary search then starts near the last one, in
+    memory the previous search brought in)."""
+    order = np.argsort(wanted, kind="stable")
+    ordered = wanted[order]
+    first_sorted = np.searchsorted(keys, ordered, side="left")
+    found_sorted = np.searchsorted(keys, ordered, side="right") - first_sorted
+    first = np.empty(len(wanted), dtype=np.int64)
+    found = np.empty(len(wanted), dtype=np.int64)
+    first[order] = first_sorted
+    found[order] = found_sorted
+    return first, found
 
 
 def runs(pair: I64, i: I64, j: I64, *, shingle_size: int, max_gap: int) -> Regions:
@@ -226,10 +266,48 @@ def _long_enough(regions: Regions, shortest: I64) -> npt.NDArray[np.bool_]:
 
 def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: int, max_gap: int) -> Regions:
     """Aligned passages of the pairs `(a[p], b[p])`, at least `min_passage` tokens long on both sides (see
-    `shortest_passage` for documents shorter than that)."""
+    `shortest_passage` for documents shorter than that).
+
+    Pairs are aligned `MATCH_CHUNK` at a time, from their documents' rows read from the index once (`read_rows`:
+    a mapped index would become resident in each worker, a page fault mapping a whole page-cache folio). A chunk
+    with many rows to look up takes one compiled pass from rows to passages (`reprints.align.kernels`, the same
+    passages), a small one the NumPy path (`_aligned`).
+    """
     shortest = shortest_passage(index, a, b, shingle_size=shingle_size, min_passage=min_passage)
-    pair, i, j = match_points(index, a, b)
-    parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
+    found: list[Regions] = []
+    for start in range(0, len(a), MATCH_CHUNK):
+        chunk = _Chunk.read(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
+        chunk_shortest = shortest[start : start + MATCH_CHUNK]
+        if chunk.query_rows() >= COMPILED_FROM:
+            from reprints.align.kernels import compiled_align
+
+            regions = Regions(
+                *compiled_align(
+                    chunk.keys,
+                    chunk.positions,
+                    chunk.offsets,
+                    chunk.local_a,
+                    chunk.local_b,
+                    index.doc_bits,
+                    chunk_shortest,
+                    shingle_size=shingle_size,
+                    max_gap=max_gap,
+                )
+            )
+        else:
+            pair, i, j = _match_points(chunk, index.doc_bits)
+            parts = runs(pair, i, j, shingle_size=shingle_size, max_gap=max_gap)
+            regions = _aligned(parts, chunk_shortest, shingle_size=shingle_size, max_gap=max_gap)
+        found.append(Regions(regions.pair + start, regions.a_start, regions.a_end, regions.b_start, regions.b_end))
+    if not found:
+        return _empty_regions()
+    drop_pages(index.offsets)
+    return Regions(*(np.concatenate([getattr(regions, f) for regions in found]) for f in Regions.__slots__))
+
+
+def _aligned(parts: Regions, shortest: I64, *, shingle_size: int, max_gap: int) -> Regions:
+    """The passages of runs: regions chained from the runs, the runs of regions long enough chained again, and
+    the regions long enough kept (so that a stray match inside a passage cannot split it)."""
     first, region_of_part = chain(parts, max_gap=max_gap, overlap=shingle_size)
     survivors = parts.select(_long_enough(first, shortest)[region_of_part])
     final, _ = chain(survivors, max_gap=max_gap, overlap=shingle_size)

@@ -1,87 +1,241 @@
-"""Compiled kernels for alignment's hot loops (numba), each with a NumPy twin giving identical results.
-
-The kernels compile on first use and are cached on disk (numba's cache, beside this module or in the user's
-cache folder), so only the first run after installing pays for compiling them. Small inputs (`compare` of two
-texts) take the NumPy path and never import numba.
+"""Compiled kernels for alignment's hot loops (numba, cached on disk): the NumPy code in `reprints.align.chain`
+gives identical results and serves small inputs. Imported only when a chunk of pairs is large enough (numba's
+import and cache load cost a few hundred milliseconds), so `compare` of two texts never imports numba.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
+import numba
 import numpy as np
 
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
 
-COMPILED_FROM = 200_000  # lookups in one call from which the compiled kernel is worth loading
+_DIAGONAL_SHIFT = np.int64(1) << np.int64(31)  # added to a diagonal (j - i) to make it a non-negative key
 
 
-@functools.lru_cache(maxsize=1)
-def _compiled_lookup() -> Callable[..., Any]:
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def lookup(keys: Any, wanted: Any, lo: Any, hi: Any, first: Any, found: Any) -> None:
-        # The rows of one pair come in increasing key order (a document's rows are sorted), so each search
-        # gallops forward from where the last one ended: a sequential walk through the target's rows, not a
-        # fresh binary search over them for every shingle.
-        cursor = 0
-        last_lo = -1
-        last_key = wanted[0] if len(wanted) else 0
-        for row in range(len(wanted)):
-            key = wanted[row]
-            start, end = lo[row], hi[row]
-            if start != last_lo or key < last_key or cursor < start:
-                cursor = start
-            last_lo, last_key = start, key
-            low = cursor
-            high = end
-            if low < end and keys[low] < key:
-                step = 1
-                while low + step < end and keys[low + step] < key:
-                    low += step
-                    step *= 2
-                high = min(low + step, end)
-                low += 1
-                while low < high:
-                    middle = (low + high) >> 1
-                    if keys[middle] < key:
-                        low = middle + 1
-                    else:
-                        high = middle
-            first[row] = low
-            stop = low
-            while stop < end and keys[stop] == key:
-                stop += 1
-            found[row] = stop - low
-            cursor = low
-
-    return lookup
+@numba.njit(cache=True, nogil=True)
+def _grow(array: Any, size: int) -> Any:
+    bigger = np.empty(max(size, 2 * len(array)), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
 
 
-def lookup_in_ranges(keys: U64, wanted: U64, lo: I64, hi: I64) -> tuple[I64, I64]:
-    """For each wanted key, its first row in the sorted `keys` and how many rows hold it, knowing that it can
-    only be in rows `lo[i]:hi[i]` (the rows of one document)."""
-    if len(wanted) < COMPILED_FROM:
-        return _numpy_lookup(keys, wanted)
-    first = np.empty(len(wanted), dtype=np.int64)
-    found = np.empty(len(wanted), dtype=np.int64)
-    _compiled_lookup()(keys, wanted, lo.astype(np.int64), hi.astype(np.int64), first, found)
-    return first, found
+@numba.njit(cache=True, nogil=True)
+def _points(keys: Any, positions: Any, bounds: Any, low_mask: Any, points: Any) -> Any:
+    # The match points of one pair (`bounds`: its documents' rows a_lo, a_hi, b_lo, b_hi), each as one key
+    # sorting by diagonal then position in `a`: the smaller document's rows are looked up in the other's,
+    # galloping forward through the target's sorted rows.
+    a_lo, a_hi, b_lo, b_hi = bounds[0], bounds[1], bounds[2], bounds[3]
+    query_is_a = a_hi - a_lo <= b_hi - b_lo
+    if query_is_a:
+        q_lo, q_hi, t_lo, t_hi = a_lo, a_hi, b_lo, b_hi
+    else:
+        q_lo, q_hi, t_lo, t_hi = b_lo, b_hi, a_lo, a_hi
+    found = 0
+    cursor = t_lo
+    for row in range(q_lo, q_hi):
+        key = keys[row] & low_mask
+        low = cursor
+        if low < t_hi and (keys[low] & low_mask) < key:
+            step = 1
+            while low + step < t_hi and (keys[low + step] & low_mask) < key:
+                low += step
+                step *= 2
+            high = min(low + step, t_hi)
+            low += 1
+            while low < high:
+                middle = (low + high) >> 1
+                if (keys[middle] & low_mask) < key:
+                    low = middle + 1
+                else:
+                    high = middle
+        cursor = low
+        stop = low
+        while stop < t_hi and (keys[stop] & low_mask) == key:
+            if query_is_a:
+                i, j = np.int64(positions[row]), np.int64(positions[stop])
+            else:
+                i, j = np.int64(positions[stop]), np.int64(positions[row])
+            if found == len(points):
+                points = _grow(points, found + 1)
+            points[found] = (np.uint64(j - i + _DIAGONAL_SHIFT) << np.uint64(32)) | np.uint64(i)
+            found += 1
+            stop += 1
+    return points, found
 
 
-def _numpy_lookup(keys: U64, wanted: U64) -> tuple[I64, I64]:
-    """The same with NumPy over all of `keys`, searching the wanted keys in sorted order (each binary search
-    then starts near the last one, in memory the previous search brought in)."""
-    order = np.argsort(wanted, kind="stable")
-    ordered = wanted[order]
-    first_sorted = np.searchsorted(keys, ordered, side="left")
-    found_sorted = np.searchsorted(keys, ordered, side="right") - first_sorted
-    first = np.empty(len(wanted), dtype=np.int64)
-    found = np.empty(len(wanted), dtype=np.int64)
-    first[order] = first_sorted
-    found[order] = found_sorted
-    return first, found
+@numba.njit(cache=True, nogil=True)
+def _runs(ordered: Any, shingle_size: int, max_gap: int) -> Any:
+    # Sorted point keys cut into runs (`reprints.align.chain.runs`): a_start, a_end, b_start, b_end.
+    low32 = np.uint64(0xFFFFFFFF)
+    upper = np.uint64(32)
+    parts = np.empty((len(ordered), 4), dtype=np.int64)
+    count = 0
+    run_start = 0
+    for k in range(1, len(ordered) + 1):
+        if k < len(ordered):
+            same_diagonal = (ordered[k] >> upper) == (ordered[k - 1] >> upper)
+            gap = np.int64(ordered[k] & low32) - np.int64(ordered[k - 1] & low32)
+            if same_diagonal and gap <= max_gap + shingle_size:
+                continue
+        diagonal = np.int64(ordered[run_start] >> upper) - _DIAGONAL_SHIFT
+        a_start = np.int64(ordered[run_start] & low32)
+        a_end = np.int64(ordered[k - 1] & low32) + shingle_size
+        parts[count, 0], parts[count, 1] = a_start, a_end
+        parts[count, 2], parts[count, 3] = a_start + diagonal, a_end + diagonal
+        count += 1
+        run_start = k
+    return parts[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def _advancing(parts: Any, rows: Any) -> Any:
+    # `reprints.align.chain._advancing` over one pair's parts `parts[rows]` (rows sorted by a_start, b_start).
+    kept = np.ones(len(rows), dtype=np.bool_)
+    first = np.zeros(len(rows), dtype=np.bool_)
+    while True:
+        previous = -1
+        previous_behind = False
+        any_first = False
+        for k in range(len(rows)):
+            if not kept[k]:
+                continue
+            behind = False
+            if previous >= 0:
+                r, q = rows[k], rows[previous]
+                behind = parts[r, 1] <= parts[q, 1] or parts[r, 3] <= parts[q, 3]
+            if behind and not previous_behind:
+                first[k] = True
+                any_first = True
+            previous_behind = behind
+            previous = k
+        if not any_first:
+            return kept
+        for k in range(len(rows)):
+            if first[k]:
+                kept[k] = False
+                first[k] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _chain(parts: Any, max_gap: int, overlap: int) -> Any:
+    # `reprints.align.chain.chain` over one pair's parts: the regions sorted by a_start, b_start, and the region
+    # of each part. The advancing parts are chained, the parts set aside are chained among themselves, and so on.
+    keys = parts[:, 0] * (np.int64(1) << np.int64(32)) + parts[:, 2]
+    remaining = np.argsort(keys)
+    regions = np.empty((len(parts), 4), dtype=np.int64)
+    region_of_part = np.empty(len(parts), dtype=np.int64)
+    count = 0
+    while len(remaining):
+        kept = _advancing(parts, remaining)
+        previous = -1
+        for k in range(len(remaining)):
+            if not kept[k]:
+                continue
+            r = remaining[k]
+            if (
+                previous < 0
+                or parts[r, 0] - parts[previous, 1] > max_gap
+                or parts[r, 2] - parts[previous, 3] > max_gap
+                or parts[r, 2] < parts[previous, 2]
+                or parts[r, 2] < parts[previous, 3] - overlap
+                or parts[r, 0] < parts[previous, 1] - overlap
+            ):
+                regions[count] = parts[r]
+                count += 1
+            else:
+                region = regions[count - 1]
+                region[0] = min(region[0], parts[r, 0])
+                region[1] = max(region[1], parts[r, 1])
+                region[2] = min(region[2], parts[r, 2])
+                region[3] = max(region[3], parts[r, 3])
+            region_of_part[r] = count - 1
+            previous = r
+        remaining = remaining[~kept]
+    order = np.argsort(regions[:count, 0] * (np.int64(1) << np.int64(32)) + regions[:count, 2])
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count)
+    return regions[:count][order], rank[region_of_part]
+
+
+@numba.njit(cache=True, nogil=True)
+def _long_enough(region: Any, shortest: int) -> Any:
+    return min(region[1] - region[0], region[3] - region[2]) >= shortest
+
+
+@numba.njit(cache=True, nogil=True)
+def _align_pairs(
+    keys: Any,
+    positions: Any,
+    offsets: Any,
+    local_a: Any,
+    local_b: Any,
+    low_mask: Any,
+    shortest: Any,
+    shingle_size: int,
+    max_gap: int,
+) -> Any:
+    # `reprints.align.chain.align` pair by pair: match points, runs, regions; the parts of regions long enough
+    # chained again, and the regions long enough kept. Rows: pair, a_start, a_end, b_start, b_end.
+    out = np.empty((1024, 5), dtype=np.int64)
+    count = 0
+    points = np.empty(1024, dtype=np.uint64)
+    bounds = np.empty(4, dtype=np.int64)
+    for p in range(len(local_a)):
+        bounds[0], bounds[1] = offsets[local_a[p]], offsets[local_a[p] + 1]
+        bounds[2], bounds[3] = offsets[local_b[p]], offsets[local_b[p] + 1]
+        points, found = _points(keys, positions, bounds, low_mask, points)
+        if found == 0:
+            continue
+        parts = _runs(np.sort(points[:found]), shingle_size, max_gap)
+        regions, region_of_part = _chain(parts, max_gap, shingle_size)
+        survives = np.zeros(len(parts), dtype=np.bool_)
+        for k in range(len(parts)):
+            survives[k] = _long_enough(regions[region_of_part[k]], shortest[p])
+        if not survives.any():
+            continue
+        final, _ = _chain(parts[survives], max_gap, shingle_size)
+        for k in range(len(final)):
+            if not _long_enough(final[k], shortest[p]):
+                continue
+            if count == len(out):
+                bigger = np.empty((2 * len(out), 5), dtype=np.int64)
+                bigger[:count] = out
+                out = bigger
+            out[count, 0] = p
+            out[count, 1:] = final[k]
+            count += 1
+    return out[:count]
+
+
+def compiled_align(
+    keys: U64,
+    positions: Any,
+    offsets: I64,
+    local_a: I64,
+    local_b: I64,
+    doc_bits: int,
+    shortest: I64,
+    *,
+    shingle_size: int,
+    max_gap: int,
+) -> tuple[I64, I64, I64, I64, I64]:
+    """`(pair, a_start, a_end, b_start, b_end)` of the aligned passages of the pairs `(local_a[p], local_b[p])`
+    of documents whose sorted rows are `keys[offsets[d]:offsets[d + 1]]`: what `reprints.align.chain.align`
+    gives for them (`shortest[p]`: the pair's shortest passage), sorted by pair, `a_start`, `b_start`."""
+    low_mask = np.uint64((1 << (64 - doc_bits)) - 1)
+    rows = _align_pairs(
+        keys,
+        positions,
+        offsets.astype(np.int64),
+        local_a.astype(np.int64),
+        local_b.astype(np.int64),
+        low_mask,
+        shortest.astype(np.int64),
+        shingle_size,
+        max_gap,
+    )
+    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy(), rows[:, 4].copy()
