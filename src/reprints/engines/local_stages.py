@@ -242,8 +242,8 @@ def fingerprint_corpus(
     boilerplate: Path | None,
 ) -> Corpus:
     """The fingerprint pass, from the token checkpoints: no input is read again. The match index it writes is
-    its checkpoint: each batch's tokens are deleted once the batch is in it, and a resumed run continues after
-    the batches an interrupted one put there."""
+    its checkpoint (every CHECKPOINT_BATCHES batches): each batch's tokens are deleted once a checkpoint holds
+    the batch, and a resumed run continues after the batches an interrupted one checkpointed."""
     fp = config.fingerprint
     tokens = work.path / "tokens"
     task = FingerprintTask(tokens, fp.shingle_size, fp.window, fp.seed, boilerplate)
@@ -258,14 +258,29 @@ def fingerprint_corpus(
         (tokens / f"{number:06d}.npz").unlink(missing_ok=True)
     left = reading.batches[done:]
     tasks = ((number, sites[first : first + count]) for number, first, count in left)
+    pending: list[int] = []  # batches in the index since the last checkpoint (their tokens are kept until then)
     for (number, _, _), prints in zip(left, engine.map(task, tasks), strict=True):
         writer.add(prints)
-        writer.checkpoint()
-        (tokens / f"{number:06d}.npz").unlink()
+        pending.append(number)
+        if len(pending) == CHECKPOINT_BATCHES:
+            _checkpoint(writer, tokens, pending)
+    if pending:
+        _checkpoint(writer, tokens, pending)
     writer.finish()
     release_free_memory()
     log.info("fingerprinted %d documents, %d tokens", len(corpus), int(corpus.token_offsets[-1]))
     return corpus
+
+
+CHECKPOINT_BATCHES = 8  # batches put in the match index between two checkpoints (each syncs every column file)
+
+
+def _checkpoint(writer: CorpusWriter, tokens: Path, pending: list[int]) -> None:
+    """Make the batches in the index durable, then delete their token checkpoints."""
+    writer.checkpoint()
+    for number in pending:
+        (tokens / f"{number:06d}.npz").unlink()
+    pending.clear()
 
 
 def find_candidates(
