@@ -133,6 +133,38 @@ def test_compiled_winnowing_equals_numpy_winnowing(monkeypatch: pytest.MonkeyPat
         assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
 
 
+@given(
+    st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=60),
+    st.sampled_from([3, 40, 2**64 - 1]),
+    st.sampled_from([0, 40, 62]),
+    st.integers(min_value=1, max_value=9),
+    st.integers(min_value=0, max_value=2**32),
+)
+@settings(max_examples=120, deadline=None)
+def test_compiled_match_table_equals_numpy_match_table(
+    counts: list[int], high: int, low_bits: int, max_repeats: int, seed: int
+) -> None:
+    """The compiled match table (large batches) holds the rows the NumPy sort gives, in the same order: many
+    repeats or hardly any, and hashes differing only in their low bits (equal top bits: positions break ties,
+    and equal hashes must still be grouped as the sort leaves them)."""
+    from reprints.fingerprint import shingles as module
+
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64, endpoint=high < 2**64 - 1)
+    hashes = (hashes << np.uint64(low_bits)) | rng.integers(0, 2, len(hashes), dtype=np.uint64)
+    default = module.COMPILED_FROM
+    try:
+        module.COMPILED_FROM = 0
+        compiled = match_table(hashes, offsets, max_repeats)
+        module.COMPILED_FROM = 10**12
+        plain = match_table(hashes, offsets, max_repeats)
+    finally:
+        module.COMPILED_FROM = default
+    for left, right in zip(compiled, plain, strict=True):
+        assert left.tolist() == right.tolist()
+
+
 _NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
 _TEXTS = [json.loads(line)["text"] for line in _NEWS.read_text(encoding="utf-8").splitlines()][:40]
 

@@ -10,7 +10,7 @@ import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
 from reprints.fingerprint.hashing import U64, doc_bits_for, doc_keys, window_hashes
-from reprints.fingerprint.kernels import COMPILED_FROM, window_minima
+from reprints.fingerprint.kernels import COMPILED_FROM, compiled_match_table, window_minima
 from reprints.normalize.tokens import I64, Tokens
 
 
@@ -168,6 +168,8 @@ def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> 
         `(hashes, positions, counts)`: the sorted hashes, each one's shingle position within its document,
         and how many each document has.
     """
+    if len(shingles) >= COMPILED_FROM:
+        return compiled_match_table(shingles, offsets, doc_bits_for(len(offsets) - 1), max_repeats)
     doc_of_shingle = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     # One stable sort of document-and-hash keys (the hash's top bits; positions break ties) orders rows as a
     # sort by document, hash and position does, up to hashes equal in all those bits (which the index, keyed
