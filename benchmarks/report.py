@@ -28,6 +28,18 @@ SPARK_START, SPARK_END = "<!-- spark:start -->", "<!-- spark:end -->"  # written
 KEPT = [(WEB_START, WEB_END), (INDEX_START, INDEX_END), (SPARK_START, SPARK_END)]
 
 
+def first_run_sentence(speed: dict[str, Any]) -> str:
+    """The one-off cost of the first run after installing (numba compiling the kernels), if measured."""
+    first = speed.get("first_run")
+    if not first:
+        return ""
+    return (
+        f"\nThe first run after installing compiles reprints' numba kernels into numba's cache: "
+        f"{first['cold_wall']:.1f} s with an empty cache against {first['warm_wall']:.1f} s once it is filled "
+        "(2 workers, one run each); every run timed above finds its kernels cached."
+    )
+
+
 def put_section(path: Path, start: str, end: str, section: str) -> None:
     """Replace the section between the markers `start` and `end` in `path` (append it if there is none)."""
     text = path.read_text(encoding="utf-8")
@@ -339,6 +351,7 @@ def write_report(results: dict[str, Any], markdown: Path, plots: Path) -> None:
         f"Newsgroups, wirecopy-dev). Median of up to {results['runs']} runs (a slow peer gets fewer: the runs are "
         "listed); peak RSS of the whole process tree, CPU seconds of the process and its workers. The last column is "
         f"throughput relative to the fastest peer{f' ({fastest})' if fastest else ''}. Peers run at threshold 0.8.",
+        first_run_sentence(speed),
         "",
         table(["tool", "runs (s)", "wall s", "docs/s", "MB/s", "peak MB", "CPU s", "vs fastest peer"], rows),
         "",

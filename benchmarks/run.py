@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -266,6 +267,23 @@ def repeat(
     return result
 
 
+def first_run(bulk: Path, work: Path) -> dict[str, float]:
+    """What the first run after installing costs: reprints (2 workers) with an empty numba cache (it compiles its
+    kernels), then again with the cache it filled. The timed runs after it find their kernels cached."""
+    cache = work / "speed" / "numba-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    out = work / "speed" / "reprints-first"
+    command = reprints_command(bulk, out, 2)
+    walls = []
+    for _ in range(2):
+        fresh(out)
+        walls.append(measure(command, env={**os.environ, "NUMBA_CACHE_DIR": str(cache)}).wall)
+    fresh(out)
+    measure(command)  # fills the default cache, which the timed runs use
+    log(f"speed: first run {walls[0]:.1f} s with an empty numba cache, {walls[1]:.1f} s after")
+    return {"cold_wall": walls[0], "warm_wall": walls[1]}
+
+
 def speed(paths: dict[str, Path], work: Path, runs: int, status: dict[str, Any]) -> dict[str, Any]:
     """Bulk corpus: reprints with 1 and 2 workers, the floor, and each peer at its default threshold."""
     bulk = paths["bulk"]
@@ -273,6 +291,7 @@ def speed(paths: dict[str, Path], work: Path, runs: int, status: dict[str, Any])
         documents = sum(1 for _ in lines)
     results: dict[str, Any] = {"documents": documents, "megabytes": bulk.stat().st_size / 1e6, "tools": {}}
     tools = results["tools"]
+    results["first_run"] = first_run(bulk, work)
     for workers in (1, 2):
         log(f"speed: reprints, {workers} worker(s)")
         out = work / "speed" / f"reprints-{workers}"
