@@ -28,6 +28,17 @@ SPARK_START, SPARK_END = "<!-- spark:start -->", "<!-- spark:end -->"  # written
 KEPT = [(WEB_START, WEB_END), (INDEX_START, INDEX_END), (SPARK_START, SPARK_END)]
 
 
+WHAT_STAGES_DO = {  # what the heaviest stage does beyond the floor (`reading`)
+    "read": "the floor reads the same file, but keeps no ids, metadata or checksums and never sends a text to a worker",
+    "normalize": "it does the floor's work (tokenizing and hashing) plus every token's character span and the lines",
+    "fingerprint": "it does the floor's shingling plus winnowing, the match table and the template marks",
+    "align": "the floor does none of it: every candidate pair's shared passages, token by token",
+    "write": "the floor writes nothing: every pair's spans, every decision and the deduplicated texts, as JSON",
+    "boilerplate": "the floor does none of it: learning which lines recur across documents of a site",
+    "decide": "the floor does none of it: crediting passages and deciding keep, trim or drop",
+}
+
+
 def first_run_sentence(speed: dict[str, Any]) -> str:
     """The one-off cost of the first run after installing (numba compiling the kernels), if measured."""
     first = speed.get("first_run")
@@ -286,9 +297,8 @@ def reading(results: dict[str, Any], rates: dict[str, float], fastest: str | Non
         if heaviest:
             lines.append(
                 f"- **Floor.** reprints reaches {rates[best_reprints] / rates['floor']:.0%} of the floor's throughput. "
-                f"Its heaviest stage is `{heaviest}` ({stages[heaviest]:.1f} s of {stages['total']:.1f} s), which does "
-                f"the same kind of work as the whole floor ({tools['floor']['wall']:.1f} s) plus keeping every token's "
-                "character span and the winnowed anchors."
+                f"Its heaviest stage is `{heaviest}` ({stages[heaviest]:.1f} s of {stages['total']:.1f} s); "
+                f"{WHAT_STAGES_DO.get(heaviest, 'the floor does none of it')}."
             )
     largest = [row for row in results["scale"] if "measured_at" not in row][-1]
     lines.append(

@@ -420,3 +420,31 @@ def test_adds_in_groups_of_batches_store_what_batch_by_batch_adds_store(tmp_path
     if not boilerplate:
         assert answers[0] == answers[1]
     assert "d3" in {match[0] for match in answers[1][20]} and "d3" not in {match[0] for match in answers[1][3]}
+
+
+def test_queries_answer_the_same_when_every_batch_takes_the_compiled_kernels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server process makes every batch, however small, take the compiled kernels (`prefer_compiled`): each
+    stored document queried, and the seed article, gets the matches the NumPy path gives."""
+    from reprints.align import chain
+    from reprints.fingerprint import shingles
+    from reprints.kernels import prefer_compiled
+    from reprints.normalize import template, tokens
+
+    docs = _corpus_from(NEWS_TEXTS[:12], [(0, 0, 4), (1, 2, 3), (3, 0, 40), (0, 1, 1)])
+    docs.append(Document("seed-page", PAGE.read_text(encoding="utf-8"), len(docs)))
+    queries = [*((doc.text, doc.id) for doc in docs), (ARTICLE.read_text(encoding="utf-8"), None)]
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, docs)
+        plain = [[m.to_dict() for m in query(store, text, doc_id=doc_id)] for text, doc_id in queries]
+        for module in (tokens, template, shingles, chain):
+            monkeypatch.setattr(module, "COMPILED_FROM", module.COMPILED_FROM)  # restored after the test
+        prefer_compiled.cache_clear()
+        prefer_compiled()
+        assert tokens.COMPILED_FROM == template.COMPILED_FROM == shingles.COMPILED_FROM == chain.COMPILED_FROM == 0
+        compiled = [[m.to_dict() for m in query(store, text, doc_id=doc_id)] for text, doc_id in queries]
+    prefer_compiled.cache_clear()
+    assert compiled == plain
+    assert PAGE.name.startswith("001") and any(match["id"] == "seed-page" for match in plain[-1])
+    assert sum(len(found) for found in plain) >= 8

@@ -457,6 +457,9 @@ def serve(folder: Path, host: str, port: int, token: str | None, workers: int) -
     open_index(folder).close()  # a missing or foreign index is reported before the port is taken
 
     def app() -> Any:
+        from reprints.kernels import prefer_compiled
+
+        prefer_compiled()  # each server process answers many small queries
         return _web_app(store=open_index(folder), token=token, hosts=_local_hosts(host))
 
     _serve_app(app, host, port, token, f"the index {folder}", workers)

@@ -10,7 +10,8 @@ import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
 from reprints.fingerprint.hashing import U64, doc_bits_for, doc_keys, window_hashes
-from reprints.fingerprint.kernels import COMPILED_FROM, compiled_match_table, window_minima
+from reprints.fingerprint.kernels import COMPILED_FROM as COMPILED_FROM  # set by `reprints.kernels`
+from reprints.fingerprint.kernels import compiled_match_table, window_minima
 from reprints.normalize.tokens import I64, Tokens
 
 
