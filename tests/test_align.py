@@ -185,6 +185,8 @@ def test_compiled_alignment_equals_numpy_alignment(
         chain.COMPILED_FROM = default
     for name in Regions.__slots__:
         assert np.array_equal(getattr(found[0], name), getattr(found[1], name)), name
+        # regression (review): the NumPy path gave int32 bounds (from the index's positions), the kernel int64
+        assert getattr(found[0], name).dtype == getattr(found[1], name).dtype == np.int64, name
     if index.token_counts.max() >= 2 * min_passage + 10:  # a document this long aligns with itself at least
         assert len(found[0].pair) > 0
 

@@ -4,8 +4,9 @@ Tokenizing, the template marks, winnowing, the match table and alignment each ha
 twin giving identical results (tested so). By default a batch takes the kernel only when it is large enough to
 repay importing numba and loading the cached kernels (a few hundred milliseconds, once per process): `compare`
 of two texts never imports numba. A long-running process that handles many small batches (a server process
-answering queries, `index add`) pays that once and gains on every call: `prefer_compiled` makes every batch take
-the kernels and loads them at once.
+answering queries) pays that once and gains on every call: `prefer_compiled` makes every batch take the kernels
+and loads them at once. (On the first start after installing, each server process compiles them, about 20 s
+on this 2-core machine, before it answers.)
 """
 
 from __future__ import annotations

@@ -138,8 +138,8 @@ def _match_points(chunk: _Chunk, doc_bits: int) -> tuple[I64, I64, I64]:
     target_of_row = target[pair]
     wanted = (docs[target_of_row].astype(np.uint64) << shift) | low_bits  # keys hold the corpus's numbers
     first, found = lookup_in_ranges(keys, wanted)
-    pair, query_pos = np.repeat(pair, found), np.repeat(positions[rows], found)
-    target_pos = positions[ranges(first, found)]
+    pair, query_pos = np.repeat(pair, found), np.repeat(positions[rows].astype(np.int64), found)
+    target_pos = positions[ranges(first, found)].astype(np.int64)  # int64, as the compiled path gives
     from_a = query_is_a[pair]
     return pair, np.where(from_a, query_pos, target_pos), np.where(from_a, target_pos, query_pos)
 

@@ -35,8 +35,7 @@ def _member(table: Any, value: Any) -> Any:
 
 
 @numba.njit(cache=True, nogil=True)
-def mix(x: Any, seed: Any) -> Any:
-    # `reprints.fingerprint.hashing.mix64` of one value (the tokenizer's kernel uses it too)
+def _mix(x: Any, seed: Any) -> Any:
     x = x + seed + _GOLDEN
     x ^= x >> np.uint64(30)
     x *= _MIX1
@@ -94,7 +93,7 @@ def _marks(
         for i in range(count - gram + 1):
             value = hashes[start + i]
             for j in range(1, gram):
-                value = mix(value, gram_seed) ^ hashes[start + i + j]
+                value = _mix(value, gram_seed) ^ hashes[start + i + j]
             if _member(grams, value):
                 for j in range(gram):
                     mask[start + i + j] = True

@@ -16,10 +16,32 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64
-from reprints.normalize.chars import ATTACHED, BASE, BMP, MAX_FOLD, CharTables, astral_fold, astral_lookup
-from reprints.normalize.template_kernel import mix
+from reprints.normalize import chars
+from reprints.normalize.chars import MAX_FOLD, CharTables, astral_fold, astral_lookup
 
 I64 = npt.NDArray[np.int64]
+
+# numba's disk cache is keyed on this file alone, and it compiles module globals in as constants: everything the
+# kernel computes with is defined here, so a change elsewhere cannot leave a stale kernel behind. The character
+# kinds are checked against `reprints.normalize.chars` as the module loads.
+BMP, SEPARATOR, BASE, ATTACHED = 0x10000, 0, 1, 2
+if (BMP, SEPARATOR, BASE, ATTACHED) != (chars.BMP, chars.SEPARATOR, chars.BASE, chars.ATTACHED):
+    raise ImportError("reprints.normalize.tokens_kernel: character kinds differ from reprints.normalize.chars")
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mix(x: Any, seed: Any) -> Any:
+    # `reprints.fingerprint.hashing.mix64` of one value (tests hold the kernel equal to the NumPy tokenizer)
+    x = x + seed + _GOLDEN
+    x ^= x >> np.uint64(30)
+    x *= _MIX1
+    x ^= x >> np.uint64(27)
+    x *= _MIX2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 @numba.njit(cache=True, nogil=True)
@@ -82,7 +104,7 @@ def _walk(
         split_token = base_kind >= 0 and base_split
         starts_here = k == BASE and (not previous_in_word or s or previous_split)
         if open_token and (starts_here or not in_word):
-            hashes[count] = mix(acc + np.uint64(units), seed)
+            hashes[count] = _mix(acc + np.uint64(units), seed)
             pending = count
             count += 1
             open_token = False
@@ -99,12 +121,12 @@ def _walk(
         if in_word:
             if astral_row < 0:
                 for slot in range(fold_len_table[cp]):
-                    acc += mix(np.uint64(fold_table[cp, slot]), char_seed) * power
+                    acc += _mix(np.uint64(fold_table[cp, slot]), char_seed) * power
                     power *= token_base
                     units += 1
             else:
                 for slot in range(astral_fold_len[astral_row]):
-                    acc += mix(np.uint64(astral_folds[astral_row, slot]), char_seed) * power
+                    acc += _mix(np.uint64(astral_folds[astral_row, slot]), char_seed) * power
                     power *= token_base
                     units += 1
             ends[count] = p + 1
@@ -113,7 +135,7 @@ def _walk(
         previous_in_word = in_word
         previous_split = split_token
     if open_token:
-        hashes[count] = mix(acc + np.uint64(units), seed)
+        hashes[count] = _mix(acc + np.uint64(units), seed)
         pending = count
         count += 1
     if pending >= 0:
