@@ -263,3 +263,102 @@ def test_remembered_pair_verdicts_learn_what_fresh_verdicts_learn(
         remembered = learn(keys[rows], local, tokens[rows], known=known, names=names, **options)
         assert remembered.tolist() == fresh.tolist()
     assert known.verdicts
+
+
+NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+NEWS_LINES = [
+    line.strip()
+    for row in rows(NEWS)
+    for line in str(row["text"]).split("\n")
+    if line.strip() and len(line.split()) > 6
+][:1500]
+SHORT_LINES = sorted(
+    {line.strip() for row in rows(NEWS) for line in str(row["text"]).split("\n") if 0 < len(line.split()) <= 6}
+)[:60]
+
+
+@st.composite
+def site_corpora(draw: st.DrawFn) -> list[tuple[str, int]]:
+    """Pages of real news lines on one or two sites: each page some template lines (short real lines, above and
+    below its text, a few sites share), a run of its own lines, sometimes a run of syndicated lines that several
+    pages carry with the same neighbours, and sometimes a near-copy of an earlier page with one line changed."""
+    count = draw(st.integers(6, 40))
+    templates = draw(st.lists(st.integers(0, len(SHORT_LINES) - 1), min_size=1, max_size=6, unique=True))
+    syndicated = draw(st.integers(0, len(NEWS_LINES) - 8))
+    pages: list[tuple[str, int]] = []
+    for page in range(count):
+        site = draw(st.integers(0, 1))
+        if pages and draw(st.integers(0, 5)) == 0:  # a near-copy of an earlier page, one line changed
+            text, site = pages[draw(st.integers(0, len(pages) - 1))]
+            lines = text.split("\n")
+            lines[draw(st.integers(0, len(lines) - 1))] = NEWS_LINES[draw(st.integers(0, len(NEWS_LINES) - 1))]
+            pages.append(("\n".join(lines), site))
+            continue
+        top = [SHORT_LINES[k] for k in templates if draw(st.booleans())]
+        bottom = [SHORT_LINES[k] for k in templates if draw(st.integers(0, 3)) == 0]
+        own_start = draw(st.integers(0, len(NEWS_LINES) - 12))
+        own = NEWS_LINES[own_start : own_start + draw(st.integers(1, 10))]
+        carried = NEWS_LINES[syndicated : syndicated + draw(st.integers(1, 6))] if draw(st.booleans()) else []
+        middle = [*own, *carried] if draw(st.booleans()) else [*carried, *own]
+        pages.append(("\n".join([*top, *middle, *bottom]), page % 2 if site else 0))
+    return pages
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pages=site_corpora(),
+    min_docs=st.sampled_from([2, 3, 5]),
+    max_context=st.sampled_from([2, 3, 4, 5, 6, 20]),
+    use_sketches=st.booleans(),
+    extra_holders=st.one_of(st.none(), st.integers(0, 80)),
+)
+def test_compiled_learning_learns_what_python_learning_learns(
+    pages: list[tuple[str, int]],
+    min_docs: int,
+    max_context: int,
+    use_sketches: bool,
+    extra_holders: int | None,
+) -> None:
+    """The compiled rounds (many recurring lines) flag the keys the Python rounds flag: pages of real news lines
+    with site templates, syndicated runs and near-copies, with and without sketches, with `holders` (the index's
+    counts of the whole corpus) larger than the lines given."""
+    from reprints.normalize import boilerplate
+
+    batch = tokenize_batch([text for text, _ in pages], 0)
+    sites = np.array([site for _, site in pages], dtype=np.int64)
+    keys = line_keys(batch.line_hashes, sites[batch.line_docs])
+    tokens = batch.line_token_end - batch.line_token_start
+    options: dict[str, object] = {"min_docs": min_docs, "max_context": max_context, "min_own": 30}
+    if use_sketches:
+        options["sketches"] = batch.doc_sketches
+    if extra_holders is not None:
+        held = collections.Counter(zip(keys.tolist(), batch.line_docs.tolist(), strict=True))
+        per_key = collections.Counter(key for key, _ in held)
+        options["holders"] = {key: count + extra_holders for key, count in per_key.items()}
+    found = []
+    default = boilerplate.COMPILED_FROM
+    try:
+        for threshold in (0, 10**12):
+            boilerplate.COMPILED_FROM = threshold
+            found.append(learn(keys, batch.line_docs, tokens, **options))  # type: ignore[arg-type]
+    finally:
+        boilerplate.COMPILED_FROM = default
+    assert found[0].dtype == found[1].dtype == np.uint64
+    assert found[0].tolist() == found[1].tolist()
+
+
+def test_compiled_learning_on_wirecopy(
+    monkeypatch: pytest.MonkeyPatch, wirecopy_lines: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    """wirecopy-dev's lines (its template lines, syndicated articles and near-copies) learn the same keys through
+    the compiled rounds as through the Python rounds, with and without sketches, and some are learned."""
+    from reprints.normalize import boilerplate
+
+    keys, docs, tokens, sketches = wirecopy_lines
+    for chosen in (sketches, None):
+        found = []
+        for threshold in (0, 10**12):
+            monkeypatch.setattr(boilerplate, "COMPILED_FROM", threshold)
+            found.append(learn(keys, docs, tokens, min_docs=8, max_context=20, sketches=chosen).tolist())
+        assert found[0] == found[1]
+        assert len(found[0]) > 10

@@ -33,13 +33,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64, mix64, partition_bits, partitions
-from reprints.fingerprint.shingles import resemblance
+from reprints.fingerprint.shingles import SKETCH_SIZE, resemblance
 from reprints.normalize.tokens import I64
 
 MAX_PAIRS = 64  # document pairs examined per line
 LONG_LINE_FACTOR = 3
 COPY_SHARE = 0.5  # documents sharing lines that hold this share of their tokens are near-copies, not evidence
 ROUNDS = 3  # lines found in one round stop the shared context of the next, peeling template blocks
+# Occurrences of recurring lines (`_recurring`'s groups) from which the compiled rounds
+# (`reprints.normalize.boilerplate_kernel`) are worth loading; set to 0 by `reprints.kernels.prefer_compiled`.
+COMPILED_FROM = 20_000
 
 
 def site_of(metadata: dict[str, object], site_field: str | None) -> str:
@@ -101,6 +104,23 @@ def learn(
         return np.empty(0, dtype=np.uint64)
     groups = _recurring(keys, docs, min_docs=min_docs, holders=holders, partition_rows=partition_rows)
     doc_start = np.searchsorted(docs, np.arange(int(docs[-1]) + 2))
+    if sum(len(lines) for lines, _ in groups) >= COMPILED_FROM:
+        from reprints.normalize.boilerplate_kernel import compiled_learn
+
+        return compiled_learn(
+            keys,
+            docs,
+            token_counts,
+            doc_start,
+            groups,
+            sketches,
+            min_docs=min_docs,
+            max_context=max_context,
+            min_own=min_own,
+            long_line_factor=LONG_LINE_FACTOR,
+            rounds=ROUNDS,
+            sketch_size=SKETCH_SIZE,
+        )
     # Lines are read through memoryviews (Python ints on access): a list costs about 40 bytes per line, for every
     # line of the corpus. The arrays may be mapped files: only the lines examined are read.
     key_list = cast("list[int]", np.ascontiguousarray(keys, dtype=np.uint64).data)
