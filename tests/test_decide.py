@@ -197,3 +197,37 @@ def _within(link: Link, counts: list[int]) -> tuple[tuple[int, int, int, int], .
         x0, y0 = a0 % 150, b0 % 150
         out.append((x0, x0 + 1 + a1 % 50, y0, y0 + 1 + b1 % 50))
     return tuple(sorted(out))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 60),
+    st.lists(
+        st.tuples(st.booleans(), st.integers(-5, 70), st.integers(0, 40)),
+        max_size=25,
+    ),
+)
+def test_covered_ranges_free_what_a_mask_of_tokens_leaves(tokens: int, steps: list[tuple[bool, int, int]]) -> None:
+    """A document's credited ranges kept as merged intervals give, at every step, the free runs a mask of one
+    boolean per token gives (the mask was the representation before; intervals touching, nested, overlapping, at
+    the ends, empty asks and asks past the end)."""
+    import numpy as np
+
+    from reprints.decide.keep import _Covered
+
+    covered, mask = _Covered(), np.zeros(tokens, dtype=np.bool_)
+    for cover, start, length in steps:
+        start = max(0, start)
+        end = min(start + length, tokens)
+        if cover and start < end:
+            covered.add(start, end)
+            mask[start:end] = True
+        free = ~mask[start:end]
+        edges = np.diff(np.concatenate(([False], free, [False])).astype(np.int8))
+        expected = [
+            (start + int(s), start + int(e))
+            for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+        ]
+        assert covered.free(start, end) == expected
+        assert all(a < b for a, b in zip(covered.starts, covered.ends, strict=True))
+        assert all(b < c for b, c in zip(covered.ends, covered.starts[1:], strict=False))

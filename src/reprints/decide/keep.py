@@ -157,25 +157,47 @@ class _Holding:
         return (start, end, None if self.dropped else doc, start, end)
 
 
-def _uncovered(covered: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
-    """Maximal runs of tokens in `start:end` not yet covered."""
-    free = ~covered[start:end]
-    edges = np.diff(np.concatenate(([False], free, [False])).astype(np.int8))
-    return [
-        (start + int(s), start + int(e))
-        for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
-    ]
+class _Covered:
+    """Token ranges of one document already credited: disjoint, merged and sorted intervals (a boolean per token
+    costs NumPy calls per region, most of the decide stage on a large corpus)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def free(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Maximal runs of tokens in `start:end` not yet covered."""
+        runs = []
+        cursor = start
+        at = bisect.bisect_right(self.ends, start)  # the first interval ending after `start`
+        while cursor < end and at < len(self.starts) and self.starts[at] < end:
+            if self.starts[at] > cursor:
+                runs.append((cursor, self.starts[at]))
+            cursor = max(cursor, self.ends[at])
+            at += 1
+        if cursor < end:
+            runs.append((cursor, end))
+        return runs
+
+    def add(self, start: int, end: int) -> None:
+        """Cover `start:end` (not empty)."""
+        lo = bisect.bisect_left(self.ends, start)  # intervals ending before `start` stay apart
+        hi = bisect.bisect_right(self.starts, end)  # intervals starting after `end` stay apart
+        if lo < hi:
+            start, end = min(start, self.starts[lo]), max(end, self.ends[hi - 1])
+        self.starts[lo:hi] = [start]
+        self.ends[lo:hi] = [end]
 
 
 def _credits(doc: int, tokens: int, earlier: Sequence[Link], holdings: Mapping[int, _Holding]) -> list[RemovedTokens]:
     """The passages of `doc` held by the documents of `earlier` links (in rank order), credited where kept."""
-    covered = np.zeros(tokens, dtype=np.bool_)
+    covered = _Covered()
     out: list[RemovedTokens] = []
     for link in earlier:
         source = link.other(doc)
         holding = holdings[source]
         for d_start, d_end, s_start, s_end in sorted(link.regions_from(doc)):
-            for free_start, free_end in _uncovered(covered, d_start, min(d_end, tokens)):
+            for free_start, free_end in covered.free(d_start, min(d_end, tokens)):
                 g_start = scale(free_start, d_start, d_end, s_start, s_end)
                 g_end = max(scale(free_end, d_start, d_end, s_start, s_end), g_start + 1)
                 g_end = min(g_end, holding.tokens)
@@ -187,7 +209,7 @@ def _credits(doc: int, tokens: int, earlier: Sequence[Link], holdings: Mapping[i
                     if holder is None or e_end <= e_start:
                         continue
                     out.append((e_start, e_end, holder, h_start, h_end))
-                    covered[e_start:e_end] = True
+                    covered.add(e_start, e_end)
     return sorted(out)
 
 
@@ -232,7 +254,9 @@ def decide(
     for doc in order:
         tokens = int(counts[doc])
         verdict = _special(doc, tokens, errors, boilerplate_only, strip_boilerplate)
-        if verdict is None:
+        if verdict is None and bounds[doc] == bounds[doc + 1]:  # in no link (most documents): nothing is removed
+            verdict = _FIRST_COPY if doc in has_copies else _UNIQUE
+        elif verdict is None:
             lo, hi = int(bounds[doc]), int(bounds[doc + 1])
             rows, others = by_doc[lo:hi].tolist(), partner[lo:hi].tolist()
             mine = int(rank[doc])
@@ -251,6 +275,10 @@ def decide(
             doc, _copy_verdict(int(counts[doc]), canonical, verdicts.holding(canonical, int(counts[canonical])))
         )
     return verdicts.done()
+
+
+_UNIQUE = Verdict("keep", "unique", None, ())
+_FIRST_COPY = Verdict("keep", "first copy", None, ())
 
 
 def _special(

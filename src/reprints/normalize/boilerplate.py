@@ -42,7 +42,7 @@ COPY_SHARE = 0.5  # documents sharing lines that hold this share of their tokens
 ROUNDS = 3  # lines found in one round stop the shared context of the next, peeling template blocks
 # Occurrences of recurring lines (`_recurring`'s groups) from which the compiled rounds
 # (`reprints.normalize.boilerplate_kernel`) are worth loading; set to 0 by `reprints.kernels.prefer_compiled`.
-COMPILED_FROM = 20_000
+COMPILED_FROM = 40_000
 
 
 def site_of(metadata: dict[str, object], site_field: str | None) -> str:
