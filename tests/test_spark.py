@@ -268,3 +268,35 @@ def test_spark_components_equal_union_find(size: int, edges: list[tuple[int, int
     links += chain  # a long path: the case that needs many rounds
     with SparkEngine(None, {}) as engine:
         assert engine.components(size, links) == components(size, links)
+
+
+def test_regression_failed_spark_jobs_leave_no_result_files(tmp_path: Path) -> None:
+    """Noticed in review: a wave whose job failed left the results its finished tasks had written in the work
+    directory (kept for --resume), as did a map its reader stopped early and a run killed mid-map. Each map's
+    results are now in a folder of their own, removed when the map ends however it ends, and the results folder
+    is cleared when the engine starts."""
+    from reprints.errors import EngineError
+
+    results = tmp_path / "results"
+    (results / "left-by-a-killed-run").mkdir(parents=True)
+    (results / "left-by-a-killed-run" / "x.pickle").write_bytes(b"stale")
+
+    def fails_on_seven(number: int) -> list[int]:
+        if number == 7:
+            raise ValueError("task seven fails")
+        return [number] * 1000
+
+    def files() -> list[Path]:
+        return [path for path in results.rglob("*") if path.is_file()]
+
+    with SparkEngine(None, {}, results) as engine:
+        assert files() == []
+        assert [len(batch) for batch in engine.map(fails_on_seven, range(5))] == [1000] * 5
+        assert files() == []
+        with pytest.raises(EngineError, match="task seven fails"):
+            list(engine.map(fails_on_seven, range(12)))
+        assert files() == []
+        reading = engine.map(fails_on_seven, range(6))
+        assert next(reading) == [0] * 1000
+        reading.close()  # the reader stops: the waves already run are not read
+        assert files() == []

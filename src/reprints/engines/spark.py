@@ -99,6 +99,8 @@ class SparkEngine:
         context.setLogLevel(self.conf.get("spark.log.level", "ERROR"))
         context.setJobGroup(JOB_GROUP, "reprints dedup", interruptOnCancel=True)
         self.workers = max(1, int(context.defaultParallelism))
+        if self.results is not None:  # results an earlier run of this work directory left (killed mid-map)
+            shutil.rmtree(self.results, ignore_errors=True)
         return self
 
     def _start(self, session_class: Any) -> Any:
@@ -159,11 +161,20 @@ class SparkEngine:
         """`function(task)` for each task, one Spark task each, yielded in order. Tasks go out in waves of two per
         core, one Spark job each; two jobs run at once (one starts while the other's last tasks finish) and a
         third is gathered meanwhile."""
-        trimming: Callable[[Task], Any] = _Trimming(
-            function if self.results is None else _Spilled(function, self.results)
-        )
-        if self.results is not None:
-            self.results.mkdir(parents=True, exist_ok=True)
+        # Each map's results in a folder of their own, removed when the map ends however it ends: results of a
+        # failed or cancelled job, of a map its consumer stopped reading, or of a task attempt Spark ran twice are
+        # never read, and would stay in the work directory (kept for --resume) otherwise.
+        folder = None if self.results is None else self.results / uuid.uuid4().hex
+        trimming: Callable[[Task], Any] = _Trimming(function if folder is None else _Spilled(function, folder))
+        if folder is not None:
+            folder.mkdir(parents=True)
+        try:
+            yield from self._waves(trimming, tasks)
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _waves(self, trimming: Callable[[Task], Any], tasks: Iterable[Task]) -> Iterator[Result]:
         wave = 2 * self.workers
         with ThreadPoolExecutor(2, thread_name_prefix="reprints-spark") as runner:
             pending: deque[Future[list[Result]]] = deque()
