@@ -2,13 +2,15 @@
 
     python3 benchmarks/spark_bench.py [--runs 3] [--write-report]
 
-`reprints dedup --workers 2` and `reprints dedup --engine spark --master local[2]` on the bulk corpus
-(Reuters-21578, BBC, 20 Newsgroups, wirecopy-dev: run.py's speed corpus): median wall time, peak memory of the
-whole process tree (the Spark run's includes its JVM and Python workers), stage timings, and whether the four
-outputs are byte-identical. From the Spark run's stages it derives the cost per document of the stages Spark
-runs (tokenize and fingerprint batches, the anchor join, alignment: core-seconds, as they spread over executors)
-and of those still on the driver (reading, boilerplate learning, decisions, writing), and from them an estimate
-for one billion documents.
+`reprints dedup --workers 2`, `reprints dedup --engine spark --master local[2]` and the same against a Spark
+standalone cluster started here (a master and a 2-core worker from PySpark's own `spark-class`, executors in JVMs
+of their own: `tests/spark_cluster.py`) on the bulk corpus (Reuters-21578, BBC, 20 Newsgroups, wirecopy-dev:
+run.py's speed corpus): median wall time, peak memory of the command's process tree (the local[2] run's includes
+its JVM and Python workers; the cluster's executors are the worker's, not the command's), stage timings, and
+whether the four outputs are byte-identical to the local engine's. From the local[2] run's stages it derives the
+cost per document of the stages Spark runs (tokenize and fingerprint batches, the anchor join, alignment:
+core-seconds, as they spread over executors) and of those still on the driver (reading, boilerplate learning,
+decisions, writing), and from them an estimate for one billion documents.
 
 Results go to benchmarks/.work/spark/results.json; `--write-report` puts them in BENCHMARKS.md.
 """
@@ -17,15 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 from report import SPARK_END, SPARK_START, put_section, table  # noqa: E402
 from run import log, prepare, repeat, reprints_python, reprints_source  # noqa: E402
+
+from spark_cluster import standalone_cluster  # noqa: E402
 
 WORK = HERE / ".work" / "spark"
 OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
@@ -35,9 +41,9 @@ CORES = 2
 CORE_HOUR_USD = 0.04  # an assumed price of one vCPU-hour of on-demand cloud compute (stated in the report)
 
 
-def engine_command(name: str, bulk: Path) -> list[str]:
+def engine_command(name: str, bulk: Path, master: str = f"local[{CORES}]") -> list[str]:
     """`reprints dedup` of the bulk corpus with one engine, into WORK/name."""
-    extra = ["--workers", str(CORES)] if name == "local" else ["--engine", "spark", "--master", f"local[{CORES}]"]
+    extra = ["--workers", str(CORES)] if name == "local" else ["--engine", "spark", "--master", master]
     return [reprints_python(), "-m", "reprints", "dedup", "-q", str(bulk), "--out", str(WORK / name), *extra]
 
 
@@ -57,8 +63,18 @@ def main() -> None:
     for name in ("local", "spark"):
         log(f"{name} engine, {args.runs} runs")
         results["engines"][name] = repeat(engine_command(name, bulk), args.runs, WORK / name, summary=True)
+    log(f"standalone cluster, {args.runs} runs")
+    cluster_logs = WORK / "cluster-logs"
+    shutil.rmtree(cluster_logs, ignore_errors=True)
+    cluster_logs.mkdir(parents=True)
+    with standalone_cluster(cluster_logs, cores=CORES) as url:
+        command = engine_command("cluster", bulk, url)
+        results["engines"]["cluster"] = repeat(command, args.runs, WORK / "cluster", summary=True)
     results["identical"] = {
         name: (WORK / "local" / name).read_bytes() == (WORK / "spark" / name).read_bytes() for name in OUTPUTS
+    }
+    results["cluster_identical"] = {
+        name: (WORK / "local" / name).read_bytes() == (WORK / "cluster" / name).read_bytes() for name in OUTPUTS
     }
     stages = results["engines"]["spark"]["stages"]
     results["spark_core_seconds_per_doc"] = CORES * sum(stages.get(s, 0.0) for s in SPARK_STAGES) / documents
@@ -72,14 +88,23 @@ def main() -> None:
 def section(results: dict[str, Any]) -> str:
     local, spark = results["engines"]["local"], results["engines"]["spark"]
     rows = []
-    for name, label in (("local", "local, `--workers 2`"), ("spark", "spark, `--master local[2]`")):
+    labels = {
+        "local": "local, `--workers 2`",
+        "spark": "spark, `--master local[2]`",
+        "cluster": "spark, standalone cluster (1 worker, 2 cores)",
+    }
+    for name, label in labels.items():
+        if name not in results["engines"]:
+            continue
         engine = results["engines"][name]
         runs = ", ".join(f"{wall:.1f}" for wall in engine["runs"])
         rows.append([label, f"{engine['wall']:.1f}", runs, f"{results['documents'] / engine['wall']:,.0f}"])
         rows[-1].append(f"{engine['peak_mb']:,.0f}")
     stage_names = [name for name in local["stages"] if name != "total"]
+    cluster = results["engines"].get("cluster", {"stages": {}})
     stage_rows = [
-        [name, f"{local['stages'][name]:.1f}", f"{spark['stages'].get(name, 0.0):.1f}"] for name in stage_names
+        [name, *(f"{engine['stages'].get(name, 0.0):.1f}" for engine in (local, spark, cluster))]
+        for name in stage_names
     ]
     per_core = results["spark_core_seconds_per_doc"]
     driver = results["driver_seconds_per_doc"]
@@ -87,23 +112,28 @@ def section(results: dict[str, Any]) -> str:
     core_hours = billion * per_core / 3600
     driver_hours = billion * driver / 3600
     same = all(results["identical"].values())
+    cluster_same = all(results.get("cluster_identical", {"missing": False}).values())
     return "\n".join(
         [
             SPARK_START,
             "## Spark engine (`benchmarks/spark_bench.py`)",
             "",
-            f"Bulk corpus ({results['documents']:,} documents), {results['source']}, medians; peak memory of the whole "
-            "process tree (the Spark run's includes its JVM and Python workers).",
+            f"Bulk corpus ({results['documents']:,} documents), {results['source']}, medians; peak memory of the "
+            "command's process tree (the local[2] run's includes its JVM and Python workers; the standalone "
+            "cluster's executors belong to its worker, so its row is the driver's alone). The cluster is a master "
+            "and one worker started on this machine with PySpark's `spark-class` (`tests/spark_cluster.py`): a real "
+            "cluster manager, executors in JVMs of their own, tasks shipped over the network, one machine.",
             "",
             table(["engine", "wall s", "runs", "docs/s", "peak MB"], [*rows]),
             "",
             f"Outputs byte-identical (pairs, documents, clusters, deduplicated): **{'yes' if same else 'NO'}** "
-            f"({', '.join(f'{k}: {v}' for k, v in results['identical'].items())}).",
+            f"({', '.join(f'{k}: {v}' for k, v in results['identical'].items())}); the standalone cluster's: "
+            f"**{'yes' if cluster_same else 'NO'}**.",
             "",
             "Stages of the median run, seconds (normalize, fingerprint, candidates and align run as Spark tasks; "
             "read, boilerplate, decide and write on the driver):",
             "",
-            table(["stage", "local", "spark"], stage_rows),
+            table(["stage", "local", "spark local[2]", "spark cluster"], stage_rows),
             "",
             f"Cost per document measured in the Spark run: **{per_core * 1e3:.3f} core-ms** in the stages Spark runs "
             f"and **{driver * 1e3:.3f} ms** on the driver. For one billion documents of this kind that is "

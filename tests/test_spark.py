@@ -27,6 +27,7 @@ from reprints.candidates.join import join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
 from reprints.errors import ConfigError, InputError
+from spark_cluster import standalone_cluster
 from test_invariants import TRANSFORMS, articles, build, write
 
 SPARK_MISSING = importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("pandas") is None
@@ -249,6 +250,19 @@ def test_spark_submit_runs_the_documented_command(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     reprints.dedup([SEEDS], tmp_path / "local")
     assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+
+
+def test_standalone_cluster_byte_identical(tmp_path: Path) -> None:
+    """A real cluster manager: a Spark standalone master and worker (separate JVMs, executors launched by the
+    worker, tasks shipped over its RPC), `--master spark://...` from the command line as README's cluster run
+    does, the work directory on the file system the executors share. The shipped example corpus (300 news
+    pages) gives the local engine's bytes."""
+    news = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+    run_cli("dedup", news, "--out", tmp_path / "local", "-q")
+    with standalone_cluster(tmp_path) as url:
+        run_cli("dedup", news, "--out", tmp_path / "spark", "-q", "--engine", "spark", "--master", url)
+    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+    assert "Registering app" in (tmp_path / "master.log").read_text(errors="replace")  # the run was the cluster's
 
 
 @given(
