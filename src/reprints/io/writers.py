@@ -15,6 +15,7 @@ PARQUET_CHUNK = 10_000
 
 
 SURROGATES = re.compile("[\ud800-\udfff]")
+_UTF8 = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(row, ensure_ascii=False) builds on every call
 
 
 def dumps(row: Any) -> str:
@@ -23,7 +24,7 @@ def dumps(row: Any) -> str:
     Text is written as UTF-8 except when it holds unpaired surrogates (possible in JSON input, not in UTF-8):
     then the row is written with `\\uXXXX` escapes, which is still valid JSON and loses nothing.
     """
-    text = json.dumps(row, ensure_ascii=False)
+    text = _UTF8.encode(row)
     return json.dumps(row) if not text.isascii() and SURROGATES.search(text) else text
 
 
