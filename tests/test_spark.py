@@ -314,3 +314,55 @@ def test_regression_failed_spark_jobs_leave_no_result_files(tmp_path: Path) -> N
         assert next(reading) == [0] * 1000
         reading.close()  # the reader stops: the waves already run are not read
         assert files() == []
+
+
+def test_inputs_given_as_uris_are_read_through_spark_file_systems(tmp_path: Path) -> None:
+    """Inputs given as URIs (here `file://`, through Hadoop's own FileSystem API as `hdfs://` or `s3a://` would
+    be) are copied into the output folder with Spark's Hadoop configuration and read as local files: a folder URI
+    of text files, a JSON Lines file URI and a local path together give the bytes of the local engine on the local
+    paths, document ids included. The copies go when the run succeeds; a missing URI or one of a file system that
+    cannot be reached is a clear error, and the local engine says it reads no URIs."""
+    news = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for number, line in enumerate(news.read_text(encoding="utf-8").splitlines()[:40]):
+        (pages / f"page{number:02d}.txt").write_text(json.loads(line)["text"], encoding="utf-8")
+    (pages / "nested").mkdir()
+    (pages / "nested" / "extra.txt").write_text(json.loads(line)["text"] + "\nMore.", encoding="utf-8")
+    local_inputs = [pages, news, SEEDS if SEEDS.exists() else news]
+    given = [pages.as_uri(), news.as_uri(), str(local_inputs[2])]
+    reprints.dedup(local_inputs, tmp_path / "local", workers=1)
+    summary = reprints.dedup(given, tmp_path / "spark", engine="spark")
+    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+    assert summary.documents > 300
+    assert not (tmp_path / "spark" / ".inputs").exists()
+    with pytest.raises(InputError, match=r"no-such-file\.jsonl: no such file or folder"):
+        reprints.dedup([(tmp_path / "no-such-file.jsonl").as_uri()], tmp_path / "missing", engine="spark")
+    with pytest.raises(InputError, match="cannot read it through Spark's file systems"):
+        reprints.dedup(["hdfs://127.0.0.1:9/corpus.jsonl"], tmp_path / "unreachable", engine="spark")
+    with pytest.raises(InputError, match="run with --engine spark"):
+        reprints.dedup([news.as_uri()], tmp_path / "local-uri")
+
+
+def test_uri_inputs_are_copied_once_for_a_resumed_run(tmp_path: Path) -> None:
+    """A copy keeps its source's size and modification time: a resumed run (here after a finished one whose work
+    was kept) finds its copies current, copies nothing again and resumes from the checkpoints; a source changed
+    since is copied again, and the run says the inputs changed."""
+    news = tmp_path / "news.jsonl"
+    source = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+    news.write_bytes(source.read_bytes())
+    out = tmp_path / "out"
+    reprints.dedup([news.as_uri()], out, engine="spark", keep_work=True)
+    copy = out / ".inputs" / "000" / "news.jsonl"
+    milliseconds = news.stat().st_mtime_ns // 1_000_000  # what Hadoop's FileStatus holds
+    assert copy.stat().st_mtime_ns == milliseconds * 1_000_000 and copy.read_bytes() == news.read_bytes()
+    before = copy.stat().st_ino
+    again = reprints.dedup([news.as_uri()], out, engine="spark", keep_work=True, resume=True)
+    assert copy.stat().st_ino == before  # not copied again
+    assert again.resumed and again.resumed.get("candidates")
+    news.write_text(news.read_text(encoding="utf-8").replace("the", "The"), encoding="utf-8")
+    from reprints.engines.workdir import ResumeError
+
+    with pytest.raises(ResumeError, match="inputs"):
+        reprints.dedup([news.as_uri()], out, engine="spark", keep_work=True, resume=True)
+    assert copy.read_bytes() == news.read_bytes()

@@ -144,7 +144,7 @@ def _given(**values: Any) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @_read_options
 @click.option(
@@ -216,8 +216,9 @@ def _given(**values: Any) -> dict[str, Any]:
     "--batch-pairs", type=int, default=None, help=f"Candidate pairs per alignment batch [default: {RUN.batch_pairs}]."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or log lines.")
-def dedup(inputs: tuple[Path, ...], out_dir: Path, quiet: bool, **options: Any) -> None:
-    """Find copies in INPUTS, deduplicate keep-first and write the results to --out."""
+def dedup(inputs: tuple[str, ...], out_dir: Path, quiet: bool, **options: Any) -> None:
+    """Find copies in INPUTS (files and folders; with --engine spark also URIs: hdfs://, s3a://, file://...),
+    deduplicate keep-first and write the results to --out."""
     from reprints.pipeline import dedup as run
 
     if options.get("work_dir") is not None:

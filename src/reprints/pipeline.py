@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
 from reprints.decide.keep import decide
 from reprints.decide.links import Link, Links, first_with_others, relation_of
-from reprints.engines.base import open_engine
+from reprints.engines.base import Engine, open_engine
 from reprints.engines.local_stages import (
     align_candidates,
     find_candidates,
@@ -76,38 +77,70 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     out = Path(out_dir)
     work_path = Path(config.run.work_dir) if config.run.work_dir else out / ".work"
     inputs = list(inputs)
+    uris = [str(given) for given in inputs if _is_uri(given)]
+    if uris and config.run.engine != "spark":
+        open_engine(config.run).stage_inputs(uris, out / STAGED_INPUTS)  # says which engine reads them
     for given in inputs:
-        if Path(given).is_dir() and Path(given).resolve() == out.resolve():
+        if not _is_uri(given) and Path(given).is_dir() and Path(given).resolve() == out.resolve():
             raise OutputError(f"--out {out} is an input folder: its outputs would hide its documents; use another")
-    files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
-    config = _with_workers(config, files)
+    if not uris:
+        files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
+        config = _with_workers(config, files)
     prepare_folder(out)
     out_lock = Lock(out, "--out folder")
     try:
-        manifest = input_manifest(files, _checkpointed_parameters(config))
-        work = WorkDir(work_path, manifest, resume=config.run.resume)
-        try:
-            staging = staging_folder(out)
+        with contextlib.ExitStack() as held:
+            engine = None
+            if uris:  # copied here through the engine's file systems first, then read as local files
+                engine = held.enter_context(open_engine(config.run, work_path / "results"))
+                staged = iter(engine.stage_inputs(uris, out / STAGED_INPUTS))
+                files = []
+                for given in inputs:
+                    local = next(staged) if _is_uri(given) else given
+                    excluded = () if _is_uri(given) else (out, work_path)
+                    files += expand_inputs([local], config.read.on_error, exclude=excluded)
+                config = _with_workers(config, files)
+            manifest = input_manifest(files, _checkpointed_parameters(config))
+            work = WorkDir(work_path, manifest, resume=config.run.resume)
             try:
-                summary = _run(files, out, staging, work, config, manifest)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            with critical():  # published means done: a stop signal now waits until the work directory is gone
-                publish(staging, out)
-                if not config.run.keep_work:
-                    work.remove()
-        finally:
-            work.release()
+                staging = staging_folder(out)
+                try:
+                    summary = _run(files, out, staging, work, config, manifest, engine)
+                except BaseException:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
+                with critical():  # published means done: a stop signal now waits until the work directory is gone
+                    publish(staging, out)
+                    if not config.run.keep_work:
+                        work.remove()
+                        shutil.rmtree(out / STAGED_INPUTS, ignore_errors=True)
+            finally:
+                work.release()
     finally:
         out_lock.release()
     return summary
 
 
+STAGED_INPUTS = ".inputs"  # in the output folder: inputs given as URIs, copied there (kept for --resume)
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _is_uri(given: str | os.PathLike[str]) -> bool:
+    """Whether an input is a URI (`hdfs://...`, `s3a://...`, `file://...`) rather than a local path."""
+    return isinstance(given, str) and _URI.match(given) is not None
+
+
 def _run(
-    files: list[Path], out: Path, staging: Path, work: WorkDir, config: Config, manifest: dict[str, Any]
+    files: list[Path],
+    out: Path,
+    staging: Path,
+    work: WorkDir,
+    config: Config,
+    manifest: dict[str, Any],
+    engine: Engine | None = None,
 ) -> Summary:
-    """Every stage, outputs written to `staging` (published by the caller)."""
+    """Every stage, outputs written to `staging` (published by the caller); with the caller's `engine` if it
+    opened one, else with one opened here for the stages that need it."""
     resumed: dict[str, Any] = {
         "token_batches": 0,
         "boilerplate": False,
@@ -116,7 +149,8 @@ def _run(
         "align_batches": 0,
     }
     timer = StageTimer()
-    with open_engine(config.run, work.path / "results") as engine:
+    opened = contextlib.nullcontext(engine) if engine is not None else open_engine(config.run, work.path / "results")
+    with opened as engine:
         documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
         reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):

@@ -51,6 +51,11 @@ class Engine(Protocol):
         temporary files (inside the run's work directory)."""
         ...
 
+    def stage_inputs(self, uris: Sequence[str], folder: Path) -> list[Path]:
+        """Inputs given as URIs copied into `folder` on this machine; the local path of each (see
+        `reprints.engines.spark.SparkEngine.stage_inputs`)."""
+        ...
+
     def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
         """`reprints.decide.clusters.components`: the groups of two or more documents that merging links join,
         each sorted, ordered by first member."""

@@ -22,6 +22,7 @@ from reprints.candidates.join import Candidates, join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
 from reprints.engines.stopping import critical
+from reprints.errors import InputError
 from reprints.fingerprint.hashing import U64
 from reprints.io.arrays import release_free_memory
 from reprints.normalize.tokens import I64
@@ -128,6 +129,17 @@ class LocalEngine:
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join in this process, partition by partition (`join_anchors`)."""
         return join_anchors(docs, hashes, anchor_df_cap=anchor_df_cap, keep=keep, folder=folder)
+
+    def stage_inputs(self, uris: Sequence[str], folder: Path) -> list[Path]:
+        """Inputs given as URIs are read through Spark's file systems only.
+
+        Raises:
+            InputError: always, naming the first URI.
+        """
+        raise InputError(
+            f"{uris[0]}: inputs given as URIs (hdfs://, s3a://, file://...) are read through Spark's file systems: "
+            "run with --engine spark, or give a local path"
+        )
 
     def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
         """Union-find components in this process (`reprints.decide.clusters.components`)."""

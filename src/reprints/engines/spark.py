@@ -41,7 +41,7 @@ from reprints.decide.clusters import merging_edges
 from reprints.decide.links import Link
 from reprints.engines.local import _Trimming
 from reprints.engines.stopping import critical
-from reprints.errors import EngineError
+from reprints.errors import EngineError, InputError
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.normalize.tokens import I64
 
@@ -260,6 +260,52 @@ class SparkEngine:
         if len(keys) and keys[0] == CAPPED_KEY:
             capped, keys, counts = int(counts[0]), keys[1:], counts[1:]
         return Candidates(keys // 2**32, keys % 2**32, counts, capped)
+
+    def stage_inputs(self, uris: Sequence[str], folder: Path) -> list[Path]:
+        """Copy inputs given as URIs of any file system Spark's Hadoop configuration reaches (`hdfs://`, `s3a://`,
+        `gs://`, `abfs://`, `file://`...) into `folder` on this machine, one subfolder per URI keeping its file names
+        and tree; return the local path of each. The copy is made with Hadoop's own `FileSystem` API, inside the
+        JVM (the bytes never pass through Python), and takes the source's modification time: a copy whose size and
+        time match its source is kept, so a resumed run copies nothing again and a run finds a changed source.
+
+        Raises:
+            InputError: a URI is malformed, names nothing, or its file system cannot be reached.
+        """
+        jvm = self.session.sparkContext._jvm
+        conf = self.session.sparkContext._jsc.hadoopConfiguration()
+        local: list[Path] = []
+        for number, uri in enumerate(uris):
+            try:
+                source = jvm.org.apache.hadoop.fs.Path(uri)
+                system = source.getFileSystem(conf)
+                if not system.exists(source):
+                    raise InputError(f"{uri}: no such file or folder")
+                root = system.getFileStatus(source)
+                base = folder / f"{number:03d}" / (source.getName() or "input")
+                statuses = system.listFiles(source, True)
+                while statuses.hasNext():
+                    status = statuses.next()
+                    relative = status.getPath().toUri().getPath()[len(root.getPath().toUri().getPath()) :].lstrip("/")
+                    target = base / relative if relative else base
+                    self._copy(system, status, target)
+            except InputError:
+                raise
+            except Exception as exc:  # py4j carries the JVM's IOException (no file system for a scheme, refused...)
+                raise InputError(f"{uri}: cannot read it through Spark's file systems: {_first_line(exc)}") from exc
+            local.append(base)
+        return local
+
+    def _copy(self, system: Any, status: Any, target: Path) -> None:
+        size, modified_ns = int(status.getLen()), int(status.getModificationTime()) * 1_000_000
+        if target.is_file() and target.stat().st_size == size and target.stat().st_mtime_ns == modified_ns:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        jvm = self.session.sparkContext._jvm
+        # useRawLocalFileSystem: no .crc file beside the copy
+        system.copyToLocalFile(False, status.getPath(), jvm.org.apache.hadoop.fs.Path(partial.as_uri()), True)
+        os.utime(partial, ns=(modified_ns, modified_ns))
+        partial.replace(target)
 
     def components(self, size: int, links: Sequence[Link]) -> list[list[int]]:
         """Connected components of the merging links by alternating large-star and small-star steps in
