@@ -27,7 +27,7 @@ import numpy as np
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.store import Store, pack_tokens, signed
-from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_of
+from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, site_line_keys, site_of
 from reprints.normalize.tokens import Tokens
 from reprints.types import Document
 
@@ -283,7 +283,7 @@ class _Rows:
 def _distinct_keys(packed: bytes, site: int) -> list[int]:
     """The distinct line keys (SQLite integers) of a document's packed line hashes on its site."""
     hashes = np.frombuffer(packed, dtype=np.uint64)
-    return sorted(set(signed(line_keys(hashes, np.full(len(hashes), site, dtype=np.int64)))))
+    return sorted(set(signed(site_line_keys(hashes, site))))
 
 
 def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]) -> bool:
@@ -381,12 +381,13 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
         for num in piece:
             packed_hashes, site, packed_tokens, sketch = found[num]
             hashes = np.frombuffer(packed_hashes, dtype=np.uint64)
-            line_keys_of.append(line_keys(hashes, np.full(len(hashes), int(site), dtype=np.int64)))
+            line_keys_of.append(site_line_keys(hashes, int(site)))
             tokens_of.append(np.frombuffer(packed_tokens, dtype=np.int64))
             sketches.append(np.frombuffer(sketch, dtype=np.uint64))
             names.append(_content_name(packed_hashes, int(site), packed_tokens, sketch))
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
-    wanted = {int(np.int64(key).view(np.uint64)): count for key, count in holders.items()}
+    unsigned_keys = np.fromiter(holders.keys(), dtype=np.int64, count=len(holders)).view(np.uint64).tolist()
+    wanted = dict(zip(unsigned_keys, holders.values(), strict=True))
     flagged = learn(
         np.concatenate(line_keys_of),
         line_docs,

@@ -24,6 +24,7 @@ Sites come from a site field, or the host of a `url` field; without either the c
 
 from __future__ import annotations
 
+import functools
 import itertools
 import statistics
 from collections.abc import Hashable, Sequence
@@ -42,7 +43,10 @@ COPY_SHARE = 0.5  # documents sharing lines that hold this share of their tokens
 ROUNDS = 3  # lines found in one round stop the shared context of the next, peeling template blocks
 # Occurrences of recurring lines (`_recurring`'s groups) from which the compiled rounds
 # (`reprints.normalize.boilerplate_kernel`) are worth loading; set to 0 by `reprints.kernels.prefer_compiled`.
+# Counted over the calls of a process: one that learns again and again (an index add, batch after batch) takes
+# the kernel once its Python rounds have examined that many.
 COMPILED_FROM = 40_000
+_learned_in_python = 0
 
 
 def site_of(metadata: dict[str, object], site_field: str | None) -> str:
@@ -62,6 +66,16 @@ def site_of(metadata: dict[str, object], site_field: str | None) -> str:
 def line_keys(hashes: U64, sites: I64) -> U64:
     """Keys of lines within their site: equal only for the same words on the same site."""
     return hashes ^ mix64(sites.astype(np.uint64), 0x517E)
+
+
+@functools.lru_cache(maxsize=4096)
+def _site_mask(site: int) -> np.uint64:
+    return np.uint64(mix64(np.array([site], dtype=np.uint64), 0x517E)[0])
+
+
+def site_line_keys(hashes: U64, site: int) -> U64:
+    """`line_keys` of lines all on one site (one operation: the site's mask is computed once per site)."""
+    return hashes ^ _site_mask(site)
 
 
 def learn(
@@ -104,7 +118,11 @@ def learn(
         return np.empty(0, dtype=np.uint64)
     groups = _recurring(keys, docs, min_docs=min_docs, holders=holders, partition_rows=partition_rows)
     doc_start = np.searchsorted(docs, np.arange(int(docs[-1]) + 2))
-    if sum(len(lines) for lines, _ in groups) >= COMPILED_FROM:
+    global _learned_in_python
+    occurrences = sum(len(lines) for lines, _ in groups)
+    if occurrences + _learned_in_python < COMPILED_FROM:
+        _learned_in_python += occurrences
+    else:
         from reprints.normalize.boilerplate_kernel import compiled_learn
 
         return compiled_learn(
@@ -183,12 +201,9 @@ def _recurring(
         group_start = np.flatnonzero(np.concatenate(([True], first_keys[1:] != first_keys[:-1])))
         sizes = np.diff(np.append(group_start, len(firsts)))
         if holders is not None:
+            starting = first_keys[group_start].tolist()  # Python ints: indexing arrays item by item cost 10x
             sizes = np.array(
-                [
-                    holders.get(int(first_keys[start]), int(size))
-                    for start, size in zip(group_start, sizes, strict=True)
-                ],
-                dtype=np.int64,
+                [holders.get(key, size) for key, size in zip(starting, sizes.tolist(), strict=True)], dtype=np.int64
             )
         for group in np.flatnonzero(sizes >= min_docs).tolist():
             start, size = int(group_start[group]), int(sizes[group])
