@@ -84,7 +84,7 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         if not _is_uri(given) and Path(given).is_dir() and Path(given).resolve() == out.resolve():
             raise OutputError(f"--out {out} is an input folder: its outputs would hide its documents; use another")
     if not uris:
-        files = expand_inputs(inputs, config.read.on_error, exclude=(out, work_path))
+        files = _input_files(inputs, [], out, work_path, config.read.on_error)
         config = _with_workers(config, files)
     prepare_folder(out)
     out_lock = Lock(out, "--out folder")
@@ -93,12 +93,8 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
             engine = None
             if uris:  # copied here through the engine's file systems first, then read as local files
                 engine = held.enter_context(open_engine(config.run, work_path / "results"))
-                staged = iter(engine.stage_inputs(uris, out / STAGED_INPUTS))
-                files = []
-                for given in inputs:
-                    local = next(staged) if _is_uri(given) else given
-                    excluded = () if _is_uri(given) else (out, work_path)
-                    files += expand_inputs([local], config.read.on_error, exclude=excluded)
+                staged = engine.stage_inputs(uris, out / STAGED_INPUTS)
+                files = _input_files(inputs, staged, out, work_path, config.read.on_error)
                 config = _with_workers(config, files)
             manifest = input_manifest(files, _checkpointed_parameters(config))
             work = WorkDir(work_path, manifest, resume=config.run.resume)
@@ -123,6 +119,22 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
 
 STAGED_INPUTS = ".inputs"  # in the output folder: inputs given as URIs, copied there (kept for --resume)
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _input_files(
+    inputs: list[str | os.PathLike[str]], staged: list[Path], out: Path, work_path: Path, on_error: str
+) -> list[Path]:
+    """The files to read, in the order given: each URI replaced by its copy (`staged`, in order; read whole), each
+    local input expanded without the run's own output and work folders."""
+    copies = iter(staged)
+    local = [next(copies) if _is_uri(given) else Path(given) for given in inputs]
+    if not staged:
+        return expand_inputs(local, on_error, exclude=(out, work_path))
+    return [
+        file
+        for given, path in zip(inputs, local, strict=True)
+        for file in expand_inputs([path], on_error, exclude=() if _is_uri(given) else (out, work_path))
+    ]
 
 
 def _is_uri(given: str | os.PathLike[str]) -> bool:
