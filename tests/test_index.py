@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -448,3 +449,70 @@ def test_queries_answer_the_same_when_every_batch_takes_the_compiled_kernels(
     assert compiled == plain
     assert PAGE.name.startswith("001") and any(match["id"] == "seed-page" for match in plain[-1])
     assert sum(len(found) for found in plain) >= 8
+
+
+TEMPLATE_LINES = [
+    "Share this article on social media",
+    "Sign up for our morning newsletter and get the day's top stories in your inbox",
+    "Advertisement",
+    "Copyright the publisher, all rights reserved",
+]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "add", "remove"]), st.integers(0, 7), st.one_of(st.just(15), st.integers(0, 15))
+        ),
+        min_size=4,
+        max_size=16,
+    )
+)
+@example([("add", 0, 15), ("add", 1, 15), ("add", 2, 15), ("add", 3, 15), ("remove", 0, 0), ("remove", 1, 0)])
+@example([("add", 0, 15), ("add", 1, 15), ("add", 2, 15), ("add", 1, 0)])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_boilerplate_keys_always_have_enough_holders(tmp_path: Path, steps: list[tuple[str, int, int]]) -> None:
+    """Property: after any sequence of adds (new ids and replacements) and removals, every line the index holds
+    as boilerplate recurs in at least `boilerplate_min_docs` stored documents' lines (the rule an add relies on
+    to leave lines that only gained holders out of its deletions). Documents are real articles under a site's
+    template lines, so lines cross the threshold and fall back under it as documents come and go."""
+    folder = tmp_path / f"index{time.monotonic_ns()}"
+    with open_index(folder, create=True, boilerplate_min_docs=3) as store:
+        for op, which, template in steps:
+            if op == "remove":
+                remove_documents(store, [f"d{which}"])
+                continue
+            lines = [TEMPLATE_LINES[bit] for bit in range(4) if template >> bit & 1]
+            text = "\n".join([*lines[:2], NEWS_TEXTS[which], *lines[2:]])
+            add_documents(store, [Document(f"d{which}", text, 0)])
+        with store.reading() as db:
+            short = db.execute(
+                "SELECT b.key, (SELECT count(*) FROM lines l WHERE l.key = b.key) AS holders FROM boilerplate b "
+                "WHERE holders < 3"
+            ).fetchall()
+    assert short == []
+
+
+@pytest.mark.parametrize("rows", [0, 1, 1999, 2000, 2001, 4500])
+def test_pairs_inserted_many_to_a_statement_are_those_inserted_one_by_one(tmp_path: Path, rows: int) -> None:
+    """`insert_pairs` (many rows per INSERT, a shorter last statement) stores what one INSERT OR IGNORE per row
+    stores, repeated rows and rows already there included."""
+    from reprints.index.build import insert_pairs
+
+    rng = np.random.default_rng(rows)
+    values = rng.integers(-(2**63), 2**63 - 1, rows, dtype=np.int64)
+    values[: rows // 3] = values[0] if rows else 0  # one value held by many documents
+    nums = rng.integers(0, 50, rows, dtype=np.int64)
+    results = []
+    for name in ("many", "one"):
+        db = sqlite3.connect(tmp_path / f"{name}.sqlite")
+        db.execute("CREATE TABLE t (v INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (v, n)) WITHOUT ROWID")
+        db.execute("INSERT INTO t VALUES (1, 1)")
+        if name == "many":
+            insert_pairs(db, "t", values, nums)
+        else:
+            db.executemany("INSERT OR IGNORE INTO t VALUES (?, ?)", zip(values.tolist(), nums.tolist(), strict=True))
+        results.append(db.execute("SELECT * FROM t ORDER BY v, n").fetchall())
+        db.close()
+    assert results[0] == results[1]
+    assert len(results[0]) == len(set(zip(values.tolist(), nums.tolist(), strict=True)) | {(1, 1)})

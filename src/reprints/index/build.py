@@ -285,7 +285,7 @@ def _rows_per_statement(db: sqlite3.Connection) -> int:
     """How many two-value rows one INSERT may carry: up to 2,000, within the connection's limit on bound
     parameters (999 in SQLite builds before 3.32)."""
     try:
-        limit = int(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[attr-defined]
+        limit = int(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     except AttributeError:  # Python 3.10
         limit = 999
     return max(1, min(2_000, limit // 2))
@@ -378,7 +378,9 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
         settled = {key for key, count in holders.items() if key in added and count - added[key] >= enough}
         holders = {key: count for key, count in holders.items() if key not in settled}
         keys = keys - settled
-    rare = sorted(keys - holders.keys())
+    # A key under `boilerplate_min_docs` holders is not boilerplate. One an add only appended holders to had fewer
+    # before, so it was not boilerplate then either: only keys that lost holders can hold a verdict to delete.
+    rare = sorted(keys - holders.keys() - (added.keys() if added else set()))
     for piece in _chunks(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
     docs: set[int] = set()
