@@ -133,13 +133,17 @@ def test_compiled_winnowing_equals_numpy_winnowing(monkeypatch: pytest.MonkeyPat
         assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
 
 
-@given(
+# Match tables to compare: document sizes, hash range, low bits (hashes equal in their top bits), repeats, seed.
+_TABLES = given(
     st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=60),
     st.sampled_from([3, 40, 2**64 - 1]),
     st.sampled_from([0, 40, 62]),
     st.integers(min_value=1, max_value=9),
     st.integers(min_value=0, max_value=2**32),
 )
+
+
+@_TABLES
 @settings(max_examples=120, deadline=None)
 def test_compiled_match_table_equals_numpy_match_table(
     counts: list[int], high: int, low_bits: int, max_repeats: int, seed: int
@@ -167,6 +171,79 @@ def test_compiled_match_table_equals_numpy_match_table(
 
 _NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
 _TEXTS = [json.loads(line)["text"] for line in _NEWS.read_text(encoding="utf-8").splitlines()][:40]
+
+
+@_TABLES
+@settings(max_examples=120, deadline=None)
+def test_focused_match_table_is_the_whole_table_where_the_first_document_can_match(
+    counts: list[int], high: int, low_bits: int, max_repeats: int, seed: int
+) -> None:
+    """Property: the focused match table (an index query) holds every row of the first document and, of every
+    other document, exactly the rows of the whole table whose hash shares its top bits with a shingle of the
+    first: same hashes, positions, order and repeats rule (runs of equal top bits kept whole), over batches
+    with many repeats, hashes differing only in low bits, and documents sharing shingles with the first."""
+    from reprints.fingerprint.hashing import doc_bits_for
+    from reprints.fingerprint.shingles import focused_match_table
+
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64, endpoint=high < 2**64 - 1)
+    hashes = (hashes << np.uint64(low_bits)) | rng.integers(0, 2, len(hashes), dtype=np.uint64)
+    first = hashes[offsets[0] : offsets[1]]
+    if len(first) and len(hashes) > len(first):  # others take some of the first document's shingles
+        shared = rng.random(len(hashes) - len(first)) < 0.3
+        hashes[len(first) :][shared] = rng.choice(first, int(shared.sum()))
+    whole = match_table(hashes, offsets, max_repeats)
+    focused = focused_match_table(hashes, offsets, max_repeats)
+    shift = np.uint64(doc_bits_for(len(counts)))
+    tops = set((first >> shift).tolist())
+    docs = np.repeat(np.arange(len(counts)), whole[2])
+    keep = np.array([doc == 0 or int(value >> shift) in tops for doc, value in zip(docs, whole[0], strict=True)])
+    keep = keep.astype(np.bool_) if len(keep) else np.zeros(0, dtype=np.bool_)
+    assert focused[0].tolist() == whole[0][keep].tolist()
+    assert focused[1].tolist() == whole[1][keep].tolist()
+    assert focused[2].tolist() == np.bincount(docs[keep], minlength=len(counts)).tolist()
+
+
+_CUT = st.tuples(st.integers(0, 8), st.integers(0, 12))  # first paragraph, paragraphs
+
+
+def _cut(text: str, cut: tuple[int, int]) -> str:
+    paragraphs = text.split("\n")
+    return "\n".join(paragraphs[cut[0] : cut[0] + cut[1]])
+
+
+@given(
+    st.integers(0, len(_TEXTS) - 1),
+    st.lists(st.tuples(st.integers(0, len(_TEXTS) - 1), _CUT, _CUT, st.booleans()), max_size=8),
+)
+@settings(max_examples=40, deadline=None)
+def test_first_with_others_finds_the_same_links_focused(
+    query: int, others: list[tuple[int, tuple[int, int], tuple[int, int], bool]]
+) -> None:
+    """Property: aligning the first document with each other one gives the same links (relation, coverages,
+    spans) whether the batch is fingerprinted whole or focused on the first document, over real articles and
+    documents made of a cut of another article and a cut of the query's text (either may be empty, in either
+    order): what a stored page holding part of the queried article looks like."""
+    from reprints.config import Config
+    from reprints.decide.links import first_with_others
+    from reprints.fingerprint.corpus import fingerprint_tokens
+
+    texts = [_TEXTS[query]]
+    for which, own, shared, shared_first in others:
+        parts = [_cut(_TEXTS[which], own), _cut(_TEXTS[query], shared)]
+        texts.append("\n".join(reversed(parts) if shared_first else parts))
+    config = Config()
+    fp = config.fingerprint
+    batch = tokenize_batch(texts, fp.seed)
+    ids = [f"d{i}" for i in range(len(texts))]
+    found = []
+    for focus in (False, True):
+        prints = fingerprint_tokens(batch, fp.shingle_size, fp.window, fp.seed, focus=focus)
+        found.append(first_with_others(prints, ids, config)[1])
+    assert found[0] == found[1]
+    if any(len(_cut(_TEXTS[query], shared).split()) >= 60 for _, _, shared, _ in others):
+        assert found[0]  # a long cut of the query's own text shares a passage with it
 
 
 @given(st.lists(st.integers(0, len(_TEXTS) - 1), min_size=1, max_size=6), st.integers(0, 6))

@@ -109,12 +109,15 @@ def fingerprint_tokens(
     seed: int,
     boilerplate: U64 | None = None,
     sites: I64 | None = None,
+    focus: bool = False,
 ) -> BatchPrints:
     """Fingerprint a tokenized batch.
 
     Tokens on boilerplate lines (line keys in the sorted array `boilerplate`, per site in `sites`) are left
     out of shingles, anchors and coverage; the whole-document hash still covers every token, so `exact`
-    keeps its meaning. The tokens left are marked template or not (`reprints.normalize.template`).
+    keeps its meaning. The tokens left are marked template or not (`reprints.normalize.template`). With
+    `focus`, the batch is fingerprinted for aligning its first document with each of the others only
+    (`reprints.fingerprint.shingles.fingerprint`).
     """
     offsets = _offsets(batch.token_counts)
     template = template_mask(batch.hashes, offsets, seed)
@@ -134,7 +137,7 @@ def fingerprint_tokens(
         bp_tokens = np.bincount(bp_docs, weights=line_tokens, minlength=count).astype(np.int64)
         tokens = keep_tokens(tokens, ~drop)
         template = template[~drop]
-    prints = fingerprint(tokens, shingle_size=shingle_size, window=window, seed=seed)
+    prints = fingerprint(tokens, shingle_size=shingle_size, window=window, seed=seed, focus=focus)
     return BatchPrints(
         np.diff(tokens.offsets),
         tokens.lead.astype(np.int32),

@@ -147,11 +147,19 @@ def resemblance(sketch_a: Sequence[int], sketch_b: Sequence[int], size: int = SK
     return sum(1 for value in union if value in a and value in b) / len(union)
 
 
-def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int) -> Fingerprints:
-    """Shingles, anchors and the match table of a tokenized batch (document hashes: `document_hashes`)."""
+def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int, focus: bool = False) -> Fingerprints:
+    """Shingles, anchors and the match table of a tokenized batch (document hashes: `document_hashes`).
+
+    With `focus`, only the first document will be aligned with the others (an index query, `compare`): no
+    anchors are chosen, and the others' match tables hold only the rows the first document's can meet
+    (`focused_match_table`)."""
     shingles, offsets = shingle(tokens, shingle_size, seed)
-    docs, hashes = winnow(shingles, offsets, window)
-    match_hashes, match_positions, match_counts = match_table(shingles, offsets)
+    if focus:
+        docs, hashes = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
+        match_hashes, match_positions, match_counts = focused_match_table(shingles, offsets)
+    else:
+        docs, hashes = winnow(shingles, offsets, window)
+        match_hashes, match_positions, match_counts = match_table(shingles, offsets)
     return Fingerprints(shingles, offsets, docs, hashes, match_hashes, match_positions, match_counts)
 
 
@@ -186,3 +194,34 @@ def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> 
     positions = order[kept] - offsets[ranked_docs[kept]]
     counts = np.bincount(ranked_docs[kept], minlength=len(offsets) - 1).astype(np.int64)
     return ranked_hashes[kept], positions.astype(np.int64), counts
+
+
+FOCUS_BITMAP = 1 << 16  # bits of the first document's sieve (`focused_match_table`)
+
+
+def focused_match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> tuple[U64, I64, I64]:
+    """The rows of `match_table` that can match a row of the first document: all of the first document's, and
+    of every other document those whose hash shares its top bits (what alignment compares, with the batch's
+    document bits) with a shingle of the first. A run of equal hashes is kept or left out whole, so the
+    repeats rule counts as in the whole table; aligning the first document with another finds the same points.
+    Sorting only these rows is what makes a query against its candidates cheap."""
+    if len(offsets) <= 2:
+        return match_table(shingles, offsets, max_repeats)
+    shift = np.uint64(doc_bits_for(len(offsets) - 1))
+    tops = shingles >> shift
+    first = np.unique(tops[offsets[0] : offsets[1]])
+    # A bitmap of the first document's low bits sifts the rows first (binary searches of every row, in random
+    # order, cost more than the sort they spare); the few that pass are searched.
+    seen = np.zeros(FOCUS_BITMAP, dtype=np.bool_)
+    seen[(first % np.uint64(FOCUS_BITMAP)).astype(np.int64)] = True
+    maybe = np.flatnonzero(seen[(tops % np.uint64(FOCUS_BITMAP)).astype(np.int64)])
+    at = np.minimum(np.searchsorted(first, tops[maybe]), max(len(first) - 1, 0))
+    keep = np.zeros(len(tops), dtype=np.bool_)
+    keep[maybe[first[at] == tops[maybe]]] = True
+    keep[offsets[0] : offsets[1]] = True
+    kept = np.flatnonzero(keep)
+    kept_offsets = np.searchsorted(kept, offsets)
+    hashes, positions, counts = match_table(shingles[kept], kept_offsets, max_repeats)
+    docs = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    positions = kept[kept_offsets[docs] + positions] - offsets[docs]
+    return hashes, positions.astype(np.int64), counts

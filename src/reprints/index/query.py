@@ -154,7 +154,7 @@ def _aligned(
     fp = config.fingerprint
     both = concat_token_batches(tokens, stored_tokens)
     site_array = np.array([query_site, *sites], dtype=np.int64)
-    prints = fingerprint_tokens(both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array)
+    prints = fingerprint_tokens(both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array, focus=True)
     others = {i for i, doc in enumerate(stored, start=1) if doc.num in exact}
     corpus, links = first_with_others(prints, ["query", *(doc.id for doc in stored)], config, others)
     return [_match(links[i], corpus) for i in sorted(links)]
