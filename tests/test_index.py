@@ -516,3 +516,18 @@ def test_pairs_inserted_many_to_a_statement_are_those_inserted_one_by_one(tmp_pa
         db.close()
     assert results[0] == results[1]
     assert len(results[0]) == len(set(zip(values.tolist(), nums.tolist(), strict=True)) | {(1, 1)})
+
+
+def test_first_holders_of_many_anchors_are_those_of_each_anchor(tmp_path: Path) -> None:
+    """One statement for many anchors gives, anchor by anchor and in the order asked, the first holders that
+    one statement per anchor gives: anchors with one holder, with many (copies), unknown anchors, more anchors
+    than one statement takes, with a limit or none."""
+    docs = _corpus_from(NEWS_TEXTS[:20], [(i, 0, 40) for i in range(8)] + [(0, 1, 3), (0, 2, 3), (0, 1, 5)])
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, docs)
+        with store.reading() as db:
+            stored = [int(row[0]) for row in db.execute("SELECT DISTINCT hash FROM anchors ORDER BY num DESC, hash")]
+            anchors = [*stored[:700], 12345, *stored[-300:], -(2**63), stored[0]]
+            for limit in (1, 3, -1):
+                assert store.first_holders(db, anchors, limit) == [store.holders(db, a, limit) for a in anchors]
+            assert max(len(found) for found in store.first_holders(db, anchors, -1)) > 3

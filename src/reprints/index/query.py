@@ -83,8 +83,7 @@ def query(
         me = min(exact | {skip}) if exact and skip is not None else min(exact) if exact else skip
         candidates: set[int] = set()
         hubs: Counter[int] = Counter()
-        for anchor in prep.anchors:
-            first = store.holders(db, anchor, cap + 2)
+        for anchor, first in zip(prep.anchors, store.first_holders(db, prep.anchors, cap + 2), strict=True):
             holders = [num for num in first if num != me]
             if len(holders) + 1 <= cap:  # the query's group is one more holder
                 candidates.update(holders)
