@@ -106,9 +106,9 @@ def query(
         candidates |= exact
         stored = store.documents(db, sorted(candidates), texts=False)
         stored_tokens = store.tokenized(db, stored)
-        sites = [_site(store, db, doc) for doc in stored]
+        sites = _sites(store, db, stored)
         if own is not None and metadata is None:
-            query_site = _site(store, db, own)
+            query_site = _sites(store, db, [own])[0]
         else:
             first_site = next((site for doc, site in zip(stored, sites, strict=True) if doc.num in exact), None)
             site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field))
@@ -127,7 +127,7 @@ def pair(store: Store, id_a: str, id_b: str) -> Match | None:
         one, other = store.by_id(db, id_a), store.by_id(db, id_b)
         if one is None or other is None:
             return None
-        site_a, site_b = _site(store, db, one), _site(store, db, other)
+        site_a, site_b = _sites(store, db, [one, other])
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
         tokens, other_tokens = store.tokenized(db, [one]), store.tokenized(db, [other])
     exact = {other.num} if one.tokens > 0 and one.doc_hash == other.doc_hash else set()
@@ -159,13 +159,19 @@ def _aligned(
     return [_match(links[i], corpus) for i in sorted(links)]
 
 
-def _site(store: Store, db: Any, doc: Stored) -> int:
-    """A stored document's site for boilerplate: its first exact copy's (as in `dedup`)."""
-    first = store.first_copy(db, doc.doc_hash, doc.tokens)
-    if first is None or first == doc.num:
-        return int(doc.site)
-    row = db.execute("SELECT site FROM documents WHERE num = ?", (first,)).fetchone()
-    return int(row[0])
+def _sites(store: Store, db: Any, docs: list[Stored]) -> list[int]:
+    """Stored documents' sites for boilerplate: each one's first exact copy's (as in `dedup`), read at once."""
+    first_site: dict[int, int] = {}  # exact-text hash -> its first copy's site
+    hashes = sorted({doc.doc_hash for doc in docs if doc.tokens > 0})
+    for start in range(0, len(hashes), 400):
+        piece = hashes[start : start + 400]
+        rows = db.execute(
+            "SELECT q.column1, (SELECT site FROM documents WHERE doc_hash = q.column1 AND tokens > 0 ORDER BY num "
+            f"LIMIT 1) FROM (VALUES {','.join(['(?)'] * len(piece))}) q",
+            piece,
+        )
+        first_site.update(rows)
+    return [int(first_site[doc.doc_hash]) if doc.tokens > 0 else int(doc.site) for doc in docs]
 
 
 def _match(link: Link, corpus: Corpus) -> Match:
