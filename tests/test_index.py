@@ -24,8 +24,9 @@ from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, remove_documents
-from reprints.index.query import query
+from reprints.index.query import pair, query
 from reprints.io import expand_inputs, iter_documents
+from reprints.normalize.template import template_mask
 from reprints.types import Document
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -350,8 +351,9 @@ UNUSUAL_TEXTS = [
 @given(st.lists(st.integers(0, len(NEWS_TEXTS) + len(UNUSUAL_TEXTS) - 1), min_size=1, max_size=8))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_stored_tokens_are_those_of_tokenizing_the_text(tmp_path: Path, chosen: list[int]) -> None:
-    """Property: the tokens and lines the index keeps of a document (so that a query does not tokenize its
-    candidates again) are field for field what tokenizing its stored text gives, alone or several at once."""
+    """Property: the tokens, lines and template marks the index keeps of a document (so that a query does not
+    tokenize or mark its candidates again) are field for field what tokenizing and marking its stored text gives,
+    alone or several at once."""
     import numpy as np
 
     from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
@@ -362,11 +364,13 @@ def test_stored_tokens_are_those_of_tokenizing_the_text(tmp_path: Path, chosen: 
         with store.reading() as db:
             stored = store.documents(db, list(range(1, len(texts) + 1)), texts=False)
             assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == len(texts)
-            got = store.tokenized(db, stored)
+            got, marks = store.tokenized(db, stored)
     expected = tokenize_batch(texts, store.config.fingerprint.seed)
     for name in TokenBatch.__dataclass_fields__:
         mine, theirs = getattr(got, name), getattr(expected, name)
         assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
+    offsets = np.concatenate(([0], np.cumsum(expected.token_counts)))
+    assert np.array_equal(marks, template_mask(expected.hashes, offsets, store.config.fingerprint.seed))
 
 
 def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:
@@ -386,7 +390,7 @@ def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -
         db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
     assert answers() == before
     with sqlite3.connect(folder / "index.sqlite") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "2"
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "3"
         assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == 0
     with open_index(folder) as store:
         add_documents(store, [Document("late", docs[0]["text"] + "\n" + docs[1]["text"], 0)])
@@ -399,6 +403,52 @@ def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -
         db.execute("UPDATE meta SET value = '9' WHERE key = 'format'")
     with pytest.raises(InputError, match="format 9"):
         open_index(folder)
+
+
+def test_an_index_of_format_2_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:
+    """An index made before template marks were stored with the tokens (format 2) opens, is upgraded in place
+    and answers the same: its documents are marked when a query needs them (those with marks and those without
+    side by side), documents added afterwards have their marks stored; damaged token bytes are refused."""
+    docs = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines()][:80]
+    menu = " ".join(["Home", "Politics", "Business", "Technology", "Sport", "Culture", "Travel", "Contact"] * 6)
+    for number, doc in enumerate(docs[40:46]):  # pages sharing a menu (template) and nothing else
+        docs.append({"id": f"menu{number}", "text": menu + "\n" + doc["text"]})
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(doc) + "\n" for doc in docs), encoding="utf-8")
+    folder = tmp_path / "index"
+    add(folder, [source], workers=1)
+
+    def answers() -> list[Any]:
+        with open_index(folder) as store:
+            found = [[m.to_dict() for m in query(store, doc["text"], doc_id=doc["id"])] for doc in docs[::3]]
+            compared = [pair(store, f"menu{a}", f"menu{b}") for a in range(6) for b in range(6) if a != b]
+            return [*found, compared, pair(store, "menu0", docs[40]["id"])]
+
+    before = answers()
+    assert before[-2] == [None] * 30 and before[-1] is not None  # the menus are template: they link nothing
+    with sqlite3.connect(folder / "index.sqlite") as db:  # as format 2 left it, but for every third document
+        rows = db.execute("SELECT t.num, t.arrays, d.tokens FROM tokens t JOIN documents d USING (num)").fetchall()
+        for num, arrays, tokens in rows:
+            if num % 3:
+                db.execute("UPDATE tokens SET arrays = ? WHERE num = ?", (arrays[: -((tokens + 7) // 8) or None], num))
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'format'")
+    assert answers() == before
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "3"
+    with open_index(folder) as store:
+        add_documents(store, [Document("late", docs[0]["text"] + "\n" + docs[1]["text"], 0)])
+        late = query(store, docs[0]["text"], doc_id=docs[0]["id"])
+    assert any(m.id == "late" and m.relation == "contained" for m in late)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        tokens, lines, arrays = db.execute(
+            "SELECT d.tokens, d.line_hashes, t.arrays FROM documents d JOIN tokens t USING (num) WHERE d.id = 'late'"
+        ).fetchone()
+        assert len(arrays) == 16 * tokens + 4 * len(lines) + (tokens + 7) // 8  # its marks are there
+        db.execute(
+            "UPDATE tokens SET arrays = substr(arrays, 2) WHERE num = (SELECT num FROM documents WHERE id = 'late')"
+        )
+    with pytest.raises(InputError, match="damaged"):
+        answers()
 
 
 @pytest.mark.parametrize("boilerplate", [False, True])

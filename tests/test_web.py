@@ -310,11 +310,18 @@ def _document(pieces: list[tuple[int, int, int]]) -> str:
 @given(st.lists(st.lists(PIECE, max_size=12), min_size=1, max_size=8), st.integers(0, 3))
 @settings(max_examples=500, deadline=None)
 def test_compiled_template_marks_equal_the_numpy_rules(docs: list[list[tuple[int, int, int]]], seed: int) -> None:
-    """The compiled pass (large batches) and the NumPy rules (small ones) mark the same tokens: documents made of
-    runs of the article, notices, menu entries and widget texts, in any mix (empty documents too)."""
+    """The compiled pass (large batches) and the NumPy rules (small ones) mark the same tokens, and a batch the
+    tokens each document gets alone: documents made of runs of the article, notices, menu entries and widget
+    texts, in any mix (empty documents too)."""
     tokens = tokenize([_document(pieces) for pieces in docs], seed)
     compiled = compiled_template_mask(tokens.hashes, tokens.offsets, seed)
     assert np.array_equal(compiled, numpy_template_mask(tokens.hashes, tokens.offsets, seed))
+    # Each document is marked alone (the index stores each one's marks and a query puts them side by side).
+    alone = [
+        numpy_template_mask(tokens.hashes[lo:hi], np.array([0, hi - lo], dtype=np.int64), seed)
+        for lo, hi in zip(tokens.offsets[:-1].tolist(), tokens.offsets[1:].tolist(), strict=True)
+    ]
+    assert np.array_equal(compiled, np.concatenate(alone))
 
 
 def test_regression_a_jsonl_line_not_in_utf8_is_reported_when_its_html_field_is_extracted(

@@ -110,6 +110,7 @@ def fingerprint_tokens(
     boilerplate: U64 | None = None,
     sites: I64 | None = None,
     focus: bool = False,
+    template: npt.NDArray[np.bool_] | None = None,
 ) -> BatchPrints:
     """Fingerprint a tokenized batch.
 
@@ -117,10 +118,12 @@ def fingerprint_tokens(
     out of shingles, anchors and coverage; the whole-document hash still covers every token, so `exact`
     keeps its meaning. The tokens left are marked template or not (`reprints.normalize.template`). With
     `focus`, the batch is fingerprinted for aligning its first document with each of the others only
-    (`reprints.fingerprint.shingles.fingerprint`).
+    (`reprints.fingerprint.shingles.fingerprint`). `template`: the marks, when known already (an index keeps
+    its documents').
     """
     offsets = _offsets(batch.token_counts)
-    template = template_mask(batch.hashes, offsets, seed)
+    if template is None:
+        template = template_mask(batch.hashes, offsets, seed)
     lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
     tokens = Tokens(lead, trail, batch.hashes, offsets, lead, trail)
     count = len(batch.token_counts)

@@ -28,6 +28,7 @@ from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.store import Store, pack_tokens, signed
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, site_line_keys, site_of
+from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
 from reprints.types import Document
 
@@ -44,7 +45,7 @@ class Prepared:
     line_hashes: bytes  # uint64 per line (the site is mixed in when stored)
     line_tokens: bytes  # int64 per line
     sketch: bytes  # SKETCH_SIZE uint64
-    token_arrays: bytes  # its tokens and lines (`reprints.index.store.pack_tokens`)
+    token_arrays: bytes  # its tokens, lines and template marks (`reprints.index.store.pack_tokens`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
     anchor_start = np.searchsorted(anchor_docs, np.arange(len(texts) + 1))
     line_start = np.searchsorted(batch.line_docs, np.arange(len(texts) + 1))
     line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64)
+    template = template_mask(batch.hashes, offsets, seed)
     out = []
     for doc in range(len(texts)):
         lo, hi = int(line_start[doc]), int(line_start[doc + 1])
@@ -87,7 +89,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
                 batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
                 line_tokens[lo:hi].tobytes(),
                 batch.doc_sketches[doc].astype(np.uint64).tobytes(),
-                pack_tokens(batch, slice(int(offsets[doc]), int(offsets[doc + 1])), slice(lo, hi)),
+                pack_tokens(batch, slice(int(offsets[doc]), int(offsets[doc + 1])), slice(lo, hi), template),
             )
         )
     return out

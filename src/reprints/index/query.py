@@ -25,6 +25,7 @@ from reprints.fingerprint.corpus import Corpus, TokenBatch, concat_token_batches
 from reprints.index.build import prepare_tokens
 from reprints.index.store import Store, Stored
 from reprints.normalize.boilerplate import site_of
+from reprints.normalize.template import Mask, template_mask
 from reprints.report.write import pair_of
 
 
@@ -114,7 +115,8 @@ def query(
             site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field))
             query_site = first_site if first_site is not None else (site if site is not None else -1)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
-    matches = _aligned(store, tokens, stored_tokens, query_site, stored, sites, exact, boilerplate)
+    query_tokens = (tokens, template_mask(tokens.hashes, np.array([0, len(tokens.hashes)], dtype=np.int64), fp.seed))
+    matches = _aligned(store, query_tokens, stored_tokens, query_site, stored, sites, exact, boilerplate)
     matches.sort(key=lambda m: (-m.coverage_query, -m.coverage_stored, m.id))
     return matches[:limit] if limit is not None else matches
 
@@ -137,23 +139,26 @@ def pair(store: Store, id_a: str, id_b: str) -> Match | None:
 
 def _aligned(
     store: Store,
-    tokens: TokenBatch,
-    stored_tokens: TokenBatch,
+    tokens: tuple[TokenBatch, Mask],
+    stored_tokens: tuple[TokenBatch, Mask],
     query_site: int,
     stored: list[Stored],
     sites: list[int],
     exact: set[int],
     boilerplate: np.ndarray | None,
 ) -> list[Match]:
-    """The query (`tokens`) aligned with each stored candidate (`stored_tokens`, in order): the matches holding
-    content, in candidate order."""
+    """The query (`tokens`, with its template marks) aligned with each stored candidate (`stored_tokens`, in
+    order, with theirs): the matches holding content, in candidate order."""
     if not stored:
         return []
     config = store.config
     fp = config.fingerprint
-    both = concat_token_batches(tokens, stored_tokens)
+    both = concat_token_batches(tokens[0], stored_tokens[0])
+    template = np.concatenate([tokens[1], stored_tokens[1]])
     site_array = np.array([query_site, *sites], dtype=np.int64)
-    prints = fingerprint_tokens(both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array, focus=True)
+    prints = fingerprint_tokens(
+        both, fp.shingle_size, fp.window, fp.seed, boilerplate, site_array, focus=True, template=template
+    )
     others = {i for i, doc in enumerate(stored, start=1) if doc.num in exact}
     corpus, links = first_with_others(prints, ["query", *(doc.id for doc in stored)], config, others)
     return [_match(links[i], corpus) for i in sorted(links)]

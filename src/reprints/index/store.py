@@ -12,9 +12,10 @@ What is kept per document:
 - for the first copy of each exact text only (as `dedup` joins only those): its anchors (winnowed shingle hashes
   of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders;
 - its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`);
-- its tokens (hashes and character bounds) and lines, as tokenizing made them (`pack_tokens`), so that a query
-  aligns stored documents without tokenizing them again (format 2; documents of a format 1 index, upgraded in
-  place when opened, are tokenized from their text).
+- its tokens (hashes and character bounds) and lines, as tokenizing made them, and which tokens are template
+  (`pack_tokens`), so that a query aligns stored documents without tokenizing or marking them again (format 3;
+  an index of format 1 or 2 is upgraded in place when opened: its documents are tokenized from their text
+  (format 1) or marked (format 2) when a query needs them).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.io.arrays import ranges
 from reprints.normalize.boilerplate import KnownPairs
+from reprints.normalize.template import Mask, template_mask
 
-FORMAT = 2
-UPGRADABLE = (1,)  # formats opened by adding what they lack
+FORMAT = 3
+UPGRADABLE = (1, 2)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
@@ -80,11 +83,12 @@ CREATE TABLE IF NOT EXISTS lines (key INTEGER NOT NULL, num INTEGER NOT NULL, PR
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS boilerplate (key INTEGER PRIMARY KEY);
 """
-TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"  # format 2
+TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"  # format 2 on
 SCHEMA += TOKENS_TABLE + ";\n"
 
 # A stored document's tokens (`pack_tokens`): per token its hash, lead and trail; per line its token and character
-# bounds (the line hashes, token counts and sketch are columns of `documents`). Little-endian.
+# bounds (the line hashes, token counts and sketch are columns of `documents`). Little-endian. Then (format 3)
+# the template marks, a bit per token (`numpy.packbits`).
 TOKEN_FIELDS = (("hashes", "<u8"), ("lead", "<i4"), ("trail", "<i4"))
 LINE_FIELDS = (
     ("line_token_start", "<i8"),
@@ -104,22 +108,26 @@ def unsigned(values: Sequence[int]) -> np.ndarray:
     return np.array(values, dtype=np.int64).view(np.uint64)
 
 
-def pack_tokens(batch: TokenBatch, token_part: slice, line_part: slice) -> bytes:
+def pack_tokens(batch: TokenBatch, token_part: slice, line_part: slice, template: Mask) -> bytes:
     """One document of a tokenized batch, its tokens and lines being these rows, packed for the `tokens` table
-    (see TOKEN_FIELDS, LINE_FIELDS)."""
+    (see TOKEN_FIELDS, LINE_FIELDS) with its template marks (`template`: the batch's)."""
     return b"".join(
         [getattr(batch, name)[token_part].astype(kind).tobytes() for name, kind in TOKEN_FIELDS]
         + [getattr(batch, name)[line_part].astype(kind).tobytes() for name, kind in LINE_FIELDS]
+        + [np.packbits(template[token_part]).tobytes()]
     )
 
 
-def unpack_tokens(documents: Sequence[tuple[int, int, bytes, bytes, bytes]]) -> TokenBatch:
+def unpack_tokens(documents: Sequence[tuple[int, int, bytes, bytes, bytes]], seed: int) -> tuple[TokenBatch, Mask]:
     """A TokenBatch of stored documents, in the order given, each `(tokens, doc_hash, arrays, line_hashes,
-    sketch)`: its packed tokens (`pack_tokens`) and its `documents` columns. Each field is gathered from every
-    document's bytes and read once (a batch per document, concatenated, cost a query a millisecond)."""
+    sketch)`: its packed tokens (`pack_tokens`) and its `documents` columns; and the template marks of their
+    tokens (found with the tokens, or marked now for a document stored without them, before format 3). Each field
+    is gathered from every document's bytes and read once (a batch per document, concatenated, cost a query a
+    millisecond)."""
     fields = [*TOKEN_FIELDS, *LINE_FIELDS]
     pieces: dict[str, list[memoryview]] = {name: [] for name, _ in fields}
-    line_counts = []
+    line_counts: list[int] = []
+    marks: list[Mask | None] = []
     for tokens, _, arrays, line_hashes, _ in documents:
         lines = len(line_hashes) // 8
         line_counts.append(lines)
@@ -129,13 +137,17 @@ def unpack_tokens(documents: Sequence[tuple[int, int, bytes, bytes, bytes]]) -> 
             size = (tokens if (name, kind) in TOKEN_FIELDS else lines) * np.dtype(kind).itemsize
             pieces[name].append(view[at : at + size])
             at += size
-        if at != len(arrays):
+        if len(arrays) == at + (tokens + 7) // 8:
+            marks.append(np.unpackbits(np.frombuffer(view[at:], dtype=np.uint8), count=tokens).view(np.bool_))
+        elif len(arrays) == at:
+            marks.append(None)  # stored before format 3
+        else:
             raise InputError(f"a stored document's tokens are {len(arrays)} bytes, not {at}: the index is damaged")
     values = {
         name: np.frombuffer(b"".join(pieces[name]), dtype=kind).astype(np.dtype(kind).newbyteorder("="))
         for name, kind in fields
     }
-    return TokenBatch(
+    batch = TokenBatch(
         token_counts=np.array([row[0] for row in documents], dtype=np.int64),
         hashes=values["hashes"],
         lead=values["lead"],
@@ -149,6 +161,17 @@ def unpack_tokens(documents: Sequence[tuple[int, int, bytes, bytes, bytes]]) -> 
         line_char_start=values["line_char_start"],
         line_char_end=values["line_char_end"],
     )
+    offsets = np.zeros(len(documents) + 1, dtype=np.int64)
+    np.cumsum(batch.token_counts, out=offsets[1:])
+    unmarked = [doc for doc, mark in enumerate(marks) if mark is None]
+    if unmarked:  # marked together, as a batch of their own
+        counts = batch.token_counts[unmarked]
+        made_at = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        made = template_mask(batch.hashes[ranges(offsets[unmarked], counts)], made_at, seed)
+        for doc, start, end in zip(unmarked, made_at[:-1].tolist(), made_at[1:].tolist(), strict=True):
+            marks[doc] = made[start:end]
+    found = [mark for mark in marks if mark is not None]
+    return batch, np.concatenate(found) if found else np.zeros(0, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,30 +344,35 @@ class Store:
                 found[row[0]] = Stored(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
         return [found[num] for num in nums if num in found]
 
-    def tokenized(self, db: sqlite3.Connection, docs: Sequence[Stored]) -> TokenBatch:
+    def tokenized(self, db: sqlite3.Connection, docs: Sequence[Stored]) -> tuple[TokenBatch, Mask]:
         """The stored documents' tokens and lines, in the order given, as `tokenize_batch` of their texts gives
-        them: read from the `tokens` table, or tokenized from the text for a document stored without them."""
+        them, and their template marks (`template_mask`): read from the `tokens` table, or made from the text for
+        a document stored without them."""
         nums = [doc.num for doc in docs]
         found: dict[int, tuple[bytes, bytes, bytes]] = {}
         for start in range(0, len(nums), 500):
             piece = nums[start : start + 500]
-            marks = ",".join("?" * len(piece))
             rows = db.execute(
                 f"SELECT d.num, t.arrays, d.line_hashes, d.sketch FROM documents d JOIN tokens t ON t.num = d.num "
-                f"WHERE d.num IN ({marks})",
+                f"WHERE d.num IN ({','.join('?' * len(piece))})",
                 piece,
             )
             found.update((num, (arrays, lines, sketch)) for num, arrays, lines, sketch in rows)
+        seed = self.config.fingerprint.seed
         if all(doc.num in found for doc in docs):
-            return unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num]) for doc in docs])
-        parts = []
+            return unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num]) for doc in docs], seed)
+        parts: list[TokenBatch] = []
+        marks: list[Mask] = []
         for doc in docs:
             if doc.num in found:
-                parts.append(unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num])]))
-            else:
+                batch, template = unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num])], seed)
+            else:  # stored before format 2
                 text = doc.text or db.execute("SELECT text FROM documents WHERE num = ?", (doc.num,)).fetchone()[0]
-                parts.append(tokenize_batch([text], self.config.fingerprint.seed))
-        return concat_token_batches(*parts)
+                batch = tokenize_batch([text], seed)
+                template = template_mask(batch.hashes, np.array([0, len(batch.hashes)], dtype=np.int64), seed)
+            parts.append(batch)
+            marks.append(template)
+        return concat_token_batches(*parts), np.concatenate(marks)
 
     def by_id(self, db: sqlite3.Connection, doc_id: str) -> Stored | None:
         row = db.execute("SELECT num FROM documents WHERE id = ?", (doc_id,)).fetchone()
