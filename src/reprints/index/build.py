@@ -27,7 +27,7 @@ import numpy as np
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.store import Store, pack_tokens, signed
-from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, site_line_keys, site_of
+from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_line_keys, site_of
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
 from reprints.types import Document
@@ -65,27 +65,34 @@ def prepare(texts: list[str], shingle_size: int, window: int, seed: int) -> list
     return prepare_tokens(tokenize_batch(texts, seed), shingle_size, window, seed)
 
 
+def anchors_of(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[list[int]]:
+    """The distinct anchors of each document of a tokenized batch (whole texts), as SQLite integers."""
+    offsets = np.zeros(len(batch.token_counts) + 1, dtype=np.int64)
+    np.cumsum(batch.token_counts, out=offsets[1:])
+    lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
+    shingles, shingle_offsets = shingle(Tokens(lead, trail, batch.hashes, offsets, lead, trail), shingle_size, seed)
+    anchor_docs, anchor_hashes = winnow(shingles, shingle_offsets, window)  # distinct, sorted, per document
+    anchor_start = np.searchsorted(anchor_docs, np.arange(len(offsets)))
+    return [signed(anchor_hashes[lo:hi]) for lo, hi in itertools.pairwise(anchor_start.tolist())]
+
+
 def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[Prepared]:
     """`prepare` of an already tokenized batch."""
     texts = range(len(batch.token_counts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(batch.token_counts, out=offsets[1:])
-    lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
-    shingles, shingle_offsets = shingle(Tokens(lead, trail, batch.hashes, offsets, lead, trail), shingle_size, seed)
-    anchor_docs, anchor_hashes = winnow(shingles, shingle_offsets, window)  # no match table or template marks
-    anchor_start = np.searchsorted(anchor_docs, np.arange(len(texts) + 1))
+    anchors = anchors_of(batch, shingle_size, window, seed)
     line_start = np.searchsorted(batch.line_docs, np.arange(len(texts) + 1))
     line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64)
     template = template_mask(batch.hashes, offsets, seed)
     out = []
     for doc in range(len(texts)):
         lo, hi = int(line_start[doc]), int(line_start[doc + 1])
-        anchors = np.unique(anchor_hashes[anchor_start[doc] : anchor_start[doc + 1]])
         out.append(
             Prepared(
                 int(np.int64(batch.doc_hashes[doc].view(np.int64))),
                 int(batch.token_counts[doc]),
-                signed(anchors),
+                anchors[doc],
                 batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
                 line_tokens[lo:hi].tobytes(),
                 batch.doc_sketches[doc].astype(np.uint64).tobytes(),
@@ -219,7 +226,8 @@ def _store_batch(
             piece,
         )
         firsts.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
-    anchor_rows, line_rows = _Rows(), _Rows()  # (hash, num) and (key, num)
+    anchor_rows = _Rows()  # (hash, num)
+    first_copies: list[tuple[bytes, int, int]] = []  # their packed line hashes, site and number
     site_field = store.config.boilerplate.site_field
     for position, (doc, prep) in enumerate(zip(batch, prepared, strict=True)):
         if last[doc.id] != position:
@@ -251,15 +259,31 @@ def _store_batch(
             if prep.tokens > 0:
                 firsts[prep.doc_hash] = (num, site)
             anchor_rows.add(prep.anchors, num)
-            distinct = _distinct_keys(prep.line_hashes, site)
-            line_rows.add(distinct, num)
-            added.update(distinct)
+            first_copies.append((prep.line_hashes, site, num))
+    line_values, line_nums = _line_rows(first_copies)
+    keys, holders = np.unique(line_values, return_counts=True)
+    added.update(dict(zip(keys.tolist(), holders.tolist(), strict=True)))
     touched.update(added)
     for key in reshuffled:
         added.pop(key, None)
     anchor_rows.insert(db, "anchors")
-    line_rows.insert(db, "lines")
+    insert_pairs(db, "lines", line_values, line_nums)
     return replaced
+
+
+def _line_rows(documents: list[tuple[bytes, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows (line key, document number) of documents given as (packed line hashes, site, number): each
+    document's distinct keys (SQLite integers), sorted by key, then number."""
+    counts = [len(packed) // 8 for packed, _, _ in documents]
+    hashes = np.frombuffer(b"".join(packed for packed, _, _ in documents), dtype=np.uint64)
+    sites = np.repeat(np.array([site for _, site, _ in documents], dtype=np.int64), counts)
+    nums = np.repeat(np.array([num for _, _, num in documents], dtype=np.int64), counts)
+    keys = line_keys(hashes, sites).view(np.int64)
+    order = np.lexsort((nums, keys))
+    keys, nums = keys[order], nums[order]
+    distinct = np.ones(len(keys), dtype=np.bool_)
+    distinct[1:] = (keys[1:] != keys[:-1]) | (nums[1:] != nums[:-1])
+    return keys[distinct], nums[distinct]
 
 
 class _Rows:

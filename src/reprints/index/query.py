@@ -22,7 +22,7 @@ import numpy as np
 from reprints.candidates.join import HUBS, MIN_HUB_ANCHORS
 from reprints.decide.links import Link, first_with_others
 from reprints.fingerprint.corpus import Corpus, TokenBatch, concat_token_batches, fingerprint_tokens, tokenize_batch
-from reprints.index.build import prepare_tokens
+from reprints.index.build import anchors_of
 from reprints.index.store import Store, Stored
 from reprints.normalize.boilerplate import site_of
 from reprints.normalize.template import Mask, template_mask
@@ -71,20 +71,21 @@ def query(
     config = store.config
     fp, cap = config.fingerprint, config.candidates.anchor_df_cap
     tokens = tokenize_batch([text], fp.seed)
-    prep = prepare_tokens(tokens, fp.shingle_size, fp.window, fp.seed)[0]
+    anchors = anchors_of(tokens, fp.shingle_size, fp.window, fp.seed)[0]
+    doc_hash, token_count = int(tokens.doc_hashes.view(np.int64)[0]), int(tokens.token_counts[0])
     with store.reading() as db:
         own = store.by_id(db, doc_id) if doc_id is not None else None
         skip = own.num if own is not None else None
         exact: set[int] = set()
-        if prep.tokens > 0:
-            rows = db.execute("SELECT num FROM documents WHERE doc_hash = ? AND tokens > 0", (prep.doc_hash,))
+        if token_count > 0:
+            rows = db.execute("SELECT num FROM documents WHERE doc_hash = ? AND tokens > 0", (doc_hash,))
             exact = {int(row[0]) for row in rows} - {skip}
         # `dedup` joins one copy of each exact text, its first: an exact copy of stored text has the
         # candidates of that first copy, whose anchors are stored.
         me = min(exact | {skip}) if exact and skip is not None else min(exact) if exact else skip
         candidates: set[int] = set()
         hubs: Counter[int] = Counter()
-        for anchor, first in zip(prep.anchors, store.first_holders(db, prep.anchors, cap + 2), strict=True):
+        for anchor, first in zip(anchors, store.first_holders(db, anchors, cap + 2), strict=True):
             holders = [num for num in first if num != me]
             if len(holders) + 1 <= cap:  # the query's group is one more holder
                 candidates.update(holders)
