@@ -581,3 +581,28 @@ def test_first_holders_of_many_anchors_are_those_of_each_anchor(tmp_path: Path) 
             for limit in (1, 3, -1):
                 assert store.first_holders(db, anchors, limit) == [store.holders(db, a, limit) for a in anchors]
             assert max(len(found) for found in store.first_holders(db, anchors, -1)) > 3
+
+
+def test_a_large_add_learns_compiled_and_stores_what_python_learning_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An add of a large input (here: any, the threshold lowered) learns boilerplate with the compiled kernel
+    from its first call on, and stores the boilerplate lines the Python rounds store."""
+    from reprints.index import api
+    from reprints.normalize import boilerplate
+
+    docs = _corpus_from(NEWS_TEXTS[:40], [(i, 0, 40) for i in range(6)])
+    menu = "\n".join(["Home", "Politics", "Business", "Share this article", "Sign up to our newsletter"])
+    source = tmp_path / "docs.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": doc.id, "text": menu + "\n" + doc.text}) + "\n" for doc in docs), encoding="utf-8"
+    )
+    learned = []
+    for threshold in (10**12, 0):
+        monkeypatch.setattr(boilerplate, "COMPILED_FROM", 10**12)
+        monkeypatch.setattr(api, "COMPILED_LEARNING_FROM", threshold)
+        add(tmp_path / f"index{threshold}", [source], workers=1)
+        assert boilerplate.COMPILED_FROM == (0 if threshold == 0 else 10**12)
+        with sqlite3.connect(tmp_path / f"index{threshold}" / "index.sqlite") as db:
+            learned.append(db.execute("SELECT key FROM boilerplate ORDER BY key").fetchall())
+    assert learned[0] == learned[1] and len(learned[0]) >= 3

@@ -33,3 +33,12 @@ def prefer_compiled() -> None:
     compare(text, text)
     lines = np.array([1, 2, 1, 2], dtype=np.uint64)
     boilerplate.learn(lines, np.array([0, 0, 1, 1]), np.array([3, 30, 3, 30]), min_docs=2, max_context=20)
+
+
+def prefer_compiled_learning() -> None:
+    """From now on, in this process, boilerplate learning's rounds take the compiled kernel however few lines
+    a call examines: what an add of a large input does (it learns after every few batches, each call alone too
+    small to repay loading the kernel, all of them together much more than that)."""
+    from reprints.normalize import boilerplate
+
+    boilerplate.COMPILED_FROM = 0

@@ -15,9 +15,11 @@ from reprints.index.query import Match, query
 from reprints.index.store import Store
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.pages import Pages
+from reprints.kernels import prefer_compiled_learning
 
 # Options that only say how to read or run, never what the index holds.
 RUN_OPTIONS = {"workers", "batch_chars", "progress"}
+COMPILED_LEARNING_FROM = 16 * 1024 * 1024  # bytes of input from which an add learns boilerplate compiled
 
 
 def open_index(folder: str | os.PathLike[str], *, create: bool = False, **options: Any) -> Store:
@@ -49,6 +51,8 @@ def add(index: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
     files = expand_inputs(list(inputs), config.read.on_error)
     size = sum(path.stat().st_size for path in files if path.is_file())
     workers = config.run.workers_for(size)
+    if size >= COMPILED_LEARNING_FROM:
+        prefer_compiled_learning()
     with (
         open_index(index, create=True, **{k: v for k, v in options.items() if k not in RUN_OPTIONS}) as store,
         LocalEngine(workers) as engine,
