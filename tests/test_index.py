@@ -602,7 +602,8 @@ def test_a_large_add_learns_compiled_and_stores_what_python_learning_stores(
         monkeypatch.setattr(boilerplate, "COMPILED_FROM", 10**12)
         monkeypatch.setattr(api, "COMPILED_LEARNING_FROM", threshold)
         add(tmp_path / f"index{threshold}", [source], workers=1)
-        assert boilerplate.COMPILED_FROM == (0 if threshold == 0 else 10**12)
+        expected = 0 if threshold == 0 else 10**12
+        assert expected == boilerplate.COMPILED_FROM
         with sqlite3.connect(tmp_path / f"index{threshold}" / "index.sqlite") as db:
             learned.append(db.execute("SELECT key FROM boilerplate ORDER BY key").fetchall())
     assert learned[0] == learned[1] and len(learned[0]) >= 3
