@@ -11,7 +11,8 @@
 3. The server's peak resident memory after the load: the sum of its processes' peaks (VmHWM).
 
 Each measure runs `--rounds` times (3: the machine is shared and noisy) and its median is reported, with each
-run's indexing time and p50.
+run's indexing time and p50. `--baseline SRC --label COMMIT` measures another source tree of reprints the same
+way (saved apart); the report then compares with it, since absolute figures move with the machine's load.
 
 Results go to benchmarks/.work/index/results.json; `--write-report` puts them in BENCHMARKS.md (a section that
 run.py keeps). Targets (issue "An index that remembers"): at least 5,000 documents/s indexed; p50 at most 20 ms
@@ -209,6 +210,25 @@ def _runs(values: list[float], unit: str) -> str:
     return ", ".join(f"{value:.1f}" for value in values) + f" {unit}" if values else "one run"
 
 
+def _baseline_lines(result: dict[str, Any]) -> list[str]:
+    """A comparison with the baseline (`--baseline`) measured on this machine, when there is one."""
+    path = HERE / ".work" / "index" / "baseline.json"
+    if not path.exists():
+        return []
+    base = json.loads(path.read_text(encoding="utf-8"))
+    best = min(result["serving"], key=lambda s: s["p50_ms"])
+    then = next((s for s in base["serving"] if s["workers"] == best["workers"]), None)
+    if then is None:
+        return []
+    return [
+        f"Baseline measured the same way on this machine in the same session (`--baseline`, {base['label']}): indexing "
+        f"{base['index_docs_per_second']:,.0f} docs/s ({base['index_seconds']:.1f} s); {then['workers']} server "
+        f"processes: p50 {then['p50_ms']:.1f} ms, p99 {then['p99_ms']:.1f} ms, {then['queries_per_second']:,.0f} "
+        f"queries/s, one client alone p50 {then['single_client_p50_ms']:.1f} ms.",
+        "",
+    ]
+
+
 def write_report(result: dict[str, Any]) -> None:
     from report import INDEX_END as END
     from report import INDEX_START as START
@@ -255,6 +275,7 @@ def write_report(result: dict[str, Any]) -> None:
                 for s in r["serving"]
             ),
             "",
+            *_baseline_lines(r),
             END,
             "",
         ]
@@ -270,6 +291,14 @@ def main() -> None:
     parser.add_argument("--server-workers", default="1,2", help="server process counts to measure (comma-separated)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each measure (medians are reported)")
     parser.add_argument("--write-report", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        type=Path,
+        help="measure the reprints source tree SRC (e.g. `git archive COMMIT src | tar -x -C /tmp/base`, then "
+        "/tmp/base/src) instead, as the baseline the report compares with (saved to baseline.json)",
+    )
+    parser.add_argument("--label", default="", help="what the baseline is (a commit), for the report")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -277,12 +306,16 @@ def main() -> None:
         client(args.client, args.texts, args.clients, args.queries)
         return
     workers = [int(n) for n in args.server_workers.split(",")]
+    if args.baseline is not None:  # every reprints process of the run imports this source tree
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(args.baseline.resolve()), os.environ.get("PYTHONPATH", "")])
     result = run(args.shared, args.clients, args.queries, workers, args.rounds)
-    out = HERE / ".work" / "index" / "results.json"
+    if args.baseline is not None:
+        result["label"] = args.label or str(args.baseline)
+    out = HERE / ".work" / "index" / ("baseline.json" if args.baseline is not None else "results.json")
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(json.dumps(result, indent=1))
     if args.write_report:
-        write_report(result)
+        write_report(json.loads((HERE / ".work" / "index" / "results.json").read_text(encoding="utf-8")))
 
 
 if __name__ == "__main__":

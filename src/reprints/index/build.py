@@ -41,7 +41,7 @@ class Prepared:
 
     doc_hash: int
     tokens: int
-    anchors: list[int]  # distinct anchor hashes, as SQLite integers
+    anchors: bytes  # distinct anchor hashes, as SQLite integers (int64)
     line_hashes: bytes  # uint64 per line (the site is mixed in when stored)
     line_tokens: bytes  # int64 per line
     sketch: bytes  # SKETCH_SIZE uint64
@@ -65,15 +65,16 @@ def prepare(texts: list[str], shingle_size: int, window: int, seed: int) -> list
     return prepare_tokens(tokenize_batch(texts, seed), shingle_size, window, seed)
 
 
-def anchors_of(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[list[int]]:
-    """The distinct anchors of each document of a tokenized batch (whole texts), as SQLite integers."""
+def anchors_of(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[np.ndarray]:
+    """The distinct anchors of each document of a tokenized batch (whole texts), as SQLite integers (int64)."""
     offsets = np.zeros(len(batch.token_counts) + 1, dtype=np.int64)
     np.cumsum(batch.token_counts, out=offsets[1:])
     lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
     shingles, shingle_offsets = shingle(Tokens(lead, trail, batch.hashes, offsets, lead, trail), shingle_size, seed)
     anchor_docs, anchor_hashes = winnow(shingles, shingle_offsets, window)  # distinct, sorted, per document
     anchor_start = np.searchsorted(anchor_docs, np.arange(len(offsets)))
-    return [signed(anchor_hashes[lo:hi]) for lo, hi in itertools.pairwise(anchor_start.tolist())]
+    signed_hashes = anchor_hashes.view(np.int64)
+    return [signed_hashes[lo:hi] for lo, hi in itertools.pairwise(anchor_start.tolist())]
 
 
 def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[Prepared]:
@@ -92,7 +93,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
             Prepared(
                 int(np.int64(batch.doc_hashes[doc].view(np.int64))),
                 int(batch.token_counts[doc]),
-                anchors[doc],
+                anchors[doc].tobytes(),
                 batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
                 line_tokens[lo:hi].tobytes(),
                 batch.doc_sketches[doc].astype(np.uint64).tobytes(),
@@ -258,7 +259,7 @@ def _store_batch(
         if first is None:  # the first copy of its text: joined for candidates, evidence for boilerplate
             if prep.tokens > 0:
                 firsts[prep.doc_hash] = (num, site)
-            anchor_rows.add(prep.anchors, num)
+            anchor_rows.add(np.frombuffer(prep.anchors, dtype=np.int64), num)
             first_copies.append((prep.line_hashes, site, num))
     line_values, line_nums = _line_rows(first_copies)
     keys, holders = np.unique(line_values, return_counts=True)
@@ -291,17 +292,17 @@ class _Rows:
     key order touch each B-tree page once): sorted as arrays, where sorting a list of tuples cost a second."""
 
     def __init__(self) -> None:
-        self.values: list[list[int]] = []
+        self.values: list[np.ndarray] = []
         self.nums: list[int] = []
 
-    def add(self, values: list[int], num: int) -> None:
+    def add(self, values: np.ndarray, num: int) -> None:
         self.values.append(values)
         self.nums.append(num)
 
     def insert(self, db: sqlite3.Connection, table: str) -> None:
         """INSERT OR IGNORE the rows, sorted, into `table` (value, num)."""
         counts = [len(values) for values in self.values]
-        values = np.fromiter(itertools.chain.from_iterable(self.values), dtype=np.int64, count=sum(counts))
+        values = np.concatenate(self.values) if self.values else np.empty(0, dtype=np.int64)
         nums = np.repeat(np.array(self.nums, dtype=np.int64), counts)
         order = np.lexsort((nums, values))
         insert_pairs(db, table, values[order], nums[order])
@@ -349,8 +350,7 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
     num, text, doc_hash, tokens, packed, site = int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5])
     first = store.first_copy(db, doc_hash, tokens)
     if first is None or first == num:  # a first copy (or an empty text): it has anchors and lines
-        fp = store.config.fingerprint
-        anchors = prepare([text], fp.shingle_size, fp.window, fp.seed)[0].anchors
+        anchors = _anchors_of_text(store, text)
         db.executemany("DELETE FROM anchors WHERE hash = ? AND num = ?", ((anchor, num) for anchor in anchors))
         keys = _distinct_keys(packed, site)
         db.executemany("DELETE FROM lines WHERE key = ? AND num = ?", ((key, num) for key in keys))
@@ -362,13 +362,18 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
         text, packed, site = db.execute(
             "SELECT text, line_hashes, site FROM documents WHERE num = ?", (successor,)
         ).fetchone()
-        fp = store.config.fingerprint
-        anchors = prepare([text], fp.shingle_size, fp.window, fp.seed)[0].anchors
+        anchors = _anchors_of_text(store, text)
         db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", ((anchor, successor) for anchor in anchors))
         keys = _distinct_keys(packed, int(site))
         db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, successor) for key in keys))
         touched.update(keys)
     return True
+
+
+def _anchors_of_text(store: Store, text: str) -> list[int]:
+    """The anchors the index stores for a text (SQLite integers)."""
+    fp = store.config.fingerprint
+    return anchors_of(tokenize_batch([text], fp.seed), fp.shingle_size, fp.window, fp.seed)[0].tolist()  # type: ignore[no-any-return]
 
 
 def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:

@@ -71,7 +71,7 @@ def query(
     config = store.config
     fp, cap = config.fingerprint, config.candidates.anchor_df_cap
     tokens = tokenize_batch([text], fp.seed)
-    anchors = anchors_of(tokens, fp.shingle_size, fp.window, fp.seed)[0]
+    anchors: list[int] = anchors_of(tokens, fp.shingle_size, fp.window, fp.seed)[0].tolist()
     doc_hash, token_count = int(tokens.doc_hashes.view(np.int64)[0]), int(tokens.token_counts[0])
     with store.reading() as db:
         own = store.by_id(db, doc_id) if doc_id is not None else None
