@@ -220,8 +220,10 @@ def _baseline_lines(result: dict[str, Any]) -> list[str]:
     then = next((s for s in base["serving"] if s["workers"] == best["workers"]), None)
     if then is None:
         return []
+    unknown = "an unrecorded date"
     return [
-        f"Baseline measured the same way on this machine in the same session (`--baseline`, {base['label']}): indexing "
+        f"Baseline measured the same way on this machine (`--baseline`, {base['label']}, on "
+        f"{base.get('measured_on', unknown)}; this tree on {result.get('measured_on', unknown)}): indexing "
         f"{base['index_docs_per_second']:,.0f} docs/s ({base['index_seconds']:.1f} s); {then['workers']} server "
         f"processes: p50 {then['p50_ms']:.1f} ms, p99 {then['p99_ms']:.1f} ms, {then['queries_per_second']:,.0f} "
         f"queries/s, one client alone p50 {then['single_client_p50_ms']:.1f} ms.",
@@ -306,16 +308,21 @@ def main() -> None:
         client(args.client, args.texts, args.clients, args.queries)
         return
     workers = [int(n) for n in args.server_workers.split(",")]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.baseline is not None:  # every reprints process of the run imports this source tree
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(args.baseline.resolve()), os.environ.get("PYTHONPATH", "")])
+        paths = [str(args.baseline.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
+        os.environ["PYTHONPATH"] = os.pathsep.join(paths)
     result = run(args.shared, args.clients, args.queries, workers, args.rounds)
+    result["measured_on"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.baseline is not None:
         result["label"] = args.label or str(args.baseline)
     out = HERE / ".work" / "index" / ("baseline.json" if args.baseline is not None else "results.json")
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(json.dumps(result, indent=1))
-    if args.write_report:
-        write_report(json.loads((HERE / ".work" / "index" / "results.json").read_text(encoding="utf-8")))
+    results = HERE / ".work" / "index" / "results.json"
+    if args.write_report and results.exists():  # (a baseline run reports the last measure of this tree)
+        write_report(json.loads(results.read_text(encoding="utf-8")))
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ def unpack_tokens(documents: Sequence[tuple[int, int, bytes, bytes, bytes]], see
         lead=values["lead"],
         trail=values["trail"],
         doc_hashes=np.array([row[1] for row in documents], dtype=np.int64).view(np.uint64),
-        doc_sketches=np.frombuffer(b"".join(row[4] for row in documents), dtype=np.uint64).reshape(-1, SKETCH_SIZE),
+        doc_sketches=np.frombuffer(b"".join(row[4] for row in documents), dtype=np.uint64)
+        .reshape(-1, SKETCH_SIZE)
+        .copy(),
         line_docs=np.repeat(np.arange(len(documents), dtype=np.int64), line_counts),
         line_hashes=np.frombuffer(b"".join(row[3] for row in documents), dtype=np.uint64).copy(),
         line_token_start=values["line_token_start"],
