@@ -226,17 +226,9 @@ def _store_batch(
     reshuffled = set(touched)  # keys whose first holders a removal may have changed: never settled
     replaced = len(batch) - len(last) + len(stored)
     sites = {name: number for number, name in db.execute("SELECT number, name FROM sites")}
-    hashes = sorted({prep.doc_hash for prep in prepared if prep.tokens > 0})
-    firsts: dict[int, tuple[int, int]] = {}  # exact-text hash -> (first document, its site)
-    for piece in _chunks(hashes):
-        rows = db.execute(
-            f"SELECT doc_hash, num, site FROM documents WHERE tokens > 0 AND doc_hash IN ({','.join('?' * len(piece))})"
-            " ORDER BY num DESC",
-            piece,
-        )
-        firsts.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
-    anchor_rows = _Rows()  # (hash, num)
-    first_copies: list[tuple[bytes, int, int]] = []  # their packed line hashes, site and number
+    # exact-text hash -> (first document, its site)
+    firsts = store.first_copies(db, (prep.doc_hash for prep in prepared if prep.tokens > 0))
+    first_copies: list[tuple[Prepared, int, int]] = []  # with their site and number
     site_field = store.config.boilerplate.site_field
     for position, (doc, prep) in enumerate(zip(batch, prepared, strict=True)):
         if last[doc.id] != position:
@@ -267,17 +259,22 @@ def _store_batch(
         if first is None:  # the first copy of its text: joined for candidates, evidence for boilerplate
             if prep.tokens > 0:
                 firsts[prep.doc_hash] = (num, site)
-            anchor_rows.add(np.frombuffer(prep.anchors, dtype=np.int64), num)
-            first_copies.append((prep.line_hashes, site, num))
-    line_values, line_nums = _line_rows(first_copies)
+            first_copies.append((prep, site, num))
+    line_values, line_nums = _line_rows([(prep.line_hashes, site, num) for prep, site, num in first_copies])
     keys, holders = np.unique(line_values, return_counts=True)
     added.update(dict(zip(keys.tolist(), holders.tolist(), strict=True)))
     touched.update(added)
     for key in reshuffled:
         added.pop(key, None)
-    anchor_rows.insert(db, "anchors")
+    anchors = [np.frombuffer(prep.anchors, dtype=np.int64) for prep, _, _ in first_copies]
+    nums = np.array([num for _, _, num in first_copies], dtype=np.int64)
+    insert_pairs(db, "anchors", *_sorted_pairs(_joined(anchors), np.repeat(nums, [len(a) for a in anchors])))
     insert_pairs(db, "lines", line_values, line_nums)
     return replaced
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
 
 
 def _line_rows(documents: list[tuple[bytes, int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -287,33 +284,17 @@ def _line_rows(documents: list[tuple[bytes, int, int]]) -> tuple[np.ndarray, np.
     hashes = np.frombuffer(b"".join(packed for packed, _, _ in documents), dtype=np.uint64)
     sites = np.repeat(np.array([site for _, site, _ in documents], dtype=np.int64), counts)
     nums = np.repeat(np.array([num for _, _, num in documents], dtype=np.int64), counts)
-    keys = line_keys(hashes, sites).view(np.int64)
-    order = np.lexsort((nums, keys))
-    keys, nums = keys[order], nums[order]
-    distinct = np.ones(len(keys), dtype=np.bool_)
-    distinct[1:] = (keys[1:] != keys[:-1]) | (nums[1:] != nums[:-1])
-    return keys[distinct], nums[distinct]
+    return _sorted_pairs(line_keys(hashes, sites).view(np.int64), nums)
 
 
-class _Rows:
-    """Rows (value, document number) of a batch, gathered per document and handed to SQLite sorted (inserts in
-    key order touch each B-tree page once): sorted as arrays, where sorting a list of tuples cost a second."""
-
-    def __init__(self) -> None:
-        self.values: list[np.ndarray] = []
-        self.nums: list[int] = []
-
-    def add(self, values: np.ndarray, num: int) -> None:
-        self.values.append(values)
-        self.nums.append(num)
-
-    def insert(self, db: sqlite3.Connection, table: str) -> None:
-        """INSERT OR IGNORE the rows, sorted, into `table` (value, num)."""
-        counts = [len(values) for values in self.values]
-        values = np.concatenate(self.values) if self.values else np.empty(0, dtype=np.int64)
-        nums = np.repeat(np.array(self.nums, dtype=np.int64), counts)
-        order = np.lexsort((nums, values))
-        insert_pairs(db, table, values[order], nums[order])
+def _sorted_pairs(values: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows (value, num), sorted by value, then num: inserts in key order touch each B-tree page
+    once (sorted as arrays, where sorting a list of tuples cost a second)."""
+    order = np.lexsort((nums, values))
+    values, nums = values[order], nums[order]
+    distinct = np.ones(len(values), dtype=np.bool_)
+    distinct[1:] = (values[1:] != values[:-1]) | (nums[1:] != nums[:-1])
+    return values[distinct], nums[distinct]
 
 
 def _rows_per_statement(db: sqlite3.Connection) -> int:
@@ -343,8 +324,7 @@ def insert_pairs(db: sqlite3.Connection, table: str, values: np.ndarray, nums: n
 
 def _distinct_keys(packed: bytes, site: int) -> list[int]:
     """The distinct line keys (SQLite integers) of a document's packed line hashes on its site."""
-    hashes = np.frombuffer(packed, dtype=np.uint64)
-    return sorted(set(signed(site_line_keys(hashes, site))))
+    return _line_rows([(packed, site, 0)])[0].tolist()  # type: ignore[no-any-return]
 
 
 def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]) -> bool:

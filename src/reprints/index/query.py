@@ -167,17 +167,8 @@ def _aligned(
 
 def _sites(store: Store, db: Any, docs: list[Stored]) -> list[int]:
     """Stored documents' sites for boilerplate: each one's first exact copy's (as in `dedup`), read at once."""
-    first_site: dict[int, int] = {}  # exact-text hash -> its first copy's site
-    hashes = sorted({doc.doc_hash for doc in docs if doc.tokens > 0})
-    for start in range(0, len(hashes), 400):
-        piece = hashes[start : start + 400]
-        rows = db.execute(
-            "SELECT q.column1, (SELECT site FROM documents WHERE doc_hash = q.column1 AND tokens > 0 ORDER BY num "
-            f"LIMIT 1) FROM (VALUES {','.join(['(?)'] * len(piece))}) q",
-            piece,
-        )
-        first_site.update(rows)
-    return [int(first_site[doc.doc_hash]) if doc.tokens > 0 else int(doc.site) for doc in docs]
+    firsts = store.first_copies(db, (doc.doc_hash for doc in docs if doc.tokens > 0))
+    return [int(firsts[doc.doc_hash][1]) if doc.tokens > 0 else int(doc.site) for doc in docs]
 
 
 def _match(link: Link, corpus: Corpus) -> Match:

@@ -389,6 +389,22 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def first_copies(self, db: sqlite3.Connection, hashes: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """The first stored document (number, site) of each exact-text hash that has one (`first_copy` of many,
+        one statement for up to 400 hashes, each a search of `documents_by_hash`)."""
+        wanted = sorted(set(hashes))
+        found: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(wanted), 400):
+            piece = wanted[start : start + 400]
+            rows = db.execute(
+                "SELECT q.column1, d.num, d.site FROM (VALUES "
+                f"{','.join(['(?)'] * len(piece))}) q JOIN documents d ON d.num = (SELECT num FROM documents "
+                "WHERE doc_hash = q.column1 AND tokens > 0 ORDER BY num LIMIT 1)",
+                piece,
+            )
+            found.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
+        return found
+
     def with_copies(self, db: sqlite3.Connection, nums: Sequence[int]) -> set[int]:
         """The documents `nums` and every exact copy of them."""
         found = set(nums)
