@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,13 +40,14 @@ from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import drop_pages, load_dataclass, release_free_memory, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
 from reprints.io.pages import Pages
-from reprints.io.verify import check_files, verified
+from reprints.io.sources import Raw, raw_readable, raw_records
+from reprints.io.verify import Batch, batches_again, check_files, verified
 from reprints.io.writers import prepare_folder, write_json
 from reprints.normalize.boilerplate import line_keys
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
 from reprints.report.write import pair_of, write_outputs
-from reprints.types import BoilerplateLine, Pair, Summary
+from reprints.types import BoilerplateLine, Document, Pair, Summary
 
 log = logging.getLogger(__name__)
 
@@ -189,27 +190,40 @@ def _run(
             found = {"pairs": len(candidates.a), "capped_anchors": candidates.capped_anchors}
             del aligned, candidates  # their arrays grow with the corpus; only the counts are reported
             release_free_memory()
-    with timer("decide"):
-        verdicts = decide(
-            corpus.token_counts,
-            corpus.errors,
-            relations.links,
-            relations.order,
-            min_passage=config.align.min_passage,
-            copies=relations.copies,
-            boilerplate_only=set(np.flatnonzero(corpus.boilerplate_tokens).tolist()),
-            strip_boilerplate=config.boilerplate.strip_boilerplate,
-        )
-        clusters = star_clusters(relations.links, relations.order, relations.copies)
-        numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
-    with timer("write"):
-        check_files(files, manifest["inputs"])
-        again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
-        documents = verified(again, reading.batches, reading.checksums)
-        counts, relation_counts = write_outputs(
-            staging, documents, corpus, relations, verdicts, clusters, numbers, config
-        )
-        check_files(files, manifest["inputs"])
+        with timer("decide"):
+            verdicts = decide(
+                corpus.token_counts,
+                corpus.errors,
+                relations.links,
+                relations.order,
+                min_passage=config.align.min_passage,
+                copies=relations.copies,
+                boilerplate_only=set(np.flatnonzero(corpus.boilerplate_tokens).tolist()),
+                strip_boilerplate=config.boilerplate.strip_boilerplate,
+            )
+            clusters = star_clusters(relations.links, relations.order, relations.copies)
+            numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
+        with timer("write"):
+            check_files(files, manifest["inputs"])
+            read_again: Iterator[Document] | Iterator[Batch[Raw]]
+            if raw_readable(files, config.read):  # the workers parse the lines (and check them)
+                read_again = batches_again(raw_records(files), reading.batches, reading.checksums)
+            else:
+                again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
+                read_again = verified(again, reading.batches, reading.checksums)
+            counts, relation_counts = write_outputs(
+                staging,
+                read_again,
+                corpus,
+                relations,
+                verdicts,
+                clusters,
+                numbers,
+                config,
+                folder=work.index,
+                mapper=engine.map,
+            )
+            check_files(files, manifest["inputs"])
     summary = summarize(out, len(corpus), counts, relation_counts, numbers, timer, config, found, len(corpus.errors))
     summary = replace(summary, resumed=resumed, inputs=[str(path.resolve()) for path in files])
     write_json(staging / "summary.json", summary.to_dict())
@@ -263,7 +277,7 @@ def compare(text_a: str, text_b: str, *, id_a: str = "a", id_b: str = "b", **opt
     nothing = Link(
         0, 1, relation_of(0.0, 0.0, exact=False, duplicate_coverage=config.decide.duplicate_coverage), 0.0, 0.0, ()
     )
-    return pair_of(links.get(1, nothing), corpus)
+    return pair_of(links.get(1, nothing), corpus.ids, corpus)
 
 
 def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) -> list[BoilerplateLine]:

@@ -325,6 +325,24 @@ class Corpus:
         """The character bounds of every token of `docs`, read at once (see `CharTable`)."""
         return CharTable(self, docs)
 
+    @classmethod
+    def bounds_from(cls, folder: Path) -> Corpus:
+        """A corpus holding only what writing output rows reads (the character bounds of every token, each
+        document's token offsets and the boilerplate lines removed), mapped from `folder`: where `CorpusWriter`
+        wrote a corpus and `save_index` its index. A worker writing rows opens it for each chunk it writes."""
+
+        def mapped(name: str) -> Any:
+            return np.load(folder / f"{name}.npy", mmap_mode="r").view(np.ndarray)
+
+        return cls(
+            token_offsets=_offsets(np.asarray(mapped("token_counts"))),
+            lead=mapped("lead"),
+            trail=mapped("trail"),
+            boilerplate_docs=mapped("boilerplate_docs"),
+            boilerplate_starts=mapped("boilerplate_starts"),
+            boilerplate_ends=mapped("boilerplate_ends"),
+        )
+
     def save_index(self, folder: Path) -> None:
         """Write what `load_index` needs besides the arrays `seal(folder)` already mapped there."""
         assert self.index is not None

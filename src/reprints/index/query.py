@@ -172,7 +172,7 @@ def _sites(store: Store, db: Any, docs: list[Stored]) -> list[int]:
 
 
 def _match(link: Link, corpus: Corpus) -> Match:
-    pair = pair_of(link, corpus)
+    pair = pair_of(link, corpus.ids, corpus)
     container = None if pair.container is None else ("query" if link.container == 0 else "stored")
     return Match(
         pair.b,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -60,16 +61,33 @@ def read_jsonl(path: Path, fields: Fields) -> Iterator[Record]:
     A line that is not UTF-8 or not a JSON object becomes an unreadable record. A compressed file that
     breaks off yields what it held, then one unreadable record saying where it broke.
     """
+    name = path.name
+    for item in raw_jsonl(path):
+        if isinstance(item, Record):
+            yield item
+        else:
+            raw, number = item
+            yield _parse(raw, f"{path}:{number}", f"{name}:{number}", fields)
+
+
+def raw_jsonl(path: Path) -> Iterator[tuple[bytes, int] | Record]:
+    """What `read_jsonl` reads, not yet parsed: each non-blank line and its number (`parse_line` makes it the
+    record `read_jsonl` yields), and the unreadable record of a file that breaks off."""
     number = 0
     try:
         for number, raw in enumerate(_lines(path), start=1):
             if number == 1:
                 raw = raw.removeprefix(codecs.BOM_UTF8)
             if raw.strip():
-                yield _parse(raw, f"{path}:{number}", f"{path.name}:{number}", fields)
+                yield raw, number
     except Exception as exc:  # gzip, zstandard and the OS raise many unrelated types for a broken file
         why = f"file breaks off after line {number} ({type(exc).__name__}: {exc})"
         yield unreadable(f"{path}:{number + 1}", why, f"{path.name}:{number + 1}")
+
+
+def parse_line(path: str, raw: bytes, number: int, fields: Fields) -> Record:
+    """The record of line `number` of the JSON Lines file `path` (a line `raw_jsonl` yields)."""
+    return _parse(raw, f"{path}:{number}", f"{os.path.basename(path)}:{number}", fields)
 
 
 def _has_huge_float(value: object) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io.html import read_html
-from reprints.io.jsonl import read_jsonl
+from reprints.io.jsonl import parse_line, raw_jsonl, read_jsonl
 from reprints.io.pages import Pages
 from reprints.io.parquet import read_parquet
 from reprints.io.records import Fields, Record, too_large, unreadable
@@ -28,6 +28,7 @@ from reprints.types import Document
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".html", ".htm", ".warc", ".warc.gz")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 HTML_SUFFIXES = (".html", ".htm")
 WARC_SUFFIXES = (".warc", ".warc.gz")
 LARGE_DOCUMENT = 10_000_000  # characters; larger documents are processed, with a warning
@@ -191,3 +192,47 @@ def _empty(path: Path) -> str:
     if _kind(path) in WARC_SUFFIXES:
         return f"{path}: holds no HTML pages (no response or resource record with an HTML payload)"
     return f"{path}: holds no records (an empty file)"
+
+
+# A record as read again, not yet parsed: a JSON Lines file's line (file, line, line number), or an unreadable
+# record (a missing file, a compressed file breaking off).
+Raw = tuple[str, bytes, int] | Record
+
+
+def raw_readable(files: Sequence[Path], config: ReadConfig) -> bool:
+    """Whether every input is JSON Lines with its texts in a field (no page to extract): a pass reading them again
+    can then hand the lines to workers unparsed (`raw_records`, `raw_documents`)."""
+    return config.html_field is None and all(_kind(path) in JSONL_SUFFIXES for path in files)
+
+
+def raw_records(files: Iterable[Path]) -> Iterator[Raw]:
+    """One item per document `iter_documents` makes of `files` (all JSON Lines: `raw_readable`), unparsed."""
+    for path in files:
+        if not path.exists() and not path.is_symlink():
+            yield unreadable(str(path), "no such file or folder", str(path))
+            continue
+        name = str(path)
+        for item in raw_jsonl(path):
+            yield item if isinstance(item, Record) else (name, *item)
+
+
+def raw_documents(items: Sequence[Raw], first: int, ids: Sequence[str], config: ReadConfig) -> list[Document]:
+    """The documents `first`, `first + 1`... that `iter_documents` made of these items, under the ids it gave
+    them (`ids`, in order: duplicates were renamed across the whole input).
+
+    Raises:
+        InputError: an item's own id is not the one first read there (the input changed).
+    """
+    fields = Fields(config.id_field, config.text_field, config.html_field, config.extract)
+    documents = []
+    for index, (item, doc_id) in enumerate(zip(items, ids, strict=True), start=first):
+        record = item if isinstance(item, Record) else parse_line(*item, fields)
+        if record.error is None and len(record.text or "") > config.max_doc_chars:
+            record = too_large(record, config.max_doc_chars)
+        if doc_id != record.id and not doc_id.startswith(f"{record.id}#"):
+            raise InputError(
+                f"{record.where}: the input changed while reprints was running (its id is now {record.id!r}, "
+                f"was {doc_id!r}); nothing was published: run again on inputs that stay put"
+            )
+        documents.append(Document(doc_id, record.text or "", index, record.metadata, record.error))
+    return documents

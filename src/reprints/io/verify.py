@@ -8,14 +8,17 @@ nothing is published: offsets computed on one text must never be applied to anot
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import xxhash
 
 from reprints.errors import InputError
 from reprints.types import Document
+
+Item = TypeVar("Item")
 
 
 class Checksum:
@@ -85,6 +88,48 @@ def verified(
         yield doc
     if last != total - 1:
         raise InputError(_changed(None, "it now holds fewer documents than first read"))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch(Generic[Item]):
+    """The items of one batch of the first pass as read again (one per document), and that batch's checksum."""
+
+    first: int  # the batch's first document
+    items: list[Item]
+    checksum: int
+
+
+def batches_again(
+    items: Iterable[Item], batches: Sequence[tuple[int, int, int]], checksums: Sequence[int]
+) -> Iterator[Batch[Item]]:
+    """A later pass' items (one per document, not yet read into documents: `reprints.io.sources.raw_records`)
+    gathered in the first pass' batches, each to be checked with `check_batch` where it is read.
+
+    Raises:
+        InputError: there are more or fewer items than documents first read.
+    """
+    source = iter(items)
+    for number, first, count in batches:
+        chunk = [item for _, item in zip(range(count), source, strict=False)]
+        if len(chunk) < count:
+            raise InputError(_changed(None, "it now holds fewer documents than first read"))
+        yield Batch(first, chunk, checksums[number])
+    total = sum(count for _, _, count in batches)
+    if next(source, None) is not None:
+        raise InputError(_changed(None, f"it now holds more than the {total:,} documents first read"))
+
+
+def check_batch(documents: Sequence[Document], checksum: int) -> None:
+    """Check one batch of documents read again against the first pass' checksum of that batch.
+
+    Raises:
+        InputError: they differ.
+    """
+    running = Checksum()
+    for doc in documents:
+        running.add(doc)
+    if documents and running.value() != checksum:
+        raise InputError(_changed(None, f"documents {documents[0].index:,} to {documents[-1].index:,} differ"))
 
 
 def _changed(path: Path | None, how: str) -> str:

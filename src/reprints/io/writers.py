@@ -28,6 +28,17 @@ def dumps(row: Any) -> str:
     return json.dumps(row) if not text.isascii() and SURROGATES.search(text) else text
 
 
+Encoded = str | list[dict[str, Any]]  # rows as JSON Lines text, or as rows (for Parquet)
+
+
+def encoded(rows: list[dict[str, Any]], output_format: str) -> Encoded:
+    """Rows ready for `RowWriter.write_encoded`: for JSON Lines, their text (made where the rows are, such as in
+    a worker: encoding is most of the cost of writing); for Parquet, the rows themselves."""
+    if output_format == "jsonl":
+        return "".join([dumps(row) + "\n" for row in rows])
+    return rows
+
+
 def _valid_unicode(value: Any) -> Any:
     """Strings with each unpaired surrogate replaced by U+FFFD (same length, so offsets hold), for Parquet."""
     if isinstance(value, str):
@@ -153,6 +164,15 @@ class RowWriter:
         self._rows.append(row)
         if len(self._rows) >= PARQUET_CHUNK:
             self._flush()
+
+    def write_encoded(self, rows: Encoded) -> None:
+        """Append rows made by `encoded` (with this file's format)."""
+        if isinstance(rows, str):
+            assert self._text is not None, "JSON Lines text for a Parquet file"
+            self._text.write(rows)
+            return
+        for row in rows:
+            self.write(row)
 
     def _spill(self, row: dict[str, Any]) -> None:
         """Rows of a file whose schema is the records' own: kept aside as JSON Lines until every record has

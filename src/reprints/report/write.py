@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from reprints.config import Config
+from reprints.config import Config, ReadConfig
 from reprints.decide.keep import Verdict, scale
 from reprints.decide.links import Link, Relations, oriented
 from reprints.fingerprint.corpus import CharTable, Corpus
-from reprints.io.writers import RowWriter
+from reprints.io.sources import Raw, raw_documents
+from reprints.io.verify import Batch, check_batch
+from reprints.io.writers import Encoded, RowWriter, encoded
 from reprints.normalize.tokens import I64
 from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Removed, Span
 
 T = TypeVar("T")
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+Mapper = Callable[[Callable[[Task], Result], Iterable[Task]], Iterator[Result]]
+Ids = Sequence[str] | Mapping[int, str]  # document ids by input index: every id, or those a chunk names
+
+
+class CharBounds(Protocol):
+    """What turns token ranges into character spans: a `Corpus` or a `CharTable` read from it."""
+
+    def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]: ...
+
 
 # Rows written from one table of character bounds (`Corpus.char_table`), read for the documents they name, at most
 # CHUNK_ROWS rows and CHUNK_TOKENS tokens of documents read whole.
@@ -56,10 +71,9 @@ def _decision_docs(doc: int, verdict: Verdict) -> list[int]:
     return [doc, *(removed[2] for removed in verdict.removed)]
 
 
-def pair_of(link: Link, corpus: Corpus, chars: CharTable | None = None) -> Pair:
-    """A link in character offsets (from `chars` when given: a table holding both documents), with document
+def pair_of(link: Link, ids: Ids, bounds: CharBounds) -> Pair:
+    """A link in character offsets (from `bounds`: the corpus, or a table holding both documents), with document
     ids."""
-    bounds = chars or corpus
     spans = []
     for a0, a1, b0, b1 in link.regions:
         if a1 <= a0 or b1 <= b0:
@@ -69,10 +83,10 @@ def pair_of(link: Link, corpus: Corpus, chars: CharTable | None = None) -> Pair:
         spans.append(Span(a_start, a_end, b_start, b_end))
     container = link.container
     return Pair(
-        corpus.ids[link.a],
-        corpus.ids[link.b],
+        ids[link.a],
+        ids[link.b],
         link.relation,
-        None if container is None else corpus.ids[container],
+        None if container is None else ids[container],
         link.coverage_a,
         link.coverage_b,
         tuple(spans),
@@ -115,15 +129,14 @@ def expanded_links(relations: Relations, counts: Sequence[int] | I64, max_exact_
             yield Link(x, y, "exact", 1.0, 1.0, regions)
 
 
-def removed_spans(doc: int, verdict: Verdict, corpus: Corpus, chars: CharTable | None = None) -> tuple[Removed, ...]:
+def removed_spans(doc: int, verdict: Verdict, ids: Ids, bounds: CharBounds) -> tuple[Removed, ...]:
     """The verdict's removed token ranges as character spans of the document and of their sources (from
-    `chars` when given: a table holding them all)."""
-    bounds = chars or corpus
+    `bounds`: the corpus, or a table holding them all)."""
     out = []
     for start, end, source, source_start, source_end in verdict.removed:
         char_start, char_end = bounds.char_span(doc, start, end)
         src_start, src_end = bounds.char_span(source, source_start, max(source_end, source_start + 1))
-        out.append(Removed(char_start, char_end, corpus.ids[source], src_start, src_end))
+        out.append(Removed(char_start, char_end, ids[source], src_start, src_end))
     return tuple(out)
 
 
@@ -138,9 +151,9 @@ def trimmed_text(text: str, removed: Sequence[Removed]) -> str:
 
 
 def _decision(
-    doc: Document, verdict: Verdict, cluster: int | None, corpus: Corpus, strip: bool, chars: CharTable
+    doc: Document, verdict: Verdict, cluster: int | None, ids: Ids, corpus: Corpus, strip: bool, chars: CharTable
 ) -> tuple[Decision, str | None]:
-    removed = removed_spans(doc.index, verdict, corpus, chars)
+    removed = removed_spans(doc.index, verdict, ids, chars)
     decision, reason = verdict.decision, verdict.reason
     spans = corpus.boilerplate_spans(doc.index) if strip else []
     if spans:
@@ -153,9 +166,9 @@ def _decision(
         text = doc.text
     elif decision == "trim":
         text = trimmed_text(doc.text, removed)
-    duplicate_of = None if verdict.duplicate_of is None else corpus.ids[verdict.duplicate_of]
+    duplicate_of = None if verdict.duplicate_of is None else ids[verdict.duplicate_of]
     row = Decision(
-        corpus.ids[doc.index],
+        ids[doc.index],
         decision,
         reason,
         cluster,
@@ -197,45 +210,134 @@ def cluster_rows(
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PairRows:
+    """A chunk of links as `pairs` rows (a task run in a worker): called with the links and the ids of their
+    documents, it reads the character bounds from the corpus in `folder` (`Corpus.bounds_from`)."""
+
+    folder: Path
+    output_format: str
+
+    def __call__(self, task: tuple[list[Link], dict[int, str]]) -> Encoded:
+        links, ids = task
+        corpus = Corpus.bounds_from(self.folder)
+        chars = corpus.char_table(doc for link in links for doc in (link.a, link.b))
+        return encoded([pair_of(link, ids, chars).to_dict() for link in links], self.output_format)
+
+
+# A chunk of documents to write: read, or as a batch of the first pass read again but not yet parsed.
+Judged = list[Document] | Batch[Raw]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRows:
+    """A chunk of documents as `documents` rows and `deduplicated` rows (a task run in a worker): called with
+    the documents (or a batch of them still to parse and check: `raw_documents`, `check_batch`), their verdicts
+    and cluster numbers, and the ids of every document they name; returns both files' rows and the number of
+    documents per decision."""
+
+    folder: Path
+    output_format: str
+    strip: bool
+    read: ReadConfig
+
+    def __call__(
+        self, task: tuple[Judged, list[Verdict], list[int | None], dict[int, str]]
+    ) -> tuple[Encoded, Encoded, dict[str, int]]:
+        source, verdicts, clusters, ids = task
+        if isinstance(source, Batch):
+            first = source.first
+            documents = raw_documents(
+                source.items, first, [ids[first + i] for i in range(len(source.items))], self.read
+            )
+            check_batch(documents, source.checksum)
+        else:
+            documents = source
+        corpus = Corpus.bounds_from(self.folder)
+        judged = zip(documents, verdicts, strict=True)
+        chars = corpus.char_table(d for doc, verdict in judged for d in _decision_docs(doc.index, verdict))
+        decisions, kept = [], []
+        counts = {"keep": 0, "trim": 0, "drop": 0}
+        id_field, text_field = self.read.id_field, self.read.text_field
+        for doc, verdict, cluster in zip(documents, verdicts, clusters, strict=True):
+            decision, text = _decision(doc, verdict, cluster, ids, corpus, self.strip, chars)
+            counts[decision.decision] += 1
+            decisions.append(decision.to_dict())
+            if text is not None:
+                kept.append({id_field: doc.id, text_field: text, **doc.metadata})
+        return encoded(decisions, self.output_format), encoded(kept, self.output_format), counts
+
+
 def write_outputs(
     out: Path,
-    documents: Iterator[Document],
+    documents: Iterator[Document] | Iterator[Batch[Raw]],
     corpus: Corpus,
     relations: Relations,
     verdicts: Sequence[Verdict],
     clusters: Sequence[Sequence[int]],
     numbers: Sequence[int | None],
     config: Config,
+    *,
+    folder: Path,
+    mapper: Mapper[Any, Any] = map,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Write every output file but the summary; return the number of documents per decision and of pairs per
-    relation."""
+    relation.
+
+    The rows are made in chunks by `mapper` (an engine's `map`: in its workers) from the corpus in `folder`
+    (`Corpus.bounds_from`); this process hands out the chunks and writes what comes back, in order. The
+    documents come read, or as the first pass' batches of JSON Lines read again but not yet parsed (`Batch`):
+    those the workers parse and check.
+    """
     fmt = config.run.output_format
     counts = {"keep": 0, "trim": 0, "drop": 0}
     relation_counts: dict[str, int] = dict.fromkeys(RELATIONS, 0)
     token_counts = corpus.token_counts
-    with RowWriter(out, "pairs", fmt) as pairs:
+    ids = corpus.ids
+
+    def pair_tasks() -> Iterator[tuple[list[Link], dict[int, str]]]:
         links = expanded_links(relations, token_counts, config.candidates.anchor_df_cap)
         for chunk in _chunks(links, lambda link: (link.a, link.b), token_counts):
-            chars = corpus.char_table(doc for link in chunk for doc in (link.a, link.b))
+            named = {doc for link in chunk for doc in (link.a, link.b)}
             for link in chunk:
-                pairs.write(pair_of(link, corpus, chars).to_dict())
                 relation_counts[link.relation] += 1
-            corpus.release_pages()
-    corpus.release_pages()
+            yield chunk, {doc: ids[doc] for doc in sorted(named)}
+
+    with RowWriter(out, "pairs", fmt) as pairs:
+        for rows in mapper(PairRows(folder, fmt), pair_tasks()):
+            pairs.write_encoded(rows)
     with RowWriter(out, "clusters", fmt) as cluster_file:
         for row in cluster_rows(clusters, numbers, relations, corpus):
             cluster_file.write(row)
-    id_field, text_field = config.read.id_field, config.read.text_field
-    strip = config.boilerplate.strip_boilerplate
+    task = DecisionRows(folder, fmt, config.boilerplate.strip_boilerplate, config.read)
+
+    def chunks() -> Iterator[tuple[Judged, list[int], list[Verdict]]]:
+        """Each chunk of documents, their numbers and verdicts: a first-pass batch read again, or documents
+        read in chunks whose sources hold at most CHUNK_TOKENS tokens."""
+        for item in documents:
+            if isinstance(item, Batch):
+                docs = list(range(item.first, item.first + len(item.items)))
+                yield item, docs, [verdicts[doc] for doc in docs]
+                continue
+            read = itertools.chain([item], documents)
+            judged = ((doc, verdicts[doc.index]) for doc in read if isinstance(doc, Document))
+            for chunk in _chunks(judged, lambda pair: _decision_docs(pair[0].index, pair[1]), token_counts):
+                yield [doc for doc, _ in chunk], [doc.index for doc, _ in chunk], [verdict for _, verdict in chunk]
+            return
+
+    def decision_tasks() -> Iterator[tuple[Judged, list[Verdict], list[int | None], dict[int, str]]]:
+        for source, docs, judged in chunks():
+            named = set(docs)
+            for verdict in judged:
+                named.update(removed[2] for removed in verdict.removed)
+                if verdict.duplicate_of is not None:
+                    named.add(verdict.duplicate_of)
+            yield source, judged, [numbers[doc] for doc in docs], {doc: ids[doc] for doc in sorted(named)}
+
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
-        judged = ((doc, verdicts[doc.index]) for doc in documents)
-        for read in _chunks(judged, lambda item: _decision_docs(item[0].index, item[1]), token_counts):
-            chars = corpus.char_table(d for doc, verdict in read for d in _decision_docs(doc.index, verdict))
-            for doc, verdict in read:
-                decision, text = _decision(doc, verdict, numbers[doc.index], corpus, strip, chars)
-                counts[decision.decision] += 1
-                decisions.write(decision.to_dict())
-                if text is not None:
-                    kept.write({id_field: doc.id, text_field: text, **doc.metadata})
-            corpus.release_pages()
+        for decision_rows, kept_rows, chunk_counts in mapper(task, decision_tasks()):
+            decisions.write_encoded(decision_rows)
+            kept.write_encoded(kept_rows)
+            for decision, count in chunk_counts.items():
+                counts[decision] += count
     return counts, relation_counts
