@@ -50,8 +50,9 @@ def _lines(rng: random.Random, articles: list[str], count: int) -> list[str]:
         else:
             text = rng.choice(articles)[: rng.randrange(1, 400)]
         row: dict[str, object] = {"id": f"d{rng.randrange(count)}", "text": text}
-        if rng.random() < 0.3:
-            row["site"] = rng.choice(["a.example", "b.example", None])
+        if rng.random() < 0.4:  # a footer every site carries: boilerplate only on a site with two copies
+            row["site"] = rng.choice(["a.example", "b.example", "c.example", "d.example", None])
+            row["text"] = f"{text}\nFollow this site for more stories every day."
         if rng.random() < 0.2:
             row["tags"] = [rng.randrange(100), {"k": "v"}]
         lines.append(json.dumps(row, ensure_ascii=rng.random() < 0.5))
@@ -60,6 +61,7 @@ def _lines(rng: random.Random, articles: list[str], count: int) -> list[str]:
         '{"id": "broken", "text": ',
         json.dumps({"text": rng.choice(articles)[:300], "site": "a.example"}),
         json.dumps({"id": "huge", "text": " ".join(articles[:3])}),
+        json.dumps({"id": "huge", "text": rng.choice(articles)[:500]}),
     ]
     for line in oddities:
         lines.insert(rng.randrange(len(lines) + 1), line)
@@ -80,36 +82,54 @@ def _outputs(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in OUTPUTS}
 
 
+def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "reprints.io.sources"]
+
+
 @requires_shared
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 50), bom=st.booleans(), strip=st.booleans())
-def test_write_pass_in_workers_writes_what_the_reading_pass_would(
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(10, 50), bom=st.booleans(), strip=st.booleans())
+def test_reading_and_writing_in_workers_is_what_the_main_process_would_do(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     articles: list[str],
     seed: int,
     count: int,
     bom: bool,
     strip: bool,
 ) -> None:
-    """Lines parsed by the workers (two of them) give byte for byte the outputs of documents read in this
-    process and written by it (one worker): ids renamed across files, unreadable and too large records,
-    boilerplate stripped or not."""
+    """JSON Lines parsed by the workers (two of them) on both passes give byte for byte the outputs of documents
+    read in this process and written by it (one worker), and the same problems reported in the same order
+    (an empty file's may come earlier): ids renamed across files, unreadable and too large records,
+    boilerplate stripped or not, batches cut by bytes instead of characters."""
     rng = random.Random(seed)
     folder = tmp_path_factory.mktemp("write")
     lines = _lines(rng, articles, count)
     files = _write_inputs(folder / "in", lines, rng.randrange(len(lines) + 1), bom)
+    files.insert(rng.randrange(3), folder / "in" / "empty.jsonl")
+    files[files.index(folder / "in" / "empty.jsonl")].write_bytes(b"")
     options = {
         "batch_chars": 2_000,
         "max_doc_chars": 3_000,
         "strip_boilerplate": strip,
         "boilerplate_min_docs": 2,
         "site_field": "site",
+        "order_by": "site",
     }
-    reprints.dedup(files, folder / "workers", workers=2, **options)
-    monkeypatch.setattr(reprints.pipeline, "raw_readable", lambda *_: False)
-    reprints.dedup(files, folder / "here", workers=1, **options)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        reprints.dedup(files, folder / "workers", workers=2, **options)
+    in_workers = _problems(caplog)
+    caplog.clear()
+    with monkeypatch.context() as patch, caplog.at_level("WARNING"):
+        patch.setattr(reprints.pipeline, "raw_readable", lambda *_: False)
+        reprints.dedup(files, folder / "here", workers=1, **options)
+    here = _problems(caplog)
     assert _outputs(folder / "workers") == _outputs(folder / "here")
+    assert sorted(in_workers) == sorted(here)
+    assert [m for m in in_workers if "holds no records" not in m] == [m for m in here if "holds no records" not in m]
+    assert any("duplicate id 'huge'" in message for message in here)
 
 
 def _first_pass(files: list[Path], config: ReadConfig, size: int) -> tuple[list[tuple[int, int, int]], list[int]]:

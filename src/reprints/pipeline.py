@@ -164,8 +164,13 @@ def _run(
     timer = StageTimer()
     opened = contextlib.nullcontext(engine) if engine is not None else open_engine(config.run, work.path / "results")
     with opened as engine:
-        documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
-        reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
+        if raw_readable(files, config.read) and config.read.on_error == "skip":  # the workers parse the lines
+            reading = read_and_tokenize(
+                raw_records(files, report_empty=True), config, engine, timer, work, resumed, raw=True
+            )
+        else:
+            documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
+            reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
             boilerplate = learn_boilerplate(reading, config, work, resumed)
             reading = reading.lines_released()

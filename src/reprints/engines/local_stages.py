@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm import tqdm
@@ -27,10 +27,20 @@ from reprints.decide.links import Links, Relations, corpus_links, reseated
 from reprints.decide.rank import ranking, sort_value
 from reprints.engines.base import Engine
 from reprints.engines.workdir import WorkDir
-from reprints.fingerprint.corpus import Corpus, CorpusWriter, FingerprintTask, TokenizeTask, saved_progress
+from reprints.fingerprint.corpus import (
+    Corpus,
+    CorpusWriter,
+    FingerprintTask,
+    LineBatch,
+    ParsedBatch,
+    RawTokenizeTask,
+    TokenizeTask,
+    saved_progress,
+)
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
+from reprints.io.sources import Names, Raw
 from reprints.io.verify import Checksum
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
@@ -67,6 +77,27 @@ def text_batches(
         yield number, texts, first, checksum.value()
 
 
+def raw_batches(items: Iterator[Raw], config: Config, timer: StageTimer) -> Iterator[tuple[int, list[Raw], int]]:
+    """Numbered batches of JSON Lines lines not yet parsed (`reprints.io.sources.raw_records`) of about
+    `batch_chars` bytes, with the index of each batch's first document."""
+    number, first = 0, 0
+    batch: list[Raw] = []
+    size = 0
+    began = time.perf_counter()
+    for item in items:
+        batch.append(item)
+        size += len(item[1]) if isinstance(item, tuple) else 1
+        if size >= config.run.batch_chars:
+            timer.add("read", time.perf_counter() - began)
+            yield number, batch, first
+            began = time.perf_counter()
+            first += len(batch)
+            batch, size, number = [], 0, number + 1
+    timer.add("read", time.perf_counter() - began)
+    if batch:
+        yield number, batch, first
+
+
 class Sites:
     """Numbers sites in order of first appearance (the same numbers on every pass over the input)."""
 
@@ -76,7 +107,10 @@ class Sites:
         self.of_doc = array("q")  # 8 bytes a document (a list of ints takes several times that)
 
     def visit(self, doc: Document) -> None:
-        name = site_of(dict(doc.metadata), self.site_field)
+        self.add(site_of(dict(doc.metadata), self.site_field))
+
+    def add(self, name: str) -> None:
+        """Number the next document's site (`site_of` its record)."""
         self.of_doc.append(self.numbers.setdefault(name, len(self.numbers)))
 
 
@@ -113,14 +147,20 @@ class Reading:
 
 
 def read_and_tokenize(
-    documents: Iterator[Document],
+    documents: Iterator[Document] | Iterator[Raw],
     config: Config,
     engine: Engine,
     timer: StageTimer,
     work: WorkDir,
     resumed: dict[str, Any],
+    *,
+    raw: bool = False,
 ) -> Reading:
-    """The reading pass: every document read once, tokenized and split into lines in checkpointed batches."""
+    """The reading pass: every document read once, tokenized and split into lines in checkpointed batches.
+
+    With `raw`, `documents` are the items of `reprints.io.sources.raw_records` (JSON Lines not yet parsed): the
+    workers parse and check them (`RawTokenizeTask`) and this process names, reports and counts them as
+    `iter_documents` would."""
     corpus = Corpus()
     sites = Sites(config.boilerplate.site_field)
     order_by = config.decide.order_by
@@ -135,9 +175,32 @@ def read_and_tokenize(
 
     batches: list[tuple[int, int, int]] = []
     checksums: list[int] = []
+    names = Names(config.read.on_error)
 
-    def tasks() -> Iterator[tuple[int, list[str]]]:
-        for number, texts, first, checksum in text_batches(documents, config, timer, visit):
+    def parsed(first: int, batch: ParsedBatch) -> None:
+        """Name, report and record the documents of a batch the workers parsed, in order."""
+        checksum = Checksum()
+        for offset, (own_id, where, problems) in enumerate(zip(batch.ids, batch.wheres, batch.problems, strict=True)):
+            for message in problems:
+                names.report(message)
+            doc_id = names.name(own_id, where)
+            corpus.ids.append(doc_id)
+            error = batch.errors[offset]
+            if error is not None:
+                corpus.errors[first + offset] = error
+            if order_by is not None:
+                corpus.order_values[first + offset] = batch.order_values[offset]
+            sites.add(batch.sites[offset])
+            checksum.add_digest(doc_id, batch.digests[offset])
+        checksums.append(checksum.value())
+
+    def tasks() -> Iterator[tuple[int, list[str]] | tuple[int, list[Raw]]]:
+        if raw:
+            for number, items, first in raw_batches(cast(Iterator[Raw], documents), config, timer):
+                batches.append((number, first, len(items)))
+                yield number, items
+            return
+        for number, texts, first, checksum in text_batches(cast(Iterator[Document], documents), config, timer, visit):
             batches.append((number, first, len(texts)))
             checksums.append(checksum)
             yield number, texts
@@ -145,7 +208,10 @@ def read_and_tokenize(
     # Batches an interrupted run put in the match index need no tokens (theirs were deleted).
     progress = saved_progress(work.index) if work.resumed else None
     fingerprinted = progress["batches"] if progress else 0
-    task = TokenizeTask(work.path / "tokens", work.path / "reading", config.fingerprint.seed, fingerprinted)
+    tokenize = TokenizeTask(work.path / "tokens", work.path / "reading", config.fingerprint.seed, fingerprinted)
+    task: Callable[[Any], tuple[LineBatch, bool] | tuple[LineBatch, bool, ParsedBatch]] = tokenize
+    if raw:
+        task = RawTokenizeTask(tokenize, config.read, config.boilerplate.site_field, order_by)
     # The lines go to files (mapped by boilerplate learning, then deleted): they grow with the corpus, and only
     # per-document arrays stay in memory.
     folder = work.path / "lines"
@@ -157,8 +223,11 @@ def read_and_tokenize(
     doc_hashes, doc_tokens = [], []
     began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
-        for number, (lines, loaded) in enumerate(engine.map(task, tasks())):
+        for number, result in enumerate(engine.map(task, tasks())):
             _, first, count = batches[number]
+            lines, loaded = result[0], result[1]
+            if len(result) == 3:
+                parsed(first, result[2])
             for column, values in zip(
                 line_columns, (lines.docs + first, lines.hashes, lines.token_counts), strict=True
             ):

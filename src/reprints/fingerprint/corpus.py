@@ -15,11 +15,15 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.align.chain import MatchIndex
+from reprints.config import ReadConfig
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
 from reprints.io.arrays import Column, Strings, drop_pages, load_dataclass, ranges, read_rows, save_dataclass
+from reprints.io.records import Fields
+from reprints.io.sources import Raw, checked, parse_raw
+from reprints.io.verify import text_digest
 from reprints.io.writers import write_json
-from reprints.normalize.boilerplate import line_keys
+from reprints.normalize.boilerplate import line_keys, site_of
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import I64, Tokens, keep_tokens, tokenize
@@ -203,6 +207,53 @@ class TokenizeTask:
             )
             save_dataclass(lines_path, lines)
         return lines, False
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """What the main process keeps of each document of a batch of JSON Lines parsed by a worker
+    (`RawTokenizeTask`), in input order: everything the reading pass records about a document but its tokens."""
+
+    ids: list[str]  # each record's own id (the main process renames repeated ones: `reprints.io.sources.Names`)
+    wheres: list[str]
+    problems: list[list[str]]  # to report, in order (`reprints.io.sources.checked`)
+    errors: list[str | None]
+    sites: list[str]  # `reprints.normalize.boilerplate.site_of`
+    order_values: list[Any]  # the `order_by` field's value (empty without one)
+    digests: list[int]  # `reprints.io.verify.text_digest` of each text
+
+
+@dataclass(frozen=True, slots=True)
+class RawTokenizeTask:
+    """A `TokenizeTask` over JSON Lines not yet parsed (`reprints.io.sources.raw_records`): the worker parses and
+    checks the records, then tokenizes their texts (or loads the batch's checkpoint).
+
+    Called with `(batch number, items)`; returns the batch's lines, whether they came from a checkpoint, and
+    what the main process keeps of each document.
+    """
+
+    tokenize: TokenizeTask
+    read: ReadConfig
+    site_field: str | None
+    order_by: str | None
+
+    def __call__(self, task: tuple[int, list[Raw]]) -> tuple[LineBatch, bool, ParsedBatch]:
+        number, items = task
+        fields = Fields(self.read.id_field, self.read.text_field, self.read.html_field, self.read.extract)
+        records = [checked(parse_raw(item, fields), self.read) for item in items]
+        texts = [record.text or "" for record, _ in records]
+        lines, loaded = self.tokenize((number, texts))
+        order_by = self.order_by
+        parsed = ParsedBatch(
+            [record.id for record, _ in records],
+            [record.where for record, _ in records],
+            [problems for _, problems in records],
+            [record.error for record, _ in records],
+            [site_of(dict(record.metadata), self.site_field) for record, _ in records],
+            [record.metadata.get(order_by) for record, _ in records] if order_by is not None else [],
+            [text_digest(text) for text in texts],
+        )
+        return lines, loaded, parsed
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,7 +144,7 @@ def iter_documents(
     Raises:
         InputError: with `config.on_error == "fail"`, at the first problem.
     """
-    seen: dict[str, str] = {}
+    names = Names(config.on_error, report)
     index = 0
     records = 0
     for path, record in (pages or Pages()).resolve(_file_records(files, config)):
@@ -154,30 +154,51 @@ def iter_documents(
             records = 0
             continue
         records += 1
-        if record.error is None and len(record.text or "") > config.max_doc_chars:
-            record = too_large(record, config.max_doc_chars)
-        if record.error is not None:
-            _problem(record.error.removeprefix("unreadable: "), config.on_error, report)
-        else:
-            if record.warning is not None:
-                _problem(f"{record.where}: {record.warning}", config.on_error, report)
-            for message in _warnings(record):
-                _problem(message, config.on_error, report)
-        doc_id = record.id
+        record, problems = checked(record, config)
+        for message in problems:
+            _problem(message, config.on_error, report)
+        doc_id = names.name(record.id, record.where)
+        yield Document(doc_id, record.text or "", index, record.metadata, record.error)
+        index += 1
+
+
+def checked(record: Record, config: ReadConfig) -> tuple[Record, list[str]]:
+    """A record as it becomes a document (a text over `max_doc_chars` makes it unreadable), and the problems to
+    report about it, in order. Needs nothing but the record: workers can check the records they parse."""
+    if record.error is None and len(record.text or "") > config.max_doc_chars:
+        record = too_large(record, config.max_doc_chars)
+    if record.error is not None:
+        return record, [record.error.removeprefix("unreadable: ")]
+    problems = [f"{record.where}: {record.warning}"] if record.warning is not None else []
+    return record, problems + _warnings(record)
+
+
+class Names:
+    """Each document's id, in input order: a later document reusing an id is renamed `ID#2`, `ID#3`... (a
+    problem, reported unless `report` is False)."""
+
+    def __init__(self, on_error: str, report: bool = True) -> None:
+        self.on_error = on_error
+        self.report_problems = report
+        self.seen: dict[str, str] = {}  # id -> where its document was read
+
+    def report(self, message: str) -> None:
+        """Report a problem with the input (or raise it: `on_error="fail"`)."""
+        _problem(message, self.on_error, self.report_problems)
+
+    def name(self, doc_id: str, where: str) -> str:
+        """The id of the next document, whose record has id `doc_id` and was read at `where`."""
+        seen = self.seen
         if doc_id in seen:
             copy = 2
             while f"{doc_id}#{copy}" in seen:
                 copy += 1
             renamed = f"{doc_id}#{copy}"
-            _problem(
-                f"{record.where}: duplicate id {doc_id!r} (first at {seen[doc_id]}); reported as {renamed!r}",
-                config.on_error,
-                report,
-            )
+            message = f"{where}: duplicate id {doc_id!r} (first at {seen[doc_id]}); reported as {renamed!r}"
+            self.report(message)
             doc_id = renamed
-        seen[doc_id] = record.where
-        yield Document(doc_id, record.text or "", index, record.metadata, record.error)
-        index += 1
+        seen[doc_id] = where
+        return doc_id
 
 
 def _file_records(files: Iterable[Path], config: ReadConfig) -> Iterator[tuple[Path, Record | None]]:
@@ -205,15 +226,25 @@ def raw_readable(files: Sequence[Path], config: ReadConfig) -> bool:
     return config.html_field is None and all(_kind(path) in JSONL_SUFFIXES for path in files)
 
 
-def raw_records(files: Iterable[Path]) -> Iterator[Raw]:
-    """One item per document `iter_documents` makes of `files` (all JSON Lines: `raw_readable`), unparsed."""
+def raw_records(files: Iterable[Path], *, report_empty: bool = False) -> Iterator[Raw]:
+    """One item per document `iter_documents` makes of `files` (all JSON Lines: `raw_readable`), unparsed; an
+    empty file is reported (logged) with `report_empty`, as `iter_documents` would."""
     for path in files:
         if not path.exists() and not path.is_symlink():
             yield unreadable(str(path), "no such file or folder", str(path))
             continue
         name = str(path)
+        records = 0
         for item in raw_jsonl(path):
+            records += 1
             yield item if isinstance(item, Record) else (name, *item)
+        if records == 0:
+            _problem(_empty(path), "skip", report_empty)
+
+
+def parse_raw(item: Raw, fields: Fields) -> Record:
+    """The record an item of `raw_records` holds."""
+    return item if isinstance(item, Record) else parse_line(*item, fields)
 
 
 def raw_documents(items: Sequence[Raw], first: int, ids: Sequence[str], config: ReadConfig) -> list[Document]:
@@ -226,9 +257,7 @@ def raw_documents(items: Sequence[Raw], first: int, ids: Sequence[str], config: 
     fields = Fields(config.id_field, config.text_field, config.html_field, config.extract)
     documents = []
     for index, (item, doc_id) in enumerate(zip(items, ids, strict=True), start=first):
-        record = item if isinstance(item, Record) else parse_line(*item, fields)
-        if record.error is None and len(record.text or "") > config.max_doc_chars:
-            record = too_large(record, config.max_doc_chars)
+        record, _ = checked(parse_raw(item, fields), config)
         if doc_id != record.id and not doc_id.startswith(f"{record.id}#"):
             raise InputError(
                 f"{record.where}: the input changed while reprints was running (its id is now {record.id!r}, "

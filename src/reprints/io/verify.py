@@ -21,16 +21,25 @@ from reprints.types import Document
 Item = TypeVar("Item")
 
 
+def text_digest(text: str) -> int:
+    """A 64-bit hash of a text, as `Checksum` takes it (computed where the text is: perhaps in a worker)."""
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+
+
 class Checksum:
-    """A running checksum of documents (id and text, in order)."""
+    """A running checksum of documents (id and a hash of the text, in order)."""
 
     def __init__(self) -> None:
         self._hash = xxhash.xxh3_64()
 
     def add(self, doc: Document) -> None:
-        self._hash.update(doc.id.encode("utf-8", "surrogatepass"))
+        self.add_digest(doc.id, text_digest(doc.text))
+
+    def add_digest(self, doc_id: str, digest: int) -> None:
+        """Add a document by its id and `text_digest` of its text (the same as `add`)."""
+        self._hash.update(doc_id.encode("utf-8", "surrogatepass"))
         self._hash.update(b"\0")
-        self._hash.update(doc.text.encode("utf-8", "surrogatepass"))
+        self._hash.update(digest.to_bytes(8, "little"))
         self._hash.update(b"\1")
 
     def value(self) -> int:
