@@ -35,6 +35,7 @@ SELF_CONTAINED = {
     "test_browser",
     "test_web",
     "test_spark",  # its tests of shared data skip by themselves
+    "test_write_workers",  # likewise
 }
 
 
