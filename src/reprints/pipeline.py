@@ -210,12 +210,14 @@ def _run(
             numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
         with timer("write"):
             check_files(files, manifest["inputs"])
-            read_again: Iterator[Document] | Iterator[Batch[Raw]]
-            if raw_readable(files, config.read):  # the workers parse the lines (and check them)
+            # The first pass' batches read again, checked by the workers that write them; JSON Lines unparsed (the
+            # workers parse them too).
+            read_again: Iterator[Batch[Document]] | Iterator[Batch[Raw]]
+            if raw_readable(files, config.read):
                 read_again = batches_again(raw_records(files), reading.batches, reading.checksums)
             else:
                 again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
-                read_again = verified(again, reading.batches, reading.checksums)
+                read_again = batches_again(again, reading.batches, reading.checksums)
             counts, relation_counts = write_outputs(
                 staging,
                 read_again,

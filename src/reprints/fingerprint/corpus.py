@@ -239,7 +239,7 @@ class RawTokenizeTask:
 
     def __call__(self, task: tuple[int, list[Raw]]) -> tuple[LineBatch, bool, ParsedBatch]:
         number, items = task
-        fields = Fields(self.read.id_field, self.read.text_field, self.read.html_field, self.read.extract)
+        fields = Fields.of(self.read)
         records = [checked(parse_raw(item, fields), self.read) for item in items]
         texts = [record.text or "" for record, _ in records]
         lines, loaded = self.tokenize((number, texts))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reprints.config import ReadConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,11 @@ class Fields:
     text: str = "text"
     html: str | None = None
     extract: str = "main"
+
+    @classmethod
+    def of(cls, config: ReadConfig) -> Fields:
+        """The fields a run's reading options name."""
+        return cls(config.id_field, config.text_field, config.html_field, config.extract)
 
 
 def to_record(row: Mapping[str, Any], where: str, fallback_id: str, fields: Fields) -> Record:

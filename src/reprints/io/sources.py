@@ -108,7 +108,7 @@ def _records(path: Path, config: ReadConfig) -> Iterator[Record]:
         return read_html(path, config.extract)
     if kind in WARC_SUFFIXES:
         return read_warc(path, config.extract)
-    fields = Fields(config.id_field, config.text_field, config.html_field, config.extract)
+    fields = Fields.of(config)
     if kind == ".parquet":
         return read_parquet(path, fields)
     if kind is None:
@@ -254,7 +254,7 @@ def raw_documents(items: Sequence[Raw], first: int, ids: Sequence[str], config: 
     Raises:
         InputError: an item's own id is not the one first read there (the input changed).
     """
-    fields = Fields(config.id_field, config.text_field, config.html_field, config.extract)
+    fields = Fields.of(config)
     documents = []
     for index, (item, doc_id) in enumerate(zip(items, ids, strict=True), start=first):
         record, _ = checked(parse_raw(item, fields), config)

@@ -79,24 +79,9 @@ def verified(
     Raises:
         InputError: a batch's documents differ, or there are more or fewer documents than before.
     """
-    ends = {first + count - 1: (number, first) for number, first, count in batches}
-    total = sum(count for _, _, count in batches)
-    checksum = Checksum()
-    last = -1
-    for doc in documents:
-        last = doc.index
-        if doc.index >= total:
-            raise InputError(_changed(None, f"it now holds more than the {total:,} documents first read"))
-        checksum.add(doc)
-        batch = ends.get(doc.index)
-        if batch is not None:
-            number, first = batch
-            if checksum.value() != checksums[number]:
-                raise InputError(_changed(None, f"documents {first:,} to {doc.index:,} differ"))
-            checksum = Checksum()
-        yield doc
-    if last != total - 1:
-        raise InputError(_changed(None, "it now holds fewer documents than first read"))
+    for batch in batches_again(documents, batches, checksums):
+        check_batch(batch.items, batch.checksum)
+        yield from batch.items
 
 
 @dataclass(frozen=True, slots=True)

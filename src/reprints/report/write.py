@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -225,14 +224,15 @@ class PairRows:
         return encoded([pair_of(link, ids, chars).to_dict() for link in links], self.output_format)
 
 
-# A chunk of documents to write: read, or as a batch of the first pass read again but not yet parsed.
-Judged = list[Document] | Batch[Raw]
+# A batch of the first pass read again: documents, or JSON Lines not yet parsed.
+Judged = Batch[Document] | Batch[Raw]
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionRows:
-    """A chunk of documents as `documents` rows and `deduplicated` rows (a task run in a worker): called with
-    the documents (or a batch of them still to parse and check: `raw_documents`, `check_batch`), their verdicts
+    """A batch of documents as `documents` rows and `deduplicated` rows (a task run in a worker): called with
+    a first-pass batch read again (documents, or lines still to parse: `raw_documents`), checked against the
+    first pass (`check_batch`), its verdicts
     and cluster numbers, and the ids of every document they name; returns both files' rows and the number of
     documents per decision."""
 
@@ -245,14 +245,14 @@ class DecisionRows:
         self, task: tuple[Judged, list[Verdict], list[int | None], dict[int, str]]
     ) -> tuple[Encoded, Encoded, dict[str, int]]:
         source, verdicts, clusters, ids = task
-        if isinstance(source, Batch):
-            first = source.first
-            documents = raw_documents(
-                source.items, first, [ids[first + i] for i in range(len(source.items))], self.read
-            )
-            check_batch(documents, source.checksum)
+        first, items = source.first, source.items
+        if all(isinstance(item, Document) for item in items):
+            documents = cast(list[Document], items)
         else:
-            documents = source
+            documents = raw_documents(
+                cast(list[Raw], items), first, [ids[first + i] for i in range(len(items))], self.read
+            )
+        check_batch(documents, source.checksum)
         corpus = Corpus.bounds_from(self.folder)
         judged = zip(documents, verdicts, strict=True)
         chars = corpus.char_table(d for doc, verdict in judged for d in _decision_docs(doc.index, verdict))
@@ -270,7 +270,7 @@ class DecisionRows:
 
 def write_outputs(
     out: Path,
-    documents: Iterator[Document] | Iterator[Batch[Raw]],
+    documents: Iterator[Batch[Document]] | Iterator[Batch[Raw]],
     corpus: Corpus,
     relations: Relations,
     verdicts: Sequence[Verdict],
@@ -286,8 +286,8 @@ def write_outputs(
 
     The rows are made in chunks by `mapper` (an engine's `map`: in its workers) from the corpus in `folder`
     (`Corpus.bounds_from`); this process hands out the chunks and writes what comes back, in order. The
-    documents come read, or as the first pass' batches of JSON Lines read again but not yet parsed (`Batch`):
-    those the workers parse and check.
+    documents come in the first pass' batches read again (`reprints.io.verify.batches_again`): read, or JSON
+    Lines not yet parsed; the workers parse those, and check every batch against the first pass.
     """
     fmt = config.run.output_format
     counts = {"keep": 0, "trim": 0, "drop": 0}
@@ -311,22 +311,10 @@ def write_outputs(
             cluster_file.write(row)
     task = DecisionRows(folder, fmt, config.boilerplate.strip_boilerplate, config.read)
 
-    def chunks() -> Iterator[tuple[Judged, list[int], list[Verdict]]]:
-        """Each chunk of documents, their numbers and verdicts: a first-pass batch read again, or documents
-        read in chunks whose sources hold at most CHUNK_TOKENS tokens."""
-        for item in documents:
-            if isinstance(item, Batch):
-                docs = list(range(item.first, item.first + len(item.items)))
-                yield item, docs, [verdicts[doc] for doc in docs]
-                continue
-            read = itertools.chain([item], documents)
-            judged = ((doc, verdicts[doc.index]) for doc in read if isinstance(doc, Document))
-            for chunk in _chunks(judged, lambda pair: _decision_docs(pair[0].index, pair[1]), token_counts):
-                yield [doc for doc, _ in chunk], [doc.index for doc, _ in chunk], [verdict for _, verdict in chunk]
-            return
-
     def decision_tasks() -> Iterator[tuple[Judged, list[Verdict], list[int | None], dict[int, str]]]:
-        for source, docs, judged in chunks():
+        for source in documents:
+            docs = list(range(source.first, source.first + len(source.items)))
+            judged = [verdicts[doc] for doc in docs]
             named = set(docs)
             for verdict in judged:
                 named.update(removed[2] for removed in verdict.removed)
