@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -133,6 +135,46 @@ def test_compiled_winnowing_equals_numpy_winnowing(monkeypatch: pytest.MonkeyPat
         assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
 
 
+def _same_both_ways(call: Callable[[], Any]) -> Any:
+    """`call()` with the fingerprinting kernels compiled and with the NumPy code: asserts their arrays are equal
+    and returns them."""
+    from reprints.fingerprint import shingles as module
+
+    default = module.COMPILED_FROM
+    try:
+        module.COMPILED_FROM = 0
+        compiled = call()
+        module.COMPILED_FROM = 10**12
+        plain = call()
+    finally:
+        module.COMPILED_FROM = default
+    for left, right in zip(compiled, plain, strict=True):
+        assert left.tolist() == right.tolist()
+    return plain
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=30),
+    st.integers(min_value=1, max_value=9),
+    st.sampled_from([0, 1, 12345, 2**63 + 17, 2**64 - 1]),
+    st.integers(min_value=0, max_value=2**32),
+)
+@settings(max_examples=120, deadline=None)
+def test_compiled_shingles_equal_numpy_shingles(counts: list[int], size: int, seed: int, draw: int) -> None:
+    """The compiled shingles (large batches, every batch of a server) are the NumPy code's, hash for hash and
+    offset for offset: documents shorter than a shingle, empty ones, any shingle size and seed, hashes over the
+    whole 64 bits (the sums wrap)."""
+    from reprints.fingerprint import shingles as module
+    from reprints.normalize.tokens import Tokens
+
+    rng = np.random.default_rng(draw)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    hashes = rng.integers(0, 2**64 - 1, int(offsets[-1]), dtype=np.uint64, endpoint=True)
+    spans = np.zeros(len(hashes), dtype=np.int64)
+    tokens = Tokens(spans, spans, hashes, offsets, spans, spans)
+    _same_both_ways(lambda: module.shingle(tokens, size, seed))
+
+
 # Match tables to compare: document sizes, hash range, low bits (hashes equal in their top bits), repeats, seed.
 _TABLES = given(
     st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=60),
@@ -151,22 +193,12 @@ def test_compiled_match_table_equals_numpy_match_table(
     """The compiled match table (large batches) holds the rows the NumPy sort gives, in the same order: many
     repeats or hardly any, and hashes differing only in their low bits (equal top bits: positions break ties,
     and equal hashes must still be grouped as the sort leaves them)."""
-    from reprints.fingerprint import shingles as module
 
     rng = np.random.default_rng(seed)
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64, endpoint=high < 2**64 - 1)
     hashes = (hashes << np.uint64(low_bits)) | rng.integers(0, 2, len(hashes), dtype=np.uint64)
-    default = module.COMPILED_FROM
-    try:
-        module.COMPILED_FROM = 0
-        compiled = match_table(hashes, offsets, max_repeats)
-        module.COMPILED_FROM = 10**12
-        plain = match_table(hashes, offsets, max_repeats)
-    finally:
-        module.COMPILED_FROM = default
-    for left, right in zip(compiled, plain, strict=True):
-        assert left.tolist() == right.tolist()
+    _same_both_ways(lambda: match_table(hashes, offsets, max_repeats))
 
 
 _NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
@@ -194,7 +226,7 @@ def test_focused_match_table_is_the_whole_table_where_the_first_document_can_mat
         shared = rng.random(len(hashes) - len(first)) < 0.3
         hashes[len(first) :][shared] = rng.choice(first, int(shared.sum()))
     whole = match_table(hashes, offsets, max_repeats)
-    focused = focused_match_table(hashes, offsets, max_repeats)
+    focused = _same_both_ways(lambda: focused_match_table(hashes, offsets, max_repeats))  # a server's every query
     shift = np.uint64(doc_bits_for(len(counts)))
     tops = set((first >> shift).tolist())
     docs = np.repeat(np.arange(len(counts)), whole[2])
@@ -278,12 +310,14 @@ def test_regression_sketches_compare_across_batches_of_any_size() -> None:
 )
 @settings(max_examples=80, deadline=None)
 def test_boilerplate_membership_is_that_of_isin(keys: list[int], values: list[int], shared: int, ordered: bool) -> None:
-    """The boilerplate lines of a batch are found by binary search in the learned keys: the same lines as
-    `np.isin`, keys in order or not, values found or not, duplicates, the largest keys."""
+    """The boilerplate lines of a batch are found in the learned keys (a bitmap of their low bits, then binary
+    search): the same lines as `np.isin`, keys in order or not, values found or not, values sharing a key's low
+    bits but not the key, duplicates, the largest keys."""
     from reprints.fingerprint.corpus import _members
 
     key_array = np.array(keys, dtype=np.uint64)
-    value_array = np.array(values + keys[:shared], dtype=np.uint64)
+    near = [key ^ (1 << (40 + key % 24)) for key in keys[:shared]]  # a key's low bits, another value
+    value_array = np.array(values + keys[:shared] + near, dtype=np.uint64)
     if ordered:
         key_array = np.unique(key_array)
     assert np.array_equal(_members(value_array, key_array), np.isin(value_array, key_array))

@@ -362,15 +362,17 @@ def test_stored_tokens_are_those_of_tokenizing_the_text(tmp_path: Path, chosen: 
     with open_index(tmp_path / f"index{time.monotonic_ns()}", create=True) as store:
         add_documents(store, [Document(f"d{i}", text, i) for i, text in enumerate(texts)])
         with store.reading() as db:
-            stored = store.documents(db, list(range(1, len(texts) + 1)), texts=False)
-            assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == len(texts)
-            got, marks = store.tokenized(db, stored)
+            read = store.with_tokens(db, range(1, len(texts) + 1))  # as a query reads its candidates
+            stored = [read[num][0] for num in sorted(read)]
+            assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == len(texts) == len(stored)
+            found = [store.tokenized(db, stored), store.tokenized(db, stored, {n: p for n, (_, p) in read.items()})]
     expected = tokenize_batch(texts, store.config.fingerprint.seed)
-    for name in TokenBatch.__dataclass_fields__:
-        mine, theirs = getattr(got, name), getattr(expected, name)
-        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
     offsets = np.concatenate(([0], np.cumsum(expected.token_counts)))
-    assert np.array_equal(marks, template_mask(expected.hashes, offsets, store.config.fingerprint.seed))
+    for got, marks in found:
+        for name in TokenBatch.__dataclass_fields__:
+            mine, theirs = getattr(got, name), getattr(expected, name)
+            assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
+        assert np.array_equal(marks, template_mask(expected.hashes, offsets, store.config.fingerprint.seed))
 
 
 def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:
@@ -569,17 +571,22 @@ def test_pairs_inserted_many_to_a_statement_are_those_inserted_one_by_one(tmp_pa
 
 
 def test_first_holders_of_many_anchors_are_those_of_each_anchor(tmp_path: Path) -> None:
-    """One statement for many anchors gives, anchor by anchor and in the order asked, the first holders that
-    one statement per anchor gives: anchors with one holder, with many (copies), unknown anchors, more anchors
-    than one statement takes, with a limit or none."""
+    """The first holders of many anchors are, anchor by anchor and in the order asked, the first documents (by
+    number) of the anchors table holding each: anchors with one holder, with many (copies), unknown anchors,
+    an anchor asked twice, with a limit or none."""
     docs = _corpus_from(NEWS_TEXTS[:20], [(i, 0, 40) for i in range(8)] + [(0, 1, 3), (0, 2, 3), (0, 1, 5)])
     with open_index(tmp_path / "index", create=True) as store:
         add_documents(store, docs)
         with store.reading() as db:
             stored = [int(row[0]) for row in db.execute("SELECT DISTINCT hash FROM anchors ORDER BY num DESC, hash")]
             anchors = [*stored[:700], 12345, *stored[-300:], -(2**63), stored[0]]
+            every: dict[int, list[int]] = {}
+            for anchor, num in db.execute("SELECT hash, num FROM anchors"):
+                every.setdefault(anchor, []).append(num)
             for limit in (1, 3, -1):
-                assert store.first_holders(db, anchors, limit) == [store.holders(db, a, limit) for a in anchors]
+                expected = [sorted(every.get(a, []))[: limit if limit >= 0 else None] for a in anchors]
+                assert store.first_holders(db, anchors, limit) == expected
+                assert [store.holders(db, a, limit) for a in anchors] == expected
             assert max(len(found) for found in store.first_holders(db, anchors, -1)) > 3
 
 

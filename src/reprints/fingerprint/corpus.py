@@ -142,8 +142,9 @@ def fingerprint_tokens(
         drop[ranges(offsets[batch.line_docs[hit]] + batch.line_token_start[hit], line_tokens)] = True
         bp_docs, bp_starts, bp_ends = batch.line_docs[hit], batch.line_char_start[hit], batch.line_char_end[hit]
         bp_tokens = np.bincount(bp_docs, weights=line_tokens, minlength=count).astype(np.int64)
-        tokens = keep_tokens(tokens, ~drop)
-        template = template[~drop]
+        if line_tokens.any():
+            tokens = keep_tokens(tokens, ~drop)
+            template = template[~drop]
     prints = fingerprint(tokens, shingle_size=shingle_size, window=window, seed=seed, focus=focus)
     return BatchPrints(
         np.diff(tokens.offsets),
@@ -295,9 +296,16 @@ def _members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:
     the values and all the keys again at every batch (and every query of the index)."""
     if len(sorted_keys) > 1 and not bool(np.all(sorted_keys[1:] >= sorted_keys[:-1])):
         sorted_keys = np.sort(sorted_keys)
-    at = np.searchsorted(sorted_keys, values)
-    hit = at < len(sorted_keys)
-    hit[hit] = sorted_keys[at[hit]] == values[hit]
+    hit = np.zeros(len(values), dtype=np.bool_)
+    if not len(sorted_keys):
+        return hit
+    # A bitmap of the keys' low bits (about 16 bits per key) sifts the values; the few that pass are searched.
+    low = np.uint64(min(1 << 24, max(1 << 10, 1 << (16 * len(sorted_keys)).bit_length())) - 1)
+    seen = np.zeros(int(low) + 1, dtype=np.bool_)
+    seen[(sorted_keys & low).astype(np.intp)] = True
+    maybe = np.flatnonzero(seen[(values & low).astype(np.intp)])
+    at = np.minimum(np.searchsorted(sorted_keys, values[maybe]), len(sorted_keys) - 1)
+    hit[maybe[sorted_keys[at] == values[maybe]]] = True
     return hit
 
 

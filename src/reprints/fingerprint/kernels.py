@@ -14,6 +14,90 @@ from reprints.normalize.tokens import I64
 
 COMPILED_FROM = 20_000  # shingles in one batch from which the compiled kernel is worth loading
 
+# `reprints.fingerprint.hashing.mix64`'s constants, defined in this file: numba compiles globals in as constants and
+# keys its disk cache on this file alone (tests hold the kernels equal to the NumPy code).
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_shingles() -> Callable[..., Any]:
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def shingles(hashes: Any, offsets: Any, factors: Any, seed: Any, out: Any, out_offsets: Any) -> None:
+        # For each document, the hash of every run of `len(factors)` tokens inside it: the runs' polynomial sums
+        # (`factors`: the base's powers) mixed with the seed, as `window_hashes` and `mix64` make them.
+        size = len(factors)
+        total = 0
+        for doc in range(len(offsets) - 1):
+            for start in range(offsets[doc], offsets[doc + 1] - size + 1):
+                x = hashes[start]
+                for j in range(1, size):
+                    x += hashes[start + j] * factors[j]
+                x = x + seed + _GOLDEN
+                x ^= x >> np.uint64(30)
+                x *= _MIX1
+                x ^= x >> np.uint64(27)
+                x *= _MIX2
+                x ^= x >> np.uint64(31)
+                out[total] = x
+                total += 1
+            out_offsets[doc + 1] = total
+
+    return shingles
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_focus() -> Callable[..., Any]:
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def focus(shingles: Any, first_start: int, first_end: int, shift: Any, bitmap: int, keep: Any) -> None:
+        # Rows of the first document, and rows of the others whose top bits are among the first's: a bitmap of
+        # the first's low bits sifts the rows, a binary search settles the few that pass.
+        first = np.unique(shingles[first_start:first_end] >> shift)
+        low = np.uint64(bitmap - 1)
+        seen = np.zeros(bitmap, dtype=np.bool_)
+        for value in first:
+            seen[value & low] = True
+        for row in range(len(shingles)):
+            if first_start <= row < first_end:
+                keep[row] = True
+                continue
+            top = shingles[row] >> shift
+            if seen[top & low]:
+                at = np.searchsorted(first, top)
+                keep[row] = at < len(first) and first[at] == top
+
+    return focus
+
+
+def compiled_focus(shingles: U64, first_start: int, first_end: int, doc_bits: int, bitmap: int) -> np.ndarray:
+    """Which rows `reprints.fingerprint.shingles.focused_match_table` keeps (the first document's rows from
+    `first_start` to `first_end`); `bitmap`: a power of two."""
+    keep = np.zeros(len(shingles), dtype=np.bool_)
+    _compiled_focus()(np.ascontiguousarray(shingles), first_start, first_end, np.uint64(doc_bits), bitmap, keep)
+    return keep
+
+
+def compiled_shingles(hashes: U64, offsets: I64, factors: U64, seed: int) -> tuple[U64, I64]:
+    """`reprints.fingerprint.shingles.shingle` in one pass (the same hashes and offsets); `factors`: the
+    polynomial base's powers, one per token of a shingle."""
+    counts = np.maximum(np.diff(offsets) - len(factors) + 1, 0)
+    out = np.empty(int(counts.sum()), dtype=np.uint64)
+    out_offsets = np.zeros(len(offsets), dtype=np.int64)
+    _compiled_shingles()(
+        np.ascontiguousarray(hashes, dtype=np.uint64),
+        offsets.astype(np.int64),
+        np.ascontiguousarray(factors, dtype=np.uint64),
+        np.uint64(seed),
+        out,
+        out_offsets,
+    )
+    return out, out_offsets
+
 
 @functools.lru_cache(maxsize=1)
 def _compiled_window_minima() -> Callable[..., Any]:

@@ -9,9 +9,9 @@ import numpy as np
 import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
-from reprints.fingerprint.hashing import U64, doc_bits_for, doc_keys, window_hashes
+from reprints.fingerprint.hashing import POLY_BASE, U64, doc_bits_for, doc_keys, powers, window_hashes
 from reprints.fingerprint.kernels import COMPILED_FROM as COMPILED_FROM  # set by `reprints.kernels`
-from reprints.fingerprint.kernels import compiled_match_table, window_minima
+from reprints.fingerprint.kernels import compiled_focus, compiled_match_table, compiled_shingles, window_minima
 from reprints.normalize.tokens import I64, Tokens
 
 
@@ -37,6 +37,8 @@ class Fingerprints:
 
 def shingle(tokens: Tokens, shingle_size: int, seed: int) -> tuple[U64, I64]:
     """Hashes of every run of `shingle_size` tokens inside each document, and per-document offsets."""
+    if len(tokens.hashes) >= COMPILED_FROM:
+        return compiled_shingles(tokens.hashes, tokens.offsets, powers(POLY_BASE, shingle_size), seed)
     counts = np.diff(tokens.offsets)
     per_doc = np.maximum(counts - shingle_size + 1, 0)
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
@@ -207,18 +209,22 @@ def focused_match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPE
     Sorting only these rows is what makes a query against its candidates cheap."""
     if len(offsets) <= 2:
         return match_table(shingles, offsets, max_repeats)
-    shift = np.uint64(doc_bits_for(len(offsets) - 1))
-    tops = shingles >> shift
-    first = np.unique(tops[offsets[0] : offsets[1]])
-    # A bitmap of the first document's low bits sifts the rows first (binary searches of every row, in random
-    # order, cost more than the sort they spare); the few that pass are searched.
-    seen = np.zeros(FOCUS_BITMAP, dtype=np.bool_)
-    seen[(first % np.uint64(FOCUS_BITMAP)).astype(np.int64)] = True
-    maybe = np.flatnonzero(seen[(tops % np.uint64(FOCUS_BITMAP)).astype(np.int64)])
-    at = np.minimum(np.searchsorted(first, tops[maybe]), max(len(first) - 1, 0))
-    keep = np.zeros(len(tops), dtype=np.bool_)
-    keep[maybe[first[at] == tops[maybe]]] = True
-    keep[offsets[0] : offsets[1]] = True
+    doc_bits = doc_bits_for(len(offsets) - 1)
+    if len(shingles) >= COMPILED_FROM:
+        keep = compiled_focus(shingles, int(offsets[0]), int(offsets[1]), doc_bits, FOCUS_BITMAP)
+    else:
+        shift = np.uint64(doc_bits)
+        tops = shingles >> shift
+        first = np.unique(tops[offsets[0] : offsets[1]])
+        # A bitmap of the first document's low bits sifts the rows first (binary searches of every row, in
+        # random order, cost more than the sort they spare); the few that pass are searched.
+        seen = np.zeros(FOCUS_BITMAP, dtype=np.bool_)
+        seen[(first % np.uint64(FOCUS_BITMAP)).astype(np.int64)] = True
+        maybe = np.flatnonzero(seen[(tops % np.uint64(FOCUS_BITMAP)).astype(np.int64)])
+        at = np.minimum(np.searchsorted(first, tops[maybe]), max(len(first) - 1, 0))
+        keep = np.zeros(len(tops), dtype=np.bool_)
+        keep[maybe[first[at] == tops[maybe]]] = True
+        keep[offsets[0] : offsets[1]] = True
     kept = np.flatnonzero(keep)
     kept_offsets = np.searchsorted(kept, offsets)
     hashes, positions, counts = match_table(shingles[kept], kept_offsets, max_repeats)

@@ -96,7 +96,11 @@ def query(
             else:
                 hubs.update(holders[:HUBS])  # the query meets the first holders
         candidates.update(num for num, shared in hubs.items() if shared >= MIN_HUB_ANCHORS)
-        candidates = store.with_copies(db, sorted(candidates))  # `dedup` spreads a link to every exact copy
+        read = store.with_tokens(db, candidates)
+        # `dedup` spreads a link to every exact copy; a stored document's site for boilerplate is its first
+        # copy's (as in `dedup`, which joins that copy only).
+        texts = store.same_texts(db, [*(doc.doc_hash for doc, _ in read.values() if doc.tokens > 0), doc_hash])
+        candidates.update(num for doc, _ in read.values() if doc.tokens > 0 for num, _ in texts[doc.doc_hash])
         candidates.discard(skip)
         if len(exact) + 1 > cap:
             # A group of more than `anchor_df_cap` copies is reported, as in `dedup`, as each copy's pair with
@@ -106,9 +110,10 @@ def query(
                 candidates -= exact - {canonical}
                 exact = {canonical}
         candidates |= exact
-        stored = store.documents(db, sorted(candidates), texts=False)
-        stored_tokens = store.tokenized(db, stored)
-        sites = _sites(store, db, stored)
+        read.update(store.with_tokens(db, candidates - read.keys()))
+        stored = [read[num][0] for num in sorted(candidates) if num in read]
+        stored_tokens = store.tokenized(db, stored, {num: read[num][1] for num in candidates if num in read})
+        sites = [int(texts[doc.doc_hash][0][1]) if doc.tokens > 0 else int(doc.site) for doc in stored]
         if own is not None and metadata is None:
             query_site = _sites(store, db, [own])[0]
         else:

@@ -20,7 +20,6 @@ What is kept per document:
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import threading
@@ -96,6 +95,15 @@ LINE_FIELDS = (
     ("line_char_start", "<i8"),
     ("line_char_end", "<i8"),
 )
+
+
+Packed = tuple[bytes, bytes, bytes]  # a stored document's packed tokens, line hashes and sketch (`unpack_tokens`)
+
+
+def _pieces(values: Sequence[int], size: int = 500) -> Iterator[list[int]]:
+    """`values` in lists of at most `size`: the numbers one statement binds."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
 
 
 def signed(values: np.ndarray) -> list[int]:
@@ -333,27 +341,56 @@ class Store:
         with self.reading() as db:
             return [self.by_id(db, doc_id) for doc_id in ids]
 
-    def documents(self, db: sqlite3.Connection, nums: Sequence[int], *, texts: bool = True) -> list[Stored]:
-        """Stored documents by number, in the order given (with `texts` false, their `text` is left empty)."""
+    def documents(self, db: sqlite3.Connection, nums: Sequence[int]) -> list[Stored]:
+        """Stored documents by number, in the order given."""
         found: dict[int, Stored] = {}
-        text = "text" if texts else "''"
-        for start in range(0, len(nums), 500):
-            piece = list(nums[start : start + 500])
-            marks = ",".join("?" * len(piece))
+        for piece in _pieces(nums):
             for row in db.execute(
-                f"SELECT num, id, {text}, metadata, site, doc_hash, tokens FROM documents WHERE num IN ({marks})", piece
+                "SELECT num, id, text, metadata, site, doc_hash, tokens FROM documents "
+                f"WHERE num IN ({','.join('?' * len(piece))})",
+                piece,
             ):
                 found[row[0]] = Stored(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
         return [found[num] for num in nums if num in found]
 
-    def tokenized(self, db: sqlite3.Connection, docs: Sequence[Stored]) -> tuple[TokenBatch, Mask]:
+    def with_tokens(self, db: sqlite3.Connection, nums: Iterable[int]) -> dict[int, tuple[Stored, Packed | None]]:
+        """Stored documents by number, without their text and metadata (left empty), each with its packed tokens
+        (`tokenized` reads them; None for a document stored without them), in one statement: what a query needs
+        of its candidates."""
+        found: dict[int, tuple[Stored, Packed | None]] = {}
+        for piece in _pieces(sorted(nums)):
+            rows = db.execute(
+                "SELECT d.num, d.id, d.site, d.doc_hash, d.tokens, t.arrays, d.line_hashes, d.sketch FROM documents d "
+                f"LEFT JOIN tokens t ON t.num = d.num WHERE d.num IN ({','.join('?' * len(piece))})",
+                piece,
+            )
+            for num, doc_id, site, doc_hash, tokens, arrays, lines, sketch in rows:
+                packed = None if arrays is None else (arrays, lines, sketch)
+                found[num] = (Stored(num, doc_id, "", {}, site, doc_hash, tokens), packed)
+        return found
+
+    def same_texts(self, db: sqlite3.Connection, hashes: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
+        """Of each exact-text hash, every stored document (number, site) with that text, by number (empty texts,
+        never grouped, left out): its copies, and its first copy first."""
+        found: dict[int, list[tuple[int, int]]] = {}
+        for piece in _pieces(sorted(set(hashes))):
+            rows = db.execute(
+                "SELECT doc_hash, num, site FROM documents "
+                f"WHERE doc_hash IN ({','.join('?' * len(piece))}) AND tokens > 0 ORDER BY doc_hash, num",
+                piece,
+            )
+            for doc_hash, num, site in rows:
+                found.setdefault(doc_hash, []).append((num, site))
+        return found
+
+    def tokenized(
+        self, db: sqlite3.Connection, docs: Sequence[Stored], packed: dict[int, Packed | None] | None = None
+    ) -> tuple[TokenBatch, Mask]:
         """The stored documents' tokens and lines, in the order given, as `tokenize_batch` of their texts gives
-        them, and their template marks (`template_mask`): read from the `tokens` table, or made from the text for
-        a document stored without them."""
-        nums = [doc.num for doc in docs]
-        found: dict[int, tuple[bytes, bytes, bytes]] = {}
-        for start in range(0, len(nums), 500):
-            piece = nums[start : start + 500]
+        them, and their template marks (`template_mask`): read from the `tokens` table (or taken from `packed`,
+        read with them by `with_tokens`), or made from the text for a document stored without them."""
+        found: dict[int, Packed] = {num: rows for num, rows in (packed or {}).items() if rows is not None}
+        for piece in _pieces([doc.num for doc in docs if doc.num not in found]):
             rows = db.execute(
                 f"SELECT d.num, t.arrays, d.line_hashes, d.sketch FROM documents d JOIN tokens t ON t.num = d.num "
                 f"WHERE d.num IN ({','.join('?' * len(piece))})",
@@ -405,38 +442,17 @@ class Store:
             found.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
         return found
 
-    def with_copies(self, db: sqlite3.Connection, nums: Sequence[int]) -> set[int]:
-        """The documents `nums` and every exact copy of them."""
-        found = set(nums)
-        for start in range(0, len(nums), 500):
-            piece = list(nums[start : start + 500])
-            marks = ",".join("?" * len(piece))
-            rows = db.execute(
-                "SELECT num FROM documents WHERE tokens > 0 AND doc_hash IN "
-                f"(SELECT doc_hash FROM documents WHERE tokens > 0 AND num IN ({marks}))",
-                piece,
-            )
-            found.update(int(row[0]) for row in rows)
-        return found
-
     def holders(self, db: sqlite3.Connection, anchor: int, limit: int) -> list[int]:
         """The first `limit` documents holding an anchor (all with -1), in order of addition."""
         rows = db.execute("SELECT num FROM anchors WHERE hash = ? ORDER BY num LIMIT ?", (anchor, limit))
         return [int(row[0]) for row in rows]
 
     def first_holders(self, db: sqlite3.Connection, anchors: Sequence[int], limit: int) -> list[list[int]]:
-        """`holders(db, anchor, limit)` of each anchor, in the order given: one statement for many anchors (a
-        statement per anchor cost a query of ~150 anchors most of a millisecond)."""
-        found: list[list[int]] = []
-        for start in range(0, len(anchors), 400):
-            piece = anchors[start : start + 400]
-            rows = db.execute(
-                "SELECT (SELECT group_concat(num) FROM (SELECT num FROM anchors WHERE hash = q.column2 "
-                f"ORDER BY num LIMIT ?)) FROM (VALUES {','.join(['(?, ?)'] * len(piece))}) q ORDER BY q.column1",
-                (limit, *itertools.chain.from_iterable(enumerate(piece))),
-            )
-            found.extend(sorted(map(int, row[0].split(","))) if row[0] else [] for row in rows)
-        return found
+        """`holders(db, anchor, limit)` of each anchor, in the order given. One prepared statement stepped per
+        anchor (SQLite keeps it compiled) costs a query of ~150 anchors about half what one statement for all of
+        them costs, which has to build and parse a list per anchor."""
+        sql = "SELECT num FROM anchors WHERE hash = ? ORDER BY num LIMIT ?"
+        return [[row[0] for row in db.execute(sql, (anchor, limit))] for anchor in anchors]
 
     def boilerplate_keys(self, db: sqlite3.Connection) -> np.ndarray:
         """The learned boilerplate line keys, sorted; read again only when the database changed (another

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,13 +60,21 @@ class Tokens:
 
 def keep_tokens(tokens: Tokens, keep: npt.NDArray[np.bool_]) -> Tokens:
     """The tokens where `keep` is true, with per-document offsets recounted."""
-    counts = np.diff(tokens.offsets)
-    doc_of_token = np.repeat(np.arange(len(counts)), counts)
-    kept = np.bincount(doc_of_token[keep], minlength=len(counts))
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(kept, out=offsets[1:])
+    where = np.flatnonzero(keep)
+    taken: dict[int, npt.NDArray[Any]] = {}  # an array given twice (starts as lead) is taken once
+
+    def take(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        if id(values) not in taken:
+            taken[id(values)] = values[where]
+        return taken[id(values)]
+
     return Tokens(
-        tokens.starts[keep], tokens.ends[keep], tokens.hashes[keep], offsets, tokens.lead[keep], tokens.trail[keep]
+        take(tokens.starts),
+        take(tokens.ends),
+        take(tokens.hashes),
+        np.searchsorted(where, tokens.offsets).astype(np.int64),  # kept tokens before each document's start
+        take(tokens.lead),
+        take(tokens.trail),
     )
 
 
