@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -473,6 +474,70 @@ def test_adds_in_groups_of_batches_store_what_batch_by_batch_adds_store(tmp_path
     if not boilerplate:
         assert answers[0] == answers[1]
     assert "d3" in {match[0] for match in answers[1][20]} and "d3" not in {match[0] for match in answers[1][3]}
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 15)), min_size=6, max_size=30),
+    st.lists(st.integers(0, 29), max_size=4),
+)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_evidence_kept_across_transactions_learns_what_reading_it_again_learns(
+    tmp_path: Path, picks: list[tuple[int, int]], repeats: list[int]
+) -> None:
+    """Property: an add of many transactions keeps what boilerplate learning read of stored documents from one
+    transaction to the next (`Evidence`) and stores the boilerplate lines, documents and answers of an add that
+    reads them again every time: real articles under a site's template lines, ids replaced within the add."""
+    from reprints.index import build
+
+    docs = []
+    for number, (which, template) in enumerate(picks):
+        lines = [TEMPLATE_LINES[bit] for bit in range(4) if template >> bit & 1]
+        doc_id = f"d{repeats[number % len(repeats)] if repeats and number % 3 == 2 else number}"
+        docs.append(Document(doc_id, "\n".join([*lines[:2], NEWS_TEXTS[which], *lines[2:]]), number))
+    found = []
+    for keep in (True, False):
+        folder = tmp_path / f"index{time.monotonic_ns()}"
+        bound = mock.patch.object(build.Evidence, "MAX_LINES", 10**9 if keep else -1)  # -1: forgets each time
+        with bound, open_index(folder, create=True, boilerplate_min_docs=2) as store:
+            add_documents(store, docs, batch_chars=4_000, commit_batches=2)
+            with store.reading() as db:
+                learned = sorted(row[0] for row in db.execute("SELECT key FROM boilerplate"))
+                stored = db.execute("SELECT id, text FROM documents ORDER BY num").fetchall()
+            answers = [[m.to_dict() for m in search(store, doc.text)] for doc in docs[:6]]
+        found.append((learned, stored, answers))
+    assert found[0] == found[1]
+
+
+def test_evidence_is_forgotten_when_the_index_changes_under_it(tmp_path: Path) -> None:
+    """What an add keeps of stored documents between its transactions is dropped when another connection
+    commits (another writer could have removed a document and reused its number), when the add itself removes
+    documents, and when it grows past its bound; it stays otherwise."""
+    from reprints.index.build import Evidence
+
+    entry = (np.zeros(3, dtype=np.uint64), np.zeros(3, dtype=np.int64), np.zeros(4, dtype=np.uint64), b"name")
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, [Document(f"d{i}", text, i) for i, text in enumerate(NEWS_TEXTS[:4])])
+        evidence = Evidence()
+        with store.writing() as db:
+            evidence.check(db, removed=False)
+            evidence.keep(1, entry)
+        with store.writing() as db:
+            evidence.check(db, removed=False)
+            assert 1 in evidence.documents  # nothing changed in between
+        other = sqlite3.connect(store.path)
+        other.execute("DELETE FROM documents WHERE id = 'd3'")
+        other.commit()
+        other.close()
+        with store.writing() as db:
+            evidence.check(db, removed=False)
+            assert not evidence.documents
+            evidence.keep(1, entry)
+            evidence.check(db, removed=True)
+            assert not evidence.documents
+            evidence.keep(1, entry)
+        with mock.patch.object(Evidence, "MAX_LINES", 2), store.writing() as db:
+            evidence.check(db, removed=False)
+            assert not evidence.documents
 
 
 def test_queries_answer_the_same_when_every_batch_takes_the_compiled_kernels(

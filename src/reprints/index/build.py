@@ -124,6 +124,33 @@ def _batches(documents: Iterable[Document], chars: int) -> Iterator[list[Documen
         yield batch
 
 
+class Evidence:
+    """What boilerplate learning reads of stored documents (`_relearn`), kept across the transactions of one add:
+    each transaction judges the lines it touched over their first holders, mostly the same documents as the
+    transaction before, which were read from SQLite again and again. Valid while the database changes only
+    through this add's own transactions on one connection: anything else (another writer's commit, a removal by
+    this add, another connection) empties it."""
+
+    MAX_LINES = 4_000_000  # lines kept at most (about 100 MB); past that it starts again
+
+    def __init__(self) -> None:
+        self.documents: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bytes]] = {}
+        self.lines = 0
+        self.state: tuple[int, int] | None = None  # (connection, data_version) it was filled under
+
+    def check(self, db: sqlite3.Connection, removed: bool) -> None:
+        """Call at the start of a transaction: forget everything if the database may have changed under it."""
+        state = (id(db), int(db.execute("PRAGMA data_version").fetchone()[0]))
+        if removed or state != self.state or self.lines > self.MAX_LINES:
+            self.documents.clear()
+            self.lines = 0
+        self.state = state
+
+    def keep(self, num: int, entry: tuple[np.ndarray, np.ndarray, np.ndarray, bytes]) -> None:
+        self.documents[num] = entry
+        self.lines += len(entry[0])
+
+
 COMMIT_BATCHES = 8  # batches stored in one transaction, their boilerplate learned once (see `add_documents`)
 
 
@@ -154,9 +181,11 @@ def add_documents(
             yield [doc.text for doc in batch]
 
     group: list[tuple[list[Document], list[Prepared]]] = []
+    evidence = Evidence()
 
     def commit() -> None:
         with store.writing() as db:
+            evidence.check(db, removed=False)
             touched: set[int] = set()
             added: Counter[int] = Counter()
             reshuffled: set[int] = set()
@@ -164,6 +193,8 @@ def add_documents(
                 batch_touched: set[int] = set()
                 batch_added: Counter[int] = Counter()
                 replaced = _store_batch(store, db, batch, prepared, batch_touched, batch_added)
+                if replaced:  # documents removed (or an id repeated in the batch)
+                    evidence.check(db, removed=True)
                 reshuffled |= batch_touched - batch_added.keys()
                 touched |= batch_touched
                 added.update(batch_added)
@@ -171,7 +202,7 @@ def add_documents(
                 counts["added"] += len(batch) - replaced
             for key in reshuffled:
                 added.pop(key, None)
-            _relearn(store, db, touched, added)
+            _relearn(store, db, touched, added, evidence)
         if progress is not None:
             progress(sum(len(batch) for batch, _ in group))
         group.clear()
@@ -376,7 +407,13 @@ def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
     return missing
 
 
-def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counter[int] | None = None) -> None:
+def _relearn(
+    store: Store,
+    db: sqlite3.Connection,
+    keys: set[int],
+    added: Counter[int] | None = None,
+    evidence: Evidence | None = None,
+) -> None:
     """Judge again the line keys in `keys` (see the module's docstring). A key an add only appended holders to
     (`added`: how many) is left as it was when it already had `learn`'s first holders and enough for its
     long-line rule: its verdict rests on those first holders and that threshold, which later documents do not
@@ -419,21 +456,30 @@ def _relearn(store: Store, db: sqlite3.Connection, keys: set[int], added: Counte
     if not holders:
         return
     nums = sorted(docs)
-    line_keys_of, tokens_of, sketches, names = [], [], [], []
-    for start in range(0, len(nums), 500):
-        piece = nums[start : start + 500]
+    known = evidence.documents if evidence is not None else {}
+    unread = [num for num in nums if num not in known]
+    read: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bytes]] = {}
+    for start in range(0, len(unread), 500):
+        piece = unread[start : start + 500]
         marks = ",".join("?" * len(piece))
         rows = db.execute(
             f"SELECT num, line_hashes, site, line_tokens, sketch FROM documents WHERE num IN ({marks})", piece
         )
-        found = {int(row[0]): row[1:] for row in rows}
-        for num in piece:
-            packed_hashes, site, packed_tokens, sketch = found[num]
-            hashes = np.frombuffer(packed_hashes, dtype=np.uint64)
-            line_keys_of.append(site_line_keys(hashes, int(site)))
-            tokens_of.append(np.frombuffer(packed_tokens, dtype=np.int64))
-            sketches.append(np.frombuffer(sketch, dtype=np.uint64))
-            names.append(_content_name(packed_hashes, int(site), packed_tokens, sketch))
+        for num, packed_hashes, site, packed_tokens, sketch in rows:
+            read[int(num)] = (
+                site_line_keys(np.frombuffer(packed_hashes, dtype=np.uint64), int(site)),
+                np.frombuffer(packed_tokens, dtype=np.int64),
+                np.frombuffer(sketch, dtype=np.uint64),
+                _content_name(packed_hashes, int(site), packed_tokens, sketch),
+            )
+    if evidence is not None:
+        for num, entry in read.items():
+            evidence.keep(num, entry)
+    entries = [known[num] if num in known else read[num] for num in nums]
+    line_keys_of = [entry[0] for entry in entries]
+    tokens_of = [entry[1] for entry in entries]
+    sketches = [entry[2] for entry in entries]
+    names = [entry[3] for entry in entries]
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
     unsigned_keys = np.fromiter(holders.keys(), dtype=np.int64, count=len(holders)).view(np.uint64).tolist()
     wanted = dict(zip(unsigned_keys, holders.values(), strict=True))
