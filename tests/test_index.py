@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -506,6 +507,31 @@ def test_evidence_kept_across_transactions_learns_what_reading_it_again_learns(
             answers = [[m.to_dict() for m in search(store, doc.text)] for doc in docs[:6]]
         found.append((learned, stored, answers))
     assert found[0] == found[1]
+
+
+def test_engine_keeps_at_most_ahead_tasks_in_flight_and_yields_in_order() -> None:
+    """An add lets the workers run a transaction's worth of batches ahead (`LocalEngine.map(ahead=...)`): results
+    still come in task order, and no more than `ahead` tasks (two per worker by default) are taken from the
+    input before the oldest result is."""
+    from reprints.engines.local import LocalEngine
+
+    pulled: list[int] = []
+
+    def tasks() -> Iterator[int]:
+        for number in range(-15, 15):
+            pulled.append(number)
+            yield number
+
+    with LocalEngine(2) as engine:
+        for ahead, limit in ((1, 1), (6, 6), (None, 4)):
+            pulled.clear()
+            results: list[int] = []
+            gaps = []
+            for result in engine.map(abs, tasks(), ahead=ahead):
+                gaps.append(len(pulled) - len(results))  # tasks taken but not yet answered
+                results.append(result)
+            assert results == [abs(number) for number in range(-15, 15)]
+            assert max(gaps) == limit
 
 
 def test_evidence_is_forgotten_when_the_index_changes_under_it(tmp_path: Path) -> None:

@@ -111,17 +111,21 @@ class LocalEngine:
             with critical():
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def map(self, function: Callable[[Task], Result], tasks: Iterable[Task]) -> Iterator[Result]:
-        """`function(task)` for each task, in order; at most two tasks per worker are in flight."""
+    def map(
+        self, function: Callable[[Task], Result], tasks: Iterable[Task], *, ahead: int | None = None
+    ) -> Iterator[Result]:
+        """`function(task)` for each task, in order; at most `ahead` tasks (default: two per worker) are in flight,
+        done or not, before the caller takes the oldest result."""
         trimming = _Trimming(function)
         if self._pool is None:
             yield from map(trimming, tasks)
             return
+        limit = max(1, ahead if ahead is not None else 2 * self.workers)
         pending: deque[Future[Result]] = deque()
         for task in tasks:
             with critical():
                 pending.append(self._pool.submit(trimming, task))
-            if len(pending) >= 2 * self.workers:
+            if len(pending) >= limit:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
