@@ -545,24 +545,24 @@ def test_evidence_is_forgotten_when_the_index_changes_under_it(tmp_path: Path) -
         add_documents(store, [Document(f"d{i}", text, i) for i, text in enumerate(NEWS_TEXTS[:4])])
         evidence = Evidence()
         with store.writing() as db:
-            evidence.check(db, removed=False)
+            evidence.check(db)
             evidence.keep(1, entry)
         with store.writing() as db:
-            evidence.check(db, removed=False)
+            evidence.check(db)
             assert 1 in evidence.documents  # nothing changed in between
         other = sqlite3.connect(store.path)
         other.execute("DELETE FROM documents WHERE id = 'd3'")
         other.commit()
         other.close()
         with store.writing() as db:
-            evidence.check(db, removed=False)
+            evidence.check(db)
             assert not evidence.documents
             evidence.keep(1, entry)
-            evidence.check(db, removed=True)
+            evidence.forget()
             assert not evidence.documents
             evidence.keep(1, entry)
         with mock.patch.object(Evidence, "MAX_LINES", 2), store.writing() as db:
-            evidence.check(db, removed=False)
+            evidence.check(db)
             assert not evidence.documents
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
-from reprints.index.store import Store, pack_tokens, signed
+from reprints.index.store import Store, pack_tokens, pieces, signed
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_line_keys, site_of
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
@@ -138,13 +138,17 @@ class Evidence:
         self.lines = 0
         self.state: tuple[int, int] | None = None  # (connection, data_version) it was filled under
 
-    def check(self, db: sqlite3.Connection, removed: bool) -> None:
+    def check(self, db: sqlite3.Connection) -> None:
         """Call at the start of a transaction: forget everything if the database may have changed under it."""
         state = (id(db), int(db.execute("PRAGMA data_version").fetchone()[0]))
-        if removed or state != self.state or self.lines > self.MAX_LINES:
-            self.documents.clear()
-            self.lines = 0
+        if state != self.state or self.lines > self.MAX_LINES:
+            self.forget()
         self.state = state
+
+    def forget(self) -> None:
+        """Forget every document (this add removed some: their numbers may be given again)."""
+        self.documents.clear()
+        self.lines = 0
 
     def keep(self, num: int, entry: tuple[np.ndarray, np.ndarray, np.ndarray, bytes]) -> None:
         self.documents[num] = entry
@@ -185,7 +189,7 @@ def add_documents(
 
     def commit() -> None:
         with store.writing() as db:
-            evidence.check(db, removed=False)
+            evidence.check(db)
             touched: set[int] = set()
             added: Counter[int] = Counter()
             reshuffled: set[int] = set()
@@ -194,7 +198,7 @@ def add_documents(
                 batch_added: Counter[int] = Counter()
                 replaced = _store_batch(store, db, batch, prepared, batch_touched, batch_added)
                 if replaced:  # documents removed (or an id repeated in the batch)
-                    evidence.check(db, removed=True)
+                    evidence.forget()
                 reshuffled |= batch_touched - batch_added.keys()
                 touched |= batch_touched
                 added.update(batch_added)
@@ -232,11 +236,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _store_batch(
     store: Store,
     db: sqlite3.Connection,
@@ -249,7 +248,7 @@ def _store_batch(
     many documents replaced one already stored. Statements are issued per batch, not per document."""
     last = {doc.id: position for position, doc in enumerate(batch)}
     stored: set[str] = set()
-    for piece in _chunks(list(last)):
+    for piece in pieces(list(last)):
         rows = db.execute(f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(piece))})", piece)
         stored.update(row[0] for row in rows)
     for doc_id in sorted(stored):
@@ -422,7 +421,7 @@ def _relearn(
     if not settings.boilerplate or not keys:
         return
     holders: dict[int, int] = {}
-    for piece in _chunks(sorted(keys)):
+    for piece in pieces(sorted(keys)):
         rows = db.execute(
             f"SELECT key, count(*) FROM lines WHERE key IN ({','.join('?' * len(piece))}) GROUP BY key "
             "HAVING count(*) >= ?",
@@ -437,13 +436,13 @@ def _relearn(
     # A key under `boilerplate_min_docs` holders is not boilerplate. One an add only appended holders to had fewer
     # before, so it was not boilerplate then either: only keys that lost holders can hold a verdict to delete.
     rare = sorted(keys - holders.keys() - (added.keys() if added else set()))
-    for piece in _chunks(rare):
+    for piece in pieces(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
     docs: set[int] = set()
     # The first MAX_PAIRS + 1 holders of each key: one windowed query a chunk of keys with few holders (it reads
     # every holder of its keys), one query with a LIMIT for each key with many.
     few = sorted(key for key, count in holders.items() if count <= 4 * (MAX_PAIRS + 1))
-    for piece in _chunks(few):
+    for piece in pieces(few):
         rows = db.execute(
             "SELECT num FROM (SELECT num, row_number() OVER (PARTITION BY key ORDER BY num) AS rank FROM lines "
             f"WHERE key IN ({','.join('?' * len(piece))})) WHERE rank <= ?",
@@ -459,11 +458,11 @@ def _relearn(
     known = evidence.documents if evidence is not None else {}
     unread = [num for num in nums if num not in known]
     read: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bytes]] = {}
-    for start in range(0, len(unread), 500):
-        piece = unread[start : start + 500]
-        marks = ",".join("?" * len(piece))
+    for piece in pieces(unread):
         rows = db.execute(
-            f"SELECT num, line_hashes, site, line_tokens, sketch FROM documents WHERE num IN ({marks})", piece
+            "SELECT num, line_hashes, site, line_tokens, sketch FROM documents "
+            f"WHERE num IN ({','.join('?' * len(piece))})",
+            piece,
         )
         for num, packed_hashes, site, packed_tokens, sketch in rows:
             read[int(num)] = (
@@ -498,7 +497,7 @@ def _relearn(
     learned = set(signed(flagged))
     judged = sorted(holders)
     were: set[int] = set()
-    for piece in _chunks(judged):
+    for piece in pieces(judged):
         rows = db.execute(f"SELECT key FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
         were.update(row[0] for row in rows)
     db.executemany(

@@ -100,8 +100,8 @@ LINE_FIELDS = (
 Packed = tuple[bytes, bytes, bytes]  # a stored document's packed tokens, line hashes and sketch (`unpack_tokens`)
 
 
-def _pieces(values: Sequence[int], size: int = 500) -> Iterator[list[int]]:
-    """`values` in lists of at most `size`: the numbers one statement binds."""
+def pieces(values: Sequence[Any], size: int = 500) -> Iterator[list[Any]]:
+    """`values` in lists of at most `size`: the values one statement binds."""
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
 
@@ -344,7 +344,7 @@ class Store:
     def documents(self, db: sqlite3.Connection, nums: Sequence[int]) -> list[Stored]:
         """Stored documents by number, in the order given."""
         found: dict[int, Stored] = {}
-        for piece in _pieces(nums):
+        for piece in pieces(nums):
             for row in db.execute(
                 "SELECT num, id, text, metadata, site, doc_hash, tokens FROM documents "
                 f"WHERE num IN ({','.join('?' * len(piece))})",
@@ -358,7 +358,7 @@ class Store:
         (`tokenized` reads them; None for a document stored without them), in one statement: what a query needs
         of its candidates."""
         found: dict[int, tuple[Stored, Packed | None]] = {}
-        for piece in _pieces(sorted(nums)):
+        for piece in pieces(sorted(nums)):
             rows = db.execute(
                 "SELECT d.num, d.id, d.site, d.doc_hash, d.tokens, t.arrays, d.line_hashes, d.sketch FROM documents d "
                 f"LEFT JOIN tokens t ON t.num = d.num WHERE d.num IN ({','.join('?' * len(piece))})",
@@ -373,7 +373,7 @@ class Store:
         """Of each exact-text hash, every stored document (number, site) with that text, by number (empty texts,
         never grouped, left out): its copies, and its first copy first."""
         found: dict[int, list[tuple[int, int]]] = {}
-        for piece in _pieces(sorted(set(hashes))):
+        for piece in pieces(sorted(set(hashes))):
             rows = db.execute(
                 "SELECT doc_hash, num, site FROM documents "
                 f"WHERE doc_hash IN ({','.join('?' * len(piece))}) AND tokens > 0 ORDER BY doc_hash, num",
@@ -390,7 +390,7 @@ class Store:
         them, and their template marks (`template_mask`): read from the `tokens` table (or taken from `packed`,
         read with them by `with_tokens`), or made from the text for a document stored without them."""
         found: dict[int, Packed] = {num: rows for num, rows in (packed or {}).items() if rows is not None}
-        for piece in _pieces([doc.num for doc in docs if doc.num not in found]):
+        for piece in pieces([doc.num for doc in docs if doc.num not in found]):
             rows = db.execute(
                 f"SELECT d.num, t.arrays, d.line_hashes, d.sketch FROM documents d JOIN tokens t ON t.num = d.num "
                 f"WHERE d.num IN ({','.join('?' * len(piece))})",
@@ -431,8 +431,7 @@ class Store:
         one statement for up to 400 hashes, each a search of `documents_by_hash`)."""
         wanted = sorted(set(hashes))
         found: dict[int, tuple[int, int]] = {}
-        for start in range(0, len(wanted), 400):
-            piece = wanted[start : start + 400]
+        for piece in pieces(wanted, 400):
             rows = db.execute(
                 "SELECT q.column1, d.num, d.site FROM (VALUES "
                 f"{','.join(['(?)'] * len(piece))}) q JOIN documents d ON d.num = (SELECT num FROM documents "
