@@ -175,6 +175,54 @@ def test_compiled_shingles_equal_numpy_shingles(counts: list[int], size: int, se
     _same_both_ways(lambda: module.shingle(tokens, size, seed))
 
 
+@given(
+    st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=40),
+    st.sampled_from([2, 5, 40, 2**64 - 1]),
+    st.integers(min_value=0, max_value=2**32),
+)
+@settings(max_examples=120, deadline=None)
+def test_compiled_sketches_equal_numpy_sketches(counts: list[int], vocabulary: int, draw: int) -> None:
+    """Sketches by the compiled bottom-k (large batches) are those of the one sort of the whole batch: documents
+    with fewer distinct 3-grams than a sketch holds, empty ones, 3-grams repeated within a document."""
+    from reprints.fingerprint import shingles as module
+    from reprints.normalize.tokens import Tokens
+
+    rng = np.random.default_rng(draw)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    hashes = rng.integers(0, vocabulary - 1, int(offsets[-1]), dtype=np.uint64, endpoint=True)
+    spans = np.zeros(len(hashes), dtype=np.int64)
+    tokens = Tokens(spans, spans, hashes, offsets, spans, spans)
+    _same_both_ways(lambda: module.sketches(tokens, draw))
+
+
+@given(
+    st.lists(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=40), min_size=1, max_size=20),
+    st.integers(min_value=0, max_value=2**32),
+)
+@settings(max_examples=120, deadline=None)
+def test_compiled_bottom_k_keeps_distinct_top_bits(documents: list[list[int]], draw: int) -> None:
+    """The compiled bottom-k counts values equal in their top bits once (they differ only in the bits that
+    number a batch's documents), as the NumPy sketch's distinct keys do."""
+    from reprints.fingerprint.kernels import compiled_sketches
+    from reprints.fingerprint.shingles import NO_HASH, SKETCH_DOC_BITS, SKETCH_SIZE
+
+    rng = np.random.default_rng(draw)
+    doc_bits = int(rng.integers(1, SKETCH_DOC_BITS + 1))
+    # Every third value followed by a twin sharing its top bits: its low doc_bits bits redrawn.
+    values = [
+        [w for k, v in enumerate(d) for w in ([v] if k % 3 else [v, v ^ int(rng.integers(0, 2**doc_bits))])]
+        for d in documents
+    ]
+    offsets = np.cumsum([0] + [len(d) for d in values]).astype(np.int64)
+    flat = np.array([v for d in values for v in d], dtype=np.uint64)
+    out = np.full((len(values), SKETCH_SIZE), NO_HASH, dtype=np.uint64)
+    compiled_sketches(flat, offsets, doc_bits, SKETCH_DOC_BITS, out)
+    for row, doc in zip(out.tolist(), values, strict=True):
+        kept = sorted({v >> doc_bits for v in doc})[:SKETCH_SIZE]
+        expected = [v >> (SKETCH_DOC_BITS - doc_bits) for v in kept]
+        assert row == expected + [int(NO_HASH)] * (SKETCH_SIZE - len(expected))
+
+
 # Match tables to compare: document sizes, hash range, low bits (hashes equal in their top bits), repeats, seed.
 _TABLES = given(
     st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=60),

@@ -194,39 +194,79 @@ ODD = [*"\u0301\u0308\u200d\u200c\u00ad\ufe0f\u0640東京タワーสวัส�
 ODD += ["\U0001f600", "\U000e0100", "\ud800"]
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(NEWS_TEXTS) - 1),
-            st.integers(min_value=0, max_value=2000),
-            st.integers(min_value=0, max_value=600),
-            st.lists(st.tuples(st.integers(min_value=0, max_value=600), st.sampled_from(ODD)), max_size=30),
-        ),
-        min_size=1,
-        max_size=8,
-    ),
-    st.integers(min_value=0, max_value=2**64 - 1),
-)
+def _news_pieces(odd: list[str]) -> st.SearchStrategy[list[str]]:
+    """Texts cut from real articles with the characters of `odd` dropped in anywhere."""
+
+    def built(pieces: list[tuple[int, int, int, list[tuple[int, str]]]]) -> list[str]:
+        texts = []
+        for number, start, length, inserts in pieces:
+            chars = list(NEWS_TEXTS[number][start : start + length])
+            for at, char in inserts:
+                chars.insert(min(at, len(chars)), char)
+            texts.append("".join(chars))
+        return texts
+
+    piece = st.tuples(
+        st.integers(min_value=0, max_value=len(NEWS_TEXTS) - 1),
+        st.integers(min_value=0, max_value=2000),
+        st.integers(min_value=0, max_value=600),
+        st.lists(st.tuples(st.integers(min_value=0, max_value=600), st.sampled_from(odd)), max_size=30),
+    )
+    return st.lists(piece, min_size=1, max_size=8).map(built)
+
+
+@given(_news_pieces(ODD), st.integers(min_value=0, max_value=2**64 - 1))
 @settings(max_examples=150, deadline=None)
-def test_compiled_tokenizer_equals_numpy_tokenizer(
-    pieces: list[tuple[int, int, int, list[tuple[int, str]]]], seed: int
-) -> None:
+def test_compiled_tokenizer_equals_numpy_tokenizer(texts: list[str], seed: int) -> None:
     """The compiled pass (large batches) and the NumPy code (small ones) give the same tokens, bounds, hashes and
     glued punctuation: texts cut from real articles with odd characters dropped in anywhere."""
     from reprints.normalize.chars import tables
     from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _code_points, _numpy_tokens
     from reprints.normalize.tokens_kernel import compiled_tokens
 
-    texts = []
-    for number, start, length, inserts in pieces:
-        chars = list(NEWS_TEXTS[number][start : start + length])
-        for at, char in inserts:
-            chars.insert(min(at, len(chars)), char)
-        texts.append("".join(chars))
     cps, _ = _code_points(texts)
     table = tables()
     plain = _numpy_tokens(cps, table, seed)
     compiled = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, seed)
+    for name, left, right in zip(("starts", "ends", "hashes", "lead", "trail"), plain, compiled, strict=True):
+        assert np.array_equal(left, right), name
+
+
+@given(_news_pieces(["\n", "\n\n", " \n ", "\r\n", *ODD]), st.integers(min_value=0, max_value=2**64 - 1))
+@settings(max_examples=150, deadline=None)
+def test_compiled_lines_equal_numpy_lines(texts: list[str], seed: int) -> None:
+    """Lines split by the compiled pass (large batches) are the NumPy code's: texts cut from real articles with
+    newlines (runs of them, at either end, beside spaces) and odd characters dropped in anywhere, empty texts and
+    texts without a word among them."""
+    from reprints.normalize import lines as module
+    from reprints.normalize import tokens as token_module
+
+    tokens = tokenize(texts, seed)
+    default = token_module.COMPILED_FROM
+    try:
+        token_module.COMPILED_FROM = 0
+        compiled = module.split_lines(texts, tokens)
+        token_module.COMPILED_FROM = 10**12
+        plain = module.split_lines(texts, tokens)
+    finally:
+        token_module.COMPILED_FROM = default
+    for name in module.Lines.__dataclass_fields__:
+        assert getattr(compiled, name).tolist() == getattr(plain, name).tolist(), name
+
+
+@pytest.mark.parametrize("text", ["a " * 3000, "東京タワー" * 1000, "x.y" * 2000 + " \U0001d400" * 500])
+def test_compiled_tokenizer_with_more_tokens_than_its_first_guess(text: str) -> None:
+    """The compiled pass first makes room for a token per four characters; text denser in tokens (one-letter
+    words, a script with one token per character) is walked again with room for every character."""
+    from reprints.normalize.chars import tables
+    from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _code_points, _numpy_tokens
+    from reprints.normalize.tokens_kernel import compiled_tokens
+
+    cps, _ = _code_points([text, "tail words"])
+    table = tables()
+    plain = _numpy_tokens(cps, table, 7)
+    compiled = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, 7)
+    assert len(plain[0]) > len(cps) // 4 + 64
     for name, left, right in zip(("starts", "ends", "hashes", "lead", "trail"), plain, compiled, strict=True):
         assert np.array_equal(left, right), name
 

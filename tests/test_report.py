@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reprints import compare
+from reprints.io.writers import dumps
 from reprints.report.compare import describe
 from reprints.report.write import trimmed_text
 from reprints.types import Removed
@@ -28,3 +35,35 @@ def test_describe_names_relation_and_passages() -> None:
 def test_describe_unrelated() -> None:
     a, b = "one two three", "four five six"
     assert describe(compare(a, b), a, b).startswith("relation: none")
+
+
+# Values of output rows: text from the whole of Unicode (unpaired surrogates included, which JSON input can
+# carry), long enough to take `dumps`' orjson path or not, beside numbers, lists and nested records.
+_TEXT = st.text(st.characters(codec=None), max_size=40) | st.text(st.characters(codec=None), min_size=250, max_size=300)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+_LONG = st.text(st.characters(codec=None), min_size=256, max_size=400)
+_ROWS = st.builds(
+    lambda head, text, tail: {**head, "text": text, **tail},
+    st.dictionaries(_TEXT, _VALUES, max_size=3),
+    _LONG,
+    st.dictionaries(_TEXT, _VALUES, max_size=3),
+)  # a document's row: its text among other fields
+
+
+@given(_ROWS | st.dictionaries(_TEXT, _VALUES, max_size=6) | st.lists(_VALUES, max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_dumps_writes_what_json_writes(row: Any) -> None:
+    """Output rows are `json.dumps(row, ensure_ascii=False)` byte for byte whichever encoder writes them, or, for
+    rows with an unpaired surrogate, `json.dumps(row)`: valid JSON that reads back equal."""
+    try:
+        expected = json.dumps(row, ensure_ascii=False)
+        expected.encode("utf-8")
+    except UnicodeEncodeError:
+        expected = json.dumps(row)
+    assert dumps(row) == expected

@@ -100,6 +100,53 @@ def compiled_shingles(hashes: U64, offsets: I64, factors: U64, seed: int) -> tup
 
 
 @functools.lru_cache(maxsize=1)
+def _compiled_bottom() -> Callable[..., Any]:
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def bottom(shingles: Any, offsets: Any, doc_bits: Any, keep_shift: Any, out: Any) -> None:
+        # For each document, its `out.shape[1]` smallest distinct values of `shingle >> doc_bits`, ascending,
+        # each shifted right by `keep_shift` (`reprints.fingerprint.shingles.sketches`): a sorted buffer that a
+        # value enters only when it is below the largest kept.
+        size = out.shape[1]
+        kept = np.empty(size, dtype=np.uint64)
+        for doc in range(len(offsets) - 1):
+            count = 0
+            for row in range(offsets[doc], offsets[doc + 1]):
+                value = shingles[row] >> doc_bits
+                if count == size and value >= kept[size - 1]:
+                    continue
+                at = count
+                while at > 0 and kept[at - 1] > value:
+                    at -= 1
+                if at > 0 and kept[at - 1] == value:
+                    continue
+                last = count if count < size else size - 1
+                for move in range(last, at, -1):
+                    kept[move] = kept[move - 1]
+                kept[at] = value
+                if count < size:
+                    count += 1
+            for slot in range(count):
+                out[doc, slot] = kept[slot] >> keep_shift
+
+    return bottom
+
+
+def compiled_sketches(shingles: U64, offsets: I64, doc_bits: int, keep_bits: int, out: U64) -> None:
+    """Fill `out` (one row per document, padded beforehand) with each document's smallest distinct values of
+    `shingle >> doc_bits`, ascending, shifted right by `keep_bits - doc_bits`: what
+    `reprints.fingerprint.shingles.sketches` computes with one sort of the whole batch."""
+    _compiled_bottom()(
+        np.ascontiguousarray(shingles, dtype=np.uint64),
+        offsets.astype(np.int64),
+        np.uint64(doc_bits),
+        np.uint64(keep_bits - doc_bits),
+        out,
+    )
+
+
+@functools.lru_cache(maxsize=1)
 def _compiled_window_minima() -> Callable[..., Any]:
     import numba
 

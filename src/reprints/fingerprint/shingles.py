@@ -11,7 +11,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from reprints.fingerprint.hashing import POLY_BASE, U64, doc_bits_for, doc_keys, powers, window_hashes
 from reprints.fingerprint.kernels import COMPILED_FROM as COMPILED_FROM  # set by `reprints.kernels`
-from reprints.fingerprint.kernels import compiled_focus, compiled_match_table, compiled_shingles, window_minima
+from reprints.fingerprint.kernels import (
+    compiled_focus,
+    compiled_match_table,
+    compiled_shingles,
+    compiled_sketches,
+    window_minima,
+)
 from reprints.normalize.tokens import I64, Tokens
 
 
@@ -123,6 +129,9 @@ def sketches(tokens: Tokens, seed: int, size: int = SKETCH_SIZE) -> U64:
     doc_bits = doc_bits_for(count)
     if doc_bits > SKETCH_DOC_BITS:
         raise ValueError(f"a batch of {count:,} documents is too many to sketch at once")
+    if len(shingles) >= COMPILED_FROM:
+        compiled_sketches(shingles, offsets, doc_bits, SKETCH_DOC_BITS, out)
+        return out
     shift = np.uint64(64 - doc_bits)
     keys = doc_keys(shingles, np.diff(offsets), 0, doc_bits)
     keys.sort()

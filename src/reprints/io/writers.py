@@ -9,6 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import orjson
+
 from reprints.errors import OutputError
 
 PARQUET_CHUNK = 10_000
@@ -18,14 +20,42 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 _UTF8 = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(row, ensure_ascii=False) builds on every call
 
 
+LONG_TEXT = 256  # characters from which a row's string is encoded by orjson (`dumps`)
+
+
 def dumps(row: Any) -> str:
-    """One JSON value in the form every output file uses.
+    """One JSON value in the form every output file uses: `json.dumps(row, ensure_ascii=False)`, byte for byte.
 
     Text is written as UTF-8 except when it holds unpaired surrogates (possible in JSON input, not in UTF-8):
     then the row is written with `\\uXXXX` escapes, which is still valid JSON and loses nothing.
+
+    A row holding a long string (a document's text) has its strings encoded by orjson, several times faster and
+    escaping exactly as `json` does; its other values, and every other row, by `json` (orjson writes no spaces
+    after separators and some floats differently).
     """
+    if type(row) is dict and any(type(value) is str and len(value) >= LONG_TEXT for value in row.values()):
+        fast = _dumps_long(row)
+        if fast is not None:
+            return fast
     text = _UTF8.encode(row)
     return json.dumps(row) if not text.isascii() and SURROGATES.search(text) else text
+
+
+def _dumps_long(row: dict[Any, Any]) -> str | None:
+    """`dumps` of a dictionary with its string keys and values encoded by orjson (None: a key that is not a
+    string, or a string with an unpaired surrogate, which orjson refuses)."""
+    parts = []
+    try:
+        for key, value in row.items():
+            if type(key) is not str:
+                return None
+            encoded_value = orjson.dumps(value).decode() if type(value) is str else _UTF8.encode(value)
+            if not encoded_value.isascii() and type(value) is not str and SURROGATES.search(encoded_value):
+                return None
+            parts.append(f"{orjson.dumps(key).decode()}: {encoded_value}")
+    except orjson.JSONEncodeError:
+        return None
+    return "{" + ", ".join(parts) + "}"
 
 
 Encoded = str | list[dict[str, Any]]  # rows as JSON Lines text, or as rows (for Parquet)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reprints.fingerprint.hashing import U64, mix64, powers
+from reprints.normalize import tokens as token_module
 from reprints.normalize.tokens import I64, Tokens
 
 _LINE_BASE = 0x9E3779B1  # odd
+_LINE_SEED = 0x11E5
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,13 @@ class Lines:
 
 
 def split_lines(texts: Sequence[str], tokens: Tokens) -> Lines:
-    """The lines of a tokenized batch of texts (vectorized over the whole batch)."""
+    """The lines of a tokenized batch of texts (vectorized over the whole batch; a large batch in one compiled
+    pass, `reprints.normalize.tokens_kernel.compiled_lines`, with the same result)."""
+    if len(tokens.hashes) and sum(map(len, texts)) >= token_module.COMPILED_FROM:  # as the tokenizer decides
+        from reprints.normalize.tokens_kernel import compiled_lines
+
+        cps, text_starts = token_module._code_points(texts)
+        return Lines(*compiled_lines(cps, text_starts, tokens.starts, tokens.hashes, tokens.offsets))
     counts = np.diff(tokens.offsets)
     doc_of_token = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
     if len(doc_of_token) == 0:
@@ -65,7 +73,7 @@ def split_lines(texts: Sequence[str], tokens: Tokens) -> Lines:
     end = np.minimum(newlines[before], text_start[doc] + lengths[doc])
     return Lines(
         doc,
-        mix64(sums + sizes.astype(np.uint64), 0x11E5),
+        mix64(sums + sizes.astype(np.uint64), _LINE_SEED),
         line_first - tokens.offsets[doc],
         line_end - tokens.offsets[doc],
         start - text_start[doc],
