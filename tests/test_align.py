@@ -191,6 +191,31 @@ def test_compiled_alignment_equals_numpy_alignment(
         assert len(found[0].pair) > 0
 
 
+def test_compiled_alignment_of_pairs_with_more_match_points_than_its_first_room() -> None:
+    """The compiled pass finds a pair's match points in an array of 1,024 to begin with; a pair with more (long
+    copies, a passage repeated) is looked up again in a larger one, with the NumPy path's result."""
+    from reprints.align import chain
+
+    long_text = " ".join(" ".join(text.split()[:400]) for text in NEWS_TEXTS[:6])
+    repeated = " ".join(NEWS_TEXTS[0].split()[:200] * 4)
+    texts = [long_text, long_text, repeated, NEWS_TEXTS[0]]
+    index = _index_of(texts)
+    a = np.array([0, 0, 2, 3, 2], dtype=np.int64)
+    b = np.array([0, 1, 2, 2, 3], dtype=np.int64)
+    default = chain.COMPILED_FROM
+    try:
+        found = []
+        for threshold in (0, 10**12):
+            chain.COMPILED_FROM = threshold
+            found.append(chain.align(index, a, b, shingle_size=5, min_passage=30, max_gap=12))
+    finally:
+        chain.COMPILED_FROM = default
+    points, _, _ = chain.match_points(index, a, b)
+    assert np.bincount(points).max() > 1024
+    for name in Regions.__slots__:
+        assert np.array_equal(getattr(found[0], name), getattr(found[1], name)), name
+
+
 @given(
     st.lists(
         st.tuples(st.integers(min_value=0, max_value=60), st.integers(min_value=1, max_value=25), st.integers(-30, 30)),

@@ -17,17 +17,12 @@ _DIAGONAL_SHIFT = np.int64(1) << np.int64(31)  # added to a diagonal (j - i) to 
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow(array: Any, size: int) -> Any:
-    bigger = np.empty(max(size, 2 * len(array)), dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger
-
-
-@numba.njit(cache=True, nogil=True)
-def _points(keys: Any, positions: Any, bounds: Any, low_mask: Any, points: Any) -> Any:
+def _points(keys: Any, positions: Any, bounds: Any, low_mask: Any, points: Any) -> int:
     # The match points of one pair (`bounds`: its documents' rows a_lo, a_hi, b_lo, b_hi), each as one key
     # sorting by diagonal then position in `a`: the smaller document's rows are looked up in the other's,
-    # galloping forward through the target's sorted rows.
+    # galloping forward through the target's sorted rows. Returns how many, or -1 when `points` has no room for
+    # them all (the caller grows it and asks again: an array replaced inside this loop would cost reference
+    # counting on every row).
     a_lo, a_hi, b_lo, b_hi = bounds[0], bounds[1], bounds[2], bounds[3]
     query_is_a = a_hi - a_lo <= b_hi - b_lo
     if query_is_a:
@@ -60,11 +55,11 @@ def _points(keys: Any, positions: Any, bounds: Any, low_mask: Any, points: Any) 
             else:
                 i, j = np.int64(positions[stop]), np.int64(positions[row])
             if found == len(points):
-                points = _grow(points, found + 1)
+                return -1
             points[found] = (np.uint64(j - i + _DIAGONAL_SHIFT) << np.uint64(32)) | np.uint64(i)
             found += 1
             stop += 1
-    return points, found
+    return found
 
 
 @numba.njit(cache=True, nogil=True)
@@ -187,7 +182,10 @@ def _align_pairs(
     for p in range(len(local_a)):
         bounds[0], bounds[1] = offsets[local_a[p]], offsets[local_a[p] + 1]
         bounds[2], bounds[3] = offsets[local_b[p]], offsets[local_b[p] + 1]
-        points, found = _points(keys, positions, bounds, low_mask, points)
+        found = _points(keys, positions, bounds, low_mask, points)
+        while found < 0:
+            points = np.empty(2 * len(points), dtype=np.uint64)
+            found = _points(keys, positions, bounds, low_mask, points)
         if found == 0:
             continue
         parts = _runs(np.sort(points[:found]), shingle_size, max_gap)
