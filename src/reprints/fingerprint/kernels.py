@@ -205,11 +205,21 @@ def _compiled_match_table() -> Callable[..., Any]:
         shingles: Any, offsets: Any, shift: Any, max_repeats: int, hashes: Any, positions: Any, counts: Any
     ) -> int:
         # Document by document: its shingles sorted by their hash's top bits (`hash >> shift`), stably (positions
-        # break ties), runs of equal hashes longer than `max_repeats` left out.
+        # break ties), runs of equal hashes longer than `max_repeats` left out. A document of at most 2**shift
+        # shingles sorts one word per shingle, its top bits then its position (`shift` bits free for it); a
+        # longer one takes a stable argsort.
         total = 0
+        low = (np.uint64(1) << shift) - np.uint64(1)
         for doc in range(len(offsets) - 1):
             lo, hi = offsets[doc], offsets[doc + 1]
-            order = np.argsort(shingles[lo:hi] >> shift, kind="mergesort")
+            if hi - lo <= (np.int64(1) << np.int64(shift)):
+                packed = np.empty(hi - lo, dtype=np.uint64)
+                for k in range(hi - lo):
+                    packed[k] = ((shingles[lo + k] >> shift) << shift) | np.uint64(k)
+                packed.sort()
+                order = (packed & low).astype(np.int64)
+            else:
+                order = np.argsort(shingles[lo:hi] >> shift, kind="mergesort")
             kept = 0
             start = 0
             for k in range(1, hi - lo + 1):
