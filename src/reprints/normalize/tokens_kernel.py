@@ -2,9 +2,11 @@
 disk): the NumPy code there gives the same tokens and serves small batches. Imported only when a batch is large
 enough (numba's import and cache load cost a few hundred milliseconds).
 
-One walk over the code points segments tokens, folds each word character through the tables, hashes the folded
-units and widens each token over its glued punctuation; astral characters (outside the tables) are looked up in a
-small table of the batch's own astral characters, built in Python before the walk.
+One walk over the code points segments tokens, adds each word character's share of its token's hash (its folded
+units' hashes, summed per character once per process) and widens each token over its glued punctuation; astral
+characters (outside the tables) are looked up in a small table of the batch's own astral characters, built in
+Python before the walk. The batch's lines (`reprints.normalize.lines.split_lines`) are cut in a second compiled
+pass over its tokens and newlines (`compiled_lines`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from reprints.fingerprint.hashing import U64
+from reprints.fingerprint.hashing import U64, mix64
 from reprints.normalize import chars, lines
 from reprints.normalize.chars import MAX_FOLD, CharTables, astral_fold, astral_lookup
 
@@ -37,21 +39,14 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _SPLIT_BIT, _SPACE_BIT = 4, 8
 
 
-def _mixed(units: npt.NDArray[np.uint32], char_seed: int) -> U64:
-    """`reprints.fingerprint.hashing.mix64` of fold units (the kernel's tables are built from it, so they cannot
-    drift from the NumPy tokenizer's hashes)."""
-    from reprints.fingerprint.hashing import mix64
-
-    return mix64(units.astype(np.uint64), char_seed)
-
-
 def _contributions(
     fold_len: npt.NDArray[np.uint8], folds: npt.NDArray[np.uint32], char_seed: int, token_base: int
 ) -> U64:
     """What each character adds to its token's polynomial hash, before the power of its position: the sum over
     its fold units of `mix(unit) * token_base**slot` (mod 2**64); the walk then multiplies by the power reached
-    and advances the power by `token_base**fold_len`. The same sum as unit by unit, by distributivity."""
-    mixed = _mixed(folds, char_seed)
+    and advances the power by `token_base**fold_len`. The same sum as unit by unit, by distributivity; built with
+    the NumPy tokenizer's own `mix64`, so the two cannot drift apart."""
+    mixed = mix64(folds.astype(np.uint64), char_seed)
     total = np.zeros(len(fold_len), dtype=np.uint64)
     power = np.uint64(1)
     with np.errstate(over="ignore"):
