@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -151,6 +152,38 @@ def test_serving_beyond_localhost_needs_a_token(tmp_path: Path) -> None:
     run_cli("index", "add", "--index", tmp_path / "index", ARTICLE)
     refused = run_cli("serve", "--index", tmp_path / "index", "--host", "0.0.0.0", check=False)
     assert refused.returncode == 2 and "give a --token" in refused.stderr
+
+
+def test_queries_answered_in_the_event_loop_or_in_a_thread_alike(
+    index_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An article-sized query is answered in the server's event loop, a longer one in a thread: both give what
+    `query` gives."""
+    from reprints.index.query import query
+    from reprints.web import app as module
+
+    where: list[str] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            where.append("event loop")
+        except RuntimeError:
+            where.append("thread")
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(module, "query", recorded)
+    article, page = ARTICLE.read_text(encoding="utf-8"), PAGE.read_text(encoding="utf-8")
+    with serving(create_app(store=index_app)) as base:
+        call(base + "/documents", "POST", [{"id": "page", "text": page}, *_docs(6, "n")])
+        expected = {"matches": [m.to_dict() for m in query(index_app, article)]}
+        assert expected["matches"] and len(article) <= module.INLINE_QUERY_CHARS
+        answers = []
+        for inline in (module.INLINE_QUERY_CHARS, 0):
+            monkeypatch.setattr(module, "INLINE_QUERY_CHARS", inline)
+            answers.append(call(base + "/query", "POST", {"text": article}))
+    assert answers == [(200, expected), (200, expected)]
+    assert where == ["event loop", "thread"]
 
 
 def test_concurrent_adds_and_queries(index_app: Any) -> None:

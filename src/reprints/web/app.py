@@ -38,6 +38,7 @@ from reprints.web.run import FinishedRun
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of one request
 COMPUTING_THREADS = 1  # queries and comparisons computed at once in one process (CPU-bound: see `create_app`)
+INLINE_QUERY_CHARS = 20_000  # a query text up to this long is answered in the event loop, not in a thread
 STATIC = resources.files("reprints.web") / "static"
 PAGES = {"/": "index.html", "/pair": "pair.html", "/doc": "doc.html"}
 log = logging.getLogger(__name__)
@@ -233,9 +234,13 @@ def create_app(
         if doc_id is not None and not isinstance(doc_id, str):
             raise HTTPError(400, "'id' must be a string")
         metadata = {key: value for key, value in body.items() if key not in ("id", "text", "limit")}
-        matches = await computed(
-            lambda: query(index, body["text"], doc_id=doc_id, metadata=metadata or None, limit=limit)
-        )
+
+        def answer() -> list[Any]:
+            return query(index, body["text"], doc_id=doc_id, metadata=metadata or None, limit=limit)
+
+        # An article-sized query takes a few milliseconds: answered here, it saves the hand-over to a thread and
+        # back (and the two threads taking turns with the interpreter) that would cost a good share of that.
+        matches = answer() if len(body["text"]) <= INLINE_QUERY_CHARS else await computed(answer)
         return JSONResponse({"matches": [match.to_dict() for match in matches]})
 
     async def compare(request: Request) -> Response:
