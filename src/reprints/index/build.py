@@ -475,10 +475,7 @@ def _relearn(
         for num, entry in read.items():
             evidence.keep(num, entry)
     entries = [known[num] if num in known else read[num] for num in nums]
-    line_keys_of = [entry[0] for entry in entries]
-    tokens_of = [entry[1] for entry in entries]
-    sketches = [entry[2] for entry in entries]
-    names = [entry[3] for entry in entries]
+    line_keys_of, tokens_of, sketches, names = (list(column) for column in zip(*entries, strict=True))
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
     unsigned_keys = np.fromiter(holders.keys(), dtype=np.int64, count=len(holders)).view(np.uint64).tolist()
     wanted = dict(zip(unsigned_keys, holders.values(), strict=True))

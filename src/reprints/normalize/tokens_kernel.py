@@ -39,6 +39,12 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _SPLIT_BIT, _SPACE_BIT = 4, 8
 
 
+def _flags(kind: npt.NDArray[np.uint8], split: npt.NDArray[np.bool_], space: npt.NDArray[np.bool_]) -> Any:
+    """The walk's byte per character (see `_SPLIT_BIT`)."""
+    bits = kind.astype(np.uint8) | (split.astype(np.uint8) * np.uint8(_SPLIT_BIT))
+    return (bits | (space.astype(np.uint8) * np.uint8(_SPACE_BIT))).astype(np.uint8)
+
+
 def _contributions(
     fold_len: npt.NDArray[np.uint8], folds: npt.NDArray[np.uint32], char_seed: int, token_base: int
 ) -> U64:
@@ -72,11 +78,7 @@ def _tables_for(table: CharTables, char_seed: int, token_base: int) -> _WalkTabl
     key = (id(table), char_seed, token_base)
     kept = _walk_tables.get(key)
     if kept is None or kept[0] is not table:
-        flags = (
-            table.kind.astype(np.uint8)
-            | np.where(table.split, np.uint8(_SPLIT_BIT), np.uint8(0))
-            | np.where(table.is_space, np.uint8(_SPACE_BIT), np.uint8(0))
-        ).astype(np.uint8)
+        flags = _flags(table.kind, table.split, table.is_space)
         steps = np.ones(MAX_FOLD + 1, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for n in range(1, MAX_FOLD + 1):
@@ -210,9 +212,7 @@ def compiled_tokens(
         folds = [astral_fold(int(cp)) for cp in astral]
     else:
         astral_kind, astral_split, folds = np.empty(0, np.uint8), np.empty(0, np.bool_), []
-    astral_flags = (astral_kind.astype(np.uint8) | np.where(astral_split, np.uint8(_SPLIT_BIT), np.uint8(0))).astype(
-        np.uint8
-    )
+    astral_flags = _flags(astral_kind, astral_split, np.zeros(len(astral), dtype=np.bool_))  # none is a space
     astral_fold_len = np.array([len(units) for units in folds], dtype=np.uint8)
     astral_folds = np.zeros((len(folds), MAX_FOLD), dtype=np.uint32)
     for row, units in enumerate(folds):
