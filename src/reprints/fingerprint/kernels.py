@@ -54,31 +54,43 @@ def _compiled_focus() -> Callable[..., Any]:
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def focus(shingles: Any, first_start: int, first_end: int, shift: Any, bitmap: int, keep: Any) -> None:
-        # Rows of the first document, and rows of the others whose top bits are among the first's: a bitmap of
-        # the first's low bits sifts the rows, a binary search settles the few that pass.
-        first = np.unique(shingles[first_start:first_end] >> shift)
-        low = np.uint64(bitmap - 1)
-        seen = np.zeros(bitmap, dtype=np.bool_)
-        for value in first:
-            seen[value & low] = True
+    def focus(shingles: Any, first_start: int, first_end: int, shift: Any, keep: Any) -> None:
+        # Rows of the first document, and rows of the others whose top bits are among the first's: the first's
+        # top bits in an open-addressing table at most a quarter full (they are hash bits already: their low
+        # bits are the slot), which every other row probes.
+        size = 1024
+        while size < 4 * (first_end - first_start):
+            size *= 2
+        mask = np.uint64(size - 1)
+        table = np.empty(size, dtype=np.uint64)
+        used = np.zeros(size, dtype=np.bool_)
+        for row in range(first_start, first_end):
+            value = shingles[row] >> shift
+            slot = value & mask
+            while used[slot] and table[slot] != value:
+                slot = (slot + np.uint64(1)) & mask
+            used[slot] = True
+            table[slot] = value
+            keep[row] = True
         for row in range(len(shingles)):
             if first_start <= row < first_end:
-                keep[row] = True
                 continue
             top = shingles[row] >> shift
-            if seen[top & low]:
-                at = np.searchsorted(first, top)
-                keep[row] = at < len(first) and first[at] == top
+            slot = top & mask
+            while used[slot]:
+                if table[slot] == top:
+                    keep[row] = True
+                    break
+                slot = (slot + np.uint64(1)) & mask
 
     return focus
 
 
-def compiled_focus(shingles: U64, first_start: int, first_end: int, doc_bits: int, bitmap: int) -> np.ndarray:
+def compiled_focus(shingles: U64, first_start: int, first_end: int, doc_bits: int) -> np.ndarray:
     """Which rows `reprints.fingerprint.shingles.focused_match_table` keeps (the first document's rows from
-    `first_start` to `first_end`); `bitmap`: a power of two."""
+    `first_start` to `first_end`)."""
     keep = np.zeros(len(shingles), dtype=np.bool_)
-    _compiled_focus()(np.ascontiguousarray(shingles), first_start, first_end, np.uint64(doc_bits), bitmap, keep)
+    _compiled_focus()(np.ascontiguousarray(shingles), first_start, first_end, np.uint64(doc_bits), keep)
     return keep
 
 

@@ -220,7 +220,7 @@ def focused_match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPE
         return match_table(shingles, offsets, max_repeats)
     doc_bits = doc_bits_for(len(offsets) - 1)
     if len(shingles) >= COMPILED_FROM:
-        keep = compiled_focus(shingles, int(offsets[0]), int(offsets[1]), doc_bits, FOCUS_BITMAP)
+        keep = compiled_focus(shingles, int(offsets[0]), int(offsets[1]), doc_bits)
     else:
         shift = np.uint64(doc_bits)
         tops = shingles >> shift
