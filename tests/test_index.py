@@ -594,6 +594,30 @@ def test_queries_answer_the_same_when_every_batch_takes_the_compiled_kernels(
     assert sum(len(found) for found in plain) >= 8
 
 
+def test_a_mapped_index_answers_as_a_read_one_and_takes_writes(tmp_path: Path) -> None:
+    """A server maps the index file into memory (`mapped_mb`): its connections really map it (SQLite's
+    `mmap_size`), every stored document and the seed article get the matches an unmapped store gives, and a
+    document added and one removed through the mapped store are seen by both."""
+    docs = _corpus_from(NEWS_TEXTS[:12], [(0, 0, 4), (1, 2, 3), (3, 0, 40)])
+    docs.append(Document("seed-page", PAGE.read_text(encoding="utf-8"), len(docs)))
+    queries = [*((doc.text, doc.id) for doc in docs), (ARTICLE.read_text(encoding="utf-8"), None)]
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, docs)
+    with open_index(tmp_path / "index") as read, open_index(tmp_path / "index", mapped_mb=64) as mapped:
+        with mapped.reading() as db:
+            assert db.execute("PRAGMA mmap_size").fetchone()[0] == 64 * 1024 * 1024
+        with read.reading() as db:
+            assert db.execute("PRAGMA mmap_size").fetchone()[0] == 0
+        answers = [[[m.to_dict() for m in query(s, text, doc_id=i)] for text, i in queries] for s in (read, mapped)]
+        assert answers[0] == answers[1]
+        assert any(match["id"] == "seed-page" for match in answers[1][-1])
+        add_documents(mapped, [Document("article", ARTICLE.read_text(encoding="utf-8"), 0)])
+        remove_documents(mapped, ["seed-page"])
+        for store in (read, mapped):
+            found = [match.id for match in query(store, PAGE.read_text(encoding="utf-8"))]
+            assert "article" in found and "seed-page" not in found
+
+
 TEMPLATE_LINES = [
     "Share this article on social media",
     "Sign up for our morning newsletter and get the day's top stories in your inbox",

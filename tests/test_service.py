@@ -283,8 +283,9 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
 def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -> None:
-    """`reprints serve --workers 2`: two processes answer on one port from one index (a document added through
-    one is found through the other), a process killed is replaced, and SIGTERM stops them all."""
+    """`reprints serve --workers 2`: two processes answer on one port from one index, each mapping its file (a
+    document added through one is found through the other), a process killed is replaced, and SIGTERM stops them
+    all."""
     index = tmp_path / "index"
     run_cli("index", "add", "--index", index, NEWS)
     port = _free_port()
@@ -304,6 +305,10 @@ def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -
             time.sleep(0.1)
         children = _children(server.pid)
         assert len(children) == 2
+        # Each process reads the index through a mapping of its file (`--mapped-mb`, on by default).
+        database = str((index / "index.sqlite").resolve())  # (its -shm file is mapped in any case)
+        for pid in children:
+            assert any(line.endswith(" " + database) for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
         article = ARTICLE.read_text(encoding="utf-8")
         assert call(base + "/documents", "POST", {"id": "article", "text": article})[0] == 201
         with ThreadPoolExecutor(8) as pool:  # enough at once that both processes answer

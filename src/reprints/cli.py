@@ -358,10 +358,11 @@ def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int
     first."""
     from reprints.index.api import open_index
     from reprints.index.query import query
+    from reprints.index.store import SERVE_MAPPED_MB
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
-    with open_index(folder) as store:
+    with open_index(folder, mapped_mb=SERVE_MAPPED_MB) as store:  # read as a server reads it
         for path in files:
             if str(path) == "-":
                 name, text = "-", sys.stdin.read()
@@ -451,9 +452,18 @@ def _web_app(**kwargs: Any) -> Any:
     show_default=True,
     help="Server processes sharing the port (a query is CPU-bound: one process answers one at a time).",
 )
-def serve(folder: Path, host: str, port: int, token: str | None, workers: int) -> None:
+@click.option(
+    "--mapped-mb",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Megabytes of the index file each server process maps into memory to read it (0: none).  [default: 1024]",
+)
+def serve(folder: Path, host: str, port: int, token: str | None, workers: int, mapped_mb: int | None) -> None:
     """Serve an index over HTTP: the JSON API (OpenAPI at /openapi.json) and the query pages."""
     from reprints.index.api import open_index
+    from reprints.index.store import SERVE_MAPPED_MB
+
+    mapped = SERVE_MAPPED_MB if mapped_mb is None else mapped_mb
 
     open_index(folder).close()  # a missing or foreign index is reported before the port is taken
 
@@ -461,7 +471,7 @@ def serve(folder: Path, host: str, port: int, token: str | None, workers: int) -
         from reprints.kernels import prefer_compiled
 
         prefer_compiled()  # each server process answers many small queries
-        return _web_app(store=open_index(folder), token=token, hosts=_local_hosts(host))
+        return _web_app(store=open_index(folder, mapped_mb=mapped), token=token, hosts=_local_hosts(host))
 
     _serve_app(app, host, port, token, f"the index {folder}", workers)
 

@@ -23,15 +23,17 @@ RUN_OPTIONS = {"workers", "batch_chars", "progress"}
 COMPILED_LEARNING_FROM = 16 * 1024 * 1024  # bytes of input from which an add learns boilerplate compiled
 
 
-def open_index(folder: str | os.PathLike[str], *, create: bool = False, **options: Any) -> Store:
-    """Open an index folder (created with these options' parameters when `create` and it does not exist yet).
+def open_index(folder: str | os.PathLike[str], *, create: bool = False, mapped_mb: int = 0, **options: Any) -> Store:
+    """Open an index folder (created with these options' parameters when `create` and it does not exist yet);
+    `mapped_mb`: megabytes of its database file each connection maps into memory (a server's, see
+    `reprints.index.store.SERVE_MAPPED_MB`).
 
     Raises:
         InputError: the folder holds no index (and `create` is false), or one of another format.
         ConfigError: an option differs from the parameters the index was created with.
     """
     config = Config.from_options(**options)
-    store = Store(os.fspath(folder), create=create, config=config)
+    store = Store(os.fspath(folder), create=create, config=config, mapped_mb=mapped_mb)
     store.check_parameters(config, options)
     return store
 
