@@ -306,9 +306,17 @@ def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -
         children = _children(server.pid)
         assert len(children) == 2
         # Each process reads the index through a mapping of its file (`--mapped-mb`, on by default).
-        database = str((index / "index.sqlite").resolve())  # (its -shm file is mapped in any case)
-        for pid in children:
-            assert any(line.endswith(" " + database) for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+        # (Its -shm file is mapped in any case.) A process maps it once it has opened the index: one may still be
+        # starting when the other answers /health.
+        database = str((index / "index.sqlite").resolve())
+
+        def mapping(pid: int) -> bool:
+            return any(line.endswith(" " + database) for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+
+        deadline = time.monotonic() + 60
+        while not all(mapping(pid) for pid in children):
+            assert time.monotonic() < deadline, "a server process does not map the index file"
+            time.sleep(0.1)
         article = ARTICLE.read_text(encoding="utf-8")
         assert call(base + "/documents", "POST", {"id": "article", "text": article})[0] == 201
         with ThreadPoolExecutor(8) as pool:  # enough at once that both processes answer
