@@ -15,6 +15,7 @@ import click
 from reprints import __version__
 from reprints.config import (
     EXTRACT_MODES,
+    SERVE_MAPPED_MB,
     AlignConfig,
     BoilerplateConfig,
     CandidateConfig,
@@ -358,7 +359,6 @@ def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int
     first."""
     from reprints.index.api import open_index
     from reprints.index.query import query
-    from reprints.index.store import SERVE_MAPPED_MB
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
@@ -455,15 +455,13 @@ def _web_app(**kwargs: Any) -> Any:
 @click.option(
     "--mapped-mb",
     type=click.IntRange(min=0),
-    default=None,
-    help="Megabytes of the index file each server process maps into memory to read it (0: none).  [default: 1024]",
+    default=SERVE_MAPPED_MB,
+    show_default=True,
+    help="Megabytes of the index file each server process maps into memory to read it (0: none).",
 )
-def serve(folder: Path, host: str, port: int, token: str | None, workers: int, mapped_mb: int | None) -> None:
+def serve(folder: Path, host: str, port: int, token: str | None, workers: int, mapped_mb: int) -> None:
     """Serve an index over HTTP: the JSON API (OpenAPI at /openapi.json) and the query pages."""
     from reprints.index.api import open_index
-    from reprints.index.store import SERVE_MAPPED_MB
-
-    mapped = SERVE_MAPPED_MB if mapped_mb is None else mapped_mb
 
     open_index(folder).close()  # a missing or foreign index is reported before the port is taken
 
@@ -471,7 +469,7 @@ def serve(folder: Path, host: str, port: int, token: str | None, workers: int, m
         from reprints.kernels import prefer_compiled
 
         prefer_compiled()  # each server process answers many small queries
-        return _web_app(store=open_index(folder, mapped_mb=mapped), token=token, hosts=_local_hosts(host))
+        return _web_app(store=open_index(folder, mapped_mb=mapped_mb), token=token, hosts=_local_hosts(host))
 
     _serve_app(app, host, port, token, f"the index {folder}", workers)
 

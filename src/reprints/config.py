@@ -23,6 +23,13 @@ def _default(instance: object, name: str) -> object:
     return next(f.default for f in fields(instance) if f.name == name)  # type: ignore[arg-type]
 
 
+# How much of an index's database file a server's connections map into memory (`reprints serve --mapped-mb`,
+# `reprints.index.store.Store(mapped_mb=...)`): SQLite then reads pages straight from the OS's file cache, without
+# a system call and a copy each. A 1,000-word query against the bulk corpus reads ~150 anchors' B-tree paths and
+# ~40 candidates' tokens, mostly outside its page cache: it costs ~10% less in-process and a loaded 2-process
+# server answers ~15% more queries a second (BENCHMARKS.md). The mapped pages are the file cache's own, shared by
+# every process that maps or reads the file, and count in each process' resident set as they are touched.
+SERVE_MAPPED_MB = 1024
 EXTRACT_MODES = ("main", "page")  # the text of an HTML page: its main text, or all its visible text
 
 

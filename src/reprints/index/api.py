@@ -26,7 +26,7 @@ COMPILED_LEARNING_FROM = 16 * 1024 * 1024  # bytes of input from which an add le
 def open_index(folder: str | os.PathLike[str], *, create: bool = False, mapped_mb: int = 0, **options: Any) -> Store:
     """Open an index folder (created with these options' parameters when `create` and it does not exist yet);
     `mapped_mb`: megabytes of its database file each connection maps into memory (a server's, see
-    `reprints.index.store.SERVE_MAPPED_MB`).
+    `reprints.config.SERVE_MAPPED_MB`).
 
     Raises:
         InputError: the folder holds no index (and `create` is false), or one of another format.

@@ -43,13 +43,6 @@ FORMAT = 3
 UPGRADABLE = (1, 2)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
-# How much of the database file a server's connections map into memory (`Store(mapped_mb=...)`): SQLite then reads
-# pages straight from the OS's file cache, without a system call and a copy each. A 1,000-word query against the
-# bulk corpus reads ~150 anchors' B-tree paths and ~40 candidates' tokens, mostly outside its page cache: it costs
-# ~10% less in-process and a loaded 2-process server answers ~15% more queries a second (BENCHMARKS.md). The mapped
-# pages are the file cache's own, shared by every process that maps or reads the file, and count in each process'
-# resident set as they are touched.
-SERVE_MAPPED_MB = 1024
 DATABASE = "index.sqlite"
 
 # Parameters that shape what the index stores or answers; an index keeps the values it was created with.
@@ -214,8 +207,8 @@ class Store:
         self, folder: str | Path, *, create: bool = False, config: Config | None = None, mapped_mb: int = 0
     ) -> None:
         """Open (or, with `create`, make) the index in `folder`; `mapped_mb`: how many megabytes of the database
-        file each connection maps into memory (0: none; see SERVE_MAPPED_MB). A mapped file must not shrink while
-        it is open (reprints never shrinks it: no VACUUM), or reading it faults."""
+        file each connection maps into memory (0: none; see `reprints.config.SERVE_MAPPED_MB`). A mapped file must
+        not shrink while it is open (reprints never shrinks it: no VACUUM), or reading it faults."""
         self.folder = Path(folder)
         self.mapped_mb = mapped_mb
         self.path = self.folder / DATABASE
