@@ -6,6 +6,7 @@ is reused, and settings given with `spark_conf` are applied to it). Skipped wher
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import os
@@ -22,11 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reprints
+import reprints.io.sources
 from conftest import SEEDS, SHARED_PRESENT, SKIP_REASON, WIRECOPY, run_cli
 from reprints.candidates.join import join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
 from reprints.errors import ConfigError, InputError
+from reprints.io.jsonl import raw_jsonl
 from spark_cluster import standalone_cluster
 from test_invariants import TRANSFORMS, articles, build, write
 
@@ -143,6 +146,35 @@ def test_bad_input_accounted_for_as_locally(tmp_path: Path) -> None:
     with pytest.raises(InputError) as from_spark:
         reprints.dedup([source], tmp_path / "fail-spark", on_error="fail", engine="spark")
     assert str(from_spark.value) == str(from_local.value)
+
+
+def test_executors_read_plain_json_lines_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver cuts a plain JSON Lines input into byte ranges and never reads its lines (reading them in this
+    process fails the run): the executors count, read and parse them, on both passes, and the outputs are the
+    local engine's. A gzip input beside it is read by the driver, as before."""
+    example = Path(__file__).parent.parent / "examples" / "news" / "docs.jsonl"
+    lines = example.read_bytes().splitlines()
+    plain, packed = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
+    plain.write_bytes(b"\n".join(lines[100:] + lines[:30]) + b"\n")
+    with gzip.open(packed, "wb") as handle:
+        handle.write(b"\n".join(lines[:100]) + b"\n")
+    local = tmp_path / "local"
+    reprints.dedup([plain, packed], local, workers=1, batch_chars=30_000)
+    read_here: list[str] = []
+
+    def refused(item: Any) -> Any:
+        read_here.append(str(item))
+        raise AssertionError("the driver read a plain JSON Lines input")
+
+    def only_compressed(path: Path) -> Any:
+        return refused(path) if path.name.endswith(".jsonl") else raw_jsonl(path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reprints.io.sources, "lines_of", refused)
+        patch.setattr(reprints.io.sources, "raw_jsonl", only_compressed)
+        reprints.dedup([plain, packed], tmp_path / "spark", engine="spark", batch_chars=30_000)
+    assert not read_here
+    assert_same_outputs(local, tmp_path / "spark")
 
 
 @given(

@@ -28,6 +28,8 @@ from reprints.engines.local_stages import (
     fingerprint_corpus,
     learn_boilerplate,
     mapped_candidates,
+    raw_again,
+    raw_plan,
     read_and_tokenize,
     relate,
     text_batches,
@@ -40,7 +42,8 @@ from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import drop_pages, load_dataclass, release_free_memory, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
 from reprints.io.pages import Pages
-from reprints.io.sources import Raw, raw_readable, raw_records
+from reprints.io.slices import Slice
+from reprints.io.sources import Raw, raw_readable
 from reprints.io.verify import Batch, batches_again, check_files, verified
 from reprints.io.writers import prepare_folder, write_json
 from reprints.normalize.boilerplate import line_keys
@@ -166,7 +169,7 @@ def _run(
     with opened as engine:
         if raw_readable(files, config.read) and config.read.on_error == "skip":  # the workers parse the lines
             reading = read_and_tokenize(
-                raw_records(files, report_empty=True), config, engine, timer, work, resumed, raw=True
+                raw_plan(files, config, engine, timer), config, engine, timer, work, resumed, raw=True
             )
         else:
             documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
@@ -212,9 +215,9 @@ def _run(
             check_files(files, manifest["inputs"])
             # The first pass' batches read again, checked by the workers that write them; JSON Lines unparsed (the
             # workers parse them too).
-            read_again: Iterator[Batch[Document]] | Iterator[Batch[Raw]]
+            read_again: Iterator[Batch[Document]] | Iterator[Batch[Raw]] | Iterator[Batch[Raw | Slice]]
             if raw_readable(files, config.read):
-                read_again = batches_again(raw_records(files), reading.batches, reading.checksums)
+                read_again = raw_again(files, reading)
             else:
                 again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
                 read_again = batches_again(again, reading.batches, reading.checksums)

@@ -10,8 +10,8 @@ import logging
 import shutil
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,8 +40,9 @@ from reprints.fingerprint.corpus import (
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
-from reprints.io.sources import Names, Raw
-from reprints.io.verify import Checksum
+from reprints.io.slices import Slice, count_slices, cut, numbered, sliceable
+from reprints.io.sources import Names, Raw, raw_records, report_empty
+from reprints.io.verify import Batch, Checksum, batches_again
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
 from reprints.report.timing import StageTimer
@@ -77,25 +78,98 @@ def text_batches(
         yield number, texts, first, checksum.value()
 
 
-def raw_batches(items: Iterator[Raw], config: Config, timer: StageTimer) -> Iterator[tuple[int, list[Raw], int]]:
-    """Numbered batches of JSON Lines lines not yet parsed (`reprints.io.sources.raw_records`) of about
-    `batch_chars` bytes, with the index of each batch's first document."""
-    number, first = 0, 0
+COUNT_TASKS_PER_WORKER = 4  # line-counting tasks a worker gets (the ranges counted by one task: at most 256 MB)
+
+
+def raw_plan(
+    files: Sequence[Path], config: Config, engine: Engine, timer: StageTimer
+) -> Iterator[list[Raw] | list[Slice]]:
+    """The reading pass' batches of JSON Lines not yet parsed, in input order, of about `batch_chars` bytes:
+    ranges of plain files (`reprints.io.slices`: the workers count their line breaks first, then read them;
+    this process never reads their bytes), and lines of compressed files, read here (they cannot be read from the
+    middle). A batch holds ranges or lines, never both. An input holding no records is reported (logged)."""
+    began = time.perf_counter()
+    size = config.run.batch_chars
+    plain = [sliceable(path) for path in files]
+    cuts = {path: cut(path, size) for path, whole in zip(files, plain, strict=True) if whole}
+    slices = [piece for pieces in cuts.values() for piece in pieces]
+    per_task = min(
+        256 << 20, max(size, -(-sum(p.end - p.start for p in slices) // (COUNT_TASKS_PER_WORKER * engine.workers)))
+    )
+    groups = _grouped(slices, per_task)
+    counted = [count for counts in engine.map(count_slices, groups) for count in counts]
+    ranges = iter(numbered(slices, counted))
+    blank = iter(count.blank for count in counted)
+    for path, pieces in cuts.items():
+        if all([next(blank) for _ in pieces]):
+            report_empty(path)
+    timer.add("read", time.perf_counter() - began)
+    run: list[Path] = []  # compressed files in a row, read here
+    for path, whole in zip(files, plain, strict=True):
+        if not whole:
+            run.append(path)
+            continue
+        if run:
+            yield from _line_batches(raw_records(run, report_empty=True), size, timer)
+            run = []
+        yield from _grouped([next(ranges) for _ in cuts[path]], size)
+    if run:
+        yield from _line_batches(raw_records(run, report_empty=True), size, timer)
+
+
+def raw_again(files: Sequence[Path], reading: Reading) -> Iterator[Batch[Raw | Slice]]:
+    """The reading pass' batches of JSON Lines for a later pass, each to be read and checked where it is used:
+    the same ranges of plain files (the workers read them again), lines of the other files read here again
+    (`reprints.io.verify.batches_again`).
+
+    Raises:
+        InputError: the lines read here are more or fewer than first read.
+    """
+    ranged = {piece.path for pieces in reading.slices.values() for piece in pieces}
+    lines = raw_records([path for path in files if str(path) not in ranged])
+    again: Iterator[Batch[Raw]] = batches_again(
+        lines, [batch for batch in reading.batches if batch[0] not in reading.slices], reading.checksums
+    )
+    for number, first, count in reading.batches:
+        pieces = reading.slices.get(number)
+        if pieces is None:
+            yield cast(Batch[Raw | Slice], next(again))
+        else:
+            yield Batch(first, cast(list[Raw | Slice], pieces), reading.checksums[number], count)
+    for _ in again:  # its end checks that no line is left over
+        pass
+
+
+def _grouped(slices: Iterable[Slice], size: int) -> Iterator[list[Slice]]:
+    """Ranges gathered in order into lists of at least `size` bytes (the last one perhaps fewer)."""
+    group: list[Slice] = []
+    total = 0
+    for piece in slices:
+        group.append(piece)
+        total += piece.end - piece.start
+        if total >= size:
+            yield group
+            group, total = [], 0
+    if group:
+        yield group
+
+
+def _line_batches(items: Iterator[Raw], size: int, timer: StageTimer) -> Iterator[list[Raw]]:
+    """Lines read here (`reprints.io.sources.raw_records`) gathered into batches of about `size` bytes."""
     batch: list[Raw] = []
-    size = 0
+    total = 0
     began = time.perf_counter()
     for item in items:
         batch.append(item)
-        size += len(item[1]) if isinstance(item, tuple) else 1
-        if size >= config.run.batch_chars:
+        total += len(item[1]) if isinstance(item, tuple) else 1
+        if total >= size:
             timer.add("read", time.perf_counter() - began)
-            yield number, batch, first
+            yield batch
             began = time.perf_counter()
-            first += len(batch)
-            batch, size, number = [], 0, number + 1
+            batch, total = [], 0
     timer.add("read", time.perf_counter() - began)
     if batch:
-        yield number, batch, first
+        yield batch
 
 
 class Sites:
@@ -129,6 +203,7 @@ class Reading:
     sketches: U64  # each document's bottom-k sketch (`reprints.fingerprint.shingles.sketches`)
     lines_folder: Path | None = None  # where the line arrays and sketches are mapped from (None: in memory)
     index_progress: dict[str, Any] | None = None  # how far an interrupted run fingerprinted (`saved_progress`)
+    slices: dict[int, list[Slice]] = field(default_factory=dict)  # the ranges of files of each batch of ranges
 
     def lines_released(self) -> Reading:
         """This reading without its line arrays and sketches (boilerplate learning is done with them), their
@@ -147,7 +222,7 @@ class Reading:
 
 
 def read_and_tokenize(
-    documents: Iterator[Document] | Iterator[Raw],
+    documents: Iterator[Document] | Iterator[list[Raw] | list[Slice]],
     config: Config,
     engine: Engine,
     timer: StageTimer,
@@ -158,9 +233,9 @@ def read_and_tokenize(
 ) -> Reading:
     """The reading pass: every document read once, tokenized and split into lines in checkpointed batches.
 
-    With `raw`, `documents` are the items of `reprints.io.sources.raw_records` (JSON Lines not yet parsed): the
-    workers parse and check them (`RawTokenizeTask`) and this process names, reports and counts them as
-    `iter_documents` would."""
+    With `raw`, `documents` are batches of JSON Lines not yet parsed (`raw_plan`: lines, or ranges of files):
+    the workers read, parse and check them (`RawTokenizeTask`), and this process names, reports and counts the
+    documents as `iter_documents` would, learning how many each batch holds from its result."""
     corpus = Corpus()
     sites = Sites(config.boilerplate.site_field)
     order_by = config.decide.order_by
@@ -194,10 +269,14 @@ def read_and_tokenize(
             checksum.add_digest(doc_id, batch.digests[offset])
         checksums.append(checksum.value())
 
-    def tasks() -> Iterator[tuple[int, list[str]] | tuple[int, list[Raw]]]:
+    sliced: dict[int, list[Slice]] = {}  # the ranges of files each batch of ranges read
+
+    def tasks() -> Iterator[tuple[int, list[str]] | tuple[int, list[Raw] | list[Slice]]]:
         if raw:
-            for number, items, first in raw_batches(cast(Iterator[Raw], documents), config, timer):
-                batches.append((number, first, len(items)))
+            for number, items in enumerate(cast(Iterator[list[Raw] | list[Slice]], documents)):
+                batches.append((number, -1, -1))  # its documents are known from its result
+                if items and isinstance(items[0], Slice):
+                    sliced[number] = items
                 yield number, items
             return
         for number, texts, first, checksum in text_batches(cast(Iterator[Document], documents), config, timer, visit):
@@ -223,11 +302,16 @@ def read_and_tokenize(
     doc_hashes, doc_tokens = [], []
     began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
+        read = 0
         for number, result in enumerate(engine.map(task, tasks())):
-            _, first, count = batches[number]
             lines, loaded = result[0], result[1]
             if len(result) == 3:
+                first, count = read, len(result[2].ids)
+                batches[number] = (number, first, count)
                 parsed(first, result[2])
+            else:
+                _, first, count = batches[number]
+            read += count
             for column, values in zip(
                 line_columns, (lines.docs + first, lines.hashes, lines.token_counts), strict=True
             ):
@@ -255,6 +339,7 @@ def read_and_tokenize(
         sketch_column.close().reshape(-1, SKETCH_SIZE),
         folder,
         progress,
+        sliced,
     )
 
 

@@ -20,7 +20,8 @@ from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
 from reprints.io.arrays import Column, Strings, drop_pages, load_dataclass, ranges, read_rows, save_dataclass
 from reprints.io.records import Fields
-from reprints.io.sources import Raw, checked, parse_raw
+from reprints.io.slices import Slice
+from reprints.io.sources import Raw, checked, expand_slices, parse_raw
 from reprints.io.verify import text_digest
 from reprints.io.writers import write_json
 from reprints.normalize.boilerplate import line_keys, site_of
@@ -226,8 +227,9 @@ class ParsedBatch:
 
 @dataclass(frozen=True, slots=True)
 class RawTokenizeTask:
-    """A `TokenizeTask` over JSON Lines not yet parsed (`reprints.io.sources.raw_records`): the worker parses and
-    checks the records, then tokenizes their texts (or loads the batch's checkpoint).
+    """A `TokenizeTask` over JSON Lines not yet parsed: lines the main process read
+    (`reprints.io.sources.raw_records`), or ranges of files the worker reads (`reprints.io.slices`). The worker
+    parses and checks the records, then tokenizes their texts (or loads the batch's checkpoint).
 
     Called with `(batch number, items)`; returns the batch's lines, whether they came from a checkpoint, and
     what the main process keeps of each document.
@@ -238,10 +240,10 @@ class RawTokenizeTask:
     site_field: str | None
     order_by: str | None
 
-    def __call__(self, task: tuple[int, list[Raw]]) -> tuple[LineBatch, bool, ParsedBatch]:
+    def __call__(self, task: tuple[int, list[Raw] | list[Slice]]) -> tuple[LineBatch, bool, ParsedBatch]:
         number, items = task
         fields = Fields.of(self.read)
-        records = [checked(parse_raw(item, fields), self.read) for item in items]
+        records = [checked(parse_raw(item, fields), self.read) for item in expand_slices(items)]
         texts = [record.text or "" for record, _ in records]
         lines, loaded = self.tokenize((number, texts))
         order_by = self.order_by

@@ -20,6 +20,7 @@ from reprints.io.jsonl import parse_line, raw_jsonl, read_jsonl
 from reprints.io.pages import Pages
 from reprints.io.parquet import read_parquet
 from reprints.io.records import Fields, Record, too_large, unreadable
+from reprints.io.slices import Slice, lines_of
 from reprints.io.txt import read_txt
 from reprints.io.warc import read_warc
 from reprints.io.writers import SURROGATES
@@ -240,6 +241,22 @@ def raw_records(files: Iterable[Path], *, report_empty: bool = False) -> Iterato
             yield item if isinstance(item, Record) else (name, *item)
         if records == 0:
             _problem(_empty(path), "skip", report_empty)
+
+
+def expand_slices(items: Sequence[Raw | Slice]) -> list[Raw]:
+    """The items with each range of a file (`reprints.io.slices.Slice`) replaced by its lines, read here."""
+    out: list[Raw] = []
+    for item in items:
+        if isinstance(item, Slice):
+            out.extend(lines_of(item))
+        else:
+            out.append(item)
+    return out
+
+
+def report_empty(path: Path) -> None:
+    """Report (log) that an input holds no records, as `iter_documents` does."""
+    _problem(_empty(path), "skip", True)
 
 
 def parse_raw(item: Raw, fields: Fields) -> Record:

@@ -86,11 +86,13 @@ def verified(
 
 @dataclass(frozen=True, slots=True)
 class Batch(Generic[Item]):
-    """The items of one batch of the first pass as read again (one per document), and that batch's checksum."""
+    """The items of one batch of the first pass as read again (one per document, or ranges of files to read:
+    `reprints.io.slices.Slice`), that batch's checksum and its number of documents."""
 
     first: int  # the batch's first document
     items: list[Item]
     checksum: int
+    count: int
 
 
 def batches_again(
@@ -107,7 +109,7 @@ def batches_again(
         chunk = [item for _, item in zip(range(count), source, strict=False)]
         if len(chunk) < count:
             raise InputError(_changed(None, "it now holds fewer documents than first read"))
-        yield Batch(first, chunk, checksums[number])
+        yield Batch(first, chunk, checksums[number], count)
     total = sum(count for _, _, count in batches)
     if next(source, None) is not None:
         raise InputError(_changed(None, f"it now holds more than the {total:,} documents first read"))
@@ -124,6 +126,17 @@ def check_batch(documents: Sequence[Document], checksum: int) -> None:
         running.add(doc)
     if documents and running.value() != checksum:
         raise InputError(_changed(None, f"documents {documents[0].index:,} to {documents[-1].index:,} differ"))
+
+
+def check_count(first: int, expected: int, found: int) -> None:
+    """Check that a batch read again (from its ranges of files) holds as many documents as first read.
+
+    Raises:
+        InputError: it does not.
+    """
+    if found != expected:
+        how = f"the documents from {first:,} on are now {found:,} where {expected:,} were first read"
+        raise InputError(_changed(None, how))
 
 
 def _changed(path: Path | None, how: str) -> str:

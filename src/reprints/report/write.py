@@ -13,8 +13,9 @@ from reprints.config import Config, ReadConfig
 from reprints.decide.keep import Verdict, scale
 from reprints.decide.links import Link, Relations, oriented
 from reprints.fingerprint.corpus import CharTable, Corpus
-from reprints.io.sources import Raw, raw_documents
-from reprints.io.verify import Batch, check_batch
+from reprints.io.slices import Slice
+from reprints.io.sources import Raw, expand_slices, raw_documents
+from reprints.io.verify import Batch, check_batch, check_count
 from reprints.io.writers import Encoded, RowWriter, encoded
 from reprints.normalize.tokens import I64
 from reprints.types import BOILERPLATE, RELATIONS, Decision, Document, Pair, Removed, Span
@@ -224,8 +225,8 @@ class PairRows:
         return encoded([pair_of(link, ids, chars).to_dict() for link in links], self.output_format)
 
 
-# A batch of the first pass read again: documents, or JSON Lines not yet parsed.
-Judged = Batch[Document] | Batch[Raw]
+# A batch of the first pass read again: documents, or JSON Lines not yet parsed (lines, or ranges of files).
+Judged = Batch[Document] | Batch[Raw] | Batch[Raw | Slice]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +250,9 @@ class DecisionRows:
         if all(isinstance(item, Document) for item in items):
             documents = cast(list[Document], items)
         else:
-            documents = raw_documents(
-                cast(list[Raw], items), first, [ids[first + i] for i in range(len(items))], self.read
-            )
+            lines = expand_slices(cast(list[Raw | Slice], items))
+            check_count(first, source.count, len(lines))
+            documents = raw_documents(lines, first, [ids[first + i] for i in range(len(lines))], self.read)
         check_batch(documents, source.checksum)
         corpus = Corpus.bounds_from(self.folder)
         judged = zip(documents, verdicts, strict=True)
@@ -270,7 +271,7 @@ class DecisionRows:
 
 def write_outputs(
     out: Path,
-    documents: Iterator[Batch[Document]] | Iterator[Batch[Raw]],
+    documents: Iterator[Batch[Document]] | Iterator[Batch[Raw]] | Iterator[Batch[Raw | Slice]],
     corpus: Corpus,
     relations: Relations,
     verdicts: Sequence[Verdict],
@@ -313,7 +314,7 @@ def write_outputs(
 
     def decision_tasks() -> Iterator[tuple[Judged, list[Verdict], list[int | None], dict[int, str]]]:
         for source in documents:
-            docs = list(range(source.first, source.first + len(source.items)))
+            docs = list(range(source.first, source.first + source.count))
             judged = [verdicts[doc] for doc in docs]
             named = set(docs)
             for verdict in judged:

@@ -1,0 +1,115 @@
+"""Plain JSON Lines read by ranges in the workers (`reprints.io.slices`): the ranges of a file hold each of its
+lines once, with its number, whatever their size, and the main process never reads those lines itself."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import reprints
+import reprints.io.sources
+from reprints.errors import InputError
+from reprints.io.jsonl import raw_jsonl
+from reprints.io.slices import Slice, count_slices, cut, lines_of, numbered
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "news" / "docs.jsonl"
+OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
+
+
+def _example_lines() -> list[bytes]:
+    return EXAMPLE.read_bytes().splitlines()
+
+
+LINES = _example_lines()
+
+# What a line of a JSON Lines file may be: a real record, a blank or whitespace-only line, a line that is not
+# JSON, one with a carriage return, one longer than many ranges (several records' text in one).
+LINE = st.one_of(
+    st.sampled_from(LINES),
+    st.sampled_from([b"", b"   ", b"\t", b"\r", b" \x0b\x0c ", b'{"id": "broken", "text": ', b"\xff\xfe not utf-8"]),
+    st.builds(lambda line: line + b"\r", st.sampled_from(LINES)),
+    st.builds(
+        lambda picks: json.dumps({"text": " ".join(picks)}).encode(),
+        st.lists(st.sampled_from([json.loads(line)["text"] for line in LINES[:20]]), min_size=2, max_size=4),
+    ),
+)
+
+
+def _ranged(path: Path, size: int) -> list[tuple[str, bytes, int]]:
+    pieces = cut(path, size)
+    counted = count_slices(pieces)
+    return [line for piece in numbered(pieces, counted) for line in lines_of(piece)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(LINE, max_size=12),
+    bom=st.booleans(),
+    trailing=st.booleans(),
+    size=st.integers(1, 40_000),
+)
+def test_ranges_hold_every_line_once_with_its_number(
+    tmp_path: Path, lines: list[bytes], bom: bool, trailing: bool, size: int
+) -> None:
+    """Whatever the range size (one byte, a line's middle, past the end), the lines of a file's ranges, in
+    order, are the lines `raw_jsonl` reads of the whole file, bytes and numbers alike; and every range is blank
+    exactly when the file holds no record."""
+    path = tmp_path / "docs.jsonl"
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines) + (b"\n" if trailing and lines else b"")
+    path.write_bytes(data)
+    whole = [(str(path), raw, number) for raw, number in raw_jsonl(path)]  # type: ignore[misc]
+    assert _ranged(path, size) == whole
+    assert all(count.blank for count in count_slices(cut(path, size))) == (not whole)
+
+
+def test_regression_a_range_read_before_its_line_breaks_are_counted_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(EXAMPLE.read_bytes()[:5_000])
+    with pytest.raises(ValueError, match="counted"):
+        lines_of(Slice(str(path), 0, 100))
+
+
+def test_a_file_shortened_or_gone_after_it_was_counted_is_an_input_change(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(EXAMPLE.read_bytes()[:50_000])
+    pieces = cut(path, 10_000)
+    ranges = numbered(pieces, count_slices(pieces))
+    path.write_bytes(EXAMPLE.read_bytes()[:15_000])
+    with pytest.raises(InputError, match=r"docs.jsonl changed while reprints was running \(it is shorter"):
+        lines_of(ranges[3])
+    with pytest.raises(InputError, match="it is shorter"):
+        count_slices(pieces[2:])
+    path.unlink()
+    with pytest.raises(InputError, match=r"cannot be read here .* every executor sees"):
+        lines_of(ranges[0])
+
+
+def test_regression_the_main_process_never_reads_plain_json_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, the lines of a plain JSON Lines input are read by the workers only, on both passes (the
+    main process learns its size and the number of its documents): reading them here fails this run, which
+    still writes the bytes of a run in one process."""
+    rng = random.Random(7)
+    lines = _example_lines()
+    rng.shuffle(lines)
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b"\n".join(lines[:200] + lines[:40]) + b"\n")
+    here = tmp_path / "here"
+    reprints.dedup([plain, EXAMPLE], here, workers=1, batch_chars=20_000)
+
+    def refused(*_: object) -> None:
+        raise AssertionError("the main process read a plain JSON Lines input")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reprints.io.sources, "lines_of", refused)
+        patch.setattr(reprints.io.sources, "raw_jsonl", refused)
+        summary = reprints.dedup([plain, EXAMPLE], tmp_path / "workers", workers=2, batch_chars=20_000)
+    assert summary.documents == 540
+    for name in OUTPUTS:
+        assert (tmp_path / "workers" / name).read_bytes() == (here / name).read_bytes(), name
