@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import reprints
 import reprints.io.sources
+import reprints.pipeline
 from reprints.errors import InputError
 from reprints.io.jsonl import raw_jsonl
 from reprints.io.slices import Slice, count_slices, cut, lines_of, numbered
@@ -113,3 +114,37 @@ def test_regression_the_main_process_never_reads_plain_json_lines(
     assert summary.documents == 540
     for name in OUTPUTS:
         assert (tmp_path / "workers" / name).read_bytes() == (here / name).read_bytes(), name
+
+
+def test_regression_a_file_given_twice_or_blank_is_read_as_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain file given twice is read twice, its lines numbered from 1 each time (the second copy's ids are
+    renamed), and a file of blank lines is a batch of no documents: the outputs are those of documents read in
+    this process, and the problems the same."""
+    plain, blank = tmp_path / "a.jsonl", tmp_path / "blank.jsonl"
+    plain.write_bytes(b"\n".join(_example_lines()[:60]) + b"\n")
+    blank.write_bytes(b"\n \n\t\n" * 3000)
+    inputs = [plain, blank, plain]
+    reprints.dedup(inputs, tmp_path / "ranges", workers=2, batch_chars=5_000)
+    with monkeypatch.context() as patch:
+        patch.setattr(reprints.pipeline, "raw_readable", lambda *_: False)
+        reprints.dedup(inputs, tmp_path / "here", workers=1, batch_chars=5_000)
+    for name in OUTPUTS:
+        assert (tmp_path / "ranges" / name).read_bytes() == (tmp_path / "here" / name).read_bytes(), name
+
+
+def test_regression_ranges_of_a_path_given_relative_open_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker may run in another folder (a Spark executor on a cluster does): a range opens its file by its
+    absolute path, and still names its lines by the path as given."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_bytes(b"\n".join(_example_lines()[:5]) + b"\n")
+    monkeypatch.chdir(tmp_path)
+    pieces = cut(Path("in/docs.jsonl"), 700)
+    ranges = numbered(pieces, count_slices(pieces))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    lines = [line for piece in ranges for line in lines_of(piece)]
+    assert [(path, number) for path, _, number in lines] == [("in/docs.jsonl", number) for number in range(1, 6)]

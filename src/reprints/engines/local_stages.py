@@ -91,28 +91,27 @@ def raw_plan(
     began = time.perf_counter()
     size = config.run.batch_chars
     plain = [sliceable(path) for path in files]
-    cuts = {path: cut(path, size) for path, whole in zip(files, plain, strict=True) if whole}
-    slices = [piece for pieces in cuts.values() for piece in pieces]
-    per_task = min(
-        256 << 20, max(size, -(-sum(p.end - p.start for p in slices) // (COUNT_TASKS_PER_WORKER * engine.workers)))
-    )
-    groups = _grouped(slices, per_task)
-    counted = [count for counts in engine.map(count_slices, groups) for count in counts]
-    ranges = iter(numbered(slices, counted))
-    blank = iter(count.blank for count in counted)
-    for path, pieces in cuts.items():
-        if all([next(blank) for _ in pieces]):
+    cuts = [cut(path, size) if whole else [] for path, whole in zip(files, plain, strict=True)]
+    slices = [piece for pieces in cuts for piece in pieces]
+    total = sum(piece.end - piece.start for piece in slices)
+    per_task = min(256 << 20, max(size, -(-total // (COUNT_TASKS_PER_WORKER * engine.workers))))
+    counted = iter([count for counts in engine.map(count_slices, _grouped(slices, per_task)) for count in counts])
+    ranges = []  # each file's (a file given twice is read twice, as it would be line by line)
+    for path, whole, pieces in zip(files, plain, cuts, strict=True):
+        counts = [next(counted) for _ in pieces]
+        ranges.append(numbered(pieces, counts))
+        if whole and all(count.blank for count in counts):
             report_empty(path)
     timer.add("read", time.perf_counter() - began)
     run: list[Path] = []  # compressed files in a row, read here
-    for path, whole in zip(files, plain, strict=True):
+    for path, whole, numbered_ranges in zip(files, plain, ranges, strict=True):
         if not whole:
             run.append(path)
             continue
         if run:
             yield from _line_batches(raw_records(run, report_empty=True), size, timer)
             run = []
-        yield from _grouped([next(ranges) for _ in cuts[path]], size)
+        yield from _grouped(numbered_ranges, size)
     if run:
         yield from _line_batches(raw_records(run, report_empty=True), size, timer)
 

@@ -23,13 +23,15 @@ BLOCK = 1 << 20  # bytes read at once while counting
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """The lines of the JSON Lines file `path` that start in its bytes [start, end); `newlines`: how many
-    "\\n" bytes the file holds before `start` (-1 until counted), so its first line's number is known."""
+    """The lines of the JSON Lines file `path` (as given: it names the lines' records) that start in its bytes
+    [start, end); `newlines`: how many "\\n" bytes the file holds before `start` (-1 until counted), so its first
+    line's number is known; `file`: the file's absolute path, which a worker (whatever its folder) opens."""
 
     path: str
     start: int
     end: int
     newlines: int = -1
+    file: str = ""
 
 
 def sliceable(path: Path) -> bool:
@@ -41,7 +43,8 @@ def sliceable(path: Path) -> bool:
 def cut(path: Path, size: int) -> list[Slice]:
     """The ranges of about `size` bytes a plain JSON Lines file is read in (none for an empty file)."""
     length = path.stat().st_size
-    return [Slice(str(path), start, min(start + size, length)) for start in range(0, length, max(1, size))]
+    file = str(path.resolve())
+    return [Slice(str(path), at, min(at + size, length), file=file) for at in range(0, length, max(1, size))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +81,12 @@ def count_slices(slices: Sequence[Slice]) -> list[Counted]:
 
 
 def numbered(slices: Sequence[Slice], counted: Sequence[Counted]) -> list[Slice]:
-    """The ranges (a file's in order, files one after another) with `newlines` set from the counts."""
+    """The ranges of one file (`cut`), with `newlines` set from their counts."""
     out = []
-    before: dict[str, int] = {}
+    before = 0
     for piece, count in zip(slices, counted, strict=True):
-        seen = before.get(piece.path, 0)
-        out.append(replace(piece, newlines=seen))
-        before[piece.path] = seen + count.newlines
+        out.append(replace(piece, newlines=before))
+        before += count.newlines
     return out
 
 
@@ -129,7 +131,7 @@ def lines_of(piece: Slice) -> list[tuple[str, bytes, int]]:
 
 def _opened(piece: Slice) -> BinaryIO:
     try:
-        return open(piece.path, "rb")
+        return open(piece.file or piece.path, "rb")
     except OSError as exc:
         raise InputError(
             f"input {piece.path} cannot be read here ({exc.strerror or exc}): it changed while reprints was running, "
