@@ -3,9 +3,12 @@ lines once, with its number, whatever their size, and the main process never rea
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,9 +17,13 @@ from hypothesis import strategies as st
 import reprints
 import reprints.io.sources
 import reprints.pipeline
+from reprints.config import Config
+from reprints.engines.local import LocalEngine
+from reprints.engines.local_stages import raw_plan
 from reprints.errors import InputError
 from reprints.io.jsonl import raw_jsonl
 from reprints.io.slices import Slice, count_slices, cut, lines_of, numbered
+from reprints.report.timing import StageTimer
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "news" / "docs.jsonl"
 OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
@@ -148,3 +155,41 @@ def test_regression_ranges_of_a_path_given_relative_open_from_any_folder(
     monkeypatch.chdir(tmp_path / "elsewhere")
     lines = [line for piece in ranges for line in lines_of(piece)]
     assert [(path, number) for path, _, number in lines] == [("in/docs.jsonl", number) for number in range(1, 6)]
+
+
+def test_regression_small_plain_files_share_a_batch(tmp_path: Path) -> None:
+    """Ranges of plain files in a row are gathered into batches of `batch_chars` bytes, as lines were: a folder
+    of many small files is not a batch (a task, two checkpoints) per file."""
+    files = []
+    for number in range(5):
+        path = tmp_path / f"{number}.jsonl"
+        path.write_bytes(b"\n".join(_example_lines()[number * 3 : number * 3 + 3]) + b"\n")
+        files.append(path)
+    config = Config.from_options(batch_chars=1_000_000)
+    with LocalEngine(1) as engine:
+        batches = list(raw_plan(files, config, engine, StageTimer()))
+    assert len(batches) == 1
+    assert [piece.path for piece in batches[0]] == [str(path) for path in files]  # type: ignore[union-attr]
+
+
+def test_regression_a_plain_file_that_cannot_be_opened_is_one_unreadable_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain file the workers cannot open is read line by line instead, which makes it one unreadable record
+    saying why (as it was before ranges, and as for a compressed file that breaks off): the run goes on."""
+    good, locked = tmp_path / "a.jsonl", tmp_path / "locked.jsonl"
+    good.write_bytes(b"\n".join(_example_lines()[:20]) + b"\n")
+    locked.write_bytes(b"\n".join(_example_lines()[20:30]) + b"\n")
+    opened = builtins.open
+
+    def refusing(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file).endswith("locked.jsonl"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return opened(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    monkeypatch.setattr(io, "open", refusing)  # pathlib's
+    summary = reprints.dedup([good, locked], tmp_path / "out", workers=1)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "documents.jsonl").read_text().splitlines()]
+    assert summary.documents == 21 and summary.unreadable == 1
+    assert "PermissionError" in rows[-1]["reason"] and rows[-1]["reason"].startswith("unreadable")

@@ -97,23 +97,31 @@ def raw_plan(
     per_task = min(256 << 20, max(size, -(-total // (COUNT_TASKS_PER_WORKER * engine.workers))))
     counted = iter([count for counts in engine.map(count_slices, _grouped(slices, per_task)) for count in counts])
     ranges = []  # each file's (a file given twice is read twice, as it would be line by line)
-    for path, whole, pieces in zip(files, plain, cuts, strict=True):
+    for number, (path, pieces) in enumerate(zip(files, cuts, strict=True)):
         counts = [next(counted) for _ in pieces]
         ranges.append(numbered(pieces, counts))
-        if whole and all(count.blank for count in counts):
+        if any(count.error is not None for count in counts):  # read line by line: it becomes what it holds, then
+            plain[number] = False  # an unreadable record saying where it broke off
+        elif plain[number] and all(count.blank for count in counts):
             report_empty(path)
     timer.add("read", time.perf_counter() - began)
-    run: list[Path] = []  # compressed files in a row, read here
+    lines: list[Path] = []  # files in a row read here, line by line
+    ranged: list[Slice] = []  # ranges of plain files in a row (a batch may hold several small files)
     for path, whole, numbered_ranges in zip(files, plain, ranges, strict=True):
-        if not whole:
-            run.append(path)
+        if whole:
+            if lines:
+                yield from _line_batches(raw_records(lines, report_empty=True), size, timer)
+                lines = []
+            ranged.extend(numbered_ranges)
             continue
-        if run:
-            yield from _line_batches(raw_records(run, report_empty=True), size, timer)
-            run = []
-        yield from _grouped(numbered_ranges, size)
-    if run:
-        yield from _line_batches(raw_records(run, report_empty=True), size, timer)
+        if ranged:
+            yield from _grouped(ranged, size)
+            ranged = []
+        lines.append(path)
+    if lines:
+        yield from _line_batches(raw_records(lines, report_empty=True), size, timer)
+    if ranged:
+        yield from _grouped(ranged, size)
 
 
 def raw_again(files: Sequence[Path], reading: Reading) -> Iterator[Batch[Raw | Slice]]:

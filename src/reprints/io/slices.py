@@ -11,6 +11,7 @@ Compressed files cannot be read from the middle: their lines are read by the mai
 from __future__ import annotations
 
 import codecs
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,34 +50,43 @@ def cut(path: Path, size: int) -> list[Slice]:
 
 @dataclass(frozen=True, slots=True)
 class Counted:
-    """What `count_slices` finds in a range: its "\\n" bytes, and whether it holds anything but blanks."""
+    """What `count_slices` finds in a range: its "\\n" bytes, whether it holds anything but blanks, and why it
+    could not be read (None: it could)."""
 
     newlines: int
     blank: bool
+    error: str | None = None
 
 
 def count_slices(slices: Sequence[Slice]) -> list[Counted]:
     """Count the line breaks of each range (a task run in a worker; the ranges' bytes never reach the caller).
 
+    A range that cannot be opened or read says why (`Counted.error`): its file is then read line by line as a
+    compressed one is, which makes the failure one unreadable record, as for any file that breaks off.
+
     Raises:
-        InputError: a file is gone or shorter than its range (it changed since it was listed).
+        InputError: a file is shorter than its range (it changed since it was listed).
     """
     counted = []
     for piece in slices:
         newlines, blank = 0, True
-        with _opened(piece) as handle:
-            mark = len(codecs.BOM_UTF8) if piece.start < 3 and handle.read(3) == codecs.BOM_UTF8 else 0
-            handle.seek(piece.start)
-            position = piece.start
-            while position < piece.end:
-                block = handle.read(min(BLOCK, piece.end - position))
-                if not block:
-                    raise InputError(_changed(piece, "it is shorter than when it was listed"))
-                content = block[max(0, mark - position) :]  # a byte-order mark is no record
-                position += len(block)
-                newlines += block.count(b"\n")
-                blank = blank and (not content or content.isspace())
-            counted.append(Counted(newlines, blank))
+        try:
+            with open(piece.file or piece.path, "rb") as handle:
+                mark = len(codecs.BOM_UTF8) if piece.start < 3 and handle.read(3) == codecs.BOM_UTF8 else 0
+                handle.seek(piece.start)
+                position = piece.start
+                while position < piece.end:
+                    block = handle.read(min(BLOCK, piece.end - position))
+                    if not block:
+                        raise InputError(_changed(piece, "it is shorter than when it was listed"))
+                    content = block[max(0, mark - position) :]  # a byte-order mark is no record
+                    position += len(block)
+                    newlines += block.count(b"\n")
+                    blank = blank and (not content or content.isspace())
+        except OSError as exc:
+            counted.append(Counted(0, True, f"{type(exc).__name__}: {exc}"))
+            continue
+        counted.append(Counted(newlines, blank))
     return counted
 
 
@@ -99,13 +109,16 @@ def lines_of(piece: Slice) -> list[tuple[str, bytes, int]]:
     if piece.newlines < 0:
         raise ValueError("a range's line breaks must be counted before its lines are read")
     with _opened(piece) as handle:
+        if os.fstat(handle.fileno()).st_size < piece.end:
+            raise InputError(_changed(piece, "it is shorter than when it was listed"))
         begin, newlines = piece.start, piece.newlines
         if begin > 0:
             handle.seek(begin - 1)
             if handle.read(1) != b"\n":  # inside a line that starts before the range: it is the range before's
-                rest = handle.readline()
-                begin += len(rest)
-                newlines += rest.endswith(b"\n")
+                begin = _next_line(handle, begin, piece.end)
+                if begin >= piece.end:
+                    return []
+                newlines += 1
         if begin >= piece.end:
             return []
         handle.seek(begin)
@@ -127,6 +140,21 @@ def lines_of(piece: Slice) -> list[tuple[str, bytes, int]]:
         if line.strip():
             out.append((piece.path, line, number))
     return out
+
+
+def _next_line(handle: BinaryIO, begin: int, end: int) -> int:
+    """Where the first line starting in [begin, end) starts (`end` if none does), `handle` at `begin`: a line
+    longer than many ranges is read once, by the range it starts in, not to its end by each range it crosses."""
+    position = begin
+    while position < end:
+        block = handle.read(min(BLOCK, end - position))
+        if not block:
+            return end
+        found = block.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(block)
+    return end
 
 
 def _opened(piece: Slice) -> BinaryIO:

@@ -135,7 +135,7 @@ def check_count(first: int, expected: int, found: int) -> None:
         InputError: it does not.
     """
     if found != expected:
-        how = f"the documents from {first:,} on are now {found:,} where {expected:,} were first read"
+        how = f"the batch of documents from {first:,} on now holds {found:,} of them where {expected:,} were first read"
         raise InputError(_changed(None, how))
 
 
