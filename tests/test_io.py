@@ -11,6 +11,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reprints
 from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io import expand_inputs, iter_documents
@@ -38,6 +39,22 @@ def test_jsonl_formats(tmp_path: Path, suffix: str) -> None:
         data = zstandard.ZstdCompressor().compress(data)
     path.write_bytes(data)
     assert read([path]) == [("x1", "first text", {"site": "a"}, None), ("x2", "second text", {"site": "b"}, None)]
+
+
+@pytest.mark.parametrize("suffix", [".JSONL", ".JSONL.GZ", ".Jsonl.Zst"])
+def test_regression_upper_case_suffixes_are_read_as_their_kind(tmp_path: Path, suffix: str) -> None:
+    """An input's kind is told by its suffix in any case: DOCS.JSONL.GZ was taken for JSON Lines but read as
+    plain bytes (every line unreadable)."""
+    data = write_jsonl(tmp_path, ROWS)
+    if suffix.lower().endswith(".gz"):
+        data = gzip.compress(data)
+    elif suffix.lower().endswith(".zst"):
+        data = zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / f"DOCS{suffix}"
+    path.write_bytes(data)
+    assert read([path]) == [("x1", "first text", {"site": "a"}, None), ("x2", "second text", {"site": "b"}, None)]
+    summary = reprints.dedup([path], tmp_path / "out", workers=2)
+    assert summary.documents == 2 and summary.unreadable == 0
 
 
 def test_parquet_with_custom_fields(tmp_path: Path) -> None:

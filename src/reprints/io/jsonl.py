@@ -44,10 +44,11 @@ def _zstd_lines(path: Path) -> Iterator[bytes]:
 
 
 def _lines(path: Path) -> Iterator[bytes]:
-    if path.name.endswith(".zst"):
+    name = path.name.lower()  # as the input's kind is told (`reprints.io.sources`): DOCS.JSONL.GZ is gzip
+    if name.endswith(".zst"):
         yield from _zstd_lines(path)
         return
-    if path.name.endswith(".gz"):
+    if name.endswith(".gz"):
         with gzip.open(path, "rb") as lines:
             yield from lines
         return
