@@ -41,7 +41,7 @@ from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
 from reprints.io.slices import Slice, count_slices, cut, numbered, sliceable
-from reprints.io.sources import Names, Raw, raw_records, report_empty
+from reprints.io.sources import Names, Raw, raw_records, report_empty_file
 from reprints.io.verify import Batch, Checksum, batches_again
 from reprints.normalize.boilerplate import learn, line_keys, site_of
 from reprints.normalize.tokens import I64
@@ -103,7 +103,7 @@ def raw_plan(
         if any(count.error is not None for count in counts):  # read line by line: it becomes what it holds, then
             plain[number] = False  # an unreadable record saying where it broke off
         elif plain[number] and all(count.blank for count in counts):
-            report_empty(path)
+            report_empty_file(path)
     timer.add("read", time.perf_counter() - began)
     lines: list[Path] = []  # files in a row read here, line by line
     ranged: list[Slice] = []  # ranges of plain files in a row (a batch may hold several small files)

@@ -239,8 +239,8 @@ def raw_records(files: Iterable[Path], *, report_empty: bool = False) -> Iterato
         for item in raw_jsonl(path):
             records += 1
             yield item if isinstance(item, Record) else (name, *item)
-        if records == 0:
-            _problem(_empty(path), "skip", report_empty)
+        if records == 0 and report_empty:
+            report_empty_file(path)
 
 
 def expand_slices(items: Sequence[Raw | Slice]) -> list[Raw]:
@@ -254,7 +254,7 @@ def expand_slices(items: Sequence[Raw | Slice]) -> list[Raw]:
     return out
 
 
-def report_empty(path: Path) -> None:
+def report_empty_file(path: Path) -> None:
     """Report (log) that an input holds no records, as `iter_documents` does."""
     _problem(_empty(path), "skip", True)
 
