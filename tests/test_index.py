@@ -729,3 +729,87 @@ def test_a_large_add_learns_compiled_and_stores_what_python_learning_stores(
         with sqlite3.connect(tmp_path / f"index{threshold}" / "index.sqlite") as db:
             learned.append(db.execute("SELECT key FROM boilerplate ORDER BY key").fetchall())
     assert learned[0] == learned[1] and len(learned[0]) >= 3
+
+
+def _tables(path: Path, *, boilerplate: bool) -> dict[str, list[Any]]:
+    """Every row an index holds (the learned boilerplate only with `boilerplate`: it depends on how documents were
+    grouped into transactions, see README)."""
+    tables = ["meta", "sites", "documents", "tokens", "anchors", "lines"] + (["boilerplate"] if boilerplate else [])
+    with sqlite3.connect(path / "index.sqlite") as db:
+        return {table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in tables}
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("doc"), st.integers(0, len(NEWS_TEXTS) - 1), st.sampled_from(["a", "b", None])),
+            st.sampled_from([("bad",), ("blank",), ("empty",), ("large",), ("repeat",), ("nan",)]),
+        ),
+        max_size=24,
+    ),
+    st.integers(0, 4),
+    st.sampled_from([1_000, 4_000, 50_000]),
+    st.booleans(),
+    st.just(1),
+)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example([("doc", 0, "a"), ("bad",), ("repeat",), ("doc", 1, None), ("large",), ("nan",)] * 4, 7, 1_000, True, 2)
+def test_an_add_whose_workers_read_the_json_lines_stores_what_reading_them_here_stores(
+    tmp_path_factory: pytest.TempPathFactory,
+    caplog: pytest.LogCaptureFixture,
+    records: list[tuple[Any, ...]],
+    split: int,
+    batch: int,
+    gzipped: bool,
+    workers: int,
+) -> None:
+    """An add of plain JSON Lines, which the workers read by ranges of the files (`add_raw`), stores every row an
+    add of the documents read in this process stores, with the same counts and the same warnings (in the same
+    order, but that an empty plain file is reported before any record, when its ranges are counted): unreadable,
+    blank, empty and too large records, ids repeated across files, metadata JSON lacks, empty files, and a
+    compressed file (read here, line by line) between plain ones."""
+    import gzip
+
+    folder = tmp_path_factory.mktemp("raw")
+    lines = []
+    for number, record in enumerate(records):
+        if record[0] == "doc":
+            fields: dict[str, Any] = {"id": f"n{number}", "text": NEWS_TEXTS[record[1]]}
+            if record[2] is not None:
+                fields["url"] = f"https://{record[2]}.example/{number}"
+            lines.append(json.dumps(fields))
+        else:
+            lines.append(
+                {
+                    "bad": '{"id": "broken", "text": ',
+                    "blank": "   ",
+                    "empty": json.dumps({"id": f"e{number}", "text": " "}),
+                    "large": json.dumps({"id": f"l{number}", "text": "word " * 3_000}),
+                    "repeat": json.dumps({"id": "n0", "text": NEWS_TEXTS[-1]}),
+                    "nan": f'{{"id": "x{number}", "text": {json.dumps(NEWS_TEXTS[2][:400])}, "score": NaN}}',
+                }[record[0]]
+            )
+    cut = min(split, len(lines))
+    files = [folder / "a.jsonl", folder / ("b.jsonl.gz" if gzipped else "b.jsonl"), folder / "c.jsonl"]
+    files[0].write_text("".join(line + "\n" for line in lines[:cut]), encoding="utf-8")
+    second = "".join(line + "\n" for line in lines[cut : cut + 3]).encode()
+    files[1].write_bytes(gzip.compress(second) if gzipped else second)
+    files[2].write_text("".join(line + "\n" for line in lines[cut + 3 :]), encoding="utf-8")
+    options = {"batch_chars": batch, "max_doc_chars": 10_000, "workers": workers}
+    stored = []
+    for raw in (True, False):
+        caplog.clear()
+        index = folder / f"index{raw}"
+        with caplog.at_level("WARNING"):
+            if raw:
+                counts = add(index, files, **options)
+            else:  # the documents as `iter_documents` reads them here
+                config = Config.from_options(**options)
+                with open_index(index, create=True) as store:
+                    counts = add_documents(store, iter_documents(files, config.read), batch_chars=batch)
+        warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+        empty = sorted(message for message in warnings if message.endswith("holds no records (an empty file)"))
+        in_order = [message for message in warnings if message not in empty]
+        stored.append((counts, empty, in_order, _tables(index, boilerplate=False)))
+    assert stored[0] == stored[1]
+    assert stored[0][0]["added"] + stored[0][0]["unreadable"] == len([line for line in lines if line.strip()])

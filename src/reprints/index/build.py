@@ -24,9 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from reprints.config import ReadConfig
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.store import Store, pack_tokens, pieces, signed
+from reprints.io.records import Fields
+from reprints.io.slices import Slice
+from reprints.io.sources import Names, Raw, checked, expand_slices, parse_raw
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_line_keys, site_of
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
@@ -172,9 +176,9 @@ def add_documents(
     Documents are prepared in batches of about `batch_chars` characters; every `commit_batches` batches are
     stored in one transaction, with the boilerplate they change learned once for all of them (learning after
     every batch judged the same lines again and again, and a commit costs a flush to disk)."""
-    config = store.config
-    fp = config.fingerprint
+    fp = store.config.fingerprint
     task = PrepareTask(fp.shingle_size, fp.window, fp.seed)
+    site_field = store.config.boilerplate.site_field
     counts = {"added": 0, "replaced": 0, "unreadable": 0}
     readable: Iterator[Document] = (doc for doc in documents if doc.error is None or _unreadable(doc, counts))
     pending: list[list[Document]] = []  # batches sent to the workers, in order
@@ -184,7 +188,61 @@ def add_documents(
             pending.append(batch)
             yield [doc.text for doc in batch]
 
-    group: list[tuple[list[Document], list[Prepared]]] = []
+    prepared = (
+        ([entry_of(doc, site_field) for doc in pending.pop(0)], _rows_of(columns)) for columns in mapper(task, texts())
+    )
+    return _store_all(store, prepared, counts, progress, commit_batches)
+
+
+def add_raw(
+    store: Store,
+    batches: Iterable[list[Raw] | list[Slice]],
+    read: ReadConfig,
+    mapper: Mapper = map,
+    *,
+    progress: Callable[[int], None] | None = None,
+    commit_batches: int = COMMIT_BATCHES,
+) -> dict[str, int]:
+    """`add_documents` of JSON Lines not yet parsed (`reprints.engines.local_stages.raw_plan`: lines, or ranges of
+    files the workers read): the workers read, parse, check and prepare them (`RawPrepareTask`); this process
+    names and reports the documents as `reprints.io.iter_documents` would (`read.on_error` must be "skip"), and
+    stores them. The main process of an add of plain JSON Lines thus never reads their bytes."""
+    fp = store.config.fingerprint
+    task = RawPrepareTask(PrepareTask(fp.shingle_size, fp.window, fp.seed), read, store.config.boilerplate.site_field)
+    counts = {"added": 0, "replaced": 0, "unreadable": 0}
+    names = Names(read.on_error)
+
+    def named(results: Iterator[tuple[ParsedEntries, tuple[list[Any], ...]]]) -> Iterator[_Prepared]:
+        for parsed, columns in results:
+            entries = []
+            readable = iter(zip(parsed.texts, parsed.metadata, parsed.sites, strict=True))
+            for own_id, where, problems, error in zip(
+                parsed.ids, parsed.wheres, parsed.problems, parsed.errors, strict=True
+            ):
+                for message in problems:
+                    names.report(message)
+                doc_id = names.name(own_id, where)
+                if error is not None:
+                    counts["unreadable"] += 1
+                    continue
+                entries.append(Entry(doc_id, *next(readable)))
+            yield entries, _rows_of(columns)
+
+    return _store_all(store, named(mapper(task, batches)), counts, progress, commit_batches)
+
+
+_Prepared = tuple[list["Entry"], list[Prepared]]  # a batch's documents and what was prepared of each
+
+
+def _store_all(
+    store: Store,
+    batches: Iterable[_Prepared],
+    counts: dict[str, int],
+    progress: Callable[[int], None] | None,
+    commit_batches: int,
+) -> dict[str, int]:
+    """Store prepared batches, `commit_batches` a transaction (see `add_documents`); `counts` as it returns."""
+    group: list[_Prepared] = []
     evidence = Evidence()
 
     def commit() -> None:
@@ -211,13 +269,75 @@ def add_documents(
             progress(sum(len(batch) for batch, _ in group))
         group.clear()
 
-    for columns in mapper(task, texts()):
-        group.append((pending.pop(0), _rows_of(columns)))
+    for batch in batches:
+        if batch[0]:
+            group.append(batch)
         if len(group) >= commit_batches:
             commit()
     if group:
         commit()
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A document as the index stores it besides what `prepare` makes of its text: its id, text, metadata (as
+    JSON) and site name (`site_of`)."""
+
+    id: str
+    text: str
+    metadata: str
+    site: str
+
+
+def entry_of(doc: Document, site_field: str | None) -> Entry:
+    metadata = dict(doc.metadata)
+    encoded = json.dumps(_finite(metadata), ensure_ascii=False, default=str)
+    return Entry(doc.id, doc.text, encoded, site_of(metadata, site_field))
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntries:
+    """A batch of JSON Lines as a worker parsed it (`RawPrepareTask`), in input order: of every record, its own id,
+    where it was read, the problems to report and its error (None: readable); of the readable ones only, in
+    order, their texts, metadata (JSON) and site names."""
+
+    ids: list[str]
+    wheres: list[str]
+    problems: list[list[str]]
+    errors: list[str | None]
+    texts: list[str]
+    metadata: list[str]
+    sites: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPrepareTask:
+    """A `PrepareTask` over JSON Lines not yet parsed (lines, or ranges of files read here): the records are parsed
+    and checked as `reprints.io.iter_documents` checks them, and the readable ones prepared."""
+
+    prepare: PrepareTask
+    read: ReadConfig
+    site_field: str | None
+
+    def __call__(self, items: list[Raw] | list[Slice]) -> tuple[ParsedEntries, tuple[list[Any], ...]]:
+        fields = Fields.of(self.read)
+        records = [checked(parse_raw(item, fields), self.read) for item in expand_slices(items)]
+        readable = [
+            entry_of(Document(record.id, record.text or "", 0, record.metadata), self.site_field)
+            for record, _ in records
+            if record.error is None
+        ]
+        parsed = ParsedEntries(
+            [record.id for record, _ in records],
+            [record.where for record, _ in records],
+            [problems for _, problems in records],
+            [record.error for record, _ in records],
+            [entry.text for entry in readable],
+            [entry.metadata for entry in readable],
+            [entry.site for entry in readable],
+        )
+        return parsed, self.prepare([entry.text for entry in readable])
 
 
 def _unreadable(doc: Document, counts: dict[str, int]) -> bool:
@@ -239,7 +359,7 @@ def _finite(value: Any) -> Any:
 def _store_batch(
     store: Store,
     db: sqlite3.Connection,
-    batch: list[Document],
+    batch: list[Entry],
     prepared: list[Prepared],
     touched: set[int],
     added: Counter[int],
@@ -259,11 +379,10 @@ def _store_batch(
     # exact-text hash -> (first document, its site)
     firsts = store.first_copies(db, (prep.doc_hash for prep in prepared if prep.tokens > 0))
     first_copies: list[tuple[Prepared, int, int]] = []  # with their site and number
-    site_field = store.config.boilerplate.site_field
     for position, (doc, prep) in enumerate(zip(batch, prepared, strict=True)):
         if last[doc.id] != position:
             continue
-        name = site_of(dict(doc.metadata), site_field)
+        name = doc.site
         if name not in sites:
             sites[name] = len(sites)
             db.execute("INSERT INTO sites VALUES (?, ?)", (sites[name], name))
@@ -275,7 +394,7 @@ def _store_batch(
             (
                 doc.id,
                 doc.text,
-                json.dumps(_finite(dict(doc.metadata)), ensure_ascii=False, default=str),
+                doc.metadata,
                 site,
                 prep.doc_hash,
                 prep.tokens,
