@@ -27,7 +27,9 @@ import numpy as np
 from reprints.config import ReadConfig
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
+from reprints.index.postings import ANCHORS, LINES
 from reprints.index.store import Store, pack_tokens, pieces, signed
+from reprints.io.arrays import ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
 from reprints.io.sources import Names, Raw, checked, expand_slices, parse_raw
@@ -248,13 +250,14 @@ def _store_all(
     def commit() -> None:
         with store.writing() as db:
             evidence.check(db)
+            changes = Changes()
             touched: set[int] = set()
             added: Counter[int] = Counter()
             reshuffled: set[int] = set()
             for batch, prepared in group:
                 batch_touched: set[int] = set()
                 batch_added: Counter[int] = Counter()
-                replaced = _store_batch(store, db, batch, prepared, batch_touched, batch_added)
+                replaced = _store_batch(store, db, batch, prepared, batch_touched, batch_added, changes)
                 if replaced:  # documents removed (or an id repeated in the batch)
                     evidence.forget()
                 reshuffled |= batch_touched - batch_added.keys()
@@ -264,6 +267,7 @@ def _store_all(
                 counts["added"] += len(batch) - replaced
             for key in reshuffled:
                 added.pop(key, None)
+            changes.write(store, db)
             _relearn(store, db, touched, added, evidence)
         if progress is not None:
             progress(sum(len(batch) for batch, _ in group))
@@ -363,6 +367,7 @@ def _store_batch(
     prepared: list[Prepared],
     touched: set[int],
     added: Counter[int],
+    changes: Changes,
 ) -> int:
     """Insert a batch (replacing stored ids; of an id repeated in the batch the last one counts); returns how
     many documents replaced one already stored. Statements are issued per batch, not per document."""
@@ -372,7 +377,7 @@ def _store_batch(
         rows = db.execute(f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(piece))})", piece)
         stored.update(row[0] for row in rows)
     for doc_id in sorted(stored):
-        _remove(store, db, doc_id, touched)
+        _remove(store, db, doc_id, touched, changes)
     reshuffled = set(touched)  # keys whose first holders a removal may have changed: never settled
     replaced = len(batch) - len(last) + len(stored)
     sites = {name: number for number, name in db.execute("SELECT number, name FROM sites")}
@@ -417,8 +422,8 @@ def _store_batch(
         added.pop(key, None)
     anchors = [np.frombuffer(prep.anchors, dtype=np.int64) for prep, _, _ in first_copies]
     nums = np.array([num for _, _, num in first_copies], dtype=np.int64)
-    insert_pairs(db, "anchors", *_sorted_pairs(_joined(anchors), np.repeat(nums, [len(a) for a in anchors])))
-    insert_pairs(db, "lines", line_values, line_nums)
+    changes.add(ANCHORS, _joined(anchors), np.repeat(nums, [len(a) for a in anchors]), live=True)
+    changes.add(LINES, line_values, line_nums, live=True)
     return replaced
 
 
@@ -446,29 +451,24 @@ def _sorted_pairs(values: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.
     return values[distinct], nums[distinct]
 
 
-def _rows_per_statement(db: sqlite3.Connection) -> int:
-    """How many two-value rows one INSERT may carry: up to 2,000, within the connection's limit on bound
-    parameters (999 in SQLite builds before 3.32)."""
-    try:
-        limit = int(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    except AttributeError:  # Python 3.10
-        limit = 999
-    return max(1, min(2_000, limit // 2))
+class Changes:
+    """What one transaction changes in the holders of anchors and lines, in order: written as one run of each
+    (`reprints.index.postings`) before boilerplate is learned again, which reads the lines' holders."""
 
+    def __init__(self) -> None:
+        self.parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {ANCHORS: [], LINES: []}
 
-def insert_pairs(db: sqlite3.Connection, table: str, values: np.ndarray, nums: np.ndarray) -> None:
-    """INSERT OR IGNORE the rows (values[i], nums[i]) into a two-column table, in order, many rows a statement:
-    a statement per row cost about a microsecond of binding and stepping each (2.5 million rows for the bulk
-    corpus), a statement of 2,000 rows half of that."""
-    flat = np.stack([np.asarray(values, dtype=np.int64), np.asarray(nums, dtype=np.int64)], axis=1).ravel().tolist()
-    size = 2 * _rows_per_statement(db)
-    whole = len(flat) - len(flat) % size
-    if whole:
-        statement = f"INSERT OR IGNORE INTO {table} VALUES " + ",".join(["(?, ?)"] * (size // 2))
-        db.executemany(statement, (flat[start : start + size] for start in range(0, whole, size)))
-    if whole < len(flat):
-        rest = (len(flat) - whole) // 2
-        db.execute(f"INSERT OR IGNORE INTO {table} VALUES " + ",".join(["(?, ?)"] * rest), flat[whole:])
+    def add(self, kind: str, keys: np.ndarray, nums: np.ndarray, *, live: bool) -> None:
+        """Documents `nums[i]` now hold (`live`) or no longer hold keys `keys[i]`."""
+        keys = np.asarray(keys, dtype=np.int64)
+        self.parts[kind].append((keys, np.asarray(nums, dtype=np.int64), np.full(len(keys), live, dtype=np.bool_)))
+
+    def write(self, store: Store, db: sqlite3.Connection) -> None:
+        for kind, parts in self.parts.items():
+            if parts:
+                columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
+                store.postings.write(db, kind, *columns)
+                parts.clear()
 
 
 def _distinct_keys(packed: bytes, site: int) -> list[int]:
@@ -476,7 +476,7 @@ def _distinct_keys(packed: bytes, site: int) -> list[int]:
     return _line_rows([(packed, site, 0)])[0].tolist()  # type: ignore[no-any-return]
 
 
-def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]) -> bool:
+def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int], changes: Changes) -> bool:
     """Remove a stored document (its anchors, lines and text); False if no document has this id. When it was
     the first copy of its text, the next copy takes its place in the join and as boilerplate evidence."""
     row = db.execute(
@@ -488,9 +488,9 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
     first = store.first_copy(db, doc_hash, tokens)
     if first is None or first == num:  # a first copy (or an empty text): it has anchors and lines
         anchors = _anchors_of_text(store, text)
-        db.executemany("DELETE FROM anchors WHERE hash = ? AND num = ?", ((anchor, num) for anchor in anchors))
+        changes.add(ANCHORS, np.array(anchors, dtype=np.int64), np.full(len(anchors), num), live=False)
         keys = _distinct_keys(packed, site)
-        db.executemany("DELETE FROM lines WHERE key = ? AND num = ?", ((key, num) for key in keys))
+        changes.add(LINES, np.array(keys, dtype=np.int64), np.full(len(keys), num), live=False)
         touched.update(keys)
     db.execute("DELETE FROM documents WHERE num = ?", (num,))
     db.execute("DELETE FROM tokens WHERE num = ?", (num,))
@@ -500,9 +500,9 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
             "SELECT text, line_hashes, site FROM documents WHERE num = ?", (successor,)
         ).fetchone()
         anchors = _anchors_of_text(store, text)
-        db.executemany("INSERT OR IGNORE INTO anchors VALUES (?, ?)", ((anchor, successor) for anchor in anchors))
+        changes.add(ANCHORS, np.array(anchors, dtype=np.int64), np.full(len(anchors), successor), live=True)
         keys = _distinct_keys(packed, int(site))
-        db.executemany("INSERT OR IGNORE INTO lines VALUES (?, ?)", ((key, successor) for key in keys))
+        changes.add(LINES, np.array(keys, dtype=np.int64), np.full(len(keys), successor), live=True)
         touched.update(keys)
     return True
 
@@ -518,9 +518,11 @@ def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
     missing = []
     with store.writing() as db:
         touched: set[int] = set()
+        changes = Changes()
         for doc_id in ids:
-            if not _remove(store, db, doc_id, touched):
+            if not _remove(store, db, doc_id, touched, changes):
                 missing.append(doc_id)
+        changes.write(store, db)
         _relearn(store, db, touched)
     return missing
 
@@ -539,14 +541,10 @@ def _relearn(
     settings = store.config.boilerplate
     if not settings.boilerplate or not keys:
         return
-    holders: dict[int, int] = {}
-    for piece in pieces(sorted(keys)):
-        rows = db.execute(
-            f"SELECT key, count(*) FROM lines WHERE key IN ({','.join('?' * len(piece))}) GROUP BY key "
-            "HAVING count(*) >= ?",
-            (*piece, settings.boilerplate_min_docs),
-        )
-        holders.update(rows)
+    asked = sorted(keys)
+    offsets, nums_held = store.postings.holders(db, LINES, np.array(asked, dtype=np.int64))
+    counts = np.diff(offsets).tolist()
+    holders = {key: count for key, count in zip(asked, counts, strict=True) if count >= settings.boilerplate_min_docs}
     if added:
         enough = max(MAX_PAIRS + 1, LONG_LINE_FACTOR * settings.boilerplate_min_docs)
         settled = {key for key, count in holders.items() if key in added and count - added[key] >= enough}
@@ -557,23 +555,11 @@ def _relearn(
     rare = sorted(keys - holders.keys() - (added.keys() if added else set()))
     for piece in pieces(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
-    docs: set[int] = set()
-    # The first MAX_PAIRS + 1 holders of each key: one windowed query a chunk of keys with few holders (it reads
-    # every holder of its keys), one query with a LIMIT for each key with many.
-    few = sorted(key for key, count in holders.items() if count <= 4 * (MAX_PAIRS + 1))
-    for piece in pieces(few):
-        rows = db.execute(
-            "SELECT num FROM (SELECT num, row_number() OVER (PARTITION BY key ORDER BY num) AS rank FROM lines "
-            f"WHERE key IN ({','.join('?' * len(piece))})) WHERE rank <= ?",
-            (*piece, MAX_PAIRS + 1),
-        )
-        docs.update(int(row[0]) for row in rows)
-    for key in sorted(holders.keys() - set(few)):
-        rows = db.execute("SELECT num FROM lines WHERE key = ? ORDER BY num LIMIT ?", (key, MAX_PAIRS + 1))
-        docs.update(int(row[0]) for row in rows)
     if not holders:
         return
-    nums = sorted(docs)
+    judging = np.array([key in holders for key in asked], dtype=np.bool_)
+    firsts = np.minimum(np.diff(offsets), MAX_PAIRS + 1)[judging]  # the first MAX_PAIRS + 1 holders of each key
+    nums: list[int] = np.unique(nums_held[ranges(offsets[:-1][judging], firsts)]).tolist()
     known = evidence.documents if evidence is not None else {}
     unread = [num for num in nums if num not in known]
     read: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bytes]] = {}

@@ -10,7 +10,8 @@ every add and query uses the same ones.
 What is kept per document:
 - its text, metadata and site, exact-text hash and token count;
 - for the first copy of each exact text only (as `dedup` joins only those): its anchors (winnowed shingle hashes
-  of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders;
+  of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders, both
+  as rows of sorted runs (`reprints.index.postings`, format 4; before, tables of rows, made runs when opened);
 - its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`);
 - its tokens (hashes and character bounds) and lines, as tokenizing made them, and which tokens are template
   (`pack_tokens`), so that a query aligns stored documents without tokenizing or marking them again (format 3;
@@ -35,12 +36,13 @@ from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
 from reprints.io.arrays import ranges
 from reprints.normalize.boilerplate import KnownPairs
 from reprints.normalize.template import Mask, template_mask
 
-FORMAT = 3
-UPGRADABLE = (1, 2)  # formats opened by adding what they lack
+FORMAT = 4
+UPGRADABLE = (1, 2, 3)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
@@ -76,14 +78,15 @@ CREATE TABLE IF NOT EXISTS documents (
     sketch BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_by_hash ON documents (doc_hash, num);
-CREATE TABLE IF NOT EXISTS anchors (hash INTEGER NOT NULL, num INTEGER NOT NULL, PRIMARY KEY (hash, num))
-    WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS lines (key INTEGER NOT NULL, num INTEGER NOT NULL, PRIMARY KEY (key, num))
-    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS boilerplate (key INTEGER PRIMARY KEY);
 """
 TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"  # format 2 on
-SCHEMA += TOKENS_TABLE + ";\n"
+SCHEMA += TOKENS_TABLE + ";\n" + RUNS_TABLE + ";\n"  # format 4 on: anchors and lines as runs (`postings`)
+# Before format 4 the holders of anchors and lines were tables of (key, num) rows; an upgrade makes them runs.
+OLD_POSTINGS = {
+    ANCHORS: "SELECT hash, num FROM anchors ORDER BY hash, num",
+    LINES: "SELECT key, num FROM lines ORDER BY key, num",
+}
 
 # A stored document's tokens (`pack_tokens`): per token its hash, lead and trail; per line its token and character
 # bounds (the line hashes, token counts and sketch are columns of `documents`). Little-endian. Then (format 3)
@@ -222,6 +225,7 @@ class Store:
         self._lock = threading.Lock()
         self._boilerplate: dict[int, tuple[tuple[int, int], np.ndarray]] = {}  # per connection (`boilerplate_keys`)
         self.known_pairs = KnownPairs()  # boilerplate learning's verdicts on document pairs (`_relearn`)
+        self.postings = Postings()  # the runs of anchors and lines read so far
         self.parameters = self._parameters(config or Config())
         self.config = Config.from_options(**self.parameters)
 
@@ -272,7 +276,7 @@ class Store:
         """One write transaction (the only writer while it lasts); committed when the block ends, rolled back if
         the block or the commit fails."""
         with self.borrowed() as db:
-            db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")  # inserts land all over the anchors' B-tree
+            db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")  # an add writes tens of megabytes a transaction
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -313,6 +317,8 @@ class Store:
         if int(rows.get("format", "0")) in UPGRADABLE:
             with self.writing() as db:
                 db.execute(TOKENS_TABLE)
+                db.execute(RUNS_TABLE)
+                self._postings_as_runs(db)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
             rows["format"] = str(FORMAT)
         if int(rows.get("format", "0")) != FORMAT:
@@ -322,6 +328,15 @@ class Store:
             )
         stored: dict[str, Any] = json.loads(rows["parameters"])
         return stored
+
+    def _postings_as_runs(self, db: sqlite3.Connection) -> None:
+        """Upgrade to format 4: the tables of anchors' and lines' holders become one run each."""
+        for kind, select in OLD_POSTINGS.items():
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (kind,)).fetchone() is None:
+                continue
+            rows = np.array(db.execute(select).fetchall(), dtype=np.int64).reshape(-1, 2)
+            self.postings.write(db, kind, rows[:, 0], rows[:, 1], np.ones(len(rows), dtype=np.bool_))
+            db.execute(f"DROP TABLE {kind}")
 
     def check_parameters(self, config: Config, given: Iterable[str]) -> None:
         """Refuse options that differ from the index's own parameters (an index answers with one set)."""
@@ -451,15 +466,12 @@ class Store:
 
     def holders(self, db: sqlite3.Connection, anchor: int, limit: int) -> list[int]:
         """The first `limit` documents holding an anchor (all with -1), in order of addition."""
-        rows = db.execute("SELECT num FROM anchors WHERE hash = ? ORDER BY num LIMIT ?", (anchor, limit))
-        return [int(row[0]) for row in rows]
+        return self.first_holders(db, [anchor], limit)[0]
 
     def first_holders(self, db: sqlite3.Connection, anchors: Sequence[int], limit: int) -> list[list[int]]:
-        """`holders(db, anchor, limit)` of each anchor, in the order given. One prepared statement stepped per
-        anchor (SQLite keeps it compiled) costs a query of ~150 anchors about half what one statement for all of
-        them costs, which has to build and parse a list per anchor."""
-        sql = "SELECT num FROM anchors WHERE hash = ? ORDER BY num LIMIT ?"
-        return [[row[0] for row in db.execute(sql, (anchor, limit))] for anchor in anchors]
+        """`holders(db, anchor, limit)` of each anchor, in the order given (looked up in the runs of anchors)."""
+        offsets, nums = self.postings.holders(db, ANCHORS, np.array(anchors, dtype=np.int64))
+        return as_lists(offsets, nums, limit)
 
     def boilerplate_keys(self, db: sqlite3.Connection) -> np.ndarray:
         """The learned boilerplate line keys, sorted; read again only when the database changed (another
@@ -486,7 +498,7 @@ class Store:
                 "documents": one("SELECT count(*) FROM documents"),
                 "characters": one("SELECT coalesce(sum(length(text)), 0) FROM documents"),
                 "tokens": one("SELECT coalesce(sum(tokens), 0) FROM documents"),
-                "anchors": one("SELECT count(*) FROM anchors"),
+                "anchors": self.postings.count(db, ANCHORS),
                 "sites": one("SELECT count(*) FROM sites"),
                 "boilerplate_lines": one("SELECT count(*) FROM boilerplate"),
                 "bytes_on_disk": sum(path.stat().st_size for path in files if path.exists()),
