@@ -427,12 +427,7 @@ def test_an_index_of_format_3_is_upgraded_and_answers_the_same(tmp_path: Path) -
     runs, and it answers the same and learns on as before: adds, removals and stats work on the runs."""
     docs, folder, answers = _news_index(tmp_path)
     before, counts = answers(), stats(folder)
-    with open_index(folder) as store, store.reading() as db:
-        rows = {}
-        for kind in (ANCHORS, LINES):
-            keys = np.unique(np.concatenate([run.keys for run in store.postings.runs(db, kind)]))
-            offsets, nums = store.postings.holders(db, kind, keys)
-            rows[kind] = list(zip(np.repeat(keys, np.diff(offsets)).tolist(), nums.tolist(), strict=True))
+    rows = _tables(folder, boilerplate=False)
     with sqlite3.connect(folder / "index.sqlite") as db:  # as format 3 left it
         for kind, column in ((ANCHORS, "hash"), (LINES, "key")):
             db.execute(
@@ -761,11 +756,19 @@ def test_a_large_add_learns_compiled_and_stores_what_python_learning_stores(
 
 
 def _tables(path: Path, *, boilerplate: bool) -> dict[str, list[Any]]:
-    """Every row an index holds (the learned boilerplate only with `boilerplate`: it depends on how documents were
-    grouped into transactions, see README)."""
-    tables = ["meta", "sites", "documents", "tokens", "runs"] + (["boilerplate"] if boilerplate else [])
+    """Every row an index holds, and the holders of its anchors and lines (the runs they are kept in, and the
+    learned boilerplate, shown only with `boilerplate`, depend on how documents were grouped into transactions:
+    see README)."""
+    tables = ["meta", "sites", "documents", "tokens"] + (["boilerplate"] if boilerplate else [])
     with sqlite3.connect(path / "index.sqlite") as db:
-        return {table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in tables}
+        rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in tables}
+    with open_index(path) as store, store.reading() as db:
+        for kind in (ANCHORS, LINES):
+            runs = store.postings.runs(db, kind)
+            keys = np.unique(np.concatenate([run.keys for run in runs])) if runs else np.empty(0, dtype=np.int64)
+            offsets, nums = store.postings.holders(db, kind, keys)
+            rows[kind] = list(zip(np.repeat(keys, np.diff(offsets)).tolist(), nums.tolist(), strict=True))
+    return rows
 
 
 @given(
