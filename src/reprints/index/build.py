@@ -161,7 +161,7 @@ class Evidence:
         self.lines += len(entry[0])
 
 
-COMMIT_BATCHES = 8  # batches stored in one transaction, their boilerplate learned once (see `add_documents`)
+COMMIT_BATCHES = 16  # batches stored in one transaction, their boilerplate learned once (see `add_documents`)
 
 
 def add_documents(

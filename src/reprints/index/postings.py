@@ -80,16 +80,17 @@ def _decode(keys: bytes, nums: bytes, live: bytes) -> Run:
 def newest(keys: I64, nums: I64, live: Bools) -> Run:
     """The rows (key, number, live), given oldest first, with only the last of each (key, number) kept, sorted by
     key, then number. A stable sort by key keeps the age order within a key and is fast on rows that are sorted
-    runs one after another (a merge); only the rows of keys held more than once are sorted by number too."""
+    runs one after another (a merge); only the rows of keys held more than once are sorted by number too, when
+    they are not in order already."""
     order = np.argsort(keys, kind="stable")
     keys, nums, live = keys[order], nums[order], live[order]
     same = keys[1:] == keys[:-1]
-    shared = np.zeros(len(keys), dtype=np.bool_)
-    shared[1:] |= same
-    shared[:-1] |= same
-    if shared.any():
+    if np.any(same & (nums[1:] < nums[:-1])):  # (rows added in order of number, as an add makes them, are not)
+        shared = np.zeros(len(keys), dtype=np.bool_)
+        shared[1:] |= same
+        shared[:-1] |= same
         rows = np.flatnonzero(shared)
-        by = np.lexsort((order[rows], nums[rows], keys[rows]))  # groups of a key stay in place
+        by = np.lexsort((nums[rows], keys[rows]))  # stable: a (key, number)'s rows stay oldest first
         nums[rows], live[rows] = nums[rows][by], live[rows][by]
     last = np.ones(len(keys), dtype=np.bool_)
     last[:-1] = (keys[1:] != keys[:-1]) | (nums[1:] != nums[:-1])
