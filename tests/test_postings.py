@@ -62,10 +62,57 @@ def test_holders_are_those_the_changes_leave(
         for db, who in ((writer_db, writer), (reader_db, reader)):
             db.execute("BEGIN")
             assert as_lists(*who.holders(db, ANCHORS, asked)) == expected
-            assert as_lists(*who.holders(db, ANCHORS, asked), 2) == [found[:2] for found in expected]
+            for limit in (0, 1, 2):
+                assert as_lists(*who.holders(db, ANCHORS, asked, limit), limit) == [found[:limit] for found in expected]
             assert who.holders(db, LINES, asked)[0].tolist() == [0] * (len(asked) + 1)  # another kind
             assert who.count(db, ANCHORS) == sum(len(held) for held in model.values())
             db.execute("COMMIT")
     runs = writer_db.execute("SELECT count(*) FROM runs").fetchone()[0]
     if runs == 1:  # everything merged: nothing but holders left
         assert writer_db.execute("SELECT rows FROM runs").fetchone()[0] == sum(len(held) for held in model.values())
+
+
+def test_regression_readers_on_older_snapshots_answer_while_runs_are_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads sharing one `Postings` read holders from their own snapshots while a writer on another connection
+    adds runs that merge (every other transaction): a thread whose snapshot still lists a run another thread has
+    just let go of answers from it (it took the run from the cache while it listed it; it raised KeyError), and
+    every answer is the holders of some committed state."""
+    import threading
+
+    monkeypatch.setattr(postings, "TIER_RUNS", 2)
+    path = tmp_path / "index.sqlite"
+    writer_db = _database(path)
+    shared = Postings()
+    for step in range(60):  # written first, then read while more is written
+        writer_db.execute("BEGIN IMMEDIATE")
+        shared.write(writer_db, ANCHORS, np.array([1, 2]), np.array([step, step]), np.array([True, True]))
+        writer_db.execute("COMMIT")
+    states = {tuple(range(step + 1)) for step in range(60)}  # each committed state's holders of key 1
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        db = _database(path)
+        try:
+            while not done.is_set():
+                db.execute("BEGIN")
+                found = tuple(as_lists(*shared.holders(db, ANCHORS, np.array([1])))[0])
+                db.execute("COMMIT")
+                assert found in states, found
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    for step in range(60, 160):
+        states.add(tuple(range(step + 1)))  # (before it commits: a reader may see it at once)
+        writer_db.execute("BEGIN IMMEDIATE")
+        shared.write(writer_db, ANCHORS, np.array([1, 2]), np.array([step, step]), np.array([True, True]))
+        writer_db.execute("COMMIT")
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert failures == []

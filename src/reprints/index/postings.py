@@ -9,9 +9,10 @@ writes). Instead, each transaction that adds or removes documents writes at most
   replaced by the next);
 - a key's holders are the documents whose newest row for it (the run of the highest id) is live.
 
-Runs are never changed once written: an id is never given twice (AUTOINCREMENT), and each run carries a
-digest of its bytes, so a process keeps the runs it has read in memory (`Postings`, shared by its connections)
-and reads only the runs it lacks; a reader sees the runs of its own snapshot. Runs of about the same size are
+Runs are never changed once written, and each is named by its id and a digest of its bytes (the id alone is not
+enough: AUTOINCREMENT gives the id of a rolled-back run again), so a process keeps the runs it has read in memory
+(`Postings`, shared by its connections) and reads only the runs it lacks; a reader sees the runs of its own
+snapshot. Runs of about the same size are
 merged as they accumulate (`TIER_RUNS` of them within `TIER_FACTOR` of the smallest, always the newest ones, so
 the order stays that of their changes): a key is looked up in a few runs, and a row is rewritten a few times over
 the index's life, not at every add. A merge that reaches the oldest run drops the rows that are not live.
@@ -59,6 +60,11 @@ class Run:
     keys: I64
     nums: I64
     live: Bools
+    removals: int = -1  # rows that are not live (-1: not counted)
+
+    def __post_init__(self) -> None:
+        if self.removals < 0:
+            object.__setattr__(self, "removals", int(len(self.live) - np.count_nonzero(self.live)))
 
 
 def _digest(keys: I64, nums: I64, live: Bools) -> bytes:
@@ -102,14 +108,20 @@ def _live(run: Run) -> Run:
     return Run(run.keys[run.live], run.nums[run.live], run.live[run.live])
 
 
-def holders_of(runs: Sequence[Run], keys: I64) -> tuple[I64, I64]:
+def holders_of(runs: Sequence[Run], keys: I64, limit: int = -1) -> tuple[I64, I64]:
     """The holders of each key (in the order given) over these runs (oldest first), as (offsets, numbers): the
-    numbers of key `i` are `numbers[offsets[i]:offsets[i + 1]]`, ascending."""
+    numbers of key `i` are `numbers[offsets[i]:offsets[i + 1]]`, ascending; with a `limit` (-1: none), at least
+    its first `limit` holders (all when it has fewer). Where no run holds a removal, each run's first `limit`
+    rows of a key are all that can be among its first holders, so a key held by many documents costs `limit` rows
+    a run, not one per holder."""
     wanted, inverse = np.unique(np.asarray(keys, dtype=np.int64), return_inverse=True)
     found_key, found_num, found_live = [], [], []
+    cut = limit >= 0 and all(run.removals == 0 for run in runs)
     for run in runs:
         start = np.searchsorted(run.keys, wanted, "left")
         counts = np.searchsorted(run.keys, wanted, "right") - start
+        if cut:
+            counts = np.minimum(counts, limit)
         rows = ranges(start.astype(np.int64), counts.astype(np.int64))
         found_key.append(np.repeat(np.arange(len(wanted), dtype=np.int64), counts))
         found_num.append(run.nums[rows])
@@ -156,28 +168,32 @@ class Postings:
             (int(run_id), bytes(digest))
             for run_id, digest in db.execute("SELECT id, digest FROM runs WHERE kind = ? ORDER BY id", (kind,))
         ]
-        with self._lock:
-            missing = [name for name in listed if name not in self._runs]
-        read = {}
-        for run_id, digest in missing:
-            row = db.execute("SELECT keys, nums, live FROM runs WHERE id = ?", (run_id,)).fetchone()
-            read[(run_id, digest)] = _decode(*row)
-        with self._lock:
-            self._runs.update(read)
-            self._kinds.update((name, kind) for name in read)
-            runs = [self._runs[name] for name in listed]
-            # Forget runs of this kind this snapshot no longer lists (merged, or written by a transaction that was
-            # rolled back); runs newer than it may be another reader's.
-            ids = {run_id for run_id, _ in listed}
-            last = max(ids, default=0)
-            for name in [name for name, of in self._kinds.items() if of == kind]:
-                if name[0] <= last and name not in listed:
-                    del self._runs[name], self._kinds[name]
-        return runs
+        return self._read(db, kind, listed, forget=True)
 
-    def holders(self, db: sqlite3.Connection, kind: str, keys: I64) -> tuple[I64, I64]:
+    def _read(self, db: sqlite3.Connection, kind: str, names: list[tuple[int, bytes]], *, forget: bool) -> list[Run]:
+        """The runs of these names, in order, read from the database where not kept yet; with `forget`, `names`
+        being every run of `kind` a snapshot lists, the kept runs of that kind it does not list and that are not
+        newer than it are let go (merged, or written by a transaction that was rolled back)."""
+        with self._lock:  # taken here, so that another thread letting one go cannot take it from this answer
+            have = {name: self._runs[name] for name in names if name in self._runs}
+        for run_id, digest in [name for name in names if name not in have]:
+            row = db.execute("SELECT keys, nums, live FROM runs WHERE id = ?", (run_id,)).fetchone()
+            have[(run_id, digest)] = _decode(*row)
+        with self._lock:
+            for name, run in have.items():
+                self._runs[name] = run
+                self._kinds[name] = kind
+            if forget:
+                last = max((run_id for run_id, _ in names), default=0)
+                listed = set(names)
+                for name in [name for name, of in self._kinds.items() if of == kind]:
+                    if name[0] <= last and name not in listed:
+                        del self._runs[name], self._kinds[name]
+        return [have[name] for name in names]
+
+    def holders(self, db: sqlite3.Connection, kind: str, keys: I64, limit: int = -1) -> tuple[I64, I64]:
         """`holders_of` the keys over the runs the connection sees."""
-        return holders_of(self.runs(db, kind), keys)
+        return holders_of(self.runs(db, kind), keys, limit)
 
     def write(self, db: sqlite3.Connection, kind: str, keys: I64, nums: I64, live: Bools) -> None:
         """Record changes (in the order they were made: the last change of a (key, number) counts) as a new run,
@@ -214,20 +230,22 @@ class Postings:
     def _merge(self, db: sqlite3.Connection, kind: str) -> None:
         while True:
             sizes = [
-                (int(run_id), int(rows))
-                for run_id, rows in db.execute("SELECT id, rows FROM runs WHERE kind = ? ORDER BY id", (kind,))
+                (int(run_id), int(rows), bytes(digest))
+                for run_id, rows, digest in db.execute(
+                    "SELECT id, rows, digest FROM runs WHERE kind = ? ORDER BY id", (kind,)
+                )
             ]
             tier = 0
             smallest = None
-            for _, rows in reversed(sizes):
+            for _, rows, _ in reversed(sizes):
                 smallest = rows if smallest is None else min(smallest, rows)
                 if rows > TIER_FACTOR * max(smallest, 1):
                     break
                 tier += 1
             if tier < TIER_RUNS:
                 return
-            merged_ids = [run_id for run_id, _ in sizes[-tier:]]
-            runs = self.runs(db, kind)[-tier:]
+            merged_ids = [run_id for run_id, _, _ in sizes[-tier:]]
+            runs = self._read(db, kind, [(run_id, digest) for run_id, _, digest in sizes[-tier:]], forget=False)
             merged = newest(
                 np.concatenate([run.keys for run in runs]),
                 np.concatenate([run.nums for run in runs]),

@@ -470,7 +470,7 @@ class Store:
 
     def first_holders(self, db: sqlite3.Connection, anchors: Sequence[int], limit: int) -> list[list[int]]:
         """`holders(db, anchor, limit)` of each anchor, in the order given (looked up in the runs of anchors)."""
-        offsets, nums = self.postings.holders(db, ANCHORS, np.array(anchors, dtype=np.int64))
+        offsets, nums = self.postings.holders(db, ANCHORS, np.array(anchors, dtype=np.int64), limit)
         return as_lists(offsets, nums, limit)
 
     def boilerplate_keys(self, db: sqlite3.Connection) -> np.ndarray:
