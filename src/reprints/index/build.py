@@ -471,11 +471,6 @@ class Changes:
                 parts.clear()
 
 
-def _distinct_keys(packed: bytes, site: int) -> list[int]:
-    """The distinct line keys (SQLite integers) of a document's packed line hashes on its site."""
-    return _line_rows([(packed, site, 0)])[0].tolist()  # type: ignore[no-any-return]
-
-
 def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int], changes: Changes) -> bool:
     """Remove a stored document (its anchors, lines and text); False if no document has this id. When it was
     the first copy of its text, the next copy takes its place in the join and as boilerplate evidence."""
@@ -487,11 +482,7 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
     num, text, doc_hash, tokens, packed, site = int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5])
     first = store.first_copy(db, doc_hash, tokens)
     if first is None or first == num:  # a first copy (or an empty text): it has anchors and lines
-        anchors = _anchors_of_text(store, text)
-        changes.add(ANCHORS, np.array(anchors, dtype=np.int64), np.full(len(anchors), num), live=False)
-        keys = _distinct_keys(packed, site)
-        changes.add(LINES, np.array(keys, dtype=np.int64), np.full(len(keys), num), live=False)
-        touched.update(keys)
+        _holds(store, changes, touched, num, text, packed, site, live=False)
     db.execute("DELETE FROM documents WHERE num = ?", (num,))
     db.execute("DELETE FROM tokens WHERE num = ?", (num,))
     successor = store.first_copy(db, doc_hash, tokens) if first == num else None
@@ -499,18 +490,29 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
         text, packed, site = db.execute(
             "SELECT text, line_hashes, site FROM documents WHERE num = ?", (successor,)
         ).fetchone()
-        anchors = _anchors_of_text(store, text)
-        changes.add(ANCHORS, np.array(anchors, dtype=np.int64), np.full(len(anchors), successor), live=True)
-        keys = _distinct_keys(packed, int(site))
-        changes.add(LINES, np.array(keys, dtype=np.int64), np.full(len(keys), successor), live=True)
-        touched.update(keys)
+        _holds(store, changes, touched, successor, text, packed, int(site), live=True)
     return True
 
 
-def _anchors_of_text(store: Store, text: str) -> list[int]:
-    """The anchors the index stores for a text (SQLite integers)."""
+def _holds(
+    store: Store,
+    changes: Changes,
+    touched: set[int],
+    num: int,
+    text: str,
+    packed: bytes,
+    site: int,
+    *,
+    live: bool,
+) -> None:
+    """Record that document `num` (its text, packed line hashes and site) now holds (`live`) or no longer holds its
+    anchors and distinct line keys; its keys are touched."""
     fp = store.config.fingerprint
-    return anchors_of(tokenize_batch([text], fp.seed), fp.shingle_size, fp.window, fp.seed)[0].tolist()  # type: ignore[no-any-return]
+    anchors = anchors_of(tokenize_batch([text], fp.seed), fp.shingle_size, fp.window, fp.seed)[0]
+    changes.add(ANCHORS, anchors, np.full(len(anchors), num), live=live)
+    keys = _line_rows([(packed, site, num)])[0]
+    changes.add(LINES, keys, np.full(len(keys), num), live=live)
+    touched.update(keys.tolist())
 
 
 def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
@@ -543,8 +545,10 @@ def _relearn(
         return
     asked = sorted(keys)
     offsets, nums_held = store.postings.holders(db, LINES, np.array(asked, dtype=np.int64))
-    counts = np.diff(offsets).tolist()
-    holders = {key: count for key, count in zip(asked, counts, strict=True) if count >= settings.boilerplate_min_docs}
+    held = np.diff(offsets)
+    holders = {
+        key: count for key, count in zip(asked, held.tolist(), strict=True) if count >= settings.boilerplate_min_docs
+    }
     if added:
         enough = max(MAX_PAIRS + 1, LONG_LINE_FACTOR * settings.boilerplate_min_docs)
         settled = {key for key, count in holders.items() if key in added and count - added[key] >= enough}
@@ -558,7 +562,7 @@ def _relearn(
     if not holders:
         return
     judging = np.array([key in holders for key in asked], dtype=np.bool_)
-    firsts = np.minimum(np.diff(offsets), MAX_PAIRS + 1)[judging]  # the first MAX_PAIRS + 1 holders of each key
+    firsts = np.minimum(held, MAX_PAIRS + 1)[judging]  # the first MAX_PAIRS + 1 holders of each key
     nums: list[int] = np.unique(nums_held[ranges(offsets[:-1][judging], firsts)]).tolist()
     known = evidence.documents if evidence is not None else {}
     unread = [num for num in nums if num not in known]

@@ -25,7 +25,7 @@ import itertools
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -60,11 +60,10 @@ class Run:
     keys: I64
     nums: I64
     live: Bools
-    removals: int = -1  # rows that are not live (-1: not counted)
+    removals: int = field(init=False)  # rows that are not live (counted once: lookups ask it every time)
 
     def __post_init__(self) -> None:
-        if self.removals < 0:
-            object.__setattr__(self, "removals", int(len(self.live) - np.count_nonzero(self.live)))
+        object.__setattr__(self, "removals", int(len(self.live) - np.count_nonzero(self.live)))
 
 
 def _digest(keys: I64, nums: I64, live: Bools) -> bytes:
