@@ -27,8 +27,10 @@ from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import tokenize_batch
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, anchors_of, remove_documents
+from reprints.index.packing import FIXED_LINE_FIELDS, FIXED_TOKEN_FIELDS, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES
 from reprints.index.query import pair, query
+from reprints.index.store import FORMAT
 from reprints.io import expand_inputs, iter_documents
 from reprints.normalize.template import template_mask
 from reprints.types import Document
@@ -401,6 +403,48 @@ def _learns_on(folder: Path, docs: list[dict[str, Any]]) -> None:
     assert any(m.id == "late" and m.relation == "contained" for m in late)
 
 
+def _as_fixed_widths(folder: Path, marked: Callable[[int], bool] = lambda num: True) -> None:
+    """Every stored document's tokens packed as before format 5 (fixed widths), with their template marks for
+    the documents `marked` says (by number; before format 3 there were none)."""
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        rows = db.execute(
+            "SELECT t.num, d.tokens, d.doc_hash, t.arrays, d.line_hashes, d.sketch "
+            "FROM tokens t JOIN documents d USING (num)"
+        ).fetchall()
+        for num, *stored in rows:
+            batch, template = unpack_tokens([tuple(stored)])  # type: ignore[list-item]
+            fixed = b"".join(
+                [
+                    getattr(batch, name).astype(kind).tobytes()
+                    for name, kind in (*FIXED_TOKEN_FIELDS, *FIXED_LINE_FIELDS)
+                ]
+                + ([np.packbits(template).tobytes()] if marked(num) else [])
+            )
+            db.execute("UPDATE tokens SET arrays = ? WHERE num = ?", (fixed, num))
+
+
+def _token_bytes(folder: Path) -> int:
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        return int(db.execute("SELECT sum(length(arrays)) FROM tokens").fetchone()[0])
+
+
+def test_an_index_of_format_4_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:
+    """An index whose tokens were packed in fixed widths (format 4) opens, its tokens are packed again, and it
+    answers the same and learns on as before."""
+    docs, folder, answers = _news_index(tmp_path)
+    before, counts, packed = answers(), stats(folder), _token_bytes(folder)
+    _as_fixed_widths(folder)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
+    assert _token_bytes(folder) > 1.4 * packed
+    assert answers() == before
+    assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
+    assert _token_bytes(folder) == packed
+    _learns_on(folder, docs)
+
+
 def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:
     """An index made before tokens were stored (format 1) opens, is upgraded in place, and answers the same: its
     documents are tokenized from their text, documents added afterwards have their tokens stored."""
@@ -411,7 +455,7 @@ def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -
         db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
     assert answers() == before
     with sqlite3.connect(folder / "index.sqlite") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "4"
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
         assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == 0
     _learns_on(folder, docs)
     with sqlite3.connect(folder / "index.sqlite") as db:
@@ -428,6 +472,7 @@ def test_an_index_of_format_3_is_upgraded_and_answers_the_same(tmp_path: Path) -
     docs, folder, answers = _news_index(tmp_path)
     before, counts = answers(), stats(folder)
     rows = _tables(folder, boilerplate=False)
+    _as_fixed_widths(folder)
     with sqlite3.connect(folder / "index.sqlite") as db:  # as format 3 left it
         for kind, column in ((ANCHORS, "hash"), (LINES, "key")):
             db.execute(
@@ -439,7 +484,7 @@ def test_an_index_of_format_3_is_upgraded_and_answers_the_same(tmp_path: Path) -
     assert answers() == before
     assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
     with sqlite3.connect(folder / "index.sqlite") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "4"
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert ANCHORS not in tables and LINES not in tables
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
@@ -468,15 +513,12 @@ def test_an_index_of_format_2_is_upgraded_and_answers_the_same(tmp_path: Path) -
 
     before = answers()
     assert before[-2] == [None] * 30 and before[-1] is not None  # the menus are template: they link nothing
-    with sqlite3.connect(folder / "index.sqlite") as db:  # as format 2 left it, but for every third document
-        rows = db.execute("SELECT t.num, t.arrays, d.tokens FROM tokens t JOIN documents d USING (num)").fetchall()
-        for num, arrays, tokens in rows:
-            if num % 3:
-                db.execute("UPDATE tokens SET arrays = ? WHERE num = ?", (arrays[: -((tokens + 7) // 8) or None], num))
+    _as_fixed_widths(folder, marked=lambda num: num % 3 == 0)  # as format 2 left it, but for every third document
+    with sqlite3.connect(folder / "index.sqlite") as db:
         db.execute("UPDATE meta SET value = '2' WHERE key = 'format'")
     assert answers() == before
     with sqlite3.connect(folder / "index.sqlite") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == "4"
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
     with open_index(folder) as store:
         add_documents(store, [Document("late", docs[0]["text"] + "\n" + docs[1]["text"], 0)])
         late = query(store, docs[0]["text"], doc_id=docs[0]["id"])
@@ -485,7 +527,8 @@ def test_an_index_of_format_2_is_upgraded_and_answers_the_same(tmp_path: Path) -
         tokens, lines, arrays = db.execute(
             "SELECT d.tokens, d.line_hashes, t.arrays FROM documents d JOIN tokens t USING (num) WHERE d.id = 'late'"
         ).fetchone()
-        assert len(arrays) == 16 * tokens + 4 * len(lines) + (tokens + 7) // 8  # its marks are there
+        widths = sum(code * (tokens if field < 2 else len(lines) // 8) for field, code in enumerate(arrays[:6]))
+        assert len(arrays) == 6 + 8 * tokens + widths + (tokens + 7) // 8  # its marks are there
         db.execute(
             "UPDATE tokens SET arrays = substr(arrays, 2) WHERE num = (SELECT num FROM documents WHERE id = 'late')"
         )

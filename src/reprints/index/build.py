@@ -27,8 +27,9 @@ import numpy as np
 from reprints.config import ReadConfig
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
+from reprints.index.packing import pack_tokens
 from reprints.index.postings import ANCHORS, LINES
-from reprints.index.store import Store, pack_tokens, pieces, signed
+from reprints.index.store import Store, pieces, signed
 from reprints.io.arrays import ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
@@ -51,7 +52,7 @@ class Prepared:
     line_hashes: bytes  # uint64 per line (the site is mixed in when stored)
     line_tokens: bytes  # int64 per line
     sketch: bytes  # SKETCH_SIZE uint64
-    token_arrays: bytes  # its tokens, lines and template marks (`reprints.index.store.pack_tokens`)
+    token_arrays: bytes  # its tokens, lines and template marks (`reprints.index.packing.pack_tokens`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
     anchors = anchors_of(batch, shingle_size, window, seed)
     line_start = np.searchsorted(batch.line_docs, np.arange(len(texts) + 1))
     line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64)
-    template = template_mask(batch.hashes, offsets, seed)
+    packed = pack_tokens(batch, template_mask(batch.hashes, offsets, seed))
     out = []
     for doc in range(len(texts)):
         lo, hi = int(line_start[doc]), int(line_start[doc + 1])
@@ -111,7 +112,7 @@ def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int)
                 batch.line_hashes[lo:hi].astype(np.uint64).tobytes(),
                 line_tokens[lo:hi].tobytes(),
                 batch.doc_sketches[doc].astype(np.uint64).tobytes(),
-                pack_tokens(batch, slice(int(offsets[doc]), int(offsets[doc + 1])), slice(lo, hi), template),
+                packed[doc],
             )
         )
     return out

@@ -13,10 +13,11 @@ What is kept per document:
   of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders, both
   as rows of sorted runs (`reprints.index.postings`, format 4; before, tables of rows, made runs when opened);
 - its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`);
-- its tokens (hashes and character bounds) and lines, as tokenizing made them, and which tokens are template
-  (`pack_tokens`), so that a query aligns stored documents without tokenizing or marking them again (format 3;
-  an index of format 1 or 2 is upgraded in place when opened: its documents are tokenized from their text
-  (format 1) or marked (format 2) when a query needs them).
+- its tokens (hashes and character bounds) and lines, as tokenizing made them, and which tokens are template,
+  packed (`reprints.index.packing`, format 5), so that a query aligns stored documents without tokenizing or
+  marking them again. An older index is upgraded in place when opened: documents stored before format 2 are
+  tokenized from their text when a query needs them; tokens stored before format 5 are packed again (and marked,
+  if stored before format 3).
 """
 
 from __future__ import annotations
@@ -35,14 +36,13 @@ import numpy as np
 from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.fingerprint.shingles import SKETCH_SIZE
+from reprints.index.packing import pack_tokens, unpack_fixed, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
-from reprints.io.arrays import ranges
 from reprints.normalize.boilerplate import KnownPairs
 from reprints.normalize.template import Mask, template_mask
 
-FORMAT = 4
-UPGRADABLE = (1, 2, 3)  # formats opened by adding what they lack
+FORMAT = 5
+UPGRADABLE = (1, 2, 3, 4)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
@@ -88,18 +88,6 @@ OLD_POSTINGS = {
     LINES: "SELECT key, num FROM lines ORDER BY key, num",
 }
 
-# A stored document's tokens (`pack_tokens`): per token its hash, lead and trail; per line its token and character
-# bounds (the line hashes, token counts and sketch are columns of `documents`). Little-endian. Then (format 3)
-# the template marks, a bit per token (`numpy.packbits`).
-TOKEN_FIELDS = (("hashes", "<u8"), ("lead", "<i4"), ("trail", "<i4"))
-LINE_FIELDS = (
-    ("line_token_start", "<i8"),
-    ("line_token_end", "<i8"),
-    ("line_char_start", "<i8"),
-    ("line_char_end", "<i8"),
-)
-
-
 Packed = tuple[bytes, bytes, bytes]  # a stored document's packed tokens, line hashes and sketch (`unpack_tokens`)
 
 
@@ -117,74 +105,6 @@ def signed(values: np.ndarray) -> list[int]:
 def unsigned(values: Sequence[int]) -> np.ndarray:
     """SQLite integers back to 64-bit unsigned hashes."""
     return np.array(values, dtype=np.int64).view(np.uint64)
-
-
-def pack_tokens(batch: TokenBatch, token_part: slice, line_part: slice, template: Mask) -> bytes:
-    """One document of a tokenized batch, its tokens and lines being these rows, packed for the `tokens` table
-    (see TOKEN_FIELDS, LINE_FIELDS) with its template marks (`template`: the batch's)."""
-    return b"".join(
-        [getattr(batch, name)[token_part].astype(kind).tobytes() for name, kind in TOKEN_FIELDS]
-        + [getattr(batch, name)[line_part].astype(kind).tobytes() for name, kind in LINE_FIELDS]
-        + [np.packbits(template[token_part]).tobytes()]
-    )
-
-
-def unpack_tokens(documents: Sequence[tuple[int, int, bytes, bytes, bytes]], seed: int) -> tuple[TokenBatch, Mask]:
-    """A TokenBatch of stored documents, in the order given, each `(tokens, doc_hash, arrays, line_hashes,
-    sketch)`: its packed tokens (`pack_tokens`) and its `documents` columns; and the template marks of their
-    tokens (found with the tokens, or marked now for a document stored without them, before format 3). Each field
-    is gathered from every document's bytes and read once (a batch per document, concatenated, cost a query a
-    millisecond)."""
-    fields = [*TOKEN_FIELDS, *LINE_FIELDS]
-    pieces: dict[str, list[memoryview]] = {name: [] for name, _ in fields}
-    line_counts: list[int] = []
-    marks: list[Mask | None] = []
-    for tokens, _, arrays, line_hashes, _ in documents:
-        lines = len(line_hashes) // 8
-        line_counts.append(lines)
-        view = memoryview(arrays)
-        at = 0
-        for name, kind in fields:
-            size = (tokens if (name, kind) in TOKEN_FIELDS else lines) * np.dtype(kind).itemsize
-            pieces[name].append(view[at : at + size])
-            at += size
-        if len(arrays) == at + (tokens + 7) // 8:
-            marks.append(np.unpackbits(np.frombuffer(view[at:], dtype=np.uint8), count=tokens).view(np.bool_))
-        elif len(arrays) == at:
-            marks.append(None)  # stored before format 3
-        else:
-            raise InputError(f"a stored document's tokens are {len(arrays)} bytes, not {at}: the index is damaged")
-    values = {
-        name: np.frombuffer(b"".join(pieces[name]), dtype=kind).astype(np.dtype(kind).newbyteorder("="))
-        for name, kind in fields
-    }
-    batch = TokenBatch(
-        token_counts=np.array([row[0] for row in documents], dtype=np.int64),
-        hashes=values["hashes"],
-        lead=values["lead"],
-        trail=values["trail"],
-        doc_hashes=np.array([row[1] for row in documents], dtype=np.int64).view(np.uint64),
-        doc_sketches=np.frombuffer(b"".join(row[4] for row in documents), dtype=np.uint64)
-        .reshape(-1, SKETCH_SIZE)
-        .copy(),
-        line_docs=np.repeat(np.arange(len(documents), dtype=np.int64), line_counts),
-        line_hashes=np.frombuffer(b"".join(row[3] for row in documents), dtype=np.uint64).copy(),
-        line_token_start=values["line_token_start"],
-        line_token_end=values["line_token_end"],
-        line_char_start=values["line_char_start"],
-        line_char_end=values["line_char_end"],
-    )
-    offsets = np.zeros(len(documents) + 1, dtype=np.int64)
-    np.cumsum(batch.token_counts, out=offsets[1:])
-    unmarked = [doc for doc, mark in enumerate(marks) if mark is None]
-    if unmarked:  # marked together, as a batch of their own
-        counts = batch.token_counts[unmarked]
-        made_at = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        made = template_mask(batch.hashes[ranges(offsets[unmarked], counts)], made_at, seed)
-        for doc, start, end in zip(unmarked, made_at[:-1].tolist(), made_at[1:].tolist(), strict=True):
-            marks[doc] = made[start:end]
-    found = [mark for mark in marks if mark is not None]
-    return batch, np.concatenate(found) if found else np.zeros(0, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +239,7 @@ class Store:
                 db.execute(TOKENS_TABLE)
                 db.execute(RUNS_TABLE)
                 self._postings_as_runs(db)
+                self._repack_tokens(db, Config.from_options(**json.loads(rows["parameters"])).fingerprint.seed)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
             rows["format"] = str(FORMAT)
         if int(rows.get("format", "0")) != FORMAT:
@@ -337,6 +258,25 @@ class Store:
             rows = np.array(db.execute(select).fetchall(), dtype=np.int64).reshape(-1, 2)
             self.postings.write(db, kind, rows[:, 0], rows[:, 1], np.ones(len(rows), dtype=np.bool_))
             db.execute(f"DROP TABLE {kind}")
+
+    @staticmethod
+    def _repack_tokens(db: sqlite3.Connection, seed: int, rows: int = 2000) -> None:
+        """Upgrade to format 5: the stored tokens (fixed widths before, see `reprints.index.packing`) are packed
+        again, `rows` documents at a time; those stored without template marks (before format 3) are marked."""
+        last = -1
+        while True:
+            found = db.execute(
+                "SELECT t.num, d.tokens, d.doc_hash, t.arrays, d.line_hashes, d.sketch FROM tokens t "
+                "JOIN documents d ON d.num = t.num WHERE t.num > ? ORDER BY t.num LIMIT ?",
+                (last, rows),
+            ).fetchall()
+            if not found:
+                return
+            packed = pack_tokens(*unpack_fixed([row[1:] for row in found], seed))
+            db.executemany(
+                "UPDATE tokens SET arrays = ? WHERE num = ?", zip(packed, [row[0] for row in found], strict=True)
+            )
+            last = found[-1][0]
 
     def check_parameters(self, config: Config, given: Iterable[str]) -> None:
         """Refuse options that differ from the index's own parameters (an index answers with one set)."""
@@ -422,12 +362,12 @@ class Store:
             found.update((num, (arrays, lines, sketch)) for num, arrays, lines, sketch in rows)
         seed = self.config.fingerprint.seed
         if all(doc.num in found for doc in docs):
-            return unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num]) for doc in docs], seed)
+            return unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num]) for doc in docs])
         parts: list[TokenBatch] = []
         marks: list[Mask] = []
         for doc in docs:
             if doc.num in found:
-                batch, template = unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num])], seed)
+                batch, template = unpack_tokens([(doc.tokens, doc.doc_hash, *found[doc.num])])
             else:  # stored before format 2
                 text = doc.text or db.execute("SELECT text FROM documents WHERE num = ?", (doc.num,)).fetchone()[0]
                 batch = tokenize_batch([text], seed)

@@ -1,0 +1,161 @@
+"""A stored document's tokens as bytes (`reprints.index.packing`): what is packed is what is read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reprints.errors import InputError
+from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
+from reprints.index.packing import FIXED_LINE_FIELDS, FIXED_TOKEN_FIELDS, pack_tokens, unpack_fixed, unpack_tokens
+from reprints.normalize.template import template_mask
+
+NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
+TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()][:60]
+SEED = 7
+FIELDS = [
+    "token_counts",
+    "hashes",
+    "lead",
+    "trail",
+    "doc_hashes",
+    "doc_sketches",
+    "line_docs",
+    "line_hashes",
+    "line_token_start",
+    "line_token_end",
+    "line_char_start",
+    "line_char_end",
+]
+
+
+def _stored(batch: TokenBatch, packed: list[bytes]) -> list[tuple[int, int, bytes, bytes, bytes]]:
+    """The rows a query reads of each document of `batch` (`StoredTokens`), its tokens packed as given."""
+    lines = np.searchsorted(batch.line_docs, np.arange(len(packed) + 1))
+    return [
+        (
+            int(batch.token_counts[doc]),
+            int(batch.doc_hashes[doc].view(np.int64)),
+            blob,
+            batch.line_hashes[lines[doc] : lines[doc + 1]].astype(np.uint64).tobytes(),
+            batch.doc_sketches[doc].astype(np.uint64).tobytes(),
+        )
+        for doc, blob in enumerate(packed)
+    ]
+
+
+def _assert_same(got: tuple[TokenBatch, np.ndarray], batch: TokenBatch, template: np.ndarray) -> None:
+    for name in FIELDS:
+        mine, theirs = getattr(got[0], name), getattr(batch, name)
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
+    assert np.array_equal(got[1], template)
+
+
+def _fixed(batch: TokenBatch, template: np.ndarray, *, marked: bool = True) -> list[bytes]:
+    """The documents of `batch` packed as before format 5 (fixed widths; before format 3, without marks)."""
+    tokens = np.concatenate(([0], np.cumsum(batch.token_counts)))
+    lines = np.searchsorted(batch.line_docs, np.arange(len(batch.token_counts) + 1))
+    return [
+        b"".join(
+            [
+                getattr(batch, name)[tokens[doc] : tokens[doc + 1]].astype(kind).tobytes()
+                for name, kind in FIXED_TOKEN_FIELDS
+            ]
+            + [
+                getattr(batch, name)[lines[doc] : lines[doc + 1]].astype(kind).tobytes()
+                for name, kind in FIXED_LINE_FIELDS
+            ]
+            + ([np.packbits(template[tokens[doc] : tokens[doc + 1]]).tobytes()] if marked else [])
+        )
+        for doc in range(len(batch.token_counts))
+    ]
+
+
+# A document: a piece of a real article, with runs of spaces or a long unbroken word put between its words (gaps
+# and tokens wider than one and two bytes can hold), or nothing at all.
+pieces = st.tuples(
+    st.integers(0, len(TEXTS) - 1),
+    st.integers(0, 2000),
+    st.integers(0, 3000),
+    st.lists(
+        st.tuples(st.integers(0, 400), st.sampled_from([" " * 300, " " * 70_000, "x" * 300, "\n\n" * 200])), max_size=2
+    ),
+)
+
+
+def _text(piece: tuple[int, int, int, list[tuple[int, str]]]) -> str:
+    number, start, length, inserts = piece
+    text = TEXTS[number][start : start + length]
+    for at, insert in inserts:
+        text = text[:at] + insert + text[at:]
+    return text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(pieces, min_size=1, max_size=8), st.lists(st.integers(1, 8), min_size=1, max_size=4))
+def test_packed_tokens_read_back_as_tokenizing_made_them(
+    documents: list[tuple[int, int, int, list[tuple[int, str]]]], groups: list[int]
+) -> None:
+    """Over documents cut from real articles (empty ones, one-token ones, gaps and tokens wider than a byte and
+    two bytes hold, lines thousands of characters long), packed in batches of any size and read back in any
+    grouping: every field of the batch and every template mark is what tokenizing and marking made."""
+    texts = [_text(piece) for piece in documents]
+    batch = tokenize_batch(texts, SEED)
+    offsets = np.concatenate(([0], np.cumsum(batch.token_counts))).astype(np.int64)
+    template = template_mask(batch.hashes, offsets, SEED)
+    packed = pack_tokens(batch, template)
+    stored = _stored(batch, packed)
+    _assert_same(unpack_tokens(stored), batch, template)
+    parts, marks, at = [], [], 0
+    for size in groups * len(stored):  # read back in groups of other sizes, concatenated
+        if at >= len(stored):
+            break
+        got = unpack_tokens(stored[at : at + size])
+        parts.append(got[0])
+        marks.append(got[1])
+        at += size
+    _assert_same((concat_token_batches(*parts), np.concatenate(marks)), batch, template)
+    _assert_same(unpack_fixed(_stored(batch, _fixed(batch, template)), SEED), batch, template)
+    _assert_same(unpack_fixed(_stored(batch, _fixed(batch, template, marked=False)), SEED), batch, template)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(-(2**62), 2**62), max_size=5), min_size=1, max_size=6))
+def test_position_fields_of_any_values_read_back(values: list[list[int]]) -> None:
+    """Position fields are packed as differences when they do not decrease and fit: any numbers at all (falling,
+    negative, more than 32 bits apart) still read back as themselves."""
+    batch = tokenize_batch(["" for _ in values], SEED)
+    counts = np.array([len(v) for v in values], dtype=np.int64)
+    flat = np.array([x for v in values for x in v], dtype=np.int64)
+    rng = np.random.default_rng(len(flat))
+    batch = TokenBatch(
+        token_counts=counts,
+        hashes=rng.integers(0, 2**63, len(flat)).astype(np.uint64),
+        lead=(flat >> 32).astype(np.int32),
+        trail=flat[::-1].astype(np.int32),
+        doc_hashes=batch.doc_hashes,
+        doc_sketches=batch.doc_sketches,
+        line_docs=np.repeat(np.arange(len(values), dtype=np.int64), counts),
+        line_hashes=rng.integers(0, 2**63, len(flat)).astype(np.uint64),
+        line_token_start=np.sort(flat),
+        line_token_end=flat + 1,
+        line_char_start=np.abs(flat),
+        line_char_end=flat // 3,
+    )
+    template = rng.integers(0, 2, len(flat)).astype(np.bool_)
+    _assert_same(unpack_tokens(_stored(batch, pack_tokens(batch, template))), batch, template)
+
+
+def test_damaged_token_bytes_are_refused() -> None:
+    """A packed document cut short, grown, or with a header naming no width is refused as damaged."""
+    batch = tokenize_batch(TEXTS[:2], SEED)
+    template = template_mask(batch.hashes, np.concatenate(([0], np.cumsum(batch.token_counts))).astype(np.int64), SEED)
+    stored = _stored(batch, pack_tokens(batch, template))
+    for blob in (stored[0][2][:-1], stored[0][2] + b"\0", b"\3" + stored[0][2][1:], stored[0][2][:3]):
+        with pytest.raises(InputError, match="damaged"):
+            unpack_tokens([(stored[0][0], stored[0][1], blob, *stored[0][3:]), stored[1]])
