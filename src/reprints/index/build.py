@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -252,24 +251,15 @@ def _store_all(
         with store.writing() as db:
             evidence.check(db)
             changes = Changes()
-            touched: set[int] = set()
-            added: Counter[int] = Counter()
-            reshuffled: set[int] = set()
+            touched = Touched()
             for batch, prepared in group:
-                batch_touched: set[int] = set()
-                batch_added: Counter[int] = Counter()
-                replaced = _store_batch(store, db, batch, prepared, batch_touched, batch_added, changes)
+                replaced = _store_batch(store, db, batch, prepared, touched, changes)
                 if replaced:  # documents removed (or an id repeated in the batch)
                     evidence.forget()
-                reshuffled |= batch_touched - batch_added.keys()
-                touched |= batch_touched
-                added.update(batch_added)
                 counts["replaced"] += replaced
                 counts["added"] += len(batch) - replaced
-            for key in reshuffled:
-                added.pop(key, None)
             changes.write(store, db)
-            _relearn(store, db, touched, added, evidence)
+            _relearn(store, db, touched, evidence)
         if progress is not None:
             progress(sum(len(batch) for batch, _ in group))
         group.clear()
@@ -366,8 +356,7 @@ def _store_batch(
     db: sqlite3.Connection,
     batch: list[Entry],
     prepared: list[Prepared],
-    touched: set[int],
-    added: Counter[int],
+    touched: Touched,
     changes: Changes,
 ) -> int:
     """Insert a batch (replacing stored ids; of an id repeated in the batch the last one counts); returns how
@@ -379,7 +368,6 @@ def _store_batch(
         stored.update(row[0] for row in rows)
     for doc_id in sorted(stored):
         _remove(store, db, doc_id, touched, changes)
-    reshuffled = set(touched)  # keys whose first holders a removal may have changed: never settled
     replaced = len(batch) - len(last) + len(stored)
     sites = {name: number for number, name in db.execute("SELECT number, name FROM sites")}
     # exact-text hash -> (first document, its site)
@@ -416,11 +404,7 @@ def _store_batch(
                 firsts[prep.doc_hash] = (num, site)
             first_copies.append((prep, site, num))
     line_values, line_nums = _line_rows([(prep.line_hashes, site, num) for prep, site, num in first_copies])
-    keys, holders = np.unique(line_values, return_counts=True)
-    added.update(dict(zip(keys.tolist(), holders.tolist(), strict=True)))
-    touched.update(added)
-    for key in reshuffled:
-        added.pop(key, None)
+    touched.append(*np.unique(line_values, return_counts=True))
     anchors = [np.frombuffer(prep.anchors, dtype=np.int64) for prep, _, _ in first_copies]
     nums = np.array([num for _, _, num in first_copies], dtype=np.int64)
     changes.add(ANCHORS, _joined(anchors), np.repeat(nums, [len(a) for a in anchors]), live=True)
@@ -452,6 +436,36 @@ def _sorted_pairs(values: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.
     return values[distinct], nums[distinct]
 
 
+class Touched:
+    """The line keys a transaction changed the holders of, as arrays: those it appended holders to (with how many)
+    and those a removal changed (whose first holders may have changed: never settled, see `_relearn`)."""
+
+    def __init__(self) -> None:
+        self.reshuffled: list[np.ndarray] = []
+        self.appended: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def reshuffle(self, keys: np.ndarray) -> None:
+        """A removal changed the holders of `keys` (those of the document removed, or of the copy taking its
+        place as the first copy of its text)."""
+        self.reshuffled.append(np.asarray(keys, dtype=np.int64))
+
+    def append(self, keys: np.ndarray, holders: np.ndarray) -> None:
+        """Distinct `keys` have `holders` more holders each."""
+        self.appended.append((np.asarray(keys, dtype=np.int64), np.asarray(holders, dtype=np.int64)))
+
+    def keys(self) -> np.ndarray:
+        """Every key touched, distinct and sorted."""
+        return np.unique(_joined([*self.reshuffled, *(keys for keys, _ in self.appended)]))
+
+    def only_appended(self) -> tuple[np.ndarray, np.ndarray]:
+        """The keys only appended to (no removal changed them), sorted, and how many holders were appended."""
+        keys = _joined([keys for keys, _ in self.appended])
+        distinct, where = np.unique(keys, return_inverse=True)
+        counts = np.bincount(where, weights=_joined([holders for _, holders in self.appended]), minlength=len(distinct))
+        kept = ~np.isin(distinct, _joined(self.reshuffled))
+        return distinct[kept], counts[kept].astype(np.int64)
+
+
 class Changes:
     """What one transaction changes in the holders of anchors and lines, in order: written as one run of each
     (`reprints.index.postings`) before boilerplate is learned again, which reads the lines' holders."""
@@ -472,7 +486,7 @@ class Changes:
                 parts.clear()
 
 
-def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int], changes: Changes) -> bool:
+def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: Touched, changes: Changes) -> bool:
     """Remove a stored document (its anchors, lines and text); False if no document has this id. When it was
     the first copy of its text, the next copy takes its place in the join and as boilerplate evidence."""
     row = db.execute(
@@ -498,7 +512,7 @@ def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: set[int]
 def _holds(
     store: Store,
     changes: Changes,
-    touched: set[int],
+    touched: Touched,
     num: int,
     text: str,
     packed: bytes,
@@ -513,14 +527,14 @@ def _holds(
     changes.add(ANCHORS, anchors, np.full(len(anchors), num), live=live)
     keys = _line_rows([(packed, site, num)])[0]
     changes.add(LINES, keys, np.full(len(keys), num), live=live)
-    touched.update(keys.tolist())
+    touched.reshuffle(keys)
 
 
 def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
     """Remove documents by id, in one transaction; returns the ids that were not stored."""
     missing = []
     with store.writing() as db:
-        touched: set[int] = set()
+        touched = Touched()
         changes = Changes()
         for doc_id in ids:
             if not _remove(store, db, doc_id, touched, changes):
@@ -530,39 +544,29 @@ def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
     return missing
 
 
-def _relearn(
-    store: Store,
-    db: sqlite3.Connection,
-    keys: set[int],
-    added: Counter[int] | None = None,
-    evidence: Evidence | None = None,
-) -> None:
-    """Judge again the line keys in `keys` (see the module's docstring). A key an add only appended holders to
-    (`added`: how many) is left as it was when it already had `learn`'s first holders and enough for its
-    long-line rule: its verdict rests on those first holders and that threshold, which later documents do not
-    change."""
+def _relearn(store: Store, db: sqlite3.Connection, touched: Touched, evidence: Evidence | None = None) -> None:
+    """Judge again the line keys a transaction touched (see the module's docstring). A key it only appended
+    holders to is left as it was when it already had `learn`'s first holders and enough for its long-line rule:
+    its verdict rests on those first holders and that threshold, which later documents do not change."""
     settings = store.config.boilerplate
-    if not settings.boilerplate or not keys:
+    asked = touched.keys()
+    if not settings.boilerplate or not len(asked):
         return
-    asked = sorted(keys)
-    offsets, nums_held = store.postings.holders(db, LINES, np.array(asked, dtype=np.int64))
+    offsets, nums_held = store.postings.holders(db, LINES, asked)
     held = np.diff(offsets)
-    holders = {
-        key: count for key, count in zip(asked, held.tolist(), strict=True) if count >= settings.boilerplate_min_docs
-    }
-    if added:
-        enough = max(MAX_PAIRS + 1, LONG_LINE_FACTOR * settings.boilerplate_min_docs)
-        settled = {key for key, count in holders.items() if key in added and count - added[key] >= enough}
-        holders = {key: count for key, count in holders.items() if key not in settled}
-        keys = keys - settled
+    appended_keys, appended = touched.only_appended()
+    appended_to = np.zeros(len(asked), dtype=np.int64)
+    appended_to[np.searchsorted(asked, appended_keys)] = appended
+    enough = max(MAX_PAIRS + 1, LONG_LINE_FACTOR * settings.boilerplate_min_docs)
+    settled = (appended_to > 0) & (held - appended_to >= enough)
+    judging = (held >= settings.boilerplate_min_docs) & ~settled
     # A key under `boilerplate_min_docs` holders is not boilerplate. One an add only appended holders to had fewer
     # before, so it was not boilerplate then either: only keys that lost holders can hold a verdict to delete.
-    rare = sorted(keys - holders.keys() - (added.keys() if added else set()))
+    rare = asked[(held < settings.boilerplate_min_docs) & (appended_to == 0)].tolist()
     for piece in pieces(rare):
         db.execute(f"DELETE FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
-    if not holders:
+    if not judging.any():
         return
-    judging = np.array([key in holders for key in asked], dtype=np.bool_)
     firsts = np.minimum(held, MAX_PAIRS + 1)[judging]  # the first MAX_PAIRS + 1 holders of each key
     nums: list[int] = np.unique(nums_held[ranges(offsets[:-1][judging], firsts)]).tolist()
     known = evidence.documents if evidence is not None else {}
@@ -587,8 +591,8 @@ def _relearn(
     entries = [known[num] if num in known else read[num] for num in nums]
     line_keys_of, tokens_of, sketches, names = (list(column) for column in zip(*entries, strict=True))
     line_docs = np.repeat(np.arange(len(nums), dtype=np.int64), [len(k) for k in line_keys_of])
-    unsigned_keys = np.fromiter(holders.keys(), dtype=np.int64, count=len(holders)).view(np.uint64).tolist()
-    wanted = dict(zip(unsigned_keys, holders.values(), strict=True))
+    judged_keys = asked[judging]
+    wanted = dict(zip(judged_keys.view(np.uint64).tolist(), held[judging].tolist(), strict=True))
     flagged = learn(
         np.concatenate(line_keys_of),
         line_docs,
@@ -602,7 +606,7 @@ def _relearn(
         names=names,
     )
     learned = set(signed(flagged))
-    judged = sorted(holders)
+    judged = judged_keys.tolist()
     were: set[int] = set()
     for piece in pieces(judged):
         rows = db.execute(f"SELECT key FROM boilerplate WHERE key IN ({','.join('?' * len(piece))})", piece)
