@@ -4,9 +4,10 @@ Per document (`pack_tokens`, index format 5): a header of one byte per position 
 that field is stored; the tokens' 64-bit hashes (little-endian, 8 bytes each); each position field; the tokens'
 template marks, a bit per token (`numpy.packbits`). The position fields are each token's lead and trail and each
 line's token and character bounds: non-decreasing numbers, stored as their differences from the one before (the
-first from 0) in the narrowest unsigned width that holds them all (1, 2 or 4 bytes), or as themselves in 8 signed
-bytes (code 8) when a difference is negative or needs more. On news text the differences fit one byte: 10 bytes
-a token instead of 16, and an index ~30% smaller on disk, which is what an add spends its time writing.
+first from 0) in the narrowest unsigned width that holds them all (1, 2 or 4 bytes; at least the field's least
+width), or as themselves in 8 signed bytes (code 8) when a difference is negative or needs more. On news text a
+token's differences fit one byte: 10 bytes a token instead of 16, and an index ~25% smaller on disk, which is
+what an add spends its time writing. A query reads each field of its candidates at once (one running sum).
 
 Before format 5 the fields were fixed-width (`unpack_fixed`, read once by the upgrade to format 5), and before
 format 3 without the marks.
@@ -26,13 +27,16 @@ from reprints.io.arrays import ranges
 from reprints.normalize.template import Mask, template_mask
 
 TOKENS, LINES = "tokens", "lines"
-POSITIONS = (  # each field, what it has a value of, and its type in a TokenBatch (as `tokenize_batch` makes it)
-    ("lead", TOKENS, np.int32),
-    ("trail", TOKENS, np.int32),
-    ("line_token_start", LINES, np.int64),
-    ("line_token_end", LINES, np.int64),
-    ("line_char_start", LINES, np.int64),
-    ("line_char_end", LINES, np.int64),
+# Each field, what it has a value of, its type in a TokenBatch (as `tokenize_batch` makes it) and the narrowest
+# width it is packed in: lines' character bounds take at least 2 bytes, as most documents have a line of 256
+# characters or more, so that a query's candidates mostly share each field's width (read at once, not apart).
+POSITIONS = (
+    ("lead", TOKENS, np.int32, 1),
+    ("trail", TOKENS, np.int32, 1),
+    ("line_token_start", LINES, np.int64, 1),
+    ("line_token_end", LINES, np.int64, 1),
+    ("line_char_start", LINES, np.int64, 2),
+    ("line_char_end", LINES, np.int64, 2),
 )
 WIDTHS: dict[int, np.dtype[Any]] = {
     1: np.dtype("<u1"),
@@ -41,6 +45,8 @@ WIDTHS: dict[int, np.dtype[Any]] = {
     8: np.dtype("<i8"),
 }  # code: how stored
 HEADER = len(POSITIONS)
+PER_TOKEN = tuple(rows == TOKENS for _, rows, _, _ in POSITIONS)
+CODES = bytes(WIDTHS)
 HASH = np.dtype("<u8")
 
 # Before format 5: per token its hash, lead and trail; per line its token and character bounds; fixed widths.
@@ -63,7 +69,7 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def _narrowed(values: np.ndarray, offsets: np.ndarray) -> tuple[list[int], dict[int, np.ndarray]]:
+def _narrowed(values: np.ndarray, offsets: np.ndarray, least: int) -> tuple[list[int], dict[int, np.ndarray]]:
     """Each document's part of `values` (`values[offsets[d]:offsets[d + 1]]`) as it is stored: the code of each
     document (see the module's docstring), and for each code used the whole field in that code's form (from which
     each document with that code takes its part)."""
@@ -78,6 +84,7 @@ def _narrowed(values: np.ndarray, offsets: np.ndarray) -> tuple[list[int], dict[
         low[filled] = np.minimum.reduceat(deltas, starts[filled])
         high[filled] = np.maximum.reduceat(deltas, starts[filled])
     codes = np.where((low < 0) | (high >= 1 << 32), 8, np.where(high >= 1 << 16, 4, np.where(high >= 1 << 8, 2, 1)))
+    codes = np.maximum(codes, least)
     forms = {
         int(code): values.astype(WIDTHS[8]) if code == 8 else deltas.astype(WIDTHS[int(code)])
         for code in np.unique(codes).tolist()
@@ -93,8 +100,8 @@ def pack_tokens(batch: TokenBatch, template: Mask) -> list[bytes]:
     line_at = np.searchsorted(batch.line_docs, np.arange(documents + 1)).astype(np.int64)
     at = {TOKENS: token_at.tolist(), LINES: line_at.tolist()}
     fields = [
-        (at[rows], *_narrowed(getattr(batch, name), token_at if rows == TOKENS else line_at))
-        for name, rows, _ in POSITIONS
+        (at[rows], *_narrowed(getattr(batch, name), token_at if rows == TOKENS else line_at, least))
+        for name, rows, _, least in POSITIONS
     ]
     hashes = batch.hashes.astype(HASH)
     tokens = at[TOKENS]
@@ -125,33 +132,39 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     """A TokenBatch of stored documents (`StoredTokens`, packed by `pack_tokens`), in the order given, and the
     template marks of their tokens. Each field is gathered from every document's bytes and read at once (a batch
     per document, concatenated, cost a query a millisecond)."""
-    counts = {TOKENS: np.array([row[0] for row in documents], dtype=np.int64)}
-    counts[LINES] = np.array([len(row[3]) // 8 for row in documents], dtype=np.int64)
+    token_counts = [row[0] for row in documents]
+    line_counts = [len(row[3]) // 8 for row in documents]
     hashes: list[memoryview] = []
     marks: list[memoryview] = []
-    parts: list[list[tuple[int, memoryview]]] = [[] for _ in POSITIONS]
-    for (tokens, _, arrays, _, _), lines in zip(documents, counts[LINES].tolist(), strict=True):
-        view = memoryview(arrays)
-        codes = list(view[:HEADER])
-        if len(codes) < HEADER or any(code not in WIDTHS for code in codes):
+    codes: list[list[int]] = [[] for _ in POSITIONS]
+    parts: list[list[memoryview]] = [[] for _ in POSITIONS]
+    for tokens, lines, (_, _, arrays, _, _) in zip(token_counts, line_counts, documents, strict=True):
+        header = arrays[:HEADER]
+        if len(header) < HEADER or header.strip(CODES):  # a byte naming no width
             raise _damaged(arrays, HEADER)
+        view = memoryview(arrays)
         at = HEADER + tokens * HASH.itemsize
         hashes.append(view[HEADER:at])
-        for part, (_, rows, _), code in zip(parts, POSITIONS, codes, strict=True):
-            size = (tokens if rows == TOKENS else lines) * code
-            part.append((code, view[at : at + size]))
+        for field, code in enumerate(header):
+            size = code * (tokens if PER_TOKEN[field] else lines)
+            codes[field].append(code)
+            parts[field].append(view[at : at + size])
             at += size
         if len(arrays) != at + (tokens + 7) // 8:
             raise _damaged(arrays, at + (tokens + 7) // 8)
         marks.append(view[at:])
+    counts = {TOKENS: np.array(token_counts, dtype=np.int64), LINES: np.array(line_counts, dtype=np.int64)}
     values = {
-        name: _widened(part, counts[rows]).astype(kind, copy=False)
-        for part, (name, rows, kind) in zip(parts, POSITIONS, strict=True)
+        name: _widened(codes[field], parts[field], counts[rows]).astype(kind, copy=False)
+        for field, (name, rows, kind, _) in enumerate(POSITIONS)
     }
-    token_at = _offsets(counts[TOKENS])
-    template = np.zeros(int(token_at[-1]), dtype=np.bool_)
-    for start, stop, bits in zip(token_at[:-1].tolist(), token_at[1:].tolist(), marks, strict=True):
-        template[start:stop] = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=stop - start).view(np.bool_)
+    bits = np.unpackbits(np.frombuffer(b"".join(marks), dtype=np.uint8)).view(np.bool_)
+    padding = 8 * ((counts[TOKENS] + 7) // 8) - counts[TOKENS]  # each document's marks end on a whole byte
+    if padding.any():
+        kept = np.ones(len(bits), dtype=np.bool_)
+        kept[ranges(_offsets(counts[TOKENS] + padding)[1:] - padding, padding)] = False
+        bits = bits[kept]
+    template = bits
     batch = TokenBatch(
         token_counts=counts[TOKENS],
         hashes=np.frombuffer(b"".join(hashes), dtype=HASH).astype(np.uint64),
@@ -166,27 +179,39 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     return batch, template
 
 
-def _widened(part: list[tuple[int, memoryview]], counts: np.ndarray) -> np.ndarray:
+def _widened(codes: list[int], parts: list[memoryview], counts: np.ndarray) -> np.ndarray:
     """One position field of documents (each its code and bytes; `counts` values each) as int64 values."""
-    codes = np.array([code for code, _ in part], dtype=np.int64)
+    if codes.count(codes[0]) == len(codes) if codes else True:  # one width for all (the usual case)
+        code = codes[0] if codes else 1
+        read = np.frombuffer(b"".join(parts), dtype=WIDTHS[code])
+        return read.astype(np.int64) if code == 8 else _summed(read, counts)
+    chosen_codes = np.array(codes, dtype=np.int64)
     starts = _offsets(counts)[:-1]
     deltas = np.zeros(int(counts.sum()), dtype=np.int64)
-    direct = None
-    for code in np.unique(codes).tolist():
-        chosen = codes == code
-        read = np.frombuffer(b"".join(b for c, b in part if c == code), dtype=WIDTHS[code]).astype(np.int64)
-        where = ranges(starts[chosen], counts[chosen]) if not chosen.all() else slice(None)
+    direct = []
+    for code in np.unique(chosen_codes).tolist():
+        chosen = chosen_codes == code
+        read = np.frombuffer(b"".join(b for c, b in zip(codes, parts, strict=True) if c == code), dtype=WIDTHS[code])
+        where = ranges(starts[chosen], counts[chosen])
         if code == 8:
-            direct = (where, read)  # values themselves: placed after the sums
+            direct.append((where, read.astype(np.int64)))  # values themselves: placed after the sums
         else:
             deltas[where] = read
-    values = np.cumsum(deltas)
-    if len(values):
-        before = np.concatenate(([0], values))[starts]  # each document sums from 0
-        values -= np.repeat(before, counts)
-    if direct is not None:
-        values[direct[0]] = direct[1]
+    values = _summed(deltas, counts)
+    for where, read in direct:
+        values[where] = read
     return values
+
+
+def _summed(deltas: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each document's differences (`counts` each, one after another) summed from 0: its values. One running sum
+    over all, each document's first difference lessened by the last value of the document before it."""
+    values = deltas.astype(np.int64)
+    starts = (np.cumsum(counts) - counts)[counts > 0]
+    if len(starts) > 1:
+        sums = np.add.reduceat(values, starts)
+        values[starts[1:]] -= sums[:-1]
+    return np.cumsum(values, out=values)
 
 
 def unpack_fixed(documents: Sequence[StoredTokens], seed: int) -> tuple[TokenBatch, Mask]:
