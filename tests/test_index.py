@@ -437,12 +437,28 @@ def test_an_index_of_format_4_is_upgraded_and_answers_the_same(tmp_path: Path) -
     with sqlite3.connect(folder / "index.sqlite") as db:
         db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
     assert _token_bytes(folder) > 1.4 * packed
-    assert answers() == before
+    with mock.patch("reprints.index.store.REPACK_ROWS", 7):  # packed again in many pieces
+        assert answers() == before
     assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
     with sqlite3.connect(folder / "index.sqlite") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
     assert _token_bytes(folder) == packed
     _learns_on(folder, docs)
+
+
+def test_regression_an_upgrade_another_process_has_done_meanwhile_is_not_done_again(tmp_path: Path) -> None:
+    """Two processes opening an index of an older format at once both read its format before either upgrades it;
+    the second, its turn to write come, finds it upgraded and leaves it (packing tokens twice read packed ones as
+    fixed-width: 'damaged', or silently wrong positions)."""
+    _, folder, answers = _news_index(tmp_path)
+    before, packed = answers(), _token_bytes(folder)
+    _as_fixed_widths(folder)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
+    with open_index(folder) as first:  # upgrades it
+        first._upgrade(first.config.fingerprint.seed)  # as the other process would, having read format 4 before
+    assert _token_bytes(folder) == packed
+    assert answers() == before
 
 
 def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -> None:

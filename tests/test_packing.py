@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reprints.errors import InputError
@@ -126,6 +126,8 @@ def test_packed_tokens_read_back_as_tokenizing_made_them(
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.integers(-(2**62), 2**62), max_size=5), min_size=1, max_size=6))
+@example([[0, 255, 511], [0, 256], [], [7, 7 + 65535], [0, 65536, 65536 + 2**32 - 1], [0, 2**32], [2**32, 2**33]])
+@example([[255], [256], [65535], [65536], [2**32 - 1], [2**32], [-1]])
 def test_position_fields_of_any_values_read_back(values: list[list[int]]) -> None:
     """Position fields are packed as differences when they do not decrease and fit: any numbers at all (falling,
     negative, more than 32 bits apart) still read back as themselves."""

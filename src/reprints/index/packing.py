@@ -140,8 +140,10 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     parts: list[list[memoryview]] = [[] for _ in POSITIONS]
     for tokens, lines, (_, _, arrays, _, _) in zip(token_counts, line_counts, documents, strict=True):
         header = arrays[:HEADER]
-        if len(header) < HEADER or header.strip(CODES):  # a byte naming no width
+        if len(header) < HEADER:
             raise _damaged(arrays, HEADER)
+        if header.strip(CODES):  # a byte naming no width
+            raise InputError(f"a stored document's tokens name widths {list(header)}: the index is damaged")
         view = memoryview(arrays)
         at = HEADER + tokens * HASH.itemsize
         hashes.append(view[HEADER:at])

@@ -46,6 +46,7 @@ UPGRADABLE = (1, 2, 3, 4)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
+REPACK_ROWS = 2000  # documents whose tokens an upgrade to format 5 packs again at a time
 
 # Parameters that shape what the index stores or answers; an index keeps the values it was created with.
 INDEX_PARAMETERS = (
@@ -235,12 +236,7 @@ class Store:
                     db.execute("INSERT INTO meta VALUES ('parameters', ?)", (json.dumps(given, sort_keys=True),))
                     return given
         if int(rows.get("format", "0")) in UPGRADABLE:
-            with self.writing() as db:
-                db.execute(TOKENS_TABLE)
-                db.execute(RUNS_TABLE)
-                self._postings_as_runs(db)
-                self._repack_tokens(db, Config.from_options(**json.loads(rows["parameters"])).fingerprint.seed)
-                db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
+            self._upgrade(Config.from_options(**json.loads(rows["parameters"])).fingerprint.seed)
             rows["format"] = str(FORMAT)
         if int(rows.get("format", "0")) != FORMAT:
             raise InputError(
@@ -249,6 +245,20 @@ class Store:
             )
         stored: dict[str, Any] = json.loads(rows["parameters"])
         return stored
+
+    def _upgrade(self, seed: int) -> None:
+        """Upgrade an index of an older format (`UPGRADABLE`) in place, in one transaction. The format is read
+        again inside it: another process opening the index at the same time may have upgraded it meanwhile (an
+        upgrade done twice would read packed tokens as fixed-width ones)."""
+        with self.writing() as db:
+            now = int(db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0])
+            if now not in UPGRADABLE:
+                return
+            db.execute(TOKENS_TABLE)
+            db.execute(RUNS_TABLE)
+            self._postings_as_runs(db)
+            self._repack_tokens(db, seed)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
 
     def _postings_as_runs(self, db: sqlite3.Connection) -> None:
         """Upgrade to format 4: the tables of anchors' and lines' holders become one run each."""
@@ -260,10 +270,11 @@ class Store:
             db.execute(f"DROP TABLE {kind}")
 
     @staticmethod
-    def _repack_tokens(db: sqlite3.Connection, seed: int, rows: int = 2000) -> None:
+    def _repack_tokens(db: sqlite3.Connection, seed: int) -> None:
         """Upgrade to format 5: the stored tokens (fixed widths before, see `reprints.index.packing`) are packed
-        again, `rows` documents at a time; those stored without template marks (before format 3) are marked."""
-        last = -1
+        again, `REPACK_ROWS` documents at a time; those stored without template marks (before format 3) are
+        marked."""
+        last, rows = -1, REPACK_ROWS
         while True:
             found = db.execute(
                 "SELECT t.num, d.tokens, d.doc_hash, t.arrays, d.line_hashes, d.sketch FROM tokens t "
