@@ -1,4 +1,5 @@
-"""Shared fixtures: where the shared data lives, and a helper to run the real CLI."""
+"""Shared fixtures: where the shared data lives, a helper to run the real CLI, and tokens packed as index formats
+before 5 stored them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from reprints.fingerprint.corpus import TokenBatch
+from reprints.index.packing import FIXED_LINE_FIELDS, FIXED_TOKEN_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("REPRINTS_SHARED", ROOT.parent / "shared"))
@@ -59,3 +64,23 @@ def run_cli(*args: str | Path, check: bool = True, input_text: str | None = None
     if check and result.returncode != 0:
         raise AssertionError(f"reprints {' '.join(map(str, args))} failed:\n{result.stderr}")
     return result
+
+
+def fixed_widths(batch: TokenBatch, template: np.ndarray, *, marked: bool = True) -> list[bytes]:
+    """The documents of `batch` packed as before format 5 (fixed widths; before format 3, without marks)."""
+    tokens = np.concatenate(([0], np.cumsum(batch.token_counts)))
+    lines = np.searchsorted(batch.line_docs, np.arange(len(batch.token_counts) + 1))
+    return [
+        b"".join(
+            [
+                getattr(batch, name)[tokens[doc] : tokens[doc + 1]].astype(kind).tobytes()
+                for name, kind in FIXED_TOKEN_FIELDS
+            ]
+            + [
+                getattr(batch, name)[lines[doc] : lines[doc + 1]].astype(kind).tobytes()
+                for name, kind in FIXED_LINE_FIELDS
+            ]
+            + ([np.packbits(template[tokens[doc] : tokens[doc + 1]]).tobytes()] if marked else [])
+        )
+        for doc in range(len(batch.token_counts))
+    ]

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import reprints
-from conftest import WIRECOPY, requires_shared, run_cli
+from conftest import WIRECOPY, fixed_widths, requires_shared, run_cli
 from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import tokenize_batch
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, anchors_of, remove_documents
-from reprints.index.packing import FIXED_LINE_FIELDS, FIXED_TOKEN_FIELDS, unpack_tokens
+from reprints.index.packing import unpack_tokens
 from reprints.index.postings import ANCHORS, LINES
 from reprints.index.query import pair, query
 from reprints.index.store import FORMAT
@@ -413,13 +413,7 @@ def _as_fixed_widths(folder: Path, marked: Callable[[int], bool] = lambda num: T
         ).fetchall()
         for num, *stored in rows:
             batch, template = unpack_tokens([tuple(stored)])  # type: ignore[list-item]
-            fixed = b"".join(
-                [
-                    getattr(batch, name).astype(kind).tobytes()
-                    for name, kind in (*FIXED_TOKEN_FIELDS, *FIXED_LINE_FIELDS)
-                ]
-                + ([np.packbits(template).tobytes()] if marked(num) else [])
-            )
+            fixed = fixed_widths(batch, template, marked=marked(num))[0]
             db.execute("UPDATE tokens SET arrays = ? WHERE num = ?", (fixed, num))
 
 

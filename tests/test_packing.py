@@ -10,9 +10,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conftest import fixed_widths
 from reprints.errors import InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.index.packing import FIXED_LINE_FIELDS, FIXED_TOKEN_FIELDS, pack_tokens, unpack_fixed, unpack_tokens
+from reprints.index.packing import pack_tokens, unpack_fixed, unpack_tokens
 from reprints.normalize.template import template_mask
 
 NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
@@ -54,26 +55,6 @@ def _assert_same(got: tuple[TokenBatch, np.ndarray], batch: TokenBatch, template
         mine, theirs = getattr(got[0], name), getattr(batch, name)
         assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
     assert np.array_equal(got[1], template)
-
-
-def _fixed(batch: TokenBatch, template: np.ndarray, *, marked: bool = True) -> list[bytes]:
-    """The documents of `batch` packed as before format 5 (fixed widths; before format 3, without marks)."""
-    tokens = np.concatenate(([0], np.cumsum(batch.token_counts)))
-    lines = np.searchsorted(batch.line_docs, np.arange(len(batch.token_counts) + 1))
-    return [
-        b"".join(
-            [
-                getattr(batch, name)[tokens[doc] : tokens[doc + 1]].astype(kind).tobytes()
-                for name, kind in FIXED_TOKEN_FIELDS
-            ]
-            + [
-                getattr(batch, name)[lines[doc] : lines[doc + 1]].astype(kind).tobytes()
-                for name, kind in FIXED_LINE_FIELDS
-            ]
-            + ([np.packbits(template[tokens[doc] : tokens[doc + 1]]).tobytes()] if marked else [])
-        )
-        for doc in range(len(batch.token_counts))
-    ]
 
 
 # A document: a piece of a real article, with runs of spaces or a long unbroken word put between its words (gaps
@@ -120,8 +101,8 @@ def test_packed_tokens_read_back_as_tokenizing_made_them(
         marks.append(got[1])
         at += size
     _assert_same((concat_token_batches(*parts), np.concatenate(marks)), batch, template)
-    _assert_same(unpack_fixed(_stored(batch, _fixed(batch, template)), SEED), batch, template)
-    _assert_same(unpack_fixed(_stored(batch, _fixed(batch, template, marked=False)), SEED), batch, template)
+    _assert_same(unpack_fixed(_stored(batch, fixed_widths(batch, template)), SEED), batch, template)
+    _assert_same(unpack_fixed(_stored(batch, fixed_widths(batch, template, marked=False)), SEED), batch, template)
 
 
 @settings(max_examples=60, deadline=None)

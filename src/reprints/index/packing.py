@@ -160,30 +160,36 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
         name: _widened(codes[field], parts[field], counts[rows]).astype(kind, copy=False)
         for field, (name, rows, kind, _) in enumerate(POSITIONS)
     }
-    bits = np.unpackbits(np.frombuffer(b"".join(marks), dtype=np.uint8)).view(np.bool_)
+    template = np.unpackbits(np.frombuffer(b"".join(marks), dtype=np.uint8)).view(np.bool_)
     padding = 8 * ((counts[TOKENS] + 7) // 8) - counts[TOKENS]  # each document's marks end on a whole byte
     if padding.any():
-        kept = np.ones(len(bits), dtype=np.bool_)
+        kept = np.ones(len(template), dtype=np.bool_)
         kept[ranges(_offsets(counts[TOKENS] + padding)[1:] - padding, padding)] = False
-        bits = bits[kept]
-    template = bits
-    batch = TokenBatch(
-        token_counts=counts[TOKENS],
-        hashes=np.frombuffer(b"".join(hashes), dtype=HASH).astype(np.uint64),
+        template = template[kept]
+    hashes_read = np.frombuffer(b"".join(hashes), dtype=HASH).astype(np.uint64)
+    return _batch(documents, counts[TOKENS], counts[LINES], hashes=hashes_read, **values), template
+
+
+def _batch(
+    documents: Sequence[StoredTokens], tokens: np.ndarray, lines: np.ndarray, **fields: np.ndarray
+) -> TokenBatch:
+    """The TokenBatch of stored documents: their token and line counts, the columns of `documents` they come with
+    (exact-text hash, line hashes, sketch) and the token and line `fields` read from their packed tokens."""
+    return TokenBatch(
+        token_counts=tokens,
         doc_hashes=np.array([row[1] for row in documents], dtype=np.int64).view(np.uint64),
         doc_sketches=np.frombuffer(b"".join(row[4] for row in documents), dtype=np.uint64)
         .reshape(-1, SKETCH_SIZE)
         .copy(),
-        line_docs=np.repeat(np.arange(len(documents), dtype=np.int64), counts[LINES]),
+        line_docs=np.repeat(np.arange(len(documents), dtype=np.int64), lines),
         line_hashes=np.frombuffer(b"".join(row[3] for row in documents), dtype=np.uint64).copy(),
-        **values,
+        **fields,
     )
-    return batch, template
 
 
 def _widened(codes: list[int], parts: list[memoryview], counts: np.ndarray) -> np.ndarray:
     """One position field of documents (each its code and bytes; `counts` values each) as int64 values."""
-    if codes.count(codes[0]) == len(codes) if codes else True:  # one width for all (the usual case)
+    if len(set(codes)) <= 1:  # one width for all (the usual case)
         code = codes[0] if codes else 1
         read = np.frombuffer(b"".join(parts), dtype=WIDTHS[code])
         return read.astype(np.int64) if code == 8 else _summed(read, counts)
@@ -242,14 +248,10 @@ def unpack_fixed(documents: Sequence[StoredTokens], seed: int) -> tuple[TokenBat
         name: np.frombuffer(b"".join(pieces[name]), dtype=kind).astype(np.dtype(kind).newbyteorder("="))
         for name, kind in fields
     }
-    batch = TokenBatch(
-        token_counts=np.array([row[0] for row in documents], dtype=np.int64),
-        doc_hashes=np.array([row[1] for row in documents], dtype=np.int64).view(np.uint64),
-        doc_sketches=np.frombuffer(b"".join(row[4] for row in documents), dtype=np.uint64)
-        .reshape(-1, SKETCH_SIZE)
-        .copy(),
-        line_docs=np.repeat(np.arange(len(documents), dtype=np.int64), line_counts),
-        line_hashes=np.frombuffer(b"".join(row[3] for row in documents), dtype=np.uint64).copy(),
+    batch = _batch(
+        documents,
+        np.array([row[0] for row in documents], dtype=np.int64),
+        np.array(line_counts, dtype=np.int64),
         **values,
     )
     offsets = _offsets(batch.token_counts)
