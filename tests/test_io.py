@@ -4,6 +4,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -15,6 +16,7 @@ import reprints
 from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io import expand_inputs, iter_documents
+from reprints.io.arrays import CHECKPOINT, load_arrays, save_arrays
 
 ROWS = [{"id": "x1", "text": "first text", "site": "a"}, {"id": "x2", "text": "second text", "site": "b"}]
 
@@ -199,3 +201,60 @@ def test_rows_read_from_a_saved_array_are_its_slices(
     for source in (mapped, values):
         got = read_rows(source, begin, end)
         assert got.dtype == values.dtype and np.array_equal(got, expected)
+
+
+_DTYPES = [np.int64, np.int32, np.uint64, np.uint16, np.bool_, np.float64, np.uint8]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_DTYPES), st.lists(st.integers(0, 255), max_size=300), st.booleans(), st.integers(1, 4)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(-(2**40), 2**40),
+)
+def test_checkpointed_arrays_read_back_equal(
+    tmp_path_factory: pytest.TempPathFactory, columns: list[tuple[type, list[int], bool, int]], number: int
+) -> None:
+    """Arrays of any dtype, length (empty too) and shape, numbers among them, read back equal, each writable and
+    aligned as its dtype needs (numba compiles unaligned arrays apart)."""
+    path = tmp_path_factory.mktemp("arrays") / f"x{CHECKPOINT}"
+    arrays: dict[str, object] = {}
+    for position, (dtype, values, square, width) in enumerate(columns):
+        array = np.array(values, dtype=np.uint8).astype(dtype)
+        if square and len(array) >= width:
+            array = array[: len(array) // width * width].reshape(-1, width)
+        arrays[f"a{position}"] = array
+    arrays["number"] = number
+    save_arrays(path, arrays)
+    loaded = load_arrays(path)
+    assert loaded is not None and list(loaded) == list(arrays)
+    for name, array in arrays.items():
+        expected = np.asarray(array)
+        assert loaded[name].dtype == expected.dtype and loaded[name].shape == expected.shape
+        assert np.array_equal(loaded[name], expected)
+        assert loaded[name].flags.writeable and loaded[name].flags.aligned
+
+
+def test_regression_a_checkpoint_damaged_anywhere_is_discarded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint cut short, grown, emptied, or with any one byte changed (its header, its arrays, its padding,
+    its digest) is discarded with a warning: none is read back as other arrays."""
+    path = tmp_path / f"x{CHECKPOINT}"
+    save_arrays(path, {"a": np.arange(40, dtype=np.int64), "b": np.array([True, False]), "n": 7})
+    whole = path.read_bytes()
+    damaged = [whole[:-1], whole + b"\0", b"", whole[:10]]
+    damaged += [whole[:at] + bytes([whole[at] ^ 1]) + whole[at + 1 :] for at in range(len(whole))]
+    for data in damaged:
+        path.write_bytes(data)
+        with caplog.at_level("WARNING"):
+            caplog.clear()
+            assert load_arrays(path) is None
+        assert "discarding damaged checkpoint" in caplog.text
+        assert not path.exists()
+    assert load_arrays(path) is None  # no checkpoint at all: nothing to say

@@ -42,7 +42,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _count(folder: Path) -> int:
-    return len(list(folder.glob("*.npz"))) if folder.exists() else 0
+    return len(list(folder.glob("*.arrays"))) if folder.exists() else 0
 
 
 def _fingerprinted(out: Path) -> int:
@@ -55,7 +55,7 @@ def _fingerprinted(out: Path) -> int:
 
 KILL_POINTS: dict[str, Callable[[Path], bool]] = {
     "fingerprint": lambda out: _fingerprinted(out) >= 3,
-    "candidates": lambda out: (out / ".work" / "candidates.npz").exists(),
+    "candidates": lambda out: (out / ".work" / "candidates.arrays").exists(),
     "align": lambda out: _count(out / ".work" / "align") >= 3,
     "write": lambda out: any((out / ".reprints-staging").glob(".*.partial")),
 }

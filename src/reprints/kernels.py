@@ -13,8 +13,13 @@ in 0.36 s.)
 from __future__ import annotations
 
 import functools
+import logging
+import threading
+from collections.abc import Callable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,6 +36,13 @@ def prefer_compiled() -> None:
 
     text = "a passage long enough to be aligned with itself, " * 12
     compare(text, text)
+    _learn_a_little()
+
+
+def _learn_a_little() -> None:
+    """Boilerplate learning over four lines: loads its kernel when `COMPILED_FROM` is 0."""
+    from reprints.normalize import boilerplate
+
     lines = np.array([1, 2, 1, 2], dtype=np.uint64)
     boilerplate.learn(lines, np.array([0, 0, 1, 1]), np.array([3, 30, 3, 30]), min_docs=2, max_context=20)
 
@@ -42,3 +54,36 @@ def prefer_compiled_learning() -> None:
     from reprints.normalize import boilerplate
 
     boilerplate.COMPILED_FROM = 0
+
+
+@functools.lru_cache(maxsize=1)
+def load_learning() -> None:
+    """`prefer_compiled_learning`, its kernel loaded here rather than on the first call that needs it."""
+    prefer_compiled_learning()
+    _learn_a_little()
+
+
+def worth_loading(input_chars: int, batch_chars: int) -> bool:
+    """Whether a run over about `input_chars` characters, in batches of `batch_chars`, takes the compiled
+    kernels anyway: its batches are long enough for the compiled tokenizer (`tokens.COMPILED_FROM`), and so are
+    its other stages'. Such a run loads them as it starts, in the background (`load_in_background`)."""
+    from reprints.normalize import tokens
+
+    return min(input_chars, batch_chars) >= tokens.COMPILED_FROM
+
+
+def load_ahead(load: Callable[[], None]) -> None:
+    """`load` (`prefer_compiled`, `load_learning`) ahead of need: should it fail, the first batch that needs a
+    kernel loads it again and says why it cannot."""
+    try:
+        load()
+    except Exception as exc:  # reported where a batch needs the kernel
+        log.debug("loading the compiled kernels ahead failed: %s", exc)
+
+
+def load_in_background(load: Callable[[], None]) -> threading.Thread:
+    """Run `load` (`prefer_compiled`, `load_learning`) in a thread of its own (`load_ahead`), so that this process
+    loads its kernels while it waits on its workers (or reads its input) instead of when it first needs them."""
+    thread = threading.Thread(target=load_ahead, args=(load,), name="reprints-kernels", daemon=True)
+    thread.start()
+    return thread

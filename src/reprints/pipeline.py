@@ -39,13 +39,14 @@ from reprints.engines.workdir import WorkDir, input_manifest
 from reprints.errors import OutputError
 from reprints.fingerprint.corpus import TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
-from reprints.io.arrays import drop_pages, load_dataclass, release_free_memory, save_dataclass
+from reprints.io.arrays import batch_file, drop_pages, load_dataclass, release_free_memory, save_dataclass
 from reprints.io.folders import Lock, publish, staging_folder
 from reprints.io.pages import Pages
 from reprints.io.slices import Slice
 from reprints.io.sources import Raw, raw_readable
 from reprints.io.verify import Batch, batches_again, check_files, verified
 from reprints.io.writers import prepare_folder, write_json
+from reprints.kernels import load_in_background, load_learning, prefer_compiled, worth_loading
 from reprints.normalize.boilerplate import line_keys
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
@@ -165,7 +166,17 @@ def _run(
         "align_batches": 0,
     }
     timer = StageTimer()
-    opened = contextlib.nullcontext(engine) if engine is not None else open_engine(config.run, work.path / "results")
+    # A run whose batches take the compiled kernels loads them as it starts: its workers before their first batch,
+    # this process in the background while it waits on them (or, alone, while it reads).
+    local = engine is None and config.run.engine == "local"
+    warm = local and worth_loading(_input_bytes(files), config.run.batch_chars)
+    if warm:
+        load_in_background(prefer_compiled if config.run.workers == 1 else load_learning)
+    opened = (
+        contextlib.nullcontext(engine)
+        if engine is not None
+        else open_engine(config.run, work.path / "results", warm=warm)
+    )
     with opened as engine:
         if raw_readable(files, config.read) and config.read.on_error == "skip":  # the workers parse the lines
             reading = read_and_tokenize(
@@ -242,8 +253,13 @@ def _run(
 
 def _with_workers(config: Config, files: list[Path]) -> Config:
     """The configuration with the number of workers the inputs call for (see `RunConfig.workers_for`)."""
-    workers = config.run.workers_for(sum(path.stat().st_size for path in files if path.is_file()))
+    workers = config.run.workers_for(_input_bytes(files))
     return replace(config, run=replace(config.run, workers=workers))
+
+
+def _input_bytes(files: list[Path]) -> int:
+    """The size of the input files (what is left of them: a file gone is reported by the reading)."""
+    return sum(path.stat().st_size for path in files if path.is_file())
 
 
 def _checkpointed_parameters(config: Config) -> dict[str, Any]:
@@ -324,7 +340,7 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
         again = iter_documents(files, config.read, report=False, pages=Pages(cache=work.pages, replay=True))
         documents = verified(again, reading.batches, reading.checksums)
         for number, texts, first, _ in text_batches(documents, config, StageTimer(), lambda doc: None):
-            batch = load_dataclass(work.path / "tokens" / f"{number:06d}.npz", TokenBatch)
+            batch = load_dataclass(batch_file(work.path / "tokens", number), TokenBatch)
             assert batch is not None
             keys = line_keys(batch.line_hashes, site_array[batch.line_docs + first])
             for row in np.flatnonzero(np.isin(keys, learned)).tolist():

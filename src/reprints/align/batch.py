@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from reprints.align.chain import MatchIndex, Regions, align, coverage
-from reprints.io.arrays import load_arrays, save_arrays
+from reprints.io.arrays import batch_file, load_arrays, save_arrays
 from reprints.normalize.tokens import I64
 
 
@@ -64,7 +64,7 @@ def load_aligned(path: Path) -> AlignedBatch | None:
 class AlignTask:
     """A picklable aligner over a match index saved in `index_folder` (see `Corpus.save_index`).
 
-    Each batch is checkpointed in `checkpoints` as `NNNNNN.npz`; a batch already there is loaded, not aligned.
+    Each batch is checkpointed in `checkpoints` as `NNNNNN.arrays`; a batch already there is loaded, not aligned.
     """
 
     index_folder: Path
@@ -77,7 +77,7 @@ class AlignTask:
         from reprints.fingerprint.corpus import load_index
 
         number, a, b = task
-        checkpoint = self.checkpoints / f"{number:06d}.npz"
+        checkpoint = batch_file(self.checkpoints, number)
         done = load_aligned(checkpoint)
         if done is not None:
             return done, True

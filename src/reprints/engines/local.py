@@ -79,6 +79,21 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="reprints-parent-watch", daemon=True).start()
 
 
+def _start_worker(parent: int, warm: bool) -> None:
+    """A worker's start: watch the parent (`_watch_parent`) and, for a run whose batches take the compiled
+    kernels, load them now (`reprints.kernels.prefer_compiled`), before its first batch arrives."""
+    _watch_parent(parent)
+    if warm:
+        from reprints.kernels import load_ahead, prefer_compiled
+
+        load_ahead(prefer_compiled)
+
+
+def _started() -> None:
+    """A task that does nothing: submitted once per worker when the pool opens, so the workers start (and load
+    their kernels) while this process is still planning the first stage."""
+
+
 class LocalEngine:
     """Maps stage functions over batches with `workers` processes (1: in this process).
 
@@ -87,8 +102,11 @@ class LocalEngine:
     second.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, warm: bool = False) -> None:
+        """`warm`: the run's batches are large enough to take the compiled kernels (see `reprints.kernels`), so
+        the workers start at once and load them before their first batch."""
         self.workers = workers
+        self.warm = warm
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalEngine:
@@ -99,8 +117,11 @@ class LocalEngine:
                 context.set_forkserver_preload(["reprints.engines.worker_start"])
             with critical():
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+                    self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), self.warm)
                 )
+                if self.warm:
+                    for _ in range(self.workers):  # each submission starts one more worker, up to `workers`
+                        self._pool.submit(_started)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -39,7 +39,7 @@ from reprints.fingerprint.corpus import (
 )
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
-from reprints.io.arrays import Column, drop_pages, is_mapped, mapped_copy, release_free_memory
+from reprints.io.arrays import Column, batch_file, drop_pages, is_mapped, mapped_copy, release_free_memory
 from reprints.io.slices import Slice, count_slices, cut, numbered, sliceable
 from reprints.io.sources import Names, Raw, raw_records, report_empty_file
 from reprints.io.verify import Batch, Checksum, batches_again
@@ -416,7 +416,7 @@ def fingerprint_corpus(
     done = writer.batches
     resumed["fingerprint_batches"] = done
     for number, _, _ in reading.batches[:done]:  # left by a run killed between a checkpoint and its deletion
-        (tokens / f"{number:06d}.npz").unlink(missing_ok=True)
+        batch_file(tokens, number).unlink(missing_ok=True)
     left = reading.batches[done:]
     tasks = ((number, sites[first : first + count]) for number, first, count in left)
     pending: list[int] = []  # batches in the index since the last checkpoint (their tokens are kept until then)
@@ -440,7 +440,7 @@ def _checkpoint(writer: CorpusWriter, tokens: Path, pending: list[int]) -> None:
     """Make the batches in the index durable, then delete their token checkpoints."""
     writer.checkpoint()
     for number in pending:
-        (tokens / f"{number:06d}.npz").unlink()
+        batch_file(tokens, number).unlink()
     pending.clear()
 
 

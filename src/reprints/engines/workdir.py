@@ -6,15 +6,15 @@ Layout::
     .reprints.lock          locked while a run uses the folder (`reprints.io.folders.Lock`)
     manifest.json           inputs (path, size, modification time) and every parameter that shapes results
     checksums.json          a checksum of each batch of records the reading pass read (`reprints.io.verify`)
-    reading/NNNNNN.npz      one per batch of the reading pass: its lines, document hashes and sketches
-    tokens/NNNNNN.npz       one per batch of the reading pass: tokens and lines, deleted once fingerprinted
+    reading/NNNNNN.arrays   one per batch of the reading pass: its lines, document hashes and sketches
+    tokens/NNNNNN.arrays    one per batch of the reading pass: tokens and lines, deleted once fingerprinted
     boilerplate.npy         the learned boilerplate line keys
     index/                  the fingerprints of every document (offsets, the match index, anchors), appended
                             batch by batch; `index/progress.json` records the batches in it (the fingerprint
                             pass's checkpoint: see `reprints.fingerprint.corpus.CorpusWriter`)
-    candidates.npz          candidate pairs
-    align/NNNNNN.npz        one per alignment batch
-    verify/NNNNNN.npz       one per batch of pairs aligned to link clusters to their canonical member
+    candidates.arrays       candidate pairs
+    align/NNNNNN.arrays     one per alignment batch
+    verify/NNNNNN.arrays    one per batch of pairs aligned to link clusters to their canonical member
 
 The work directory holds at most the token checkpoints of the batches not yet fingerprinted plus the index:
 each batch's tokens are deleted as it enters the index.
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from reprints.errors import InputError, ReprintsError
+from reprints.io.arrays import CHECKPOINT, batch_file
 from reprints.io.folders import LOCK, WORK_MARKER, Lock, claim_work_dir, clear_work_dir
 from reprints.io.verify import file_states
 from reprints.io.writers import write_json
@@ -47,7 +48,7 @@ class ResumeError(ReprintsError):
 
 def input_manifest(files: list[Path], parameters: dict[str, Any]) -> dict[str, Any]:
     """What a work directory's checkpoints depend on."""
-    return {"format": 5, "inputs": file_states(files), "parameters": parameters}
+    return {"format": 6, "inputs": file_states(files), "parameters": parameters}
 
 
 class WorkDir:
@@ -102,12 +103,12 @@ class WorkDir:
 
     def batch(self, stage: str, number: int) -> Path:
         """Checkpoint path of one batch of a stage."""
-        return self.path / stage / f"{number:06d}.npz"
+        return batch_file(self.path / stage, number)
 
     @property
     def candidates(self) -> Path:
         """Checkpoint path of the candidate pairs."""
-        return self.path / "candidates.npz"
+        return self.path / f"candidates{CHECKPOINT}"
 
     @property
     def index(self) -> Path:

@@ -18,7 +18,16 @@ from reprints.align.chain import MatchIndex
 from reprints.config import ReadConfig
 from reprints.fingerprint.hashing import U64, doc_bits_for
 from reprints.fingerprint.shingles import document_hashes, fingerprint, sketches
-from reprints.io.arrays import Column, Strings, drop_pages, load_dataclass, ranges, read_rows, save_dataclass
+from reprints.io.arrays import (
+    Column,
+    Strings,
+    batch_file,
+    drop_pages,
+    load_dataclass,
+    ranges,
+    read_rows,
+    save_dataclass,
+)
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
 from reprints.io.sources import Raw, checked, expand_slices, parse_raw
@@ -172,9 +181,9 @@ def fingerprint_batch(texts: list[str], shingle_size: int, window: int, seed: in
 
 @dataclass(frozen=True, slots=True)
 class TokenizeTask:
-    """A picklable `tokenize_batch`, checkpointing each batch twice: its tokens as `tokens/NNNNNN.npz` (for the
+    """A picklable `tokenize_batch`, checkpointing each batch twice: its tokens as `tokens/NNNNNN.arrays` (for the
     fingerprint pass, which deletes them once the batch is in the match index) and its lines as
-    `reading/NNNNNN.npz` (what the reading pass returns, so a resumed run reads them back).
+    `reading/NNNNNN.arrays` (what the reading pass returns, so a resumed run reads them back).
 
     Called with `(batch number, texts)`; returns the batch's lines (document numbers local to the batch) and
     whether they came from a checkpoint. Batches below `fingerprinted` are in the match index already: their
@@ -188,7 +197,7 @@ class TokenizeTask:
 
     def __call__(self, task: tuple[int, list[str]]) -> tuple[LineBatch, bool]:
         number, texts = task
-        tokens_path, lines_path = (folder / f"{number:06d}.npz" for folder in (self.tokens, self.reading))
+        tokens_path, lines_path = (batch_file(folder, number) for folder in (self.tokens, self.reading))
         need_tokens = number >= self.fingerprinted
         batch = load_dataclass(tokens_path, TokenBatch) if need_tokens else None
         lines = load_dataclass(lines_path, LineBatch)
@@ -287,7 +296,7 @@ class FingerprintTask:
 
     def __call__(self, task: tuple[int, I64]) -> BatchPrints:
         number, sites = task
-        batch = load_dataclass(self.tokens / f"{number:06d}.npz", TokenBatch)
+        batch = load_dataclass(batch_file(self.tokens, number), TokenBatch)
         assert batch is not None, f"token checkpoint {number} is missing"
         keys = np.load(self.boilerplate) if self.boilerplate is not None else None
         return fingerprint_tokens(batch, self.shingle_size, self.window, self.seed, keys, sites)

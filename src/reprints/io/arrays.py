@@ -8,10 +8,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import json
 import logging
 import mmap
 import os
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
+import xxhash
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -28,30 +29,108 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
+CHECKPOINT = ".arrays"  # the suffix of a checkpoint file (`save_arrays`)
+_MAGIC = b"reprints arrays 1\n"
+
+
+def batch_file(folder: Path, number: int) -> Path:
+    """The checkpoint file of batch `number` in `folder`: `NNNNNN.arrays`."""
+    return folder / f"{number:06d}{CHECKPOINT}"
+
+
+_ALIGN = 64  # bytes: where each array starts in the file, and so in the buffer it is read into
+_DIGEST = 8  # bytes: the xxh3-64 digest of everything before it, at the end of the file
+
+
 def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
-    """Write arrays to `path` (`.npz`) through a temporary file renamed into place."""
+    """Write named arrays (or numbers) to `path` through a temporary file flushed to disk and renamed into place.
+
+    The file: a line naming the format, the header's length (8 bytes), the header (JSON: each array's name,
+    dtype, shape and where its bytes start), the arrays' bytes one after another (each at a multiple of 64
+    bytes), and a digest of all that (xxh3-64), so that a damaged file is known (`load_arrays`). Nothing is
+    compressed: writing and reading cost a copy and a pass of the digest.
+    """
+    named = {name: np.asarray(value) for name, value in arrays.items()}
+    named = {name: array if array.flags.c_contiguous else array.copy() for name, array in named.items()}
+    if any(array.dtype.hasobject for array in named.values()):
+        raise TypeError(f"{path.name}: arrays of Python objects cannot be checkpointed")
+    entries, at = [], 0
+    for name, array in named.items():
+        entries.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape), "at": at})
+        at += -(-array.nbytes // _ALIGN) * _ALIGN
+    header = json.dumps(entries, separators=(",", ":")).encode()
+    start = len(_MAGIC) + 8 + len(header)
+    lead = _MAGIC + len(header).to_bytes(8, "little") + header + bytes(-start % _ALIGN)
+    digest = xxhash.xxh3_64(lead)
     temporary = path.with_name(f".{path.name}.partial")
     with temporary.open("wb") as handle:
-        named: dict[str, Any] = {name: np.asarray(value) for name, value in arrays.items()}
-        np.savez(handle, **named)
+        handle.write(lead)
+        for array in named.values():
+            data = array.reshape(-1).view(np.uint8).data
+            pad = bytes(-array.nbytes % _ALIGN)
+            digest.update(data)
+            digest.update(pad)
+            handle.write(data)
+            handle.write(pad)
+        handle.write(digest.intdigest().to_bytes(_DIGEST, "little"))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 
+class _Damaged(ValueError):
+    pass
+
+
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays saved at `path`, or None if there is no such checkpoint (or it is damaged: then it is deleted
-    with a warning, to be computed again)."""
-    if not path.exists():
+    """The arrays saved at `path` (`save_arrays`), or None if there is no such checkpoint (or it is damaged: cut
+    short, changed, not of this format; then it is deleted with a warning, to be computed again).
+
+    The file is read at once into one buffer, which the arrays view (writable, each aligned as its dtype needs).
+    """
+    try:
+        with path.open("rb") as handle:
+            buffer = bytearray(os.fstat(handle.fileno()).st_size)
+            if handle.readinto(buffer) != len(buffer):
+                raise _Damaged("it changed while being read")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _discard(path, exc)
         return None
     try:
-        with np.load(path) as saved:
-            return {name: saved[name] for name in saved.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        log.warning("discarding damaged checkpoint %s (%s); computing it again", path, exc)
-        with contextlib.suppress(OSError):
-            path.unlink()
+        return _arrays_of(buffer)
+    except (_Damaged, ValueError, TypeError, KeyError) as exc:
+        _discard(path, exc)
         return None
+
+
+def _arrays_of(buffer: bytearray) -> dict[str, np.ndarray]:
+    """The arrays in the bytes of a file written by `save_arrays` (raises `_Damaged` if they are not whole)."""
+    view = memoryview(buffer)
+    if len(buffer) < len(_MAGIC) + 8 + _DIGEST or not buffer.startswith(_MAGIC):
+        raise _Damaged("not a checkpoint of this format")
+    if xxhash.xxh3_64_intdigest(view[:-_DIGEST]) != int.from_bytes(view[-_DIGEST:], "little"):
+        raise _Damaged("its digest does not match its contents")
+    size = int.from_bytes(view[len(_MAGIC) : len(_MAGIC) + 8], "little")
+    start = len(_MAGIC) + 8 + size
+    entries = json.loads(bytes(view[len(_MAGIC) + 8 : start]))
+    start += -start % _ALIGN
+    arrays = {}
+    for entry in entries:
+        dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        begin = start + int(entry["at"])
+        if begin + count * dtype.itemsize > len(buffer) - _DIGEST:
+            raise _Damaged(f"array {entry['name']} runs past the end")
+        arrays[entry["name"]] = np.frombuffer(buffer, dtype=dtype, count=count, offset=begin).reshape(shape)
+    return arrays
+
+
+def _discard(path: Path, problem: Exception) -> None:
+    log.warning("discarding damaged checkpoint %s (%s); computing it again", path, problem)
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def save_dataclass(path: Path, value: DataclassInstance) -> None:
