@@ -1,5 +1,6 @@
-"""The local engine's start: a run whose batches take the compiled kernels starts its workers at once, each
-loading the kernels before its first batch, and loads its own in the background; a small run loads none."""
+"""The local engine: a run whose batches take the compiled kernels starts its workers at once, each loading the
+kernels before its first batch, and loads its own in the background (a small run loads none); large results
+come back through files."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from conftest import SEEDS, requires_shared
 from reprints.engines.local import LocalEngine
+from reprints.engines.spill import spill, unspill
 from reprints.kernels import worth_loading
 from reprints.normalize import tokens
 
@@ -50,3 +57,47 @@ def test_a_small_run_never_imports_numba(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert done.stdout.strip() == "False"
+
+
+def _result(task: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, str, dict[str, int]]:
+    """In a worker: a result of arrays of several dtypes (one not contiguous), text and numbers, as large as
+    asked."""
+    size, seed = task
+    values = np.random.default_rng(seed).integers(0, 2**62, size=size, dtype=np.int64)
+    return values, values.astype(np.uint8)[::3], "é" * (size // 7), {"seed": seed}
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 10, 50_000, 400_000]), st.integers(0, 1000)), max_size=6))
+def test_results_handed_over_through_files_equal_those_sent_through_the_pipe(
+    tmp_path_factory: pytest.TempPathFactory, tasks: list[tuple[int, int]]
+) -> None:
+    """Large results come back through files (`reprints.engines.spill`), small ones through the pipe: either way
+    equal to the task's own result, in order, arrays writable and aligned; no file is left behind."""
+    folder = tmp_path_factory.mktemp("results")
+    with LocalEngine(2, results=folder) as engine:
+        got = list(engine.map(_result, tasks))
+    assert len(got) == len(tasks)
+    for (values, bytes_, text, numbers), task in zip(got, tasks, strict=True):
+        expected = _result(task)
+        assert np.array_equal(values, expected[0]) and values.dtype == expected[0].dtype
+        assert np.array_equal(bytes_, expected[1]) and text == expected[2] and numbers == expected[3]
+        assert values.flags.writeable and values.flags.aligned
+    assert list(folder.iterdir()) == []
+
+
+def test_a_map_stopped_early_leaves_no_result_file(tmp_path: Path) -> None:
+    with LocalEngine(2, results=tmp_path) as engine:
+        results = engine.map(_result, [(400_000, seed) for seed in range(8)])
+        first = next(results)
+        results.close()  # the caller stops taking results: those done or under way are not kept
+    assert len(first[0]) == 400_000
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spilled_values_read_back_equal(tmp_path: Path) -> None:
+    value = _result((123_457, 3))
+    path = spill(value, tmp_path)
+    back = unspill(path)
+    assert not path.exists()
+    assert all(np.array_equal(a, b) for a, b in zip(back[:2], value[:2], strict=True)) and back[2:] == value[2:]

@@ -67,7 +67,8 @@ ENGINES = ("local", "spark")
 
 def open_engine(run: RunConfig, folder: Path | None = None, *, warm: bool = False) -> Engine:
     """The engine `run.engine` names, not yet entered; `folder` (in the run's work directory) is the engine's to
-    pass task results through (the Spark engine's tasks leave them there rather than send them to the driver);
+    pass task results through (the Spark engine's tasks leave them there rather than send them to the driver; the
+    local engine's workers leave the large ones there rather than send them through a pipe);
     `warm`: the run's batches will take the compiled kernels, so the local engine's workers load them as they
     start."""
     if run.engine == "spark":
@@ -76,4 +77,4 @@ def open_engine(run: RunConfig, folder: Path | None = None, *, warm: bool = Fals
         return SparkEngine(run.master, dict(run.spark_options()), folder)
     from reprints.engines.local import LocalEngine
 
-    return LocalEngine(run.workers, warm=warm)
+    return LocalEngine(run.workers, warm=warm, results=folder)

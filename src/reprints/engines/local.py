@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
+from reprints.engines.spill import Spilling, received
 from reprints.engines.stopping import critical
 from reprints.errors import InputError
 from reprints.fingerprint.hashing import U64
@@ -102,11 +105,13 @@ class LocalEngine:
     second.
     """
 
-    def __init__(self, workers: int, *, warm: bool = False) -> None:
+    def __init__(self, workers: int, *, warm: bool = False, results: Path | None = None) -> None:
         """`warm`: the run's batches are large enough to take the compiled kernels (see `reprints.kernels`), so
-        the workers start at once and load them before their first batch."""
+        the workers start at once and load them before their first batch. `results`: a folder (in the run's work
+        directory) through whose files workers hand over large results (`reprints.engines.spill`)."""
         self.workers = workers
         self.warm = warm
+        self.results = results
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalEngine:
@@ -137,19 +142,29 @@ class LocalEngine:
     ) -> Iterator[Result]:
         """`function(task)` for each task, in order; at most `ahead` tasks (default: two per worker) are in flight,
         done or not, before the caller takes the oldest result."""
-        trimming = _Trimming(function)
         if self._pool is None:
-            yield from map(trimming, tasks)
+            yield from map(_Trimming(function), tasks)
             return
+        # Each map's large results in a folder of their own, removed when the map ends however it ends.
+        folder = None if self.results is None else self.results / uuid.uuid4().hex
+        trimming = _Trimming(function if folder is None else Spilling(function, folder))
+        if folder is not None:
+            folder.mkdir(parents=True)
         limit = max(1, ahead if ahead is not None else 2 * self.workers)
         pending: deque[Future[Result]] = deque()
-        for task in tasks:
-            with critical():
-                pending.append(self._pool.submit(trimming, task))
-            if len(pending) >= limit:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        try:
+            for task in tasks:
+                with critical():
+                    pending.append(self._pool.submit(trimming, task))
+                if len(pending) >= limit:
+                    yield received(pending.popleft().result())
+            while pending:
+                yield received(pending.popleft().result())
+        finally:
+            for future in pending:  # the caller stopped taking results (an error, an interruption)
+                future.cancel()
+            if folder is not None:  # results not taken are deleted with it (the work directory is kept for --resume)
+                shutil.rmtree(folder, ignore_errors=True)
 
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join in this process, partition by partition (`join_anchors`)."""

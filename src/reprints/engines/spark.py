@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import shutil
 import signal
 import sys
@@ -40,6 +39,7 @@ from reprints.candidates.join import MIN_HUB_ANCHORS, Candidates, join_partition
 from reprints.decide.clusters import merging_edges
 from reprints.decide.links import Link
 from reprints.engines.local import _Trimming
+from reprints.engines.spill import spill, unspill
 from reprints.engines.stopping import critical
 from reprints.errors import EngineError, InputError
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
@@ -348,20 +348,12 @@ class _Spilled:
         self.folder = folder
 
     def __call__(self, task: Any) -> str:
-        result = self.function(task)
-        path = self.folder / f"{uuid.uuid4().hex}.pickle"
-        with path.open("wb") as handle:
-            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return str(path)
+        return str(spill(self.function(task), self.folder))
 
 
 def _unspilled(path: Path) -> Any:
     """The result a `_Spilled` task left at `path` (the file is deleted)."""
-    try:
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    finally:
-        path.unlink(missing_ok=True)
+    return unspill(path)
 
 
 def _oriented(edges: Any, F: Any) -> Any:
