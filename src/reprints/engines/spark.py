@@ -206,7 +206,7 @@ class SparkEngine:
             raise EngineError(f"a Spark task failed: {_first_line(exc)}") from exc
         if self.results is None:
             return results
-        return [_unspilled(Path(path)) for path in results]
+        return [unspill(Path(path)) for path in results]
 
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join as a Spark shuffle by anchor hash (see the module's description)."""
@@ -349,11 +349,6 @@ class _Spilled:
 
     def __call__(self, task: Any) -> str:
         return str(spill(self.function(task), self.folder))
-
-
-def _unspilled(path: Path) -> Any:
-    """The result a `_Spilled` task left at `path` (the file is deleted)."""
-    return unspill(path)
 
 
 def _oriented(edges: Any, F: Any) -> Any:

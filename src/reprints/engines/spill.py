@@ -10,14 +10,14 @@ out of the way.
 
 from __future__ import annotations
 
-import os
 import pickle
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_ALIGN = 64  # bytes: where each array's bytes start in the file (and so in the buffer it is read into)
+from reprints.io.arrays import ALIGN, read_whole
+
 _WORD = 8
 
 SPILL_FROM = 1 << 20  # bytes of a pickled result from which the local engine hands it over through a file
@@ -39,9 +39,9 @@ def write_spill(head: bytes, raws: list[memoryview], folder: Path) -> Path:
         handle.write(lead)
         at = len(lead)
         for raw in raws:
-            handle.write(bytes(-at % _ALIGN))
+            handle.write(bytes(-at % ALIGN))
             handle.write(raw)
-            at += -at % _ALIGN + raw.nbytes
+            at += -at % ALIGN + raw.nbytes
     return path
 
 
@@ -53,10 +53,7 @@ def spill(value: Any, folder: Path) -> Path:
 def unspill(path: Path) -> Any:
     """The value `spill` wrote at `path`; the file is deleted. Its arrays are views of one buffer, writable."""
     try:
-        with path.open("rb") as handle:
-            data = bytearray(os.fstat(handle.fileno()).st_size)
-            if handle.readinto(data) != len(data):
-                raise OSError(f"{path} changed while being read")
+        data = read_whole(path)
     finally:
         path.unlink(missing_ok=True)
     view = memoryview(data)
@@ -69,7 +66,7 @@ def unspill(path: Path) -> Any:
     at += head_size
     buffers = []
     for size in sizes:
-        at += -at % _ALIGN
+        at += -at % ALIGN
         buffers.append(view[at : at + size])
         at += size
     return pickle.loads(head, buffers=buffers)
@@ -82,9 +79,19 @@ class Spilled:
     path: Path
 
 
+@dataclass(frozen=True, slots=True)
+class Pickled:
+    """What a worker returns in place of a small result: the result already pickled (to learn its size), sent
+    through the pipe as bytes rather than pickled a second time."""
+
+    head: bytes
+    raws: tuple[bytearray, ...]  # writable: the arrays unpickled from them are too
+
+
 class Spilling:
     """A picklable wrapper that hands a task's result over through a file of `folder` when it is large
-    (`SPILL_FROM` bytes pickled; a `Spilled`), and as it is otherwise (`received` takes either)."""
+    (`SPILL_FROM` bytes pickled; a `Spilled`), and pickled through the pipe otherwise (a `Pickled`); `received`
+    takes either."""
 
     def __init__(self, function: Any, folder: Path) -> None:
         self.function = function
@@ -94,10 +101,14 @@ class Spilling:
         result = self.function(task)
         head, raws = _pickled(result)
         if len(head) + sum(raw.nbytes for raw in raws) < SPILL_FROM:
-            return result
+            return Pickled(head, tuple(bytearray(raw) for raw in raws))
         return Spilled(write_spill(head, raws, self.folder))
 
 
 def received(result: Any) -> Any:
-    """A result as the task returned it, read back from its file if it was spilled (`Spilling`)."""
-    return unspill(result.path) if isinstance(result, Spilled) else result
+    """A result as the task returned it, from what `Spilling` handed over."""
+    if isinstance(result, Spilled):
+        return unspill(result.path)
+    if isinstance(result, Pickled):
+        return pickle.loads(result.head, buffers=result.raws)
+    return result

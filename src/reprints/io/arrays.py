@@ -38,7 +38,7 @@ def batch_file(folder: Path, number: int) -> Path:
     return folder / f"{number:06d}{CHECKPOINT}"
 
 
-_ALIGN = 64  # bytes: where each array starts in the file, and so in the buffer it is read into
+ALIGN = 64  # bytes: where each array starts in the file, and so in the buffer it is read into (`read_whole`)
 _DIGEST = 8  # bytes: the xxh3-64 digest of everything before it, at the end of the file
 
 
@@ -57,17 +57,17 @@ def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     entries, at = [], 0
     for name, array in named.items():
         entries.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape), "at": at})
-        at += -(-array.nbytes // _ALIGN) * _ALIGN
+        at += -(-array.nbytes // ALIGN) * ALIGN
     header = json.dumps(entries, separators=(",", ":")).encode()
     start = len(_MAGIC) + 8 + len(header)
-    lead = _MAGIC + len(header).to_bytes(8, "little") + header + bytes(-start % _ALIGN)
+    lead = _MAGIC + len(header).to_bytes(8, "little") + header + bytes(-start % ALIGN)
     digest = xxhash.xxh3_64(lead)
     temporary = path.with_name(f".{path.name}.partial")
     with temporary.open("wb") as handle:
         handle.write(lead)
         for array in named.values():
             data = array.reshape(-1).view(np.uint8).data
-            pad = bytes(-array.nbytes % _ALIGN)
+            pad = bytes(-array.nbytes % ALIGN)
             digest.update(data)
             digest.update(pad)
             handle.write(data)
@@ -89,10 +89,7 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
     The file is read at once into one buffer, which the arrays view (writable, each aligned as its dtype needs).
     """
     try:
-        with path.open("rb") as handle:
-            buffer = bytearray(os.fstat(handle.fileno()).st_size)
-            if handle.readinto(buffer) != len(buffer):
-                raise _Damaged("it changed while being read")
+        buffer = read_whole(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -105,6 +102,20 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
+def read_whole(path: Path) -> bytearray:
+    """The bytes of the file at `path`, read in one go into one buffer (arrays viewing it at multiples of
+    `ALIGN` are aligned for any dtype).
+
+    Raises:
+        OSError: the file cannot be read, or it changed size while being read.
+    """
+    with path.open("rb") as handle:
+        buffer = bytearray(os.fstat(handle.fileno()).st_size)
+        if handle.readinto(buffer) != len(buffer):
+            raise OSError(f"{path} changed while being read")
+    return buffer
+
+
 def _arrays_of(buffer: bytearray) -> dict[str, np.ndarray]:
     """The arrays in the bytes of a file written by `save_arrays` (raises `_Damaged` if they are not whole)."""
     view = memoryview(buffer)
@@ -115,7 +126,7 @@ def _arrays_of(buffer: bytearray) -> dict[str, np.ndarray]:
     size = int.from_bytes(view[len(_MAGIC) : len(_MAGIC) + 8], "little")
     start = len(_MAGIC) + 8 + size
     entries = json.loads(bytes(view[len(_MAGIC) + 8 : start]))
-    start += -start % _ALIGN
+    start += -start % ALIGN
     arrays = {}
     for entry in entries:
         dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
