@@ -293,42 +293,75 @@ def holds_content(relation: Relation, content: int, min_passage: int) -> bool:
 
 
 def links_from_alignment(
-    a: list[int],
-    b: list[int],
-    regions: list[list[TokenRegion]],
-    covered: tuple[list[int], list[int]],
-    content: tuple[list[int], list[int]],
-    token_counts: list[int],
+    batch: AlignedBatch,
+    content: tuple[I64, I64],
+    token_counts: I64,
     *,
     duplicate_coverage: float,
     min_passage: int,
-) -> list[Link]:
-    """Links for aligned pairs (of representatives of exact groups: copies are linked at output time).
+) -> Links:
+    """Links for aligned pairs (of representatives of exact groups: copies are linked at output time), as a table
+    sorted by their documents (stable: pairs of one pair of documents keep their order).
+
+    Each link is `oriented`: its smaller document first, a swapped pair's regions sorted. A pair's coverages are
+    the shares of each side its regions cover (`batch.covered_a`, `covered_b`), rounded to 4 places as Python's
+    `round` does; its relation is `relation_of` them.
 
     Args:
-        a, b, regions: Aligned pairs with their regions.
-        covered: Tokens of each side the regions cover, per pair.
+        batch: Aligned pairs with their regions (sorted by pair) and covered tokens.
         content: Content tokens of each side, per pair (`shared_content`): a partial pair sharing less than
             `min_passage` is not linked.
         token_counts: Tokens of each document.
         duplicate_coverage: Coverage from which a side counts as mostly covered.
         min_passage: Content tokens a partial link needs.
     """
-    links: list[Link] = []
-    covered_a, covered_b = covered
-    content_a, content_b = content
-    for p, (x, y) in enumerate(zip(a, b, strict=True)):
-        if not regions[p]:
-            continue
-        coverage_x = round(covered_a[p] / token_counts[x], 4)
-        coverage_y = round(covered_b[p] / token_counts[y], 4)
-        relation = relation_of(coverage_x, coverage_y, exact=False, duplicate_coverage=duplicate_coverage)
-        if not (
-            holds_content(relation, content_a[p], min_passage) and holds_content(relation, content_b[p], min_passage)
-        ):
-            continue
-        links.append(oriented(x, y, relation, coverage_x, coverage_y, regions[p]))
-    return sorted(links, key=lambda link: (link.a, link.b))
+    r = batch.regions
+    held = np.bincount(r.pair, minlength=len(batch.a)) if len(r.pair) else np.zeros(len(batch.a), np.int64)
+    pairs = np.flatnonzero(held > 0)
+    x, y = batch.a[pairs], batch.b[pairs]
+    # Python's round of Python's division (both exact as specified: numpy's round differs near halves).
+    coverage_x = np.array(
+        [round(c / t, 4) for c, t in zip(batch.covered_a[pairs].tolist(), token_counts[x].tolist(), strict=True)],
+        dtype=np.float64,
+    )
+    coverage_y = np.array(
+        [round(c / t, 4) for c, t in zip(batch.covered_b[pairs].tolist(), token_counts[y].tolist(), strict=True)],
+        dtype=np.float64,
+    )
+    mostly_x, mostly_y = coverage_x >= duplicate_coverage, coverage_y >= duplicate_coverage
+    relation = np.where(
+        mostly_x & mostly_y,
+        _RELATION_CODE["near_duplicate"],
+        np.where(mostly_x | mostly_y, _RELATION_CODE["contained"], _RELATION_CODE["partial"]),
+    ).astype(np.int8)
+    content_x, content_y = content[0][pairs], content[1][pairs]
+    stands = (relation != _RELATION_CODE["partial"]) | ((content_x >= min_passage) & (content_y >= min_passage))
+    pairs, x, y, relation = pairs[stands], x[stands], y[stands], relation[stands]
+    coverage_x, coverage_y = coverage_x[stands], coverage_y[stands]
+    swap = x > y
+    # The regions of the links, in link order; a swapped link's with its sides exchanged, sorted.
+    linked = np.zeros(len(batch.a), dtype=np.bool_)
+    linked[pairs] = True
+    swapped = np.zeros(len(batch.a), dtype=np.bool_)
+    swapped[pairs[swap]] = True
+    rows = np.flatnonzero(linked[r.pair])
+    pair = r.pair[rows]
+    columns = np.stack((r.a_start[rows], r.a_end[rows], r.b_start[rows], r.b_end[rows]), axis=1)
+    turn = swapped[pair]
+    columns[turn] = columns[turn][:, [2, 3, 0, 1]]
+    keys = np.where(turn[:, None], columns, 0)  # a pair's regions in their order, a swapped pair's sorted
+    columns = columns[np.lexsort((np.arange(len(pair)), keys[:, 3], keys[:, 2], keys[:, 1], keys[:, 0], pair))]
+    sizes = held[pairs]
+    table = Links(
+        np.where(swap, y, x).astype(np.int64),
+        np.where(swap, x, y).astype(np.int64),
+        relation,
+        np.where(swap, coverage_y, coverage_x),
+        np.where(swap, coverage_x, coverage_y),
+        np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+        columns.astype(_REGION_DTYPE),
+    )
+    return table.take(np.lexsort((table.b, table.a)))
 
 
 def oriented(
@@ -363,39 +396,25 @@ def links_of_batch(
     batch: AlignedBatch,
     token_offsets: I64,
     template_before: I64,
-    token_counts: list[int],
+    token_counts: I64,
     *,
     duplicate_coverage: float,
     min_passage: int,
-) -> list[Link]:
-    """The links of one aligned batch: its pairs' passages grouped per pair, then `links_from_alignment`."""
-    regions: list[list[TokenRegion]] = [[] for _ in range(len(batch.a))]
-    r = batch.regions
-    for p, a0, a1, b0, b1 in zip(
-        r.pair.tolist(), r.a_start.tolist(), r.a_end.tolist(), r.b_start.tolist(), r.b_end.tolist(), strict=True
-    ):
-        regions[p].append((a0, a1, b0, b1))
+) -> Links:
+    """The links of one aligned batch: `links_from_alignment` with the content its pairs share."""
     content = shared_content(batch.regions, batch.a, batch.b, token_offsets, template_before)
     return links_from_alignment(
-        batch.a.tolist(),
-        batch.b.tolist(),
-        regions,
-        (batch.covered_a.tolist(), batch.covered_b.tolist()),
-        (content[0].tolist(), content[1].tolist()),
-        token_counts,
-        duplicate_coverage=duplicate_coverage,
-        min_passage=min_passage,
+        batch, content, token_counts, duplicate_coverage=duplicate_coverage, min_passage=min_passage
     )
 
 
-def corpus_links(batch: AlignedBatch, corpus: Corpus, token_counts: list[int], config: Config) -> list[Link]:
-    """`links_of_batch` for an aligned batch of a corpus (`token_counts`: the corpus's, as a list), with the
-    run's parameters."""
+def corpus_links(batch: AlignedBatch, corpus: Corpus, config: Config) -> Links:
+    """`links_of_batch` for an aligned batch of a corpus, with the run's parameters."""
     return links_of_batch(
         batch,
         corpus.token_offsets,
         corpus.template_before,
-        token_counts,
+        corpus.token_counts,
         duplicate_coverage=config.decide.duplicate_coverage,
         min_passage=config.align.min_passage,
     )
@@ -420,7 +439,7 @@ def first_with_others(
         max_gap=config.align.max_gap,
     )
     counts = corpus.token_counts.tolist()
-    links = {link.b: link for link in corpus_links(batch, corpus, counts, config)}
+    links = {link.b: link for link in corpus_links(batch, corpus, config)}
     for other in range(1, n + 1):
         if other in exact:
             whole = ((0, counts[0], 0, counts[other]),) if counts[0] and counts[other] else ()

@@ -510,10 +510,9 @@ def align_candidates(
 def make_links(aligned: Iterable[AlignedBatch], corpus: Corpus, config: Config) -> Links:
     """Links between documents from the aligned batches, batch by batch (only the links are kept, as a table),
     sorted by their documents."""
-    counts = corpus.token_counts.tolist()
     tables: list[Links] = []
     for batch in aligned:
-        tables.append(Links.of(corpus_links(batch, corpus, counts, config)))
+        tables.append(corpus_links(batch, corpus, config))
         corpus.release_pages()
         release_free_memory()
     return Links.joined(tables).sorted_unique()
