@@ -320,3 +320,51 @@ def test_covered_ranges_free_what_a_mask_of_tokens_leaves(tokens: int, steps: li
         assert covered.free(start, end) == expected
         assert all(a < b for a, b in zip(covered.starts, covered.ends, strict=True))
         assert all(b < c for b, c in zip(covered.ends, covered.starts[1:], strict=False))
+
+
+@st.composite
+def _walks(draw: st.DrawFn) -> tuple[list[int], dict[int, str], list[Link], list[int], dict[int, int], set[int], bool]:
+    """What `decide` is given, with everything its walk meets: documents empty, unreadable or only boilerplate,
+    links between any two (the same pair twice too), regions overlapping and reaching past a document's end,
+    exact copies of linked documents, any ranking."""
+    size = draw(st.integers(2, 24))
+    counts = draw(st.lists(st.one_of(st.just(0), st.integers(1, 400)), min_size=size, max_size=size))
+    docs = list(range(size))
+    copies_of = draw(st.lists(st.sampled_from(docs), unique=True, max_size=size // 3))
+    ranked = [doc for doc in docs if doc not in copies_of]
+    copies = {copy: draw(st.sampled_from(ranked)) for copy in copies_of} if ranked else {}
+    if not ranked:
+        return counts, {}, [], [], {}, set(), False
+    links = []
+    for _ in range(draw(st.integers(0, 3 * size)) if len(ranked) > 1 else 0):
+        a, b = sorted(draw(st.lists(st.sampled_from(ranked), min_size=2, max_size=2, unique=True)))
+        regions = []
+        for _ in range(draw(st.integers(0, 4))):
+            a0, b0 = draw(st.integers(0, counts[a] + 5)), draw(st.integers(0, counts[b] + 5))
+            regions.append((a0, a0 + draw(st.integers(1, 120)), b0, b0 + draw(st.integers(1, 120))))
+        relation = draw(st.sampled_from(["near_duplicate", "contained", "partial", "exact"]))
+        links.append(Link(a, b, relation, draw(st.floats(0, 1)), draw(st.floats(0, 1)), regions))
+    errors = {doc: "unreadable: broken" for doc in draw(st.lists(st.sampled_from(docs), max_size=2))}
+    boilerplate_only = {doc for doc in docs if counts[doc] == 0 and draw(st.booleans())}
+    order = draw(st.permutations(ranked))
+    links.sort(key=lambda link: (link.a, link.b))
+    return counts, errors, links, order, copies, boilerplate_only, draw(st.booleans())
+
+
+@given(walk=_walks(), min_passage=st.integers(1, 60))
+@settings(max_examples=400, deadline=None)
+def test_the_compiled_walk_decides_as_the_python_walk(
+    walk: tuple[list[int], dict[int, str], list[Link], list[int], dict[int, int], set[int], bool], min_passage: int
+) -> None:
+    """decide's walk of the ranking in one compiled pass (large corpora) gives every document the verdict the
+    Python walk gives: decision, reason, source and removed rows."""
+    counts, errors, links, order, copies, boilerplate_only, strip = walk
+    verdicts = []
+    for threshold in (10**9, 0):
+        with patch("reprints.decide.keep.COMPILED_FROM", threshold):
+            decided = decide(
+                counts, errors, links, order, min_passage=min_passage, copies=copies,
+                boilerplate_only=boilerplate_only, strip_boilerplate=strip,
+            )  # fmt: skip
+        verdicts.append(list(decided))
+    assert verdicts[0] == verdicts[1]

@@ -1,13 +1,13 @@
 """Which batches take the compiled kernels.
 
-Tokenizing, the template marks, winnowing, the match table, alignment and boilerplate learning's rounds each have
-a numba kernel and a twin in NumPy or Python giving identical results (tested so). By default a batch takes the
-kernel only when it is large enough to repay importing numba and loading the cached kernels (a few hundred
-milliseconds, once per process): `compare` of two texts never imports numba. A long-running process that handles
-many small batches (a server process answering queries and adding documents) pays that once and gains on every
-call: `prefer_compiled` makes every batch take the kernels and loads them at once. (On the first start after
-installing, each server process compiles them, 12.6 s on a 2-core machine, before it answers; once cached they load
-in 0.36 s.)
+Tokenizing, the template marks, winnowing, the match table, alignment, boilerplate learning's rounds and the decide
+stage's walk of the ranking each have a numba kernel and a twin in NumPy or Python giving identical results (tested
+so). By default a batch takes the kernel only when it is large enough to repay importing numba and loading the
+cached kernels (a few hundred milliseconds, once per process): `compare` of two texts never imports numba. A
+long-running process that handles many small batches (a server process answering queries and adding documents) pays that
+once and gains on every call: `prefer_compiled` makes every batch take the kernels and loads them at once. (On the
+first start after installing, each server process compiles them, 12.6 s on a 2-core machine, before it answers; once
+cached they load in 0.36 s.)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def prefer_compiled() -> None:
     text = "a passage long enough to be aligned with itself, " * 12
     compare(text, text)
     _learn_a_little()
+    _decide_a_little()
 
 
 def _learn_a_little() -> None:
@@ -45,6 +46,19 @@ def _learn_a_little() -> None:
 
     lines = np.array([1, 2, 1, 2], dtype=np.uint64)
     boilerplate.learn(lines, np.array([0, 0, 1, 1]), np.array([3, 30, 3, 30]), min_docs=2, max_context=20)
+
+
+def _decide_a_little() -> None:
+    """The decide stage's walk over two linked documents, compiled (loads its kernel)."""
+    from reprints.decide.keep_kernel import credit_walk
+
+    two, no = np.array([0, 1], dtype=np.int64), np.zeros(2, dtype=np.bool_)
+    link = np.zeros(1, dtype=np.int64)
+    credit_walk(
+        two, two, np.array([40, 40], dtype=np.int64), np.array([0, 1, 2], dtype=np.int64), np.zeros(2, np.int64),
+        two[::-1].copy(), two[::-1].copy(), link, np.array([0, 1], dtype=np.int64),
+        np.array([[0, 40, 0, 40]], dtype=np.int32), no, no, 30,
+    )  # fmt: skip
 
 
 def prefer_compiled_learning() -> None:
@@ -57,10 +71,13 @@ def prefer_compiled_learning() -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def load_learning() -> None:
-    """`prefer_compiled_learning`, its kernel loaded here rather than on the first call that needs it."""
+def load_main_process() -> None:
+    """The kernels the main process of a run with workers calls itself (boilerplate learning's, with
+    `prefer_compiled_learning`, and the decide stage's), loaded here rather than on the first call that needs
+    them."""
     prefer_compiled_learning()
     _learn_a_little()
+    _decide_a_little()
 
 
 def worth_loading(input_chars: int, batch_chars: int) -> bool:
@@ -73,7 +90,7 @@ def worth_loading(input_chars: int, batch_chars: int) -> bool:
 
 
 def load_ahead(load: Callable[[], None]) -> None:
-    """`load` (`prefer_compiled`, `load_learning`) ahead of need: should it fail, the first batch that needs a
+    """`load` (`prefer_compiled`, `load_main_process`) ahead of need: should it fail, the first batch that needs a
     kernel loads it again and says why it cannot."""
     try:
         load()
@@ -82,7 +99,7 @@ def load_ahead(load: Callable[[], None]) -> None:
 
 
 def load_in_background(load: Callable[[], None]) -> threading.Thread:
-    """Run `load` (`prefer_compiled`, `load_learning`) in a thread of its own (`load_ahead`), so that this process
+    """Run `load` (`prefer_compiled`, `load_main_process`) in a thread of its own (`load_ahead`), so that this process
     loads its kernels while it waits on its workers (or reads its input) instead of when it first needs them."""
     thread = threading.Thread(target=load_ahead, args=(load,), name="reprints-kernels", daemon=True)
     thread.start()

@@ -46,7 +46,7 @@ from reprints.io.slices import Slice
 from reprints.io.sources import Raw, raw_readable
 from reprints.io.verify import Batch, batches_again, check_files, verified
 from reprints.io.writers import prepare_folder, write_json
-from reprints.kernels import load_in_background, load_learning, prefer_compiled, worth_loading
+from reprints.kernels import load_in_background, load_main_process, prefer_compiled, worth_loading
 from reprints.normalize.boilerplate import line_keys
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
@@ -171,7 +171,7 @@ def _run(
     local = engine is None and config.run.engine == "local"
     warm = local and worth_loading(_input_bytes(files), config.run.batch_chars)
     if warm:
-        load_in_background(prefer_compiled if config.run.workers == 1 else load_learning)
+        load_in_background(prefer_compiled if config.run.workers == 1 else load_main_process)
     opened = (
         contextlib.nullcontext(engine)
         if engine is not None

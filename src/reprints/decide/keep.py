@@ -95,6 +95,20 @@ class _Builder:
         for row in verdict.removed:
             self.flat.extend(row)
 
+    def walked(self, first: np.ndarray, count: np.ndarray, rows: np.ndarray) -> None:
+        """Take the removed rows of a compiled walk (`keep_kernel.credit_walk`): document `d`'s are
+        `rows[first[d]:first[d] + count[d]]`; documents decided later (exact copies) are added after them."""
+        self.flat = array("q")
+        self.flat.frombytes(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+        self.first[:] = first
+        self.count[:] = count
+
+    def judge(self, doc: int, decision: DecisionKind, reason: str, duplicate_of: int | None) -> None:
+        """Decide `doc`, its removed rows already taken (`walked`)."""
+        self.decision[doc] = _DECISION_CODE[decision]
+        self.reason[doc] = self.reasons.setdefault(reason, len(self.reasons))
+        self.duplicate_of[doc] = -1 if duplicate_of is None else duplicate_of
+
     def holding(self, doc: int, tokens: int) -> _Holding:
         """What decided document `doc` holds."""
         first = int(self.first[doc]) * 5
@@ -251,14 +265,49 @@ def decide(
     del ends, by_end
     verdicts = _Builder(size)
     has_copies = set((copies or {}).values())
+    walk = _walk_compiled if len(table) >= COMPILED_FROM else _walk_python
+    walk(
+        verdicts, order, counts, errors, boilerplate_only, strip_boilerplate, has_copies, min_passage,
+        _Walk(table, rank, bounds, by_doc, partner, partner_rank),
+    )  # fmt: skip
+    for doc, canonical in sorted((copies or {}).items()):
+        verdicts.add(
+            doc, _copy_verdict(int(counts[doc]), canonical, verdicts.holding(canonical, int(counts[canonical])))
+        )
+    return verdicts.done()
+
+
+COMPILED_FROM = 10_000  # links from which the compiled walk (`keep_kernel`) is worth loading
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """The links as `decide` walks them: each document's links are rows `bounds[doc]:bounds[doc + 1]` of
+    `by_doc` (link rows of `table`), to `partner`, of rank `partner_rank`."""
+
+    table: Links
+    rank: np.ndarray
+    bounds: np.ndarray
+    by_doc: np.ndarray
+    partner: np.ndarray
+    partner_rank: np.ndarray
+
+
+def _walk_python(
+    verdicts: _Builder, order: Sequence[int], counts: np.ndarray, errors: Mapping[int, str],
+    boilerplate_only: Container[int], strip: bool, has_copies: set[int], min_passage: int, walk: _Walk,
+) -> None:  # fmt: skip
+    """`decide`'s walk of the ranking: each document in turn loses the passages earlier documents hold
+    (`_credits`), and gets its verdict."""
+    table, rank, bounds, partner_rank = walk.table, walk.rank, walk.bounds, walk.partner_rank
     for doc in order:
         tokens = int(counts[doc])
-        verdict = _special(doc, tokens, errors, boilerplate_only, strip_boilerplate)
+        verdict = _special(doc, tokens, errors, boilerplate_only, strip)
         if verdict is None and bounds[doc] == bounds[doc + 1]:  # in no link (most documents): nothing is removed
             verdict = _FIRST_COPY if doc in has_copies else _UNIQUE
         elif verdict is None:
             lo, hi = int(bounds[doc]), int(bounds[doc + 1])
-            rows, others = by_doc[lo:hi].tolist(), partner[lo:hi].tolist()
+            rows, others = walk.by_doc[lo:hi].tolist(), walk.partner[lo:hi].tolist()
             mine = int(rank[doc])
             before = sorted(
                 (place, i) for i, place in enumerate(partner_rank[lo:hi].tolist()) if place < mine
@@ -270,11 +319,50 @@ def decide(
             if verdict.reason == "unique" and doc in has_copies:
                 verdict = Verdict("keep", "first copy", None, ())
         verdicts.add(doc, verdict)
-    for doc, canonical in sorted((copies or {}).items()):
-        verdicts.add(
-            doc, _copy_verdict(int(counts[doc]), canonical, verdicts.holding(canonical, int(counts[canonical])))
-        )
-    return verdicts.done()
+
+
+def _walk_compiled(
+    verdicts: _Builder, order: Sequence[int], counts: np.ndarray, errors: Mapping[int, str],
+    boilerplate_only: Container[int], strip: bool, has_copies: set[int], min_passage: int, walk: _Walk,
+) -> None:  # fmt: skip
+    """`decide`'s walk of the ranking in one compiled pass (the same verdicts as the loop in `decide`): the
+    removed rows and what they leave from the kernel, each verdict's reason from them here."""
+    from reprints.decide.keep_kernel import credit_walk
+
+    ordered = np.asarray(order, dtype=np.int64)
+    fixed = np.zeros(len(counts), dtype=np.bool_)
+    fixed_dropped = np.zeros(len(counts), dtype=np.bool_)
+    special: dict[int, Verdict] = {}
+    in_order = np.zeros(len(counts), dtype=np.bool_)
+    in_order[ordered] = True
+    for doc in sorted(set(errors) | set(np.flatnonzero(counts <= 0).tolist())):
+        verdict = _special(doc, int(counts[doc]), errors, boilerplate_only, strip) if in_order[doc] else None
+        if verdict is not None:
+            special[doc] = verdict
+            fixed[doc] = True
+            fixed_dropped[doc] = verdict.decision == "drop"
+    table = walk.table
+    rows, total, first, count, _ = credit_walk(
+        ordered, walk.rank, counts, walk.bounds, walk.by_doc, walk.partner, walk.partner_rank, table.a,
+        table.starts, table.regions, fixed, fixed_dropped, min_passage,
+    )  # fmt: skip
+    verdicts.walked(first, count, rows[:total])
+    linked = (walk.bounds[1:] > walk.bounds[:-1]).tolist()
+    for doc, doc_first, doc_count in zip(
+        ordered.tolist(), first[ordered].tolist(), count[ordered].tolist(), strict=True
+    ):
+        if doc in special:
+            verdict = special[doc]
+        elif not doc_count:
+            verdict = _FIRST_COPY if linked[doc] or doc in has_copies else _UNIQUE
+        else:
+            lo, hi = int(walk.bounds[doc]), int(walk.bounds[doc + 1])
+            removed = [tuple(row) for row in rows[doc_first : doc_first + doc_count].tolist()]
+            verdict = _verdict(
+                doc, int(counts[doc]), removed, table, walk.by_doc[lo:hi].tolist(), walk.partner[lo:hi].tolist(),
+                walk.rank, min_passage,
+            )  # fmt: skip
+        verdicts.judge(doc, verdict.decision, verdict.reason, verdict.duplicate_of)
 
 
 _UNIQUE = Verdict("keep", "unique", None, ())
