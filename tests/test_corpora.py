@@ -159,7 +159,8 @@ def test_the_compiled_walk_decides_real_corpora_as_the_python_walk(tmp_path: Pat
         walks.append((list(decided[0]), list(decided[1])))
         return decided[1]
 
-    with patch.object(pipeline, "decide", both):
+    # Nothing loaded ahead: with one worker that would make this process prefer the kernels from then on.
+    with patch.object(pipeline, "decide", both), patch.object(pipeline, "worth_loading", lambda *_: False):
         pipeline.dedup([corpus], tmp_path / "out", workers=1, progress=False)
     ((python, compiled),) = walks
     assert len(python) == len(compiled) > 3000
