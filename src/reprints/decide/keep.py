@@ -87,9 +87,7 @@ class _Builder:
         self.flat = array("q")
 
     def add(self, doc: int, verdict: Verdict) -> None:
-        self.decision[doc] = _DECISION_CODE[verdict.decision]
-        self.reason[doc] = self.reasons.setdefault(verdict.reason, len(self.reasons))
-        self.duplicate_of[doc] = -1 if verdict.duplicate_of is None else verdict.duplicate_of
+        self.judge(doc, verdict.decision, verdict.reason, verdict.duplicate_of)
         self.first[doc] = len(self.flat) // 5
         self.count[doc] = len(verdict.removed)
         for row in verdict.removed:
@@ -342,7 +340,7 @@ def _walk_compiled(
             fixed[doc] = True
             fixed_dropped[doc] = verdict.decision == "drop"
     table = walk.table
-    rows, total, first, count, _ = credit_walk(
+    rows, total, first, count = credit_walk(
         ordered, walk.rank, counts, walk.bounds, walk.by_doc, walk.partner, walk.partner_rank, table.a,
         table.starts, table.regions, fixed, fixed_dropped, min_passage,
     )  # fmt: skip

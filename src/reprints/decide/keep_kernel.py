@@ -143,13 +143,14 @@ def credit_walk(
     min_passage: int,
 ) -> Any:
     """`reprints.decide.keep.decide`'s walk of the ranking, for every document of `order`: the passages it loses
-    to earlier documents (`_credits`), sorted, and whether that leaves it too short to keep.
+    to earlier documents (`_credits`), sorted. A document left with fewer than `min_passage` tokens is dropped:
+    what it kept of its own is then held by nobody when a later document's credit passes through it.
 
     A document of `fixed` (an unreadable or empty one) loses nothing and is dropped where `fixed_dropped`.
 
     Returns:
-        `(removed, total, first, count, dropped)`: document `d`'s rows (start, end, source, source start, source
-        end) are `removed[first[d]:first[d] + count[d]]` (rows past `total` unused).
+        `(removed, total, first, count)`: document `d`'s rows (start, end, source, source start, source end) are
+        `removed[first[d]:first[d] + count[d]]` (rows past `total` unused).
     """
     size = len(counts)
     first = np.zeros(size, dtype=np.int64)
@@ -163,6 +164,7 @@ def credit_walk(
     runs = np.empty((64, 2), dtype=np.int64)
     pieces = np.empty((64, 5), dtype=np.int64)
     mine = np.empty((16, 4), dtype=np.int64)
+    earlier = np.empty(16, dtype=np.int64)
     for doc in order:
         first[doc] = total
         lo, hi = bounds[doc], bounds[doc + 1]
@@ -174,7 +176,8 @@ def credit_walk(
         tokens = counts[doc]
         rank_doc = rank[doc]
         # Earlier documents' links first, by their rank; a document's links in link order (a stable sort).
-        earlier = np.empty(hi - lo, dtype=np.int64)
+        if earlier.shape[0] < hi - lo:
+            earlier = np.empty(2 * (hi - lo), dtype=np.int64)
         m = 0
         for i in range(lo, hi):
             if partner_rank[i] < rank_doc:
@@ -242,4 +245,4 @@ def credit_walk(
         count[doc] = n_local
         total += n_local
         dropped[doc] = n_local > 0 and kept < min_passage
-    return removed, total, first, count, dropped
+    return removed, total, first, count

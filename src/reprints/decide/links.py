@@ -282,16 +282,6 @@ def shared_content(regions: Regions, a: I64, b: I64, token_offsets: I64, templat
     )
 
 
-def holds_content(relation: Relation, content: int, min_passage: int) -> bool:
-    """Whether one side of a link shares enough content (see `shared_content`) for the link to stand.
-
-    A partial link needs `min_passage` tokens of content passages: passages made mostly of menus, lists and
-    widgets link nothing. Exact copies, near-duplicates and contained copies (one side mostly covered by the
-    other) always stand: a table of figures republished inside a page is a copy, however few sentences it has.
-    """
-    return relation != "partial" or content >= min_passage
-
-
 def links_from_alignment(
     batch: AlignedBatch,
     content: tuple[I64, I64],
@@ -305,7 +295,10 @@ def links_from_alignment(
 
     Each link is `oriented`: its smaller document first, a swapped pair's regions sorted. A pair's coverages are
     the shares of each side its regions cover (`batch.covered_a`, `covered_b`), rounded to 4 places as Python's
-    `round` does; its relation is `relation_of` them.
+    `round` does; its relation is `relation_of` them. A partial pair stands only when each side shares
+    `min_passage` tokens of content passages (`shared_content`): passages made mostly of menus, lists and widgets
+    link nothing. Near-duplicates and contained copies (one side mostly covered by the other) always stand: a table
+    of figures republished inside a page is a copy, however few sentences it has.
 
     Args:
         batch: Aligned pairs with their regions (sorted by pair) and covered tokens.
@@ -316,7 +309,7 @@ def links_from_alignment(
         min_passage: Content tokens a partial link needs.
     """
     r = batch.regions
-    held = np.bincount(r.pair, minlength=len(batch.a)) if len(r.pair) else np.zeros(len(batch.a), np.int64)
+    held = np.bincount(r.pair, minlength=len(batch.a))
     pairs = np.flatnonzero(held > 0)
     x, y = batch.a[pairs], batch.b[pairs]
     # Python's round of Python's division (both exact as specified: numpy's round differs near halves).

@@ -15,6 +15,8 @@ Layout::
     candidates.arrays       candidate pairs
     align/NNNNNN.arrays     one per alignment batch
     verify/NNNNNN.arrays    one per batch of pairs aligned to link clusters to their canonical member
+    results/<map>/          large task results on their way from a worker to this process (`reprints.engines.spill`),
+                            removed when their map ends
 
 The work directory holds at most the token checkpoints of the batches not yet fingerprinted plus the index:
 each batch's tokens are deleted as it enters the index.
