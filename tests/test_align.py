@@ -244,6 +244,22 @@ def test_compiled_chaining_equals_numpy_chaining(parts: list[tuple[int, int, int
     assert compiled_of_part.tolist() == plain_of_part.tolist()
 
 
+@given(
+    st.lists(st.integers(min_value=-3, max_value=3), max_size=300),
+    st.sampled_from([np.int64, np.uint64]),
+    st.integers(min_value=0, max_value=61),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_kernels_merge_sort_orders_as_numpys_stable_argsort(values: list[int], dtype: type, shift: int) -> None:
+    """`reprints.sorting.stable_order` (the kernels' own sort, fast to compile) gives the order of NumPy's stable
+    argsort: few distinct keys, so ties everywhere, lengths on and off powers of two, both key types (signed
+    ones negative when shifted into the top bit)."""
+    from reprints.sorting import stable_order
+
+    keys = np.array([(v + 3) << shift for v in values], dtype=np.uint64).astype(dtype)
+    assert stable_order(keys).tolist() == np.argsort(keys, kind="stable").tolist()
+
+
 def _spans(pair: Pair) -> list[tuple[int, int, int, int]]:
     return sorted((span.a_start, span.a_end, span.b_start, span.b_end) for span in pair.spans)
 

@@ -351,6 +351,26 @@ def _walks(draw: st.DrawFn) -> tuple[list[int], dict[int, str], list[Link], list
     return counts, errors, links, order, copies, boilerplate_only, draw(st.booleans())
 
 
+@given(
+    st.lists(st.integers(min_value=0, max_value=20), max_size=40),
+    st.integers(min_value=0, max_value=40),
+    st.integers(min_value=-1, max_value=22),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_decide_kernels_binary_search_is_numpys_searchsorted(
+    values: list[int], n: int, x: int, right: bool
+) -> None:
+    """The decide kernel's written-out binary search over the first `n` values of a sorted array (its covered
+    intervals' bounds) answers as `np.searchsorted` on both sides, with repeats and values past either end."""
+    from reprints.decide.keep_kernel import _bisect
+
+    ordered = np.array(sorted(values), dtype=np.int64)
+    n = min(n, len(ordered))
+    side = "right" if right else "left"
+    assert _bisect(ordered, n, x, right) == np.searchsorted(ordered[:n], x, side=side)
+
+
 @given(walk=_walks(), min_passage=st.integers(1, 60))
 @settings(max_examples=400, deadline=None)
 def test_the_compiled_walk_decides_as_the_python_walk(

@@ -101,3 +101,28 @@ def test_spilled_values_read_back_equal(tmp_path: Path) -> None:
     back = unspill(path)
     assert not path.exists()
     assert all(np.array_equal(a, b) for a, b in zip(back[:2], value[:2], strict=True)) and back[2:] == value[2:]
+
+
+def test_regression_every_kernel_loads_from_the_disk_cache_in_a_new_process() -> None:
+    """Regression: a kernel that called another kernel held in a closure (the match table, once it called the
+    kernels' shared merge sort) missed numba's disk cache in every new process, so each worker compiled it again
+    on every run (1.5 s of each worker's start, unseen by the results). Once a process has loaded (or compiled)
+    every kernel, another process loads every one of them and compiles none."""
+    script = (
+        "import numpy as np\n"
+        "from reprints import kernels\n"
+        "from reprints.fingerprint.shingles import focused_match_table\n"
+        "kernels.prefer_compiled()\n"
+        "kernels.load_main_process()\n"
+        "focused_match_table(np.arange(40, dtype=np.uint64), np.array([0, 20, 40]), 3)\n"
+    )
+    env = {**os.environ, "NUMBA_DEBUG_CACHE": "1"}
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        return done.stdout + done.stderr
+
+    run()  # loads, or compiles and saves, every kernel
+    again = run()
+    assert "data loaded" in again
+    assert "saved" not in again, [line for line in again.splitlines() if "saved" in line]

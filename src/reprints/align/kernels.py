@@ -12,6 +12,7 @@ import numpy as np
 
 from reprints.fingerprint.hashing import U64
 from reprints.normalize.tokens import I64
+from reprints.sorting import stable_order
 
 _DIAGONAL_SHIFT = np.int64(1) << np.int64(31)  # added to a diagonal (j - i) to make it a non-negative key
 
@@ -119,18 +120,23 @@ def _advancing(parts: Any, rows: Any) -> Any:
 def _chain(parts: Any, max_gap: int, overlap: int) -> Any:
     # `reprints.align.chain.chain` over one pair's parts: the regions sorted by a_start, b_start, and the region
     # of each part. The advancing parts are chained, the parts set aside are chained among themselves, and so on.
+    # (Rows are copied value by value: numba's array-to-array assignment and fancy indexing would each add
+    # about a second to the kernel's compilation, paid on the first run after installing.)
     keys = parts[:, 0] * (np.int64(1) << np.int64(32)) + parts[:, 2]
-    remaining = np.argsort(keys)
+    remaining = stable_order(keys)  # the keys are distinct: any sort gives this order
     regions = np.empty((len(parts), 4), dtype=np.int64)
     region_of_part = np.empty(len(parts), dtype=np.int64)
     count = 0
     while len(remaining):
         kept = _advancing(parts, remaining)
         previous = -1
+        left = 0
         for k in range(len(remaining)):
-            if not kept[k]:
-                continue
             r = remaining[k]
+            if not kept[k]:
+                remaining[left] = r
+                left += 1
+                continue
             if (
                 previous < 0
                 or parts[r, 0] - parts[previous, 1] > max_gap
@@ -139,21 +145,27 @@ def _chain(parts: Any, max_gap: int, overlap: int) -> Any:
                 or parts[r, 2] < parts[previous, 3] - overlap
                 or parts[r, 0] < parts[previous, 1] - overlap
             ):
-                regions[count] = parts[r]
+                for c in range(4):
+                    regions[count, c] = parts[r, c]
                 count += 1
             else:
-                region = regions[count - 1]
-                region[0] = min(region[0], parts[r, 0])
-                region[1] = max(region[1], parts[r, 1])
-                region[2] = min(region[2], parts[r, 2])
-                region[3] = max(region[3], parts[r, 3])
+                regions[count - 1, 0] = min(regions[count - 1, 0], parts[r, 0])
+                regions[count - 1, 1] = max(regions[count - 1, 1], parts[r, 1])
+                regions[count - 1, 2] = min(regions[count - 1, 2], parts[r, 2])
+                regions[count - 1, 3] = max(regions[count - 1, 3], parts[r, 3])
             region_of_part[r] = count - 1
             previous = r
-        remaining = remaining[~kept]
-    order = np.argsort(regions[:count, 0] * (np.int64(1) << np.int64(32)) + regions[:count, 2])
+        remaining = remaining[:left]
+    order = stable_order(regions[:count, 0] * (np.int64(1) << np.int64(32)) + regions[:count, 2])
     rank = np.empty(count, dtype=np.int64)
-    rank[order] = np.arange(count)
-    return regions[:count][order], rank[region_of_part]
+    ordered = np.empty((count, 4), dtype=np.int64)
+    for k in range(count):
+        rank[order[k]] = k
+        for c in range(4):
+            ordered[k, c] = regions[order[k], c]
+    for p in range(len(parts)):
+        region_of_part[p] = rank[region_of_part[p]]
+    return ordered, region_of_part
 
 
 @numba.njit(cache=True, nogil=True)
@@ -193,18 +205,27 @@ def _align_pairs(
         survives = np.zeros(len(parts), dtype=np.bool_)
         for k in range(len(parts)):
             survives[k] = _long_enough(regions[region_of_part[k]], shortest[p])
-        if not survives.any():
+        surviving = 0
+        for k in range(len(parts)):
+            if survives[k]:
+                for c in range(4):
+                    parts[surviving, c] = parts[k, c]
+                surviving += 1
+        if surviving == 0:
             continue
-        final, _ = _chain(parts[survives], max_gap, shingle_size)
+        final, _ = _chain(parts[:surviving], max_gap, shingle_size)
         for k in range(len(final)):
             if not _long_enough(final[k], shortest[p]):
                 continue
             if count == len(out):
                 bigger = np.empty((2 * len(out), 5), dtype=np.int64)
-                bigger[:count] = out
+                for row in range(count):
+                    for c in range(5):
+                        bigger[row, c] = out[row, c]
                 out = bigger
             out[count, 0] = p
-            out[count, 1:] = final[k]
+            for c in range(4):
+                out[count, 1 + c] = final[k, c]
             count += 1
     return out[:count]
 

@@ -49,8 +49,24 @@ def _grown(rows: Any, need: Any) -> Any:
         return rows
     size = max(need, 2 * rows.shape[0])
     bigger = np.empty((size, rows.shape[1]), dtype=rows.dtype)
-    bigger[: rows.shape[0]] = rows
+    for row in range(rows.shape[0]):  # value by value: numba's slice assignment compiles for seconds
+        for column in range(rows.shape[1]):
+            bigger[row, column] = rows[row, column]
     return bigger
+
+
+@numba.njit(cache=True, nogil=True)
+def _bisect(values: Any, n: Any, x: Any, right: bool) -> Any:
+    # np.searchsorted(values[:n], x, side="right" if right else "left"), written out: numba's compiles for
+    # about a second per use (paid on the first run after installing).
+    lo, hi = 0, n
+    while lo < hi:
+        middle = (lo + hi) >> 1
+        if values[middle] < x or (right and values[middle] == x):
+            lo = middle + 1
+        else:
+            hi = middle
+    return lo
 
 
 @numba.njit(cache=True, nogil=True)
@@ -58,7 +74,7 @@ def _free(cov_starts: Any, cov_ends: Any, n_cov: Any, start: Any, end: Any, runs
     # `_Covered.free`: runs of start:end not covered, written to `runs` (rows start, end); their number.
     count = 0
     cursor = start
-    at = np.searchsorted(cov_ends[:n_cov], start, side="right")
+    at = _bisect(cov_ends, n_cov, start, True)
     while cursor < end and at < n_cov and cov_starts[at] < end:
         if cov_starts[at] > cursor:
             runs[count, 0] = cursor
@@ -76,8 +92,8 @@ def _free(cov_starts: Any, cov_ends: Any, n_cov: Any, start: Any, end: Any, runs
 @numba.njit(cache=True, nogil=True)
 def _cover(cov_starts: Any, cov_ends: Any, n_cov: Any, start: Any, end: Any) -> Any:
     # `_Covered.add`: intervals start:end overlaps or touches merged into one; the new number of intervals.
-    lo = np.searchsorted(cov_ends[:n_cov], start, side="left")
-    hi = np.searchsorted(cov_starts[:n_cov], end, side="right")
+    lo = _bisect(cov_ends, n_cov, start, False)
+    hi = _bisect(cov_starts, n_cov, end, True)
     if lo < hi:
         start = min(start, cov_starts[lo])
         end = max(end, cov_ends[hi - 1])
@@ -102,7 +118,14 @@ def _resolve(removed: Any, first: Any, count: Any, dropped: Any, source: Any, st
     rows = removed[first[source] : first[source] + count[source]]
     n = 0
     cursor = start
-    begin = max(0, np.searchsorted(rows[:, 0], start, side="left") - 1)
+    low, high = 0, len(rows)  # the first row starting at or after `start` (a binary search), less one
+    while low < high:
+        middle = (low + high) >> 1
+        if rows[middle, 0] < start:
+            low = middle + 1
+        else:
+            high = middle
+    begin = max(0, low - 1)
     own = -1 if dropped[source] else source
     for r in range(begin, len(rows)):
         r_start, r_end = rows[r, 0], rows[r, 1]

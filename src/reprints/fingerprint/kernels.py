@@ -208,54 +208,12 @@ def window_minima(shingles: U64, offsets: I64, window: int) -> I64:
     return picks[:count]
 
 
-@functools.lru_cache(maxsize=1)
-def _compiled_match_table() -> Callable[..., Any]:
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def match_table(
-        shingles: Any, offsets: Any, shift: Any, max_repeats: int, hashes: Any, positions: Any, counts: Any
-    ) -> int:
-        # Document by document: its shingles sorted by their hash's top bits (`hash >> shift`), stably (positions
-        # break ties), runs of equal hashes longer than `max_repeats` left out. A document of at most 2**shift
-        # shingles sorts one word per shingle, its top bits then its position (`shift` bits free for it); a
-        # longer one takes a stable argsort.
-        total = 0
-        low = (np.uint64(1) << shift) - np.uint64(1)
-        for doc in range(len(offsets) - 1):
-            lo, hi = offsets[doc], offsets[doc + 1]
-            if hi - lo <= (np.int64(1) << np.int64(shift)):
-                packed = np.empty(hi - lo, dtype=np.uint64)
-                for k in range(hi - lo):
-                    packed[k] = ((shingles[lo + k] >> shift) << shift) | np.uint64(k)
-                packed.sort()
-                order = (packed & low).astype(np.int64)
-            else:
-                order = np.argsort(shingles[lo:hi] >> shift, kind="mergesort")
-            kept = 0
-            start = 0
-            for k in range(1, hi - lo + 1):
-                if k < hi - lo and shingles[lo + order[k]] == shingles[lo + order[k - 1]]:
-                    continue
-                if k - start <= max_repeats:
-                    for m in range(start, k):
-                        hashes[total] = shingles[lo + order[m]]
-                        positions[total] = order[m]
-                        total += 1
-                    kept += k - start
-                start = k
-            counts[doc] = kept
-        return total
-
-    return match_table
-
-
 def compiled_match_table(shingles: U64, offsets: I64, doc_bits: int, max_repeats: int) -> tuple[U64, I64, I64]:
     """`reprints.fingerprint.shingles.match_table` document by document (the same rows)."""
     hashes = np.empty(len(shingles), dtype=np.uint64)
     positions = np.empty(len(shingles), dtype=np.int64)
     counts = np.zeros(len(offsets) - 1, dtype=np.int64)
-    total = _compiled_match_table()(
-        shingles, offsets.astype(np.int64), np.uint64(doc_bits), max_repeats, hashes, positions, counts
-    )
+    from reprints.fingerprint.table_kernel import match_table  # imports numba: only when a batch needs it
+
+    total = match_table(shingles, offsets.astype(np.int64), np.uint64(doc_bits), max_repeats, hashes, positions, counts)
     return hashes[:total].copy(), positions[:total].copy(), counts
