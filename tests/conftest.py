@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,26 @@ SELF_CONTAINED = {
     "test_spark",  # its tests of shared data skip by themselves
     "test_write_workers",  # likewise
 }
+
+
+@pytest.fixture(autouse=True)
+def _kernel_thresholds_restored() -> Iterator[None]:
+    """Each test starts from the library's own thresholds for taking the compiled kernels. `prefer_compiled`
+    (what a server process, or an in-process one-worker run of a large input, calls) lasts for the process by
+    design; in a test process it changed which path every later test's small batches took, and two engine tests
+    failed after such a run. Restored after each test, with the loaders' memory of having run."""
+    from reprints import kernels
+    from reprints.align import chain
+    from reprints.decide import keep
+    from reprints.fingerprint import shingles
+    from reprints.normalize import boilerplate, template, tokens
+
+    saved = [(module, module.COMPILED_FROM) for module in (tokens, template, shingles, chain, boilerplate, keep)]
+    yield
+    for module, threshold in saved:
+        module.COMPILED_FROM = threshold
+    kernels.prefer_compiled.cache_clear()
+    kernels.load_main_process.cache_clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

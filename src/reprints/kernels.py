@@ -6,8 +6,8 @@ so). By default a batch takes the kernel only when it is large enough to repay i
 cached kernels (a few hundred milliseconds, once per process): `compare` of two texts never imports numba. A
 long-running process that handles many small batches (a server process answering queries and adding documents)
 pays that once and gains on every call: `prefer_compiled` makes every batch take the kernels and loads them at
-once. (On the first start after installing, each server process compiles them, 12.6 s on a 2-core machine, before
-it answers; once cached they load in 0.36 s.)
+once. (On the first start after installing, each server process compiles them, 16 s on a 2-core machine, before
+it answers; once cached they load in about 0.35 s.)
 """
 
 from __future__ import annotations
