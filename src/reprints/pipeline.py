@@ -170,8 +170,7 @@ def _run(
     # this process in the background while it waits on them (or, alone, while it reads).
     local = engine is None and config.run.engine == "local"
     warm = local and worth_loading(_input_bytes(files), config.run.batch_chars)
-    if warm:
-        load_in_background(prefer_compiled if config.run.workers == 1 else load_main_process)
+    loading = load_in_background(prefer_compiled if config.run.workers == 1 else load_main_process) if warm else None
     opened = (
         contextlib.nullcontext(engine)
         if engine is not None
@@ -245,6 +244,12 @@ def _run(
                 mapper=engine.map,
             )
             check_files(files, manifest["inputs"])
+    if loading is not None:
+        # On the first run after installing, the loading thread compiles the kernels and writes them to numba's
+        # cache. A short run could end before it did: the thread died with the process and every later run began
+        # compiling again in the background, its CPU taken from the run's own work. Waiting here makes the first
+        # run pay for it once; once cached, the thread ended long before.
+        loading.join()
     summary = summarize(out, len(corpus), counts, relation_counts, numbers, timer, config, found, len(corpus.errors))
     summary = replace(summary, resumed=resumed, inputs=[str(path.resolve()) for path in files])
     write_json(staging / "summary.json", summary.to_dict())
