@@ -103,6 +103,19 @@ def test_spilled_values_read_back_equal(tmp_path: Path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(back[:2], value[:2], strict=True)) and back[2:] == value[2:]
 
 
+def _traced(command: list[str], env: dict[str, str] | None = None) -> str:
+    """What a command prints (both streams) with numba tracing its disk cache (`NUMBA_DEBUG_CACHE`)."""
+    env = {**os.environ, **(env or {}), "NUMBA_DEBUG_CACHE": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=600)
+    return done.stdout + done.stderr
+
+
+def _assert_compiled_nothing(output: str) -> None:
+    """A process traced by `_traced` loaded kernels from the cache and saved none (it compiled nothing)."""
+    assert "data loaded" in output
+    assert "saved" not in output, [line for line in output.splitlines() if "saved" in line]
+
+
 def test_regression_every_kernel_loads_from_the_disk_cache_in_a_new_process() -> None:
     """Regression: a kernel that called another kernel held in a closure (the match table, once it called the
     kernels' shared merge sort) missed numba's disk cache in every new process, so each worker compiled it again
@@ -116,16 +129,8 @@ def test_regression_every_kernel_loads_from_the_disk_cache_in_a_new_process() ->
         "kernels.load_main_process()\n"
         "focused_match_table(np.arange(40, dtype=np.uint64), np.array([0, 20, 40]), 3)\n"
     )
-    env = {**os.environ, "NUMBA_DEBUG_CACHE": "1"}
-
-    def run() -> str:
-        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-        return done.stdout + done.stderr
-
-    run()  # loads, or compiles and saves, every kernel
-    again = run()
-    assert "data loaded" in again
-    assert "saved" not in again, [line for line in again.splitlines() if "saved" in line]
+    _traced([sys.executable, "-c", script])  # loads, or compiles and saves, every kernel
+    _assert_compiled_nothing(_traced([sys.executable, "-c", script]))
 
 
 def test_regression_a_short_first_run_leaves_every_kernel_cached(tmp_path: Path) -> None:
@@ -135,14 +140,10 @@ def test_regression_a_short_first_run_leaves_every_kernel_cached(tmp_path: Path)
     examples took 1.9 s instead of 1.3). The run now waits for the thread: after one run, a second compiles
     nothing."""
     examples = Path(__file__).resolve().parents[1] / "examples"
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NUMBA_DEBUG_CACHE": "1"}
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba")}
 
     def run(out: str) -> str:
-        command = [sys.executable, "-m", "reprints", "dedup", str(examples), "--out", str(tmp_path / out)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=600)
-        return done.stdout + done.stderr
+        return _traced([sys.executable, "-m", "reprints", "dedup", str(examples), "--out", str(tmp_path / out)], env)
 
     assert "saved" in run("first")  # an empty cache: the kernels are compiled and written
-    again = run("again")
-    assert "data loaded" in again
-    assert "saved" not in again, [line for line in again.splitlines() if "saved" in line]
+    _assert_compiled_nothing(run("again"))
