@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from reprints.fingerprint.corpus import TokenBatch
 from reprints.index.packing import FIXED_LINE_FIELDS, FIXED_TOKEN_FIELDS
@@ -65,12 +66,30 @@ def _kernel_thresholds_restored() -> Iterator[None]:
     kernels.load_main_process.cache_clear()
 
 
+# A longer hunt: every property test tries this many times its own number of examples (`REPRINTS_HUNT=10`).
+HUNT = float(os.environ.get("REPRINTS_HUNT", "1"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if HUNT != 1:
+        for item in items:
+            _hunt_longer(item, HUNT)
     if SHARED_PRESENT:
         return
     for item in items:
         if item.module is not None and item.module.__name__ not in SELF_CONTAINED:
             item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+def _hunt_longer(item: pytest.Item, scale: float) -> None:
+    """A property test of `item` set to try `scale` times its examples (its other settings kept)."""
+    test = getattr(item, "obj", None)
+    current = getattr(test, "_hypothesis_internal_use_settings", None)
+    if test is None or current is None or not hasattr(test, "hypothesis"):
+        return
+    test._hypothesis_internal_use_settings = settings(
+        parent=current, max_examples=max(1, round(current.max_examples * scale))
+    )
 
 
 def run_cli(*args: str | Path, check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
