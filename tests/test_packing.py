@@ -142,3 +142,34 @@ def test_damaged_token_bytes_are_refused() -> None:
     for blob in (stored[0][2][:-1], stored[0][2] + b"\0", b"\3" + stored[0][2][1:], stored[0][2][:3]):
         with pytest.raises(InputError, match="damaged"):
             unpack_tokens([(stored[0][0], stored[0][1], blob, *stored[0][3:]), stored[1]])
+
+
+def test_regression_a_damaged_difference_past_32_bits_is_refused() -> None:
+    """A lead or trail is stored as differences summed on reading; a damaged difference could sum past what the
+    field's 32 bits hold, and was cast back silently (wrapped round to another number). Now refused as damaged."""
+    base = tokenize_batch(["", ""], SEED)
+    counts = np.array([2, 1], dtype=np.int64)
+    lead = np.array([0, 70_000, 5], dtype=np.int32)  # a difference of 70,000: stored in 4 bytes
+    batch = TokenBatch(
+        token_counts=counts,
+        hashes=np.arange(3, dtype=np.uint64),
+        lead=lead,
+        trail=lead,
+        doc_hashes=base.doc_hashes,
+        doc_sketches=base.doc_sketches,
+        line_docs=np.array([0, 1], dtype=np.int64),
+        line_hashes=np.arange(2, dtype=np.uint64),
+        line_token_start=np.zeros(2, dtype=np.int64),
+        line_token_end=counts.copy(),
+        line_char_start=np.zeros(2, dtype=np.int64),
+        line_char_end=np.array([70_010, 6], dtype=np.int64),
+    )
+    template = np.zeros(3, dtype=np.bool_)
+    stored = _stored(batch, pack_tokens(batch, template))
+    _assert_same(unpack_tokens(stored), batch, template)
+    blob = bytearray(stored[0][2])
+    assert blob[0] == 4  # the lead field's code: 4-byte differences
+    at = 6 + 2 * 8  # after the header and the two hashes: the lead's first difference
+    blob[at : at + 4] = (2**32 - 1).to_bytes(4, "little")
+    with pytest.raises(InputError, match="lead values do not fit int32"):
+        unpack_tokens([(stored[0][0], stored[0][1], bytes(blob), *stored[0][3:]), stored[1]])

@@ -157,7 +157,7 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
         marks.append(view[at:])
     counts = {TOKENS: np.array(token_counts, dtype=np.int64), LINES: np.array(line_counts, dtype=np.int64)}
     values = {
-        name: _widened(codes[field], parts[field], counts[rows]).astype(kind, copy=False)
+        name: _narrowed_to(name, kind, _widened(codes[field], parts[field], counts[rows]))
         for field, (name, rows, kind, _) in enumerate(POSITIONS)
     }
     template = np.unpackbits(np.frombuffer(b"".join(marks), dtype=np.uint8)).view(np.bool_)
@@ -168,6 +168,15 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
         template = template[kept]
     hashes_read = np.frombuffer(b"".join(hashes), dtype=HASH).astype(np.uint64)
     return _batch(documents, counts[TOKENS], counts[LINES], hashes=hashes_read, **values), template
+
+
+def _narrowed_to(name: str, kind: Any, values: np.ndarray) -> np.ndarray:
+    """A position field read back (int64) as its type in a TokenBatch, refused as damaged if a value does not fit
+    it (a lead or trail past 32 bits is a damaged difference summed in, never one a document has)."""
+    limits = np.iinfo(kind)
+    if len(values) and (int(values.min()) < limits.min or int(values.max()) > limits.max):
+        raise InputError(f"a stored document's {name} values do not fit {np.dtype(kind).name}: the index is damaged")
+    return values.astype(kind, copy=False)
 
 
 def _batch(
