@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64, doc_keys
-from reprints.io.arrays import drop_pages, ranges, read_rows
+from reprints.io.arrays import drop_pages, offsets_of, ranges, read_rows
 from reprints.normalize.tokens import I64
 
 
@@ -86,8 +86,7 @@ class _Chunk:
         doc_starts, doc_stops = np.asarray(index.offsets[docs]), np.asarray(index.offsets[docs + 1])
         keys = read_rows(index.keys, doc_starts, doc_stops)  # the chunk's documents' rows, renumbered 0..len(docs)
         positions = read_rows(index.positions, doc_starts, doc_stops)
-        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(doc_stops - doc_starts, out=offsets[1:])
+        offsets = offsets_of(doc_stops - doc_starts)
         return _Chunk(docs, keys, positions, offsets, np.searchsorted(docs, a), np.searchsorted(docs, b))
 
     def query_rows(self) -> int:

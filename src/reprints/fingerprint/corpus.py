@@ -24,6 +24,7 @@ from reprints.io.arrays import (
     batch_file,
     drop_pages,
     load_dataclass,
+    offsets_of,
     ranges,
     read_rows,
     save_dataclass,
@@ -135,7 +136,7 @@ def fingerprint_tokens(
     (`reprints.fingerprint.shingles.fingerprint`). `template`: the marks, when known already (an index keeps
     its documents').
     """
-    offsets = _offsets(batch.token_counts)
+    offsets = offsets_of(batch.token_counts)
     if template is None:
         template = template_mask(batch.hashes, offsets, seed)
     lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
@@ -320,12 +321,6 @@ def _members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:
     return hit
 
 
-def _offsets(counts: I64) -> I64:
-    out = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
-
-
 @dataclass(slots=True)
 class Corpus:
     """Everything later stages need about every document, without the texts."""
@@ -405,7 +400,7 @@ class Corpus:
             return np.load(folder / f"{name}.npy", mmap_mode="r").view(np.ndarray)
 
         return cls(
-            token_offsets=_offsets(np.asarray(mapped("token_counts"))),
+            token_offsets=offsets_of(np.asarray(mapped("token_counts"))),
             lead=mapped("lead"),
             trail=mapped("trail"),
             boilerplate_docs=mapped("boilerplate_docs"),
@@ -584,7 +579,7 @@ class CorpusWriter:
         )
         corpus.anchor_docs = arrays.pop("anchor_docs").view(np.ndarray)
         corpus.anchor_hashes = arrays.pop("anchor_hashes").view(np.ndarray)
-        corpus.token_offsets = _offsets(token_counts)
+        corpus.token_offsets = offsets_of(token_counts)
         # Plain views of the mappings: indexing a np.memmap goes through Python, and `char_span` indexes these
         # once per passage written.
         corpus.mapped = [a for a in arrays.values() if isinstance(a, np.memmap)]
@@ -600,7 +595,7 @@ class CorpusWriter:
         corpus.lead, corpus.trail = arrays["lead"].view(np.ndarray), arrays["trail"].view(np.ndarray)
         corpus.template_before = arrays["template_before"]
         corpus.index = MatchIndex(
-            arrays["keys"], arrays["positions"], _offsets(match_counts), token_counts, self.doc_bits
+            arrays["keys"], arrays["positions"], offsets_of(match_counts), token_counts, self.doc_bits
         )
 
 

@@ -18,6 +18,7 @@ from reprints.fingerprint.kernels import (
     compiled_sketches,
     window_minima,
 )
+from reprints.io.arrays import offsets_of
 from reprints.normalize.tokens import I64, Tokens
 
 
@@ -47,8 +48,7 @@ def shingle(tokens: Tokens, shingle_size: int, seed: int) -> tuple[U64, I64]:
         return compiled_shingles(tokens.hashes, tokens.offsets, powers(POLY_BASE, shingle_size), seed)
     counts = np.diff(tokens.offsets)
     per_doc = np.maximum(counts - shingle_size + 1, 0)
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(per_doc, out=offsets[1:])
+    offsets = offsets_of(per_doc)
     every = window_hashes(tokens.hashes, shingle_size, seed)
     if len(every) == 0:
         return every, offsets

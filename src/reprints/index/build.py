@@ -29,7 +29,7 @@ from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
 from reprints.index.packing import pack_tokens
 from reprints.index.postings import ANCHORS, LINES
 from reprints.index.store import Store, pieces, signed
-from reprints.io.arrays import ranges
+from reprints.io.arrays import offsets_of, ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
 from reprints.io.sources import Names, Raw, checked, expand_slices, parse_raw
@@ -81,8 +81,7 @@ def prepare(texts: list[str], shingle_size: int, window: int, seed: int) -> list
 
 def anchors_of(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[np.ndarray]:
     """The distinct anchors of each document of a tokenized batch (whole texts), as SQLite integers (int64)."""
-    offsets = np.zeros(len(batch.token_counts) + 1, dtype=np.int64)
-    np.cumsum(batch.token_counts, out=offsets[1:])
+    offsets = offsets_of(batch.token_counts)
     lead, trail = batch.lead.astype(np.int64), batch.trail.astype(np.int64)
     shingles, shingle_offsets = shingle(Tokens(lead, trail, batch.hashes, offsets, lead, trail), shingle_size, seed)
     anchor_docs, anchor_hashes = winnow(shingles, shingle_offsets, window)  # distinct, sorted, per document
@@ -94,8 +93,7 @@ def anchors_of(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> 
 def prepare_tokens(batch: TokenBatch, shingle_size: int, window: int, seed: int) -> list[Prepared]:
     """`prepare` of an already tokenized batch."""
     texts = range(len(batch.token_counts))
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(batch.token_counts, out=offsets[1:])
+    offsets = offsets_of(batch.token_counts)
     anchors = anchors_of(batch, shingle_size, window, seed)
     line_start = np.searchsorted(batch.line_docs, np.arange(len(texts) + 1))
     line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64)

@@ -23,7 +23,7 @@ import numpy as np
 from reprints.errors import InputError
 from reprints.fingerprint.corpus import TokenBatch
 from reprints.fingerprint.shingles import SKETCH_SIZE
-from reprints.io.arrays import ranges
+from reprints.io.arrays import offsets_of, ranges
 from reprints.normalize.template import Mask, template_mask
 
 TOKENS, LINES = "tokens", "lines"
@@ -63,12 +63,6 @@ FIXED_LINE_FIELDS = (
 StoredTokens = tuple[int, int, bytes, bytes, bytes]
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets
-
-
 def _narrowed(values: np.ndarray, offsets: np.ndarray, least: int) -> tuple[list[int], dict[int, np.ndarray]]:
     """Each document's part of `values` (`values[offsets[d]:offsets[d + 1]]`) as it is stored: the code of each
     document (see the module's docstring), and for each code used the whole field in that code's form (from which
@@ -96,7 +90,7 @@ def pack_tokens(batch: TokenBatch, template: Mask) -> list[bytes]:
     """Each document of a tokenized batch, with its template marks (`template`: the batch's), packed for the
     `tokens` table (see the module's docstring)."""
     documents = len(batch.token_counts)
-    token_at = _offsets(batch.token_counts)
+    token_at = offsets_of(batch.token_counts)
     line_at = np.searchsorted(batch.line_docs, np.arange(documents + 1)).astype(np.int64)
     at = {TOKENS: token_at.tolist(), LINES: line_at.tolist()}
     fields = [
@@ -164,7 +158,7 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     padding = 8 * ((counts[TOKENS] + 7) // 8) - counts[TOKENS]  # each document's marks end on a whole byte
     if padding.any():
         kept = np.ones(len(template), dtype=np.bool_)
-        kept[ranges(_offsets(counts[TOKENS] + padding)[1:] - padding, padding)] = False
+        kept[ranges(offsets_of(counts[TOKENS] + padding)[1:] - padding, padding)] = False
         template = template[kept]
     hashes_read = np.frombuffer(b"".join(hashes), dtype=HASH).astype(np.uint64)
     return _batch(documents, counts[TOKENS], counts[LINES], hashes=hashes_read, **values), template
@@ -203,7 +197,7 @@ def _widened(codes: list[int], parts: list[memoryview], counts: np.ndarray) -> n
         read = np.frombuffer(b"".join(parts), dtype=WIDTHS[code])
         return read.astype(np.int64) if code == 8 else _summed(read, counts)
     chosen_codes = np.array(codes, dtype=np.int64)
-    starts = _offsets(counts)[:-1]
+    starts = offsets_of(counts)[:-1]
     deltas = np.zeros(int(counts.sum()), dtype=np.int64)
     direct = []
     for code in np.unique(chosen_codes).tolist():
@@ -263,11 +257,11 @@ def unpack_fixed(documents: Sequence[StoredTokens], seed: int) -> tuple[TokenBat
         np.array(line_counts, dtype=np.int64),
         **values,
     )
-    offsets = _offsets(batch.token_counts)
+    offsets = offsets_of(batch.token_counts)
     unmarked = [doc for doc, mark in enumerate(marks) if mark is None]
     if unmarked:  # marked together, as a batch of their own
         counts = batch.token_counts[unmarked]
-        made_at = _offsets(counts)
+        made_at = offsets_of(counts)
         made = template_mask(batch.hashes[ranges(offsets[unmarked], counts)], made_at, seed)
         for doc, start, end in zip(unmarked, made_at[:-1].tolist(), made_at[1:].tolist(), strict=True):
             marks[doc] = made[start:end]

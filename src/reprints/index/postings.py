@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from reprints.io.arrays import ranges
+from reprints.io.arrays import offsets_of, ranges
 
 ANCHORS = "anchors"
 LINES = "lines"
@@ -134,13 +134,10 @@ def holders_of(runs: Sequence[Run], keys: I64, limit: int = -1) -> tuple[I64, I6
         key, num, live = (np.empty(0, dtype=np.int64),) * 2 + (np.empty(0, dtype=np.bool_),)
     key, num = key[live], num[live]
     counts = np.bincount(key, minlength=len(wanted))
-    starts = np.zeros(len(wanted) + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
+    starts = offsets_of(counts)
     # each asked key's numbers, in the order asked
     asked_counts = counts[inverse]
-    offsets = np.zeros(len(inverse) + 1, dtype=np.int64)
-    np.cumsum(asked_counts, out=offsets[1:])
-    return offsets, num[ranges(starts[inverse], asked_counts.astype(np.int64))]
+    return offsets_of(asked_counts), num[ranges(starts[inverse], asked_counts.astype(np.int64))]
 
 
 def as_lists(offsets: I64, nums: I64, limit: int = -1) -> list[list[int]]:

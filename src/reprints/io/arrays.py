@@ -186,6 +186,13 @@ def is_mapped(array: Any) -> bool:
     return _mapping(array) is not None
 
 
+def offsets_of(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Where each of consecutive runs of `counts` items starts, and past the last: `[0, *cumsum(counts)]`."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
+
+
 def ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Concatenation of `arange(s, s + n)` for each start and length."""
     total = int(lengths.sum())

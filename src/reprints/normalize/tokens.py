@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64, mix64, powers
+from reprints.io.arrays import offsets_of
 from reprints.normalize.chars import ATTACHED, BASE, BMP, CharTables, astral_fold, astral_lookup, tables
 
 I64 = npt.NDArray[np.int64]
@@ -230,8 +231,7 @@ def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
         owners.extend(number for number, _, _ in group)
     per_piece = np.concatenate([np.diff(part.offsets) for part in parts])
     per_text = np.bincount(np.array(owners, dtype=np.int64), weights=per_piece, minlength=len(texts)).astype(np.int64)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(per_text, out=offsets[1:])
+    offsets = offsets_of(per_text)
     return Tokens(
         np.concatenate([p.starts for p in parts]),
         np.concatenate([p.ends for p in parts]),
