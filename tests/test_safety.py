@@ -426,3 +426,31 @@ def test_case4_out_that_is_the_input_folder_is_refused(tmp_path: Path) -> None:
     result = run_cli("dedup", "-q", docs, "--out", docs, check=False)
     assert result.returncode == 1 and "is an input folder" in one_error_line(result.stderr)
     assert snapshot(docs) == before
+
+
+def test_regression_an_input_file_inside_out_is_refused_not_overwritten(tmp_path: Path) -> None:
+    """An input file inside `--out` named as an output (`deduplicated.jsonl`, or `.parquet`, which a JSON Lines
+    run deletes as the other format's) was read and then replaced or deleted by the run's own outputs; a file
+    inside `--work-dir` could be emptied with it. Both are refused, with the file untouched."""
+    with (WIRECOPY / "docs.jsonl").open(encoding="utf-8") as lines:
+        rows = [line for _, line in zip(range(6), lines, strict=False)]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "deduplicated.jsonl").write_text(rows[0] + rows[0] + "".join(rows), encoding="utf-8")
+    (out / "deduplicated.parquet").write_bytes(b"PAR1 not ours")
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.symlink_to(out / "deduplicated.jsonl")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "docs.jsonl").write_text("".join(rows), encoding="utf-8")
+    before = snapshot(tmp_path)
+    for given, extra, option in (
+        (out / "deduplicated.jsonl", [], "--out"),
+        (out / "deduplicated.parquet", [], "--out"),
+        (elsewhere, [], "--out"),
+        (work / "docs.jsonl", ["--work-dir", str(work)], "--work-dir"),
+    ):
+        result = run_cli("dedup", "-q", given, "--out", out, *extra, check=False)
+        assert result.returncode == 1, result.stderr
+        assert f"inside the {option} folder" in one_error_line(result.stderr)
+        assert snapshot(tmp_path) == before

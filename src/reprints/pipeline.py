@@ -88,6 +88,8 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     for given in inputs:
         if not _is_uri(given) and Path(given).is_dir() and Path(given).resolve() == out.resolve():
             raise OutputError(f"--out {out} is an input folder: its outputs would hide its documents; use another")
+        _refuse_input_inside(given, out, "--out")
+        _refuse_input_inside(given, work_path, "--work-dir")
     if not uris:
         files = _input_files(inputs, [], out, work_path, config.read.on_error)
         config = _with_workers(config, files)
@@ -140,6 +142,18 @@ def _input_files(
         for given, path in zip(inputs, local, strict=True)
         for file in expand_inputs([path], on_error, exclude=() if _is_uri(given) else (out, work_path))
     ]
+
+
+def _refuse_input_inside(given: str | os.PathLike[str], folder: Path, option: str) -> None:
+    """Refuse an input file inside the run's output or work folder: publishing replaces or deletes the files
+    there (an input named `deduplicated.jsonl` in `--out` would be overwritten by its own output)."""
+    if _is_uri(given) or Path(given).is_dir() or not Path(given).exists():
+        return
+    if Path(given).resolve().is_relative_to(folder.resolve()):
+        raise OutputError(
+            f"{given} is inside the {option} folder {folder}, where a run replaces and deletes files: move it, "
+            f"or give another {option}"
+        )
 
 
 def _is_uri(given: str | os.PathLike[str]) -> bool:
