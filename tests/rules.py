@@ -93,13 +93,18 @@ def check_conservation(
 
 
 def check_clusters(texts: Mapping[str, str], out: Path) -> None:
-    """Every member of a cluster is an exact copy or near duplicate of its canonical (reported, and by words)."""
+    """Every member of a cluster is an exact copy or near duplicate of its canonical (reported, and by words), and
+    the canonical is the member ranked first: it loses no text to another member of its cluster (it can lose
+    text to a document outside it, a page holding it, and so be trimmed or dropped)."""
     relation = {}
     for pair in rows(out / "pairs.jsonl"):
         relation[(pair["a"], pair["b"])] = relation[(pair["b"], pair["a"])] = pair["relation"]
+    removed = {row["id"]: row["removed"] for row in rows(out / "documents.jsonl")}
     for cluster in rows(out / "clusters.jsonl"):
         canonical = cluster["canonical"]
         assert canonical in cluster["members"], cluster
+        sources = {entry[2] for entry in removed[canonical]}
+        assert not sources & set(cluster["members"]), (cluster, sorted(sources))
         for member in cluster["members"]:
             if member == canonical:
                 continue

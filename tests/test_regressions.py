@@ -216,3 +216,26 @@ def test_case11_parquet_keeps_every_field(tmp_path: Path, articles: list[str]) -
     assert by_id["d3"]["url"] == "https://example.com/three"
     assert by_id["d5"]["tags"] == ["a", "b"]
     assert by_id["d29"]["late"] == 7
+
+
+def test_regression_a_canonical_contained_in_a_fuller_copy_is_dropped_and_says_where(
+    articles: list[str], tmp_path: Path
+) -> None:
+    """The README said a cluster's `canonical` is the member kept; a document contained in a fuller copy and
+    duplicated nowhere is a cluster of one (to record `contained_in`), and it is dropped, its text credited to
+    the fuller copy. The README now says what the canonical is (the member ranked first, which loses no text
+    to another member), and the rules check that."""
+    full = articles[0]
+    truncated = full[:1200].rsplit(" ", 1)[0]
+    source = tmp_path / "docs.jsonl"
+    source.write_text(
+        json.dumps({"id": "truncated", "text": truncated}) + "\n" + json.dumps({"id": "full", "text": full}) + "\n",
+        encoding="utf-8",
+    )
+    reprints.dedup([source], tmp_path / "out")
+    check_all({"truncated": truncated, "full": full}, tmp_path / "out")
+    [cluster] = rows(tmp_path / "out" / "clusters.jsonl")
+    assert (cluster["canonical"], cluster["members"], cluster["contained_in"]) == ("truncated", ["truncated"], ["full"])
+    decisions = {row["id"]: row for row in rows(tmp_path / "out" / "documents.jsonl")}
+    assert decisions["truncated"]["decision"] == "drop" and decisions["full"]["decision"] == "keep"
+    assert {entry[2] for entry in decisions["truncated"]["removed"]} == {"full"}

@@ -182,7 +182,7 @@ def _decision(
 def cluster_rows(
     clusters: Sequence[Sequence[int]], numbers: Sequence[int | None], relations: Relations, corpus: Corpus
 ) -> Iterator[dict[str, Any]]:
-    """One row per cluster, made as it is written: its canonical (kept) member, members and the pages
+    """One row per cluster, made as it is written: its canonical member (ranked first), members and the pages
     containing them. (Made all at once, the rows were the peak of a 2.5M-document run: +600 MB for seconds.)"""
     members: dict[int, list[int]] = {}
     for doc, number in enumerate(numbers):
