@@ -898,3 +898,26 @@ def test_an_add_whose_workers_read_the_json_lines_stores_what_reading_them_here_
         stored.append((counts, empty, in_order, _tables(index, boilerplate=False)))
     assert stored[0] == stored[1]
     assert stored[0][0]["added"] + stored[0][0]["unreadable"] == len([line for line in lines if line.strip()])
+
+
+def test_regression_index_add_stores_a_text_with_an_unpaired_surrogate(tmp_path: Path) -> None:
+    """JSON input can hold an unpaired surrogate (`\\ud800`), which SQLite's UTF-8 text cannot: `index add`
+    stopped with a traceback and stored nothing, the valid documents of the batch included. The text is now
+    stored with U+FFFD in its place (offsets hold) and the metadata with escapes."""
+    article = ARTICLE.read_text(encoding="utf-8")
+    source = tmp_path / "docs.jsonl"
+    rows = [
+        json.dumps({"id": "ok", "text": "a perfectly ordinary document"}),
+        json.dumps({"id": "marked", "text": article[:200] + "\ud800" + article[200:], "note": "x\udc00y"}),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    index = tmp_path / "index"
+    added = run_cli("index", "add", "--index", index, source)
+    assert "2 added, 0 replaced, 0 unreadable" in added.stderr
+    answer = json.loads(run_cli("index", "query", "--index", index, "--json", ARTICLE).stdout)
+    [match] = answer["matches"]
+    assert match["id"] == "marked" and match["relation"] == "near_duplicate"
+    with sqlite3.connect(index / "index.sqlite") as db:
+        text, metadata = db.execute("SELECT text, metadata FROM documents WHERE id = 'marked'").fetchone()
+    assert text == article[:200] + "\ufffd" + article[200:]
+    assert json.loads(metadata) == {"note": "x\udc00y"}

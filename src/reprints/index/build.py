@@ -33,6 +33,7 @@ from reprints.io.arrays import offsets_of, ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
 from reprints.io.sources import Names, Raw, checked, expand_slices, parse_raw
+from reprints.io.writers import SURROGATES
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_line_keys, site_of
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
@@ -284,9 +285,19 @@ class Entry:
 
 
 def entry_of(doc: Document, site_field: str | None) -> Entry:
+    """The document as stored. SQLite holds UTF-8 text, which cannot carry an unpaired surrogate (JSON input
+    can): one in the text, id or site is stored as U+FFFD (one character for one, so offsets hold), and metadata
+    holding one is stored with `\\uXXXX` escapes (its value unchanged)."""
     metadata = dict(doc.metadata)
     encoded = json.dumps(_finite(metadata), ensure_ascii=False, default=str)
-    return Entry(doc.id, doc.text, encoded, site_of(metadata, site_field))
+    if SURROGATES.search(encoded):
+        encoded = json.dumps(_finite(metadata), default=str)
+    return Entry(_storable(doc.id), _storable(doc.text), encoded, _storable(site_of(metadata, site_field)))
+
+
+def _storable(text: str) -> str:
+    """`text` with each unpaired surrogate replaced by U+FFFD (see `entry_of`)."""
+    return SURROGATES.sub("\ufffd", text) if not text.isascii() else text
 
 
 @dataclass(frozen=True, slots=True)
