@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reprints
+from conftest import run_cli
 from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io import expand_inputs, iter_documents
@@ -258,3 +259,45 @@ def test_regression_a_checkpoint_damaged_anywhere_is_discarded(
         assert "discarding damaged checkpoint" in caplog.text
         assert not path.exists()
     assert load_arrays(path) is None  # no checkpoint at all: nothing to say
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "parquet"])
+def test_regression_parquet_metadata_json_has_no_form_for_is_written(tmp_path: Path, output_format: str) -> None:
+    """Parquet input with a timestamp, date, binary, decimal or duration column stopped the run at the write
+    stage with a traceback (`Object of type datetime is not JSON serializable`), every output lost. Such values
+    are written as ISO 8601 text, exact decimal digits, base64 text and seconds, in either output format."""
+    import datetime
+    import decimal
+
+    source = tmp_path / "docs.parquet"
+    text = "the same story about the harbour and the ships that sailed out at dawn with forty men aboard"
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["a", "b"],
+                "text": [text, "another text altogether"],
+                "published": pa.array([datetime.datetime(2020, 1, 1, 12, 30), None]),
+                "day": pa.array([datetime.date(2020, 1, 2), None]),
+                "raw": pa.array([b"\x00\x01", None]),
+                "price": pa.array([decimal.Decimal("1.25"), None]),
+                "wait": pa.array([datetime.timedelta(seconds=90), None]),
+            }
+        ),
+        source,
+    )
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out", "--format", output_format, check=False)
+    assert result.returncode == 0, result.stderr
+    if output_format == "jsonl":
+        kept = [json.loads(line) for line in (tmp_path / "out" / "deduplicated.jsonl").read_text().splitlines()]
+    else:
+        kept = pq.read_table(tmp_path / "out" / "deduplicated.parquet").to_pylist()
+    assert kept[0] == {
+        "id": "a",
+        "text": text,
+        "published": "2020-01-01T12:30:00",
+        "day": "2020-01-02",
+        "raw": "AAE=",
+        "price": "1.25",
+        "wait": 90.0,
+    }
+    assert [row["id"] for row in kept] == ["a", "b"]

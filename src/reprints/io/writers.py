@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import json
 import os
 import re
@@ -17,7 +20,24 @@ PARQUET_CHUNK = 10_000
 
 
 SURROGATES = re.compile("[\ud800-\udfff]")
-_UTF8 = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(row, ensure_ascii=False) builds on every call
+
+
+def json_value(value: Any) -> Any:
+    """A value JSON has no form for, as JSON (what Parquet input's columns can hold): dates and times as ISO
+    8601 text, decimals as their exact digits, bytes as base64 text, durations as seconds."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# what json.dumps(row, ensure_ascii=False, default=json_value) builds on every call
+_UTF8 = json.JSONEncoder(ensure_ascii=False, default=json_value)
 
 
 LONG_TEXT = 256  # characters from which a row's string is encoded by orjson (`dumps`)
@@ -38,7 +58,7 @@ def dumps(row: Any) -> str:
         if fast is not None:
             return fast
     text = _UTF8.encode(row)
-    return json.dumps(row) if not text.isascii() and SURROGATES.search(text) else text
+    return json.dumps(row, default=json_value) if not text.isascii() and SURROGATES.search(text) else text
 
 
 def _dumps_long(row: dict[Any, Any]) -> str | None:
