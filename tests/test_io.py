@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime
+import decimal
 import gzip
 import json
 from pathlib import Path
@@ -266,9 +268,6 @@ def test_regression_parquet_metadata_json_has_no_form_for_is_written(tmp_path: P
     """Parquet input with a timestamp, date, binary, decimal or duration column stopped the run at the write
     stage with a traceback (`Object of type datetime is not JSON serializable`), every output lost. Such values
     are written as ISO 8601 text, exact decimal digits, base64 text and seconds, in either output format."""
-    import datetime
-    import decimal
-
     source = tmp_path / "docs.parquet"
     text = "the same story about the harbour and the ships that sailed out at dawn with forty men aboard"
     pq.write_table(

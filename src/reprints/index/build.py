@@ -33,7 +33,7 @@ from reprints.io.arrays import offsets_of, ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
 from reprints.io.sources import Names, Raw, checked, expand_slices, parse_raw
-from reprints.io.writers import SURROGATES
+from reprints.io.writers import SURROGATES, valid_unicode
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_line_keys, site_of
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
@@ -292,12 +292,8 @@ def entry_of(doc: Document, site_field: str | None) -> Entry:
     encoded = json.dumps(_finite(metadata), ensure_ascii=False, default=str)
     if SURROGATES.search(encoded):
         encoded = json.dumps(_finite(metadata), default=str)
-    return Entry(_storable(doc.id), _storable(doc.text), encoded, _storable(site_of(metadata, site_field)))
-
-
-def _storable(text: str) -> str:
-    """`text` with each unpaired surrogate replaced by U+FFFD (see `entry_of`)."""
-    return SURROGATES.sub("\ufffd", text) if not text.isascii() else text
+    site = site_of(metadata, site_field)
+    return Entry(valid_unicode(doc.id), valid_unicode(doc.text), encoded, valid_unicode(site))
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,14 +89,15 @@ def encoded(rows: list[dict[str, Any]], output_format: str) -> Encoded:
     return rows
 
 
-def _valid_unicode(value: Any) -> Any:
-    """Strings with each unpaired surrogate replaced by U+FFFD (same length, so offsets hold), for Parquet."""
+def valid_unicode(value: Any) -> Any:
+    """Strings with each unpaired surrogate replaced by U+FFFD (same length, so offsets hold), for Parquet and
+    the index's SQLite text (UTF-8 both)."""
     if isinstance(value, str):
-        return SURROGATES.sub("\ufffd", value)
+        return value if value.isascii() else SURROGATES.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {key: _valid_unicode(item) for key, item in value.items()}
+        return {key: valid_unicode(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_valid_unicode(item) for item in value]
+        return [valid_unicode(item) for item in value]
     return value
 
 
@@ -207,7 +208,7 @@ class RowWriter:
                     for r in row["removed"]
                 ],
             }
-        row = _valid_unicode(row)
+        row = valid_unicode(row)
         if self.name not in _schemas():
             self._spill(row)
             return
