@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,110 @@ def test_warc_that_breaks_off_keeps_its_pages_and_says_where(tmp_path: Path) -> 
     assert len(documents) == 3 and all("unreadable" not in row["reason"] for row in documents[:2])
     assert documents[-1]["reason"].startswith("unreadable") and "breaks off inside record 7" in documents[-1]["reason"]
     assert documents[-1]["id"].startswith("urn:uuid:")  # the page cut short keeps its id
+
+
+WARC_LAYOUTS = ("warc", "members", "whole")
+
+
+class Warc(tuple[bytes, list[int], list[int], list[Record]]):
+    """A WARC's bytes, its records' starts and ends, its pages (a short repr for hypothesis' reports)."""
+
+    def __repr__(self) -> str:
+        return f"<a WARC of {len(self[0]):,} bytes>"
+
+
+@pytest.fixture(scope="module")
+def warcs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Warc]:
+    """For each layout (plain, one gzip member per record, one for the whole file): a WARC of four pages with
+    their requests and an image, as bytes; where each record starts and ends in the coordinates a cut is measured
+    in (file offsets; for the whole-file gzip, offsets in the decompressed stream); and its pages as read whole."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from reprints.io.warc import read_warc
+
+    folder = tmp_path_factory.mktemp("warcs")
+    records = [(f"https://a.example/{n}", "text/html", page(body(PARAGRAPHS[n:])).encode()) for n in range(4)]
+    records.insert(2, ("https://a.example/logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(300)))
+    layouts = {}
+    for layout in WARC_LAYOUTS:
+        path = folder / ("crawl.warc" if layout == "warc" else f"{layout}.warc.gz")
+        _warc(path, records, per_record_gzip=layout != "whole")
+        if layout == "warc":
+            _warc(path, records, per_record_gzip=False)
+            path.write_bytes(gzip.decompress(path.read_bytes()))
+        with gzip.open(path, "rb") if layout == "whole" else path.open("rb") as stream:
+            iterator = ArchiveIterator(stream)
+            starts = [iterator.get_record_offset() for _ in iterator]
+        total = len(gzip.decompress(path.read_bytes())) if layout == "whole" else path.stat().st_size
+        pages = list(read_warc(path, "main"))
+        assert len(pages) == 4 and all(r.error is None for r in pages)
+        layouts[layout] = Warc((path.read_bytes(), starts, [*starts[1:], total], pages))
+    return layouts
+
+
+def _check_cut(folder: Path, layout: str, whole: Warc, cut: int) -> None:
+    """The rule for a WARC that breaks off at byte `cut`: every page whose record it holds whole is read, as read
+    from the whole file; no page is read in part; one unreadable record, last, says where it broke, unless the
+    break falls where a file may end (between records of a plain or per-record gzip file: nothing then tells)."""
+    from reprints.io.warc import read_warc
+
+    data, starts, ends, pages = whole
+    path = folder / ("cut.warc" if layout == "warc" else "cut.warc.gz")
+    path.write_bytes(data[:cut])
+    got = list(read_warc(path, "main"))
+    read = [r for r in got if r.error is None]
+    broken = [r for r in got if r.error is not None]
+
+    def key(record: Record) -> tuple[object, ...]:
+        return record.id, dict(record.metadata), record.page, record.where.rsplit(":", 1)[1]
+
+    assert [key(r) for r in read] == [key(r) for r in pages[: len(read)]], f"{layout} cut at {cut}: a page differs"
+    held = cut if layout != "whole" else len(zlib.decompressobj(wbits=31).decompress(data[:cut]))
+    numbers = [int(r.where.rsplit(" ", 1)[1]) for r in pages]
+    must = sum(1 for n in numbers if ends[n - 1] <= held)
+    assert len(read) >= must, f"{layout} cut at {cut}: {must - len(read)} whole page(s) lost"
+    assert len(broken) <= 1 and got[len(read) :] == broken, f"{layout} cut at {cut}: {[r.error for r in broken]}"
+    boundaries = [*starts, len(data)]  # (a plain WARC's records end with a blank line: a cut inside it is silent)
+    silent = layout != "whole" and any(at - (4 if layout == "warc" else 0) <= cut <= at for at in boundaries)
+    assert broken or silent, f"{layout} cut at {cut}: the break is not reported"
+    if broken:
+        (row,) = broken
+        later = [r.id for r in pages[len(read) :]]
+        assert row.id in later[:1] or row.id.startswith(f"{path.name}:record "), row
+        assert row.error is not None and "breaks off" in row.error
+
+
+@pytest.mark.parametrize("layout", WARC_LAYOUTS)
+def test_regression_a_warc_cut_next_to_a_record_boundary_keeps_every_whole_page(
+    tmp_path: Path, layout: str, warcs: dict[str, Warc]
+) -> None:
+    """A WARC cut inside a record's header lost the whole page before it (the reader held each page back until the
+    next one, and the header's error dropped it) and named no record; a plain WARC cut inside a page's body gave a
+    page read in part, or no row at all; a per-record gzip cut a few bytes into a member said nothing. Every cut
+    from 8 bytes before to 40 after each record's start (file offsets; every 97th byte for the whole-file gzip)."""
+    whole = warcs[layout]
+    data, starts = whole[0], whole[1]
+    if layout == "whole":
+        cuts = set(range(1, len(data), 97))
+    else:
+        cuts = {c for start in starts for c in range(start - 8, start + 41) if 0 < c < len(data)}
+        member_ends = [i for i in range(len(data)) if data.startswith(b"\x1f\x8b\x08", i)][1:]
+        cuts |= {c for end in member_ends for c in range(end - 12, end) if c > 0}
+    for cut in sorted(cuts):
+        _check_cut(tmp_path, layout, whole, cut)
+
+
+@settings(max_examples=150, deadline=None)
+@given(layout=st.sampled_from(WARC_LAYOUTS), fraction=st.floats(0, 1, exclude_max=True))
+def test_a_warc_cut_anywhere_keeps_every_whole_page_and_says_where_it_broke(
+    tmp_path_factory: pytest.TempPathFactory,
+    warcs: dict[str, Warc],
+    layout: str,
+    fraction: float,
+) -> None:
+    whole = warcs[layout]
+    cut = 1 + int(fraction * (len(whole[0]) - 1))
+    _check_cut(tmp_path_factory.mktemp("cut"), layout, whole, cut)
 
 
 @pytest.mark.parametrize(
