@@ -4,7 +4,9 @@ import datetime
 import decimal
 import gzip
 import json
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +22,7 @@ from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import CHECKPOINT, load_arrays, save_arrays
+from reprints.io.writers import RowWriter, encoded, finite
 
 ROWS = [{"id": "x1", "text": "first text", "site": "a"}, {"id": "x2", "text": "second text", "site": "b"}]
 
@@ -300,3 +303,98 @@ def test_regression_parquet_metadata_json_has_no_form_for_is_written(tmp_path: P
         "wait": 90.0,
     }
     assert [row["id"] for row in kept] == ["a", "b"]
+
+
+def strict_json(line: str | bytes) -> Any:
+    """JSON as the standard has it: `NaN`, `Infinity` and `-Infinity` are not JSON (Python's `json` reads them)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def _plain(value: object) -> object:
+    """A value as compared across output formats: NaN and infinities as the text JSON output gives them, keys
+    holding null left out (a Parquet struct has every key of its column), tuples as lists."""
+    value = finite(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fields=st.lists(st.dictionaries(st.sampled_from(["x", "y", "z"]), JSON_VALUES, max_size=3), min_size=1, max_size=5)
+)
+def test_every_field_value_is_written_in_either_format(
+    tmp_path_factory: pytest.TempPathFactory, fields: list[dict[str, object]]
+) -> None:
+    """The deduplicated file holds each record's fields, whatever JSON held them: in JSON Lines as strict JSON (a
+    NaN or infinity as text), in Parquet natively or, in a field with no one Parquet type, as JSON text."""
+    rows = [{"id": str(n), "text": f"text {n}", **extra} for n, extra in enumerate(fields)]
+    folder = tmp_path_factory.mktemp("rows")
+    for output_format in ("jsonl", "parquet"):
+        with RowWriter(folder, "deduplicated", output_format) as writer:
+            writer.write_encoded(encoded(rows, output_format))
+        if output_format == "jsonl":
+            lines = (folder / "deduplicated.jsonl").read_bytes().splitlines()
+            back = [strict_json(line) for line in lines]
+            assert back == [finite(row) for row in rows]
+            continue
+        table = pq.read_table(folder / "deduplicated.parquet")
+        assert table.column_names == ["id", "text", *dict.fromkeys(k for extra in fields for k in extra)]
+        for name in table.column_names:
+            values = table.column(name).to_pylist()
+            given_values = [row.get(name) for row in rows]
+            as_text = pa.types.is_string(table.schema.field(name).type) and any(
+                value is not None and not isinstance(value, str) for value in given_values
+            )
+            for value, original in zip(values, given_values, strict=True):
+                if as_text and value is not None:
+                    value = json.loads(value)
+                assert _plain(value) == _plain(original), (name, value, original)
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "parquet"])
+def test_regression_fields_json_and_parquet_have_no_form_for(tmp_path: Path, output_format: str) -> None:
+    """`NaN` and `1e400` in JSON Lines input were written as bare `NaN` and `Infinity` (not JSON: strict readers
+    refuse the whole line); with `--format parquet`, a field holding `{}` stopped the run (ArrowNotImplementedError:
+    a struct without fields) and an integer past 64 bits too (OverflowError), every output lost. An index stored
+    NaN as `"nan"` and dates unlike the outputs."""
+    source = tmp_path / "docs.jsonl"
+    text = "the same story about the harbour and the ships that sailed out at dawn with forty men aboard"
+    source.write_text(
+        '{"id": "a", "text": "' + text + '", "score": NaN, "big": 12345678901234567890123, "f": 1e400, '
+        '"nothing": {}, "deep": {"inner": {}}, "low": -1e400}\n'
+        '{"id": "b", "text": "another text altogether", "score": 0.5}\n',
+        encoding="utf-8",
+    )
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out", "--format", output_format, check=False)
+    assert result.returncode == 0, result.stderr
+    if output_format == "jsonl":
+        kept = [strict_json(line) for line in (tmp_path / "out" / "deduplicated.jsonl").read_bytes().splitlines()]
+        assert kept[0]["score"] == "NaN" and kept[0]["f"] == "Infinity" and kept[0]["low"] == "-Infinity"
+    else:
+        kept = pq.read_table(tmp_path / "out" / "deduplicated.parquet").to_pylist()
+        assert kept[0]["score"] != kept[0]["score"] and kept[1]["score"] == 0.5  # NaN, a float column still
+        assert kept[0]["f"] == float("inf") and kept[0]["low"] == float("-inf")
+        assert json.loads(kept[0]["nothing"]) == {} and json.loads(kept[0]["deep"]) == {"inner": {}}
+        kept[0].update(nothing={}, deep={"inner": {}}, big=int(kept[0]["big"]))
+    assert kept[0]["big"] == 12345678901234567890123
+    assert kept[0]["nothing"] == {} and kept[0]["deep"] == {"inner": {}}
+    # The index stores the fields as the outputs write them.
+    index = tmp_path / "index"
+    assert run_cli("index", "add", "-q", "--index", index, source, check=False).returncode == 0
+    with sqlite3.connect(index / "index.sqlite") as db:
+        (stored,) = db.execute("SELECT metadata FROM documents WHERE id = 'a'").fetchone()
+    assert strict_json(stored)["score"] == "NaN" and strict_json(stored)["f"] == "Infinity"

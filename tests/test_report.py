@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprints import compare
-from reprints.io.writers import dumps
+from reprints.io.writers import dumps, finite
 from reprints.report.compare import describe
 from reprints.report.write import trimmed_text
 from reprints.types import Removed
@@ -32,9 +32,12 @@ def test_describe_names_relation_and_passages() -> None:
     assert "left" in text and "right" in text
 
 
-def test_describe_unrelated() -> None:
+def test_regression_describe_unrelated_names_the_relation_json_gives() -> None:
+    """`compare` printed `relation: none` for texts sharing nothing, where `--json` and the API say `partial`."""
     a, b = "one two three", "four five six"
-    assert describe(compare(a, b), a, b).startswith("relation: none")
+    pair = compare(a, b)
+    assert describe(pair, a, b).splitlines()[0] == f"relation: {pair.relation} (no shared passage)"
+    assert pair.relation == "partial" and not pair.spans
 
 
 # Values of output rows: text from the whole of Unicode (unpaired surrogates included, which JSON input can
@@ -60,10 +63,11 @@ _ROWS = st.builds(
 @settings(max_examples=300, deadline=None)
 def test_dumps_writes_what_json_writes(row: Any) -> None:
     """Output rows are `json.dumps(row, ensure_ascii=False)` byte for byte whichever encoder writes them, or, for
-    rows with an unpaired surrogate, `json.dumps(row)`: valid JSON that reads back equal."""
+    rows with an unpaired surrogate, `json.dumps(row)`: valid JSON that reads back equal. A NaN or infinity, which
+    JSON lacks, is written as its text (`finite`)."""
     try:
-        expected = json.dumps(row, ensure_ascii=False)
+        expected = json.dumps(finite(row), ensure_ascii=False, allow_nan=False)
         expected.encode("utf-8")
     except UnicodeEncodeError:
-        expected = json.dumps(row)
+        expected = json.dumps(finite(row), allow_nan=False)
     assert dumps(row) == expected

@@ -248,7 +248,8 @@ def test_cross_site_requests_are_refused(index_app: Any) -> None:
 
 def test_what_json_and_sqlite_disagree_on_is_a_clear_error_or_kept(index_app: Any, tmp_path: Path) -> None:
     """An unpaired surrogate (JSON allows it, UTF-8 does not) is a 400 and stores nothing of the request;
-    NaN in a record's fields (JSON Lines input may hold it) is kept as text and served as JSON."""
+    NaN in a record's fields (JSON Lines input may hold it) is kept as text, as the outputs write it, and served
+    as JSON."""
     with serving(create_app(store=index_app)) as base:
         status, body = call(
             base + "/documents", "POST", raw=b'[{"id": "ok", "text": "fine"}, {"id": "bad", "text": "\\ud800"}]'
@@ -260,7 +261,7 @@ def test_what_json_and_sqlite_disagree_on_is_a_clear_error_or_kept(index_app: An
     run_cli("index", "add", "--index", tmp_path / "nan-index", records)
     with open_index(tmp_path / "nan-index") as store, serving(create_app(store=store)) as base:
         status, body = call(base + "/documents/n")
-        assert status == 200 and body["score"] == "nan" and body["text"] == "a text"
+        assert status == 200 and body["score"] == "NaN" and body["text"] == "a text"
 
 
 def test_view_reads_a_run_written_as_parquet(tmp_path: Path) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
-import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from reprints.io.arrays import offsets_of, ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
 from reprints.io.sources import Names, Raw, checked, expand_slices, parse_raw
-from reprints.io.writers import SURROGATES, valid_unicode
+from reprints.io.writers import dumps, valid_unicode
 from reprints.normalize.boilerplate import LONG_LINE_FACTOR, MAX_PAIRS, learn, line_keys, site_line_keys, site_of
 from reprints.normalize.template import template_mask
 from reprints.normalize.tokens import Tokens
@@ -286,12 +284,11 @@ class Entry:
 
 def entry_of(doc: Document, site_field: str | None) -> Entry:
     """The document as stored. SQLite holds UTF-8 text, which cannot carry an unpaired surrogate (JSON input
-    can): one in the text, id or site is stored as U+FFFD (one character for one, so offsets hold), and metadata
-    holding one is stored with `\\uXXXX` escapes (its value unchanged)."""
+    can): one in the text, id or site is stored as U+FFFD (one character for one, so offsets hold). The metadata
+    is stored as JSON written as the outputs write it (`reprints.io.writers.dumps`: a surrogate as a `\\uXXXX`
+    escape, a NaN or infinity as text, a date as ISO 8601...)."""
     metadata = dict(doc.metadata)
-    encoded = json.dumps(_finite(metadata), ensure_ascii=False, default=str)
-    if SURROGATES.search(encoded):
-        encoded = json.dumps(_finite(metadata), default=str)
+    encoded = dumps(metadata)  # as the outputs write it
     site = site_of(metadata, site_field)
     return Entry(valid_unicode(doc.id), valid_unicode(doc.text), encoded, valid_unicode(site))
 
@@ -343,17 +340,6 @@ class RawPrepareTask:
 def _unreadable(doc: Document, counts: dict[str, int]) -> bool:
     counts["unreadable"] += 1
     return False
-
-
-def _finite(value: Any) -> Any:
-    """`value` with NaN and infinities (which JSON lacks, and which JSON Lines input may hold) as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 def _store_batch(

@@ -126,7 +126,10 @@ def _warnings(record: Record) -> list[str]:
     if "\x00" in text:
         out.append(f"{record.where}: text holds {text.count(chr(0))} NUL characters (read as separators)")
     if not text.isascii() and SURROGATES.search(text):  # an ASCII text has none: skip the scan
-        out.append(f"{record.where}: text holds unpaired surrogates (not valid Unicode); written as \\u escapes")
+        out.append(
+            f"{record.where}: text holds unpaired surrogates (not valid Unicode): kept as \\u escapes in JSON Lines "
+            "output, each replaced by U+FFFD in Parquet output and in an index"
+        )
     if len(text) > LARGE_DOCUMENT:
         out.append(f"{record.where}: large document ({len(text):,} characters), processed in pieces")
     return out

@@ -6,6 +6,7 @@ import base64
 import datetime
 import decimal
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -24,7 +25,8 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 
 def json_value(value: Any) -> Any:
     """A value JSON has no form for, as JSON (what Parquet input's columns can hold): dates and times as ISO
-    8601 text, decimals as their exact digits, bytes as base64 text, durations as seconds."""
+    8601 text, decimals as their exact digits, bytes as base64 text, durations as seconds; anything else as its
+    text."""
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -33,18 +35,31 @@ def json_value(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return str(value)
 
 
-# what json.dumps(row, ensure_ascii=False, default=json_value) builds on every call
-_UTF8 = json.JSONEncoder(ensure_ascii=False, default=json_value)
+def finite(value: Any) -> Any:
+    """`value` with each NaN or infinity (JSON has no form for them; JSON Lines input may hold `NaN` or `1e400`,
+    Parquet input any float) as the text `"NaN"`, `"Infinity"` or `"-Infinity"`, which is how they are read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
+# what json.dumps(row, ensure_ascii=False, default=json_value, allow_nan=False) builds on every call
+_UTF8 = json.JSONEncoder(ensure_ascii=False, default=json_value, allow_nan=False)
 
 
 LONG_TEXT = 256  # characters from which a row's string is encoded by orjson (`dumps`)
 
 
 def dumps(row: Any) -> str:
-    """One JSON value in the form every output file uses: `json.dumps(row, ensure_ascii=False)`, byte for byte.
+    """One JSON value in the form every output file uses: `json.dumps(row, ensure_ascii=False)`, byte for byte,
+    with values JSON has no form for written as `json_value` and `finite` say.
 
     Text is written as UTF-8 except when it holds unpaired surrogates (possible in JSON input, not in UTF-8):
     then the row is written with `\\uXXXX` escapes, which is still valid JSON and loses nothing.
@@ -53,12 +68,22 @@ def dumps(row: Any) -> str:
     escaping exactly as `json` does; its other values, and every other row, by `json` (orjson writes no spaces
     after separators and some floats differently).
     """
+    try:
+        return _encode(row)
+    except ValueError:  # a NaN or an infinity, which JSON lacks (`json` would write a bare NaN, not JSON)
+        return _encode(finite(row))
+
+
+def _encode(row: Any) -> str:
+    """`dumps` of a row (raises ValueError if it holds a NaN or an infinity)."""
     if type(row) is dict and any(type(value) is str and len(value) >= LONG_TEXT for value in row.values()):
         fast = _dumps_long(row)
         if fast is not None:
             return fast
     text = _UTF8.encode(row)
-    return json.dumps(row, default=json_value) if not text.isascii() and SURROGATES.search(text) else text
+    if not text.isascii() and SURROGATES.search(text):
+        return json.dumps(row, default=json_value, allow_nan=False)
+    return text
 
 
 def _dumps_long(row: dict[Any, Any]) -> str | None:
@@ -157,6 +182,36 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+_SPILL = json.JSONEncoder(default=json_value)  # rows kept aside for a Parquet file, read back by `json.loads`
+
+
+def _column(values: list[Any], as_text: bool) -> Any:
+    """A Parquet column of `values` (a pyarrow array): of the type pyarrow gives them, or, `as_text` or when they
+    have no Parquet type, as JSON text (`dumps`; None stays null)."""
+    import pyarrow as pa
+
+    if not as_text:
+        try:
+            array = pa.array(values)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            pass
+        else:
+            if _parquet_holds(array.type):
+                return array
+    return pa.array([None if value is None else dumps(value) for value in values], pa.string())
+
+
+def _parquet_holds(kind: Any) -> bool:
+    """Whether Parquet can hold an Arrow type: every struct in it has a field."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(kind):
+        return kind.num_fields > 0 and all(_parquet_holds(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return bool(_parquet_holds(kind.value_type))
+    return True
+
+
 class _Fields:
     """Field names in order of first appearance, and the kinds of value each holds."""
 
@@ -231,7 +286,7 @@ class RowWriter:
         some records have)."""
         if self._spilled is None:
             self._spilled = self.temporary.with_name(f"{self.temporary.name}.rows").open("w+", encoding="utf-8")
-        self._spilled.write(dumps(row) + "\n")
+        self._spilled.write(_SPILL.encode(row) + "\n")  # NaN and infinities kept: Parquet holds them
         self._fields.update(_field_kinds(row))
 
     def _flush(self, schema: Any = None) -> None:
@@ -246,32 +301,24 @@ class RowWriter:
         self._rows = []
 
     def _write_spilled(self) -> None:
-        """Write the spilled rows under the union schema; a field holding values of different kinds in different
-        records is written as JSON text."""
+        """Write the spilled rows under the union of their fields. A field is written as JSON text when its values
+        have no one Parquet type: values of different kinds in different records, an integer past 64 bits, a
+        list mixing kinds, an empty object (a struct without fields, which Parquet cannot hold)."""
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        mixed = {name for name, kinds in self._fields.kinds.items() if len(kinds - {"null"}) > 1}
-        schema = None
         if self._spilled is None:
             self._rows = []
             self._flush(pa.schema([]))
             return
         self._spilled.seek(0)
-        batches: list[list[dict[str, Any]]] = []
-        for line in self._spilled:
-            row = json.loads(line)
-            for name in mixed & row.keys():
-                row[name] = None if row[name] is None else dumps(row[name])
-            self._rows.append({name: row.get(name) for name in self._fields.order})
-            if len(self._rows) >= PARQUET_CHUNK:
-                batches.append(self._rows)
-                self._rows = []
-        batches.append(self._rows)
-        schemas = [pa.Table.from_pylist(batch).schema for batch in batches if batch]
-        schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
-        for batch in batches:
-            self._rows = batch
-            self._flush(schema)
+        rows = [json.loads(line) for line in self._spilled]
+        mixed = {name for name, kinds in self._fields.kinds.items() if len(kinds - {"null"}) > 1}
+        table = pa.table({name: _column([row.get(name) for row in rows], name in mixed) for name in self._fields.order})
+        del rows
+        self._parquet = pq.ParquetWriter(self.temporary, table.schema)
+        for start in range(0, table.num_rows, PARQUET_CHUNK):
+            self._parquet.write_table(table.slice(start, PARQUET_CHUNK))
 
     def close(self) -> None:
         """Finish the file and move it into place."""

@@ -37,7 +37,7 @@ def describe(pair: Pair, text_a: str, text_b: str) -> str:
         inner = pair.b if pair.container == pair.a else pair.a
         lines.append(f"relation: contained ({inner} is contained in {pair.container})")
     elif not pair.spans:
-        lines.append("relation: none (no shared passage)")
+        lines.append(f"relation: {pair.relation} (no shared passage)")  # as `--json` and the API say it
     else:
         lines.append(f"relation: {pair.relation}")
     lines.append(f"coverage: {pair.a} {pair.coverage_a:.1%} · {pair.b} {pair.coverage_b:.1%}")
