@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,7 @@ from reprints.fingerprint.shingles import (
     sketches,
     winnow,
 )
-from reprints.io.arrays import _file_of
+from reprints.io.arrays import Column, _file_of
 from reprints.normalize.tokens import tokenize
 
 
@@ -439,6 +440,35 @@ def test_regression_damaged_index_record_or_column_is_not_resumed(tmp_path: Path
     assert saved_progress(tmp_path) is None
     (tmp_path / "progress.json").write_text("{", encoding="utf-8")
     assert saved_progress(tmp_path) is None
+
+
+@pytest.mark.parametrize("column", ["lead", "keys", "doc_token_counts"])
+def test_regression_a_column_changed_in_place_is_not_resumed(
+    tmp_path: Path, column: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A column of the match index changed in place (one value, its length kept: a disk fault, a stray write)
+    passed the length check, and `--resume` continued with it: wrong character offsets, wrong spans, silently.
+    The checkpoint records a digest of each column's values; a column that differs means fingerprinting again.
+    A column continued after a checkpoint keeps its digest, so the next checkpoint verifies too."""
+    batches = [fingerprint_batch(_TEXTS[:4], 5, 8, 0), fingerprint_batch(_TEXTS[4:8], 5, 8, 0)]
+    writer = CorpusWriter(Corpus(), tmp_path, 8)
+    writer.add(batches[0])
+    writer.checkpoint()
+    del writer
+    progress = saved_progress(tmp_path)
+    assert progress is not None
+    resumed = CorpusWriter(Corpus(), tmp_path, 8, resume=progress)
+    resumed.add(batches[1])
+    resumed.checkpoint()
+    del resumed
+    assert saved_progress(tmp_path) is not None
+    path = tmp_path / f"{column}.npy"
+    data = bytearray(path.read_bytes())
+    data[Column.HEADER + 3] ^= 0x10  # one bit of the first value
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        assert saved_progress(tmp_path) is None
+    assert f"{column}.npy differs from what was written" in caplog.text
 
 
 @given(

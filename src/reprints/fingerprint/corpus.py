@@ -445,26 +445,32 @@ _COLUMNS: tuple[tuple[str, type], ...] = (
 
 def saved_progress(folder: Path) -> dict[str, Any] | None:
     """How far the corpus in `folder` was written by an earlier run (`CorpusWriter.checkpoint`), if it can be
-    continued: None if nothing was checkpointed, or if the record or a column is damaged (with a warning)."""
+    continued: None if nothing was checkpointed, or if the record or a column is damaged (with a warning): cut
+    short, or its values checkpointed not what the file holds (read whole to check: a changed value would give
+    wrong spans)."""
     path = folder / PROGRESS
     try:
         progress = json.loads(path.read_text(encoding="utf-8"))
         columns = {name: int(progress["columns"][name]) for name, _ in _COLUMNS}
+        recorded = {name: str(progress["digests"][name]) for name, _ in _COLUMNS}
         counters = {key: int(progress[key]) for key in ("batches", "documents", "templates")}
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("discarding damaged checkpoint %s (%s); fingerprinting every batch again", path, exc)
         return None
+    digests = {}
     for name, dtype in _COLUMNS:
-        if Column.saved_length(folder, name, dtype) < columns[name]:
-            log.warning(
-                "discarding damaged checkpoint %s (%s.npy is shorter than recorded); fingerprinting every batch again",
-                path,
-                name,
-            )
+        try:
+            if Column.saved_length(folder, name, dtype) < columns[name]:
+                raise ValueError(f"{name}.npy is shorter than recorded")
+            digests[name] = Column.prefix_digest(folder, name, dtype, columns[name])
+            if digests[name].hexdigest() != recorded[name]:
+                raise ValueError(f"{name}.npy differs from what was written")
+        except (OSError, ValueError) as exc:
+            log.warning("discarding damaged checkpoint %s (%s); fingerprinting every batch again", path, exc)
             return None
-    return {**counters, "columns": columns}
+    return {**counters, "columns": columns, "digests": digests}
 
 
 class CharTable:
@@ -523,7 +529,13 @@ class CorpusWriter:
         elif resume is None:
             (folder / PROGRESS).unlink(missing_ok=True)
         self.columns = {
-            name: Column(folder, name, dtype, resume_at=resume["columns"][name] if resume else None)
+            name: Column(
+                folder,
+                name,
+                dtype,
+                resume_at=resume["columns"][name] if resume else None,
+                digest=resume["digests"][name] if resume else None,
+            )
             for name, dtype in _COLUMNS
         }
         self.batches = resume["batches"] if resume else 0
@@ -566,6 +578,7 @@ class CorpusWriter:
             "templates": self.templates,
             "doc_bits": self.doc_bits,
             "columns": {name: column.count for name, column in self.columns.items()},
+            "digests": {name: column.digest.hexdigest() for name, column in self.columns.items()},
         }
         write_json(self.folder / PROGRESS, progress)
 

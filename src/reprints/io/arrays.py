@@ -300,11 +300,24 @@ class Column:
 
     HEADER = 128  # bytes: room for any shape
 
-    def __init__(self, folder: Path | None, name: str, dtype: type, *, resume_at: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path | None,
+        name: str,
+        dtype: type,
+        *,
+        resume_at: int | None = None,
+        digest: xxhash.xxh3_64 | None = None,
+    ) -> None:
         """A new column; or, with `resume_at`, the column already in `folder` continued after its first
-        `resume_at` values (anything written after them is cut off: see `saved_length`)."""
+        `resume_at` values (anything written after them is cut off: see `saved_length`), whose `digest` is that
+        of those values (`prefix_digest`; computed here if not given)."""
         self.dtype = np.dtype(dtype)
         self.count = 0
+        # of the values written to the file: a checkpoint records it, and a run continuing the column checks it
+        self.digest = xxhash.xxh3_64()
+        if folder is not None and resume_at:
+            self.digest = digest.copy() if digest is not None else self.prefix_digest(folder, name, dtype, resume_at)
         self.parts: list[npt.NDArray[Any]] = []
         self.path = folder / f"{name}.npy" if folder is not None else None
         self.file: BinaryIO | None = None
@@ -329,6 +342,23 @@ class Column:
             return 0
         return max(0, size - cls.HEADER) // np.dtype(dtype).itemsize
 
+    @classmethod
+    def prefix_digest(cls, folder: Path, name: str, dtype: type, count: int) -> xxhash.xxh3_64:
+        """The digest (as `digest` keeps it) of the first `count` values of the column `name` in `folder`."""
+        digest = xxhash.xxh3_64()
+        left = count * np.dtype(dtype).itemsize
+        if left == 0:
+            return digest  # (the file may be missing: it is made again)
+        with (folder / f"{name}.npy").open("rb") as handle:
+            handle.seek(cls.HEADER)
+            while left > 0:
+                chunk = handle.read(min(left, 1 << 24))
+                if not chunk:
+                    raise ValueError(f"{name}.npy is shorter than recorded")
+                digest.update(chunk)
+                left -= len(chunk)
+        return digest
+
     def sync(self) -> None:
         """Make every value appended so far durable (a checkpoint: see `CorpusWriter.checkpoint`)."""
         if self.file is not None:
@@ -346,7 +376,9 @@ class Column:
         if self.file is None:
             self.parts.append(values)
         else:
-            self.file.write(values.tobytes())  # a full disk is an OSError here, never a SIGBUS later
+            data = values.tobytes()
+            self.file.write(data)  # a full disk is an OSError here, never a SIGBUS later
+            self.digest.update(data)
 
     def close(self) -> Any:
         """The whole array: mapped read-only from its file (a process holds only the pages it reads)."""
