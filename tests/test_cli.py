@@ -198,3 +198,15 @@ def test_order_by_field_decides_which_copy_is_kept(tmp_path: Path) -> None:
     assert decisions("by_date") == {"late": ("drop", "early"), "early": ("keep", None)}
     pairs = (tmp_path / "by_date" / "pairs.jsonl").read_text(encoding="utf-8")
     assert json.loads(pairs)["relation"] == "exact"
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "parquet"])
+def test_regression_the_unreadable_warning_names_the_file_written(tmp_path: Path, output_format: str) -> None:
+    """With `--format parquet` the warning about unreadable documents sent the user to `documents.jsonl`, a file
+    the run did not write."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"id": "a", "text": "a readable text"}\n{"id": "b", "text": 7}\n', encoding="utf-8")
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out", "--format", output_format)
+    named = f"{tmp_path / 'out'}/documents.{output_format} with reason 'unreadable: ...'"
+    assert "1 documents could not be read" in result.stderr and named in result.stderr
+    assert (tmp_path / "out" / f"documents.{output_format}").exists()

@@ -454,3 +454,27 @@ def test_regression_an_input_file_inside_out_is_refused_not_overwritten(tmp_path
         assert result.returncode == 1, result.stderr
         assert f"inside the {option} folder" in one_error_line(result.stderr)
         assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("work", "why"),
+    [
+        ("out", "is the --out folder"),
+        (".", "holds the --out folder"),
+        ("out/.reprints-staging", "inside a folder the run makes in --out"),
+        ("out/.inputs/work", "inside a folder the run makes in --out"),
+    ],
+)
+def test_regression_a_work_dir_overlapping_out_is_refused_before_anything_is_made(
+    tmp_path: Path, work: str, why: str
+) -> None:
+    """`--work-dir` equal to `--out` was refused as "not made by reprints" after the output folder was made (and
+    left behind); one holding `--out` likewise (removing it after a run would remove the outputs); one at the
+    output folder's staging folder failed halfway, advising a `--resume` that could only fail again. Each is
+    refused with one error line before any folder is made."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"id": "a", "text": "one story"}\n{"id": "b", "text": "one story"}\n', encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out", "--work-dir", tmp_path / work, check=False)
+    assert result.returncode == 1 and why in one_error_line(result.stderr)
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["docs.jsonl"]

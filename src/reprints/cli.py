@@ -232,7 +232,7 @@ def dedup(inputs: tuple[str, ...], out_dir: Path, quiet: bool, **options: Any) -
     if summary.unreadable:
         click.echo(
             f"reprints: warning: {summary.unreadable} documents could not be read; they are rows of "
-            f"{out_dir}/documents.jsonl with reason 'unreadable: ...'",
+            f"{out_dir}/documents.{options.get('output_format') or RUN.output_format} with reason 'unreadable: ...'",
             err=True,
         )
     if not quiet:

@@ -40,7 +40,7 @@ from reprints.errors import OutputError
 from reprints.fingerprint.corpus import TokenBatch, fingerprint_batch
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.arrays import batch_file, drop_pages, load_dataclass, release_free_memory, save_dataclass
-from reprints.io.folders import Lock, publish, staging_folder
+from reprints.io.folders import STAGING, Lock, publish, staging_folder
 from reprints.io.pages import Pages
 from reprints.io.slices import Slice
 from reprints.io.sources import Raw, raw_readable
@@ -85,6 +85,7 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     uris = [str(given) for given in inputs if _is_uri(given)]
     if uris and config.run.engine != "spark":
         open_engine(config.run).stage_inputs(uris, out / STAGED_INPUTS)  # says which engine reads them
+    _refuse_overlap(out, work_path)
     for given in inputs:
         if not _is_uri(given) and Path(given).is_dir() and Path(given).resolve() == out.resolve():
             raise OutputError(f"--out {out} is an input folder: its outputs would hide its documents; use another")
@@ -154,6 +155,21 @@ def _refuse_input_inside(given: str | os.PathLike[str], folder: Path, option: st
             f"{given} is inside the {option} folder {folder}, where a run replaces and deletes files: move it, "
             f"or give another {option}"
         )
+
+
+def _refuse_overlap(out: Path, work: Path) -> None:
+    """Refuse a work directory that is the output folder, holds it (removing it after the run would remove the
+    outputs) or is a folder the run itself makes in the output folder; before anything is made."""
+    out_at, work_at = out.resolve(), work.resolve()
+    if work_at == out_at:
+        why = "is the --out folder"
+    elif out_at.is_relative_to(work_at):
+        why = "holds the --out folder, which removing the work directory after the run would remove"
+    elif any(work_at.is_relative_to(out_at / name) for name in (STAGING, STAGED_INPUTS)):
+        why = f"is inside a folder the run makes in --out and replaces ({STAGING} or {STAGED_INPUTS})"
+    else:
+        return
+    raise OutputError(f"--work-dir {work} {why}: give checkpoints a folder of their own (the default is OUT/.work)")
 
 
 def _is_uri(given: str | os.PathLike[str]) -> bool:
