@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -921,3 +922,60 @@ def test_regression_index_add_stores_a_text_with_an_unpaired_surrogate(tmp_path:
         text, metadata = db.execute("SELECT text, metadata FROM documents WHERE id = 'marked'").fetchone()
     assert text == article[:200] + "\ufffd" + article[200:]
     assert json.loads(metadata) == {"note": "x\udc00y"}
+
+
+@pytest.mark.parametrize("on_error", ["skip", "fail"])
+def test_regression_index_add_stores_an_id_with_an_unpaired_surrogate(tmp_path: Path, on_error: str) -> None:
+    """An id holding an unpaired surrogate stopped `index add` with a traceback when the workers read the lines
+    (the default), losing every document of the transaction, while the other read path (`--on-error fail`)
+    stored it with U+FFFD. Both store it so; `index remove` of an id Python read from a name not in UTF-8
+    (a surrogate escape) removes the document stored with U+FFFD in its place, without a traceback."""
+    source = tmp_path / "docs.jsonl"
+    rows = [
+        json.dumps({"id": "good", "text": "alpha beta gamma delta epsilon zeta eta theta"}),
+        json.dumps({"id": "a\ud800", "text": "one two three four five six seven eight nine ten"}),
+        json.dumps({"id": "caf\udce9.txt", "text": "eleven twelve thirteen fourteen fifteen sixteen"}),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    index = tmp_path / "index"
+    added = run_cli("index", "add", "--index", index, "--on-error", on_error, source)
+    assert "3 added, 0 replaced, 0 unreadable" in added.stderr
+    with sqlite3.connect(index / "index.sqlite") as db:
+        ids = sorted(row[0] for row in db.execute("SELECT id FROM documents"))
+    assert ids == ["a\ufffd", "caf\ufffd.txt", "good"]
+    assert remove(index, ["caf\udce9.txt", "a\ud800"]) == []
+    with sqlite3.connect(index / "index.sqlite") as db:
+        assert [row[0] for row in db.execute("SELECT id FROM documents")] == ["good"]
+
+
+def test_regression_a_damaged_or_foreign_database_is_an_error_line_and_left_untouched(tmp_path: Path) -> None:
+    """A damaged `index.sqlite` gave a sqlite3 traceback in every index command; another program's SQLite database
+    named so was taken over by a read-only `index stats` (reprints' tables written into it, switched to WAL) and
+    reported as an empty index; a 0-byte file likewise. Each is one `reprints: error:` line, the file unchanged
+    (`index add` makes its index in an empty file, as when two adds create one at once)."""
+    source = tmp_path / "a.txt"
+    source.write_text("one two three four five six seven eight nine ten eleven twelve", encoding="utf-8")
+    run_cli("index", "add", "-q", "--index", tmp_path / "good", source)
+    cases = {"garbage": b"this is not a database at all\n" * 100, "empty": b""}
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with contextlib.closing(sqlite3.connect(foreign / "index.sqlite")) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+        db.execute("INSERT INTO customers VALUES ('alice')")
+        db.commit()
+    for name, data in cases.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.sqlite").write_bytes(data)
+    for name, expected in (
+        ("garbage", "cannot be read (file is not a database)"),
+        ("empty", "is not a reprints index (an empty file)"),
+        ("foreign", "is not a reprints index (a SQLite database of tables customers)"),
+    ):
+        before = (tmp_path / name / "index.sqlite").read_bytes()
+        adding = [] if name == "empty" else [["index", "add", source]]  # (an add makes its index in an empty file)
+        for command in [["index", "stats"], ["index", "query", source], *adding]:
+            result = run_cli(*command[:2], "--index", tmp_path / name, *command[2:], check=False)
+            assert result.returncode == 1 and "Traceback" not in result.stderr, (name, command, result.stderr)
+            assert result.stderr.startswith("reprints: error:") and expected in result.stderr, result.stderr
+        assert (tmp_path / name / "index.sqlite").read_bytes() == before
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["index.sqlite"]  # no -wal, -shm

@@ -398,3 +398,25 @@ def test_regression_fields_json_and_parquet_have_no_form_for(tmp_path: Path, out
     with sqlite3.connect(index / "index.sqlite") as db:
         (stored,) = db.execute("SELECT metadata FROM documents WHERE id = 'a'").fetchone()
     assert strict_json(stored)["score"] == "NaN" and strict_json(stored)["f"] == "Infinity"
+
+
+def test_regression_json_nested_too_deep_or_an_integer_too_long_is_one_unreadable_record(tmp_path: Path) -> None:
+    """A line holding an integer of more than 4,300 digits, or nesting deeper than Python's stack, is valid JSON
+    that Python's parser refuses with ValueError or RecursionError, which stopped `dedup` and `index add` with a
+    traceback, nothing written. Each is one unreadable record; the other lines are read."""
+    source = tmp_path / "docs.jsonl"
+    lines = [
+        json.dumps({"id": "a", "text": "the first readable document of this file"}),
+        '{"id": "long", "text": "x", "n": ' + "9" * 5000 + "}",
+        '{"id": "deep", "text": "x", "n": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        json.dumps({"id": "b", "text": "the last readable document of this file"}),
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out", check=False)
+    assert result.returncode == 0, result.stderr
+    documents = {row["id"]: row for row in map(json.loads, (tmp_path / "out" / "documents.jsonl").open())}
+    assert sorted(documents) == ["a", "b", "docs.jsonl:2", "docs.jsonl:3"]
+    assert "ValueError" in documents["docs.jsonl:2"]["reason"]
+    assert "RecursionError" in documents["docs.jsonl:3"]["reason"]
+    added = run_cli("index", "add", "--index", tmp_path / "index", source, check=False)
+    assert added.returncode == 0 and "2 added, 0 replaced, 2 unreadable" in added.stderr

@@ -152,6 +152,7 @@ def test_serving_beyond_localhost_needs_a_token(tmp_path: Path) -> None:
     run_cli("index", "add", "--index", tmp_path / "index", ARTICLE)
     refused = run_cli("serve", "--index", tmp_path / "index", "--host", "0.0.0.0", check=False)
     assert refused.returncode == 2 and "give a --token" in refused.stderr
+    assert f"exposes the index {tmp_path / 'index'} beyond" in refused.stderr  # (said "the the index")
 
 
 def test_queries_answered_in_the_event_loop_or_in_a_thread_alike(
@@ -456,3 +457,40 @@ def test_regression_a_stopping_supervisor_starts_no_server_process() -> None:
     assert supervisor.children == {}
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
     supervisor.listener.close()
+
+
+def test_regression_json_python_cannot_read_is_a_400_not_a_500(index_app: Any) -> None:
+    """A body nested deeper than Python's stack, or holding an integer of thousands of digits, is valid JSON that
+    Python's parser refuses with RecursionError or ValueError: the server answered 500 with a traceback in its
+    log. It is the client's input: a 400 saying why."""
+    with serving(create_app(store=index_app)) as base:
+        for raw, kind in (
+            (b'{"text": "x", "n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "RecursionError"),
+            (b'{"text": "x", "n": ' + b"9" * 5000 + b"}", "ValueError"),
+        ):
+            for path in ("/documents", "/query"):
+                status, body = call(base + path, "POST", raw=raw)
+                assert status == 400 and kind in body["error"], (path, status, body)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_regression_a_port_out_of_range_or_taken_is_one_error_line(tmp_path: Path, workers: str) -> None:
+    """`serve --port 70000` announced port 70000 and listened on 4464 (70000 - 65536) with one process, and gave
+    an OverflowError traceback with two; a port taken gave uvicorn's own message and exit 3 with one process. Each
+    is now a `reprints: error:` line and exit 1 (or click's usage error, exit 2, for a number out of range)."""
+    index = tmp_path / "index"
+    open_index(index, create=True).close()
+
+    def serve(port: str) -> subprocess.CompletedProcess[str]:  # (a server that starts would time the test out)
+        command = [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", port]
+        return subprocess.run([*command, "--workers", workers], capture_output=True, text=True, timeout=60)
+
+    wrong = serve("70000")
+    assert wrong.returncode == 2 and "70000 is not in the range" in wrong.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        busy = serve(str(port))
+    assert busy.returncode == 1 and f"reprints: error: cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert "Traceback" not in busy.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -413,7 +414,7 @@ def _serve_app(
     """Serve the ASGI app `factory()` makes with uvicorn (the `serve` extra) from `workers` processes, refusing a
     non-loopback bind without a token."""
     if host not in LOOPBACK and not token:
-        raise click.UsageError(f"--host {host} exposes the {what} beyond this machine: give a --token too")
+        raise click.UsageError(f"--host {host} exposes {what} beyond this machine: give a --token too")
     try:
         import uvicorn  # noqa: F401  (checked here, for a clear message)
     except ImportError:
@@ -443,7 +444,7 @@ def _web_app(**kwargs: Any) -> Any:
 @cli.command()
 @click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help="Index folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
 @click.option(
     "--workers",
@@ -478,7 +479,7 @@ def serve(folder: Path, host: str, port: int, token: str | None, workers: int, m
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
 def view(out_dir: Path, inputs: tuple[Path, ...], host: str, port: int, token: str | None) -> None:
     """Show a finished run in the browser: clusters, decisions with their reasons and removed spans, any pair
@@ -568,6 +569,13 @@ def main(argv: list[str] | None = None) -> None:
     except (ReprintsError, click.ClickException) as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         click.echo(f"reprints: error: {message}", err=True)
+        sys.exit(1)
+    except sqlite3.DatabaseError as exc:  # only an index is SQLite
+        click.echo(
+            f"reprints: error: the index's database cannot be read ({exc}): it is damaged, or not an index; restore "
+            "it from a copy, or build it again with `reprints index add`",
+            err=True,
+        )
         sys.exit(1)
     except BrokenProcessPool:
         click.echo(

@@ -224,7 +224,7 @@ def add_raw(
                 if error is not None:
                     counts["unreadable"] += 1
                     continue
-                entries.append(Entry(doc_id, *next(readable)))
+                entries.append(Entry(valid_unicode(doc_id), *next(readable)))  # as `entry_of` stores it
             yield entries, _rows_of(columns)
 
     return _store_all(store, named(mapper(task, batches)), counts, progress, commit_batches)

@@ -22,6 +22,7 @@ What is kept per document:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -142,6 +143,8 @@ class Store:
                     f"{self.folder} is not a reprints index (no {DATABASE}); create one with `reprints index add`"
                 )
             self.folder.mkdir(parents=True, exist_ok=True)
+        else:
+            self._refuse_foreign(create)
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._boilerplate: dict[int, tuple[tuple[int, int], np.ndarray]] = {}  # per connection (`boilerplate_keys`)
@@ -149,6 +152,18 @@ class Store:
         self.postings = Postings()  # the runs of anchors and lines read so far
         self.parameters = self._parameters(config or Config())
         self.config = Config.from_options(**self.parameters)
+
+    def _refuse_foreign(self, create: bool) -> None:
+        """Refuse a database file that is not an index, read-only (a connection of the index's own would switch
+        it to WAL): another program's database, or an empty file where no index was to be made."""
+        with contextlib.closing(sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" in tables or (create and not tables):
+            return
+        what = f"a SQLite database of tables {', '.join(sorted(tables)[:5])}" if tables else "an empty file"
+        raise InputError(
+            f"{self.path} is not a reprints index ({what}); it is left untouched: give --index a folder of its own"
+        )
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)

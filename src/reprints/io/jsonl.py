@@ -120,6 +120,8 @@ def _parse(raw: bytes, where: str, fallback_id: str, fields: Fields) -> Record:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         return unreadable(where, f"not JSON ({exc.msg} at column {exc.colno})", fallback_id)
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting past Python's stack
+        return unreadable(where, f"JSON that cannot be read ({type(exc).__name__}: {exc})", fallback_id)
     if not isinstance(row, dict):
         return unreadable(where, f"not a JSON object (a {type(row).__name__})", fallback_id)
     record = to_record(row, where, fallback_id, fields)

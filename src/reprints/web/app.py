@@ -116,6 +116,8 @@ async def _json(request: Request) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPError(400, f"the body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting past Python's stack
+        raise HTTPError(400, f"the body cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def _document(row: Any, position: int) -> Document:

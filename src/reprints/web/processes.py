@@ -35,12 +35,12 @@ def serve(factory: Callable[[], Any], *, host: str, port: int, workers: int, log
 
     if workers < 1:
         raise ReprintsError(f"--workers must be at least 1 (got {workers})")
-    if workers == 1:
-        uvicorn.run(factory(), host=host, port=port, log_level=log_level)
-        return
-    if not hasattr(os, "fork"):
+    if workers > 1 and not hasattr(os, "fork"):
         raise ReprintsError("serving from several processes needs fork (POSIX); use --workers 1 here")
-    listener = _listening_socket(host, port)
+    listener = _listening_socket(host, port)  # a port taken or out of range is one error line, either way
+    if workers == 1:
+        uvicorn.Server(uvicorn.Config(factory(), log_level=log_level)).run(sockets=[listener])
+        return
     Supervisor(factory, listener, workers, log_level).run()
 
 
@@ -48,6 +48,8 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     """The socket every server process accepts from. Made with the protocol named (IPPROTO_TCP): asyncio sets
     TCP_NODELAY only on connections of such sockets, and without it a response waits for the client's delayed
     acknowledgement (40 ms here) whenever it is written in more than one piece."""
+    if not 0 <= port <= 65535:
+        raise ReprintsError(f"--port must be from 0 to 65535 (got {port})")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
