@@ -18,7 +18,6 @@ from reprints.index.store import Store
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.pages import Pages
 from reprints.io.sources import raw_readable
-from reprints.io.writers import valid_unicode
 from reprints.kernels import prefer_compiled_learning
 from reprints.report.timing import StageTimer
 
@@ -80,10 +79,9 @@ def add(index: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
 
 
 def remove(index: str | os.PathLike[str], ids: Iterable[str]) -> list[str]:
-    """Remove documents by id; returns the ids the index did not hold. An id holding an unpaired surrogate (a
-    file name not in UTF-8, as Python reads it) names the document stored with U+FFFD in its place."""
+    """Remove documents by id; returns the ids the index did not hold."""
     with open_index(index) as store:
-        return remove_documents(store, [valid_unicode(doc_id) for doc_id in ids])
+        return remove_documents(store, ids)
 
 
 def search(

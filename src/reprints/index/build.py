@@ -522,12 +522,14 @@ def _holds(
 
 
 def remove_documents(store: Store, ids: Iterable[str]) -> list[str]:
-    """Remove documents by id, in one transaction; returns the ids that were not stored."""
+    """Remove documents by id, in one transaction; returns the ids that were not stored. An id holding an unpaired
+    surrogate (a file name not in UTF-8, as Python reads it) names the document stored with U+FFFD in its place
+    (`entry_of`)."""
     missing = []
     with store.writing() as db:
         touched = Touched()
         changes = Changes()
-        for doc_id in ids:
+        for doc_id in map(valid_unicode, ids):
             if not _remove(store, db, doc_id, touched, changes):
                 missing.append(doc_id)
         changes.write(store, db)

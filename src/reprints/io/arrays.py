@@ -310,7 +310,7 @@ class Column:
         digest: xxhash.xxh3_64 | None = None,
     ) -> None:
         """A new column; or, with `resume_at`, the column already in `folder` continued after its first
-        `resume_at` values (anything written after them is cut off: see `saved_length`), whose `digest` is that
+        `resume_at` values (anything written after them is cut off), whose `digest` is that
         of those values (`prefix_digest`; computed here if not given)."""
         self.dtype = np.dtype(dtype)
         self.count = 0
@@ -331,16 +331,6 @@ class Column:
         elif self.path is not None:
             self.file = self.path.open("wb")
             self.file.write(self._header(0))
-
-    @classmethod
-    def saved_length(cls, folder: Path, name: str, dtype: type) -> int:
-        """How many values the column `name` in `folder` holds written (whatever its header says; 0 if there
-        is no such file): how far it can be resumed."""
-        try:
-            size = (folder / f"{name}.npy").stat().st_size
-        except FileNotFoundError:
-            return 0
-        return max(0, size - cls.HEADER) // np.dtype(dtype).itemsize
 
     @classmethod
     def prefix_digest(cls, folder: Path, name: str, dtype: type, count: int) -> xxhash.xxh3_64:

@@ -57,10 +57,10 @@ def read_warc(path: Path, mode: str) -> Iterator[Record]:
             # One gzip member for the whole file: read it again as a stream, past the records already read.
             yield from _pages(path, _Inflated(path.open("rb")), mode, progress, members=False)
     except Exception as exc:  # warcio, gzip and zlib raise many unrelated types for a broken file
-        done = progress.done
         first_line = (str(exc).strip().splitlines() or [""])[0]
-        why = f"file breaks off after record {done} ({type(exc).__name__}: {first_line})"
-        yield unreadable(f"{path}:record {done + 1}", why, f"{path.name}:record {done + 1}")
+        yield _broken(
+            path, progress, f"file breaks off after record {progress.done} ({type(exc).__name__}: {first_line})"
+        )
     log.info("%s: %d HTML pages read, %d other records skipped", path, progress.pages, progress.skipped)
 
 
@@ -120,7 +120,7 @@ def _whole(record: object) -> bool:
     every byte of it (read to its end first)."""
     length = record.rec_headers.get_header("Content-Length")  # type: ignore[attr-defined]
     raw = record.raw_stream  # type: ignore[attr-defined]
-    while raw.read(1 << 16):
+    while raw.read(CHUNK):
         pass
     return bool(length and length.strip().isdigit()) and getattr(raw, "limit", 0) == 0
 
@@ -147,7 +147,7 @@ def _ends_clean(path: Path, start: int, end: int) -> bool:
             raw.seek(start)
             member = zlib.decompressobj(wbits=31)
             while not member.eof:
-                chunk = raw.read(1 << 20)
+                chunk = raw.read(CHUNK)
                 if not chunk:
                     return False
                 try:
@@ -158,7 +158,7 @@ def _ends_clean(path: Path, start: int, end: int) -> bool:
                 return False
         else:
             raw.seek(end)
-        return all(not chunk.strip(PADDING) for chunk in iter(lambda: raw.read(1 << 20), b""))
+        return all(not chunk.strip(PADDING) for chunk in iter(lambda: raw.read(CHUNK), b""))
 
 
 class CutShort(Exception):

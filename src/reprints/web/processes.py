@@ -31,7 +31,6 @@ WATCH_SECONDS = 0.5  # how often a server process checks that its supervisor is 
 
 def serve(factory: Callable[[], Any], *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
     """Serve the ASGI application `factory()` makes on `host:port` with uvicorn, from `workers` processes."""
-    import uvicorn
 
     if workers < 1:
         raise ReprintsError(f"--workers must be at least 1 (got {workers})")
@@ -39,9 +38,16 @@ def serve(factory: Callable[[], Any], *, host: str, port: int, workers: int, log
         raise ReprintsError("serving from several processes needs fork (POSIX); use --workers 1 here")
     listener = _listening_socket(host, port)  # a port taken or out of range is one error line, either way
     if workers == 1:
-        uvicorn.Server(uvicorn.Config(factory(), log_level=log_level)).run(sockets=[listener])
+        _serve_on(factory, listener, log_level)
         return
     Supervisor(factory, listener, workers, log_level).run()
+
+
+def _serve_on(factory: Callable[[], Any], listener: socket.socket, log_level: str) -> None:
+    """Run uvicorn with the application `factory()` makes, accepting from `listener`."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(factory(), log_level=log_level)).run(sockets=[listener])
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -132,10 +138,7 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _serve(self) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(self.factory(), log_level=self.log_level)
-        uvicorn.Server(config).run(sockets=[self.listener])
+        _serve_on(self.factory, self.listener, self.log_level)
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
