@@ -28,7 +28,7 @@ from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import tokenize_batch
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, anchors_of, remove_documents
-from reprints.index.packing import unpack_tokens
+from reprints.index.packing import SEAL, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES
 from reprints.index.query import pair, query
 from reprints.index.store import FORMAT
@@ -441,6 +441,25 @@ def test_an_index_of_format_4_is_upgraded_and_answers_the_same(tmp_path: Path) -
     _learns_on(folder, docs)
 
 
+def test_an_index_of_format_5_is_sealed_and_answers_the_same(tmp_path: Path) -> None:
+    """An index whose packed tokens have no seal (format 5) opens, each document's tokens are sealed, and it
+    answers the same and learns on as before; damage is found in it from then on."""
+    docs, folder, answers = _news_index(tmp_path)
+    before, counts, sealed = answers(), stats(folder), _token_bytes(folder)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        db.execute(f"UPDATE tokens SET arrays = substr(arrays, 1, length(arrays) - {SEAL})")
+        db.execute("UPDATE meta SET value = '5' WHERE key = 'format'")
+        documents = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+    assert _token_bytes(folder) == sealed - SEAL * documents
+    with mock.patch("reprints.index.store.REPACK_ROWS", 7):  # sealed in many pieces
+        assert answers() == before
+    assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
+    assert _token_bytes(folder) == sealed
+    _learns_on(folder, docs)
+
+
 def test_regression_an_upgrade_another_process_has_done_meanwhile_is_not_done_again(tmp_path: Path) -> None:
     """Two processes opening an index of an older format at once both read its format before either upgrades it;
     the second, its turn to write come, finds it upgraded and leaves it (packing tokens twice read packed ones as
@@ -539,7 +558,7 @@ def test_an_index_of_format_2_is_upgraded_and_answers_the_same(tmp_path: Path) -
             "SELECT d.tokens, d.line_hashes, t.arrays FROM documents d JOIN tokens t USING (num) WHERE d.id = 'late'"
         ).fetchone()
         widths = sum(code * (tokens if field < 2 else len(lines) // 8) for field, code in enumerate(arrays[:6]))
-        assert len(arrays) == 6 + 8 * tokens + widths + (tokens + 7) // 8  # its marks are there
+        assert len(arrays) == 6 + 8 * tokens + widths + (tokens + 7) // 8 + SEAL  # its marks, sealed
         db.execute(
             "UPDATE tokens SET arrays = substr(arrays, 2) WHERE num = (SELECT num FROM documents WHERE id = 'late')"
         )

@@ -11,9 +11,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import fixed_widths
-from reprints.errors import InputError
+from reprints.errors import IndexDamaged
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.index.packing import pack_tokens, unpack_fixed, unpack_tokens
+from reprints.index.packing import SEAL, pack_tokens, seal, unpack_fixed, unpack_tokens
 from reprints.normalize.template import template_mask
 
 NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
@@ -134,14 +134,52 @@ def test_position_fields_of_any_values_read_back(values: list[list[int]]) -> Non
     _assert_same(unpack_tokens(_stored(batch, pack_tokens(batch, template))), batch, template)
 
 
+def _resealed(row: tuple[int, int, bytes, bytes, bytes], body: bytes) -> tuple[int, int, bytes, bytes, bytes]:
+    """A stored document whose packed tokens (without their seal) are `body`, sealed again: damage the seal does
+    not see, to reach the checks behind it."""
+    return (row[0], row[1], seal([(row[0], row[1], body, row[3], row[4])])[0], row[3], row[4])
+
+
 def test_damaged_token_bytes_are_refused() -> None:
-    """A packed document cut short, grown, or with a header naming no width is refused as damaged."""
+    """A packed document cut short, grown, or with a header naming no width is refused as damaged, sealed again
+    or not."""
     batch = tokenize_batch(TEXTS[:2], SEED)
     template = template_mask(batch.hashes, np.concatenate(([0], np.cumsum(batch.token_counts))).astype(np.int64), SEED)
     stored = _stored(batch, pack_tokens(batch, template))
-    for blob in (stored[0][2][:-1], stored[0][2] + b"\0", b"\3" + stored[0][2][1:], stored[0][2][:3]):
-        with pytest.raises(InputError, match="damaged"):
-            unpack_tokens([(stored[0][0], stored[0][1], blob, *stored[0][3:]), stored[1]])
+    body = stored[0][2][:-SEAL]
+    for damaged in (body[:-1], body + b"\0", b"\3" + body[1:], body[:3]):
+        with pytest.raises(IndexDamaged, match="seal"):
+            unpack_tokens([(stored[0][0], stored[0][1], damaged + stored[0][2][-SEAL:], *stored[0][3:]), stored[1]])
+        with pytest.raises(IndexDamaged, match="damaged"):
+            unpack_tokens([_resealed(stored[0], damaged), stored[1]])
+    for short in (b"", stored[0][2][: SEAL - 1]):
+        with pytest.raises(IndexDamaged, match="seal"):
+            unpack_tokens([(stored[0][0], stored[0][1], short, *stored[0][3:])])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_regression_any_byte_of_a_stored_document_damaged_is_refused(data: st.DataObject) -> None:
+    """A page of the index overwritten in the middle of a document's packed tokens kept their length, so nothing
+    saw it: a query read positions summed from damaged differences and answered with spans past the stored text's
+    end. Now any byte changed in what a query reads of a stored document (its packed tokens and their seal, line
+    hashes, sketch, token count or exact-text hash) is refused as damaged."""
+    batch = tokenize_batch(TEXTS[:3], SEED)
+    template = template_mask(batch.hashes, np.concatenate(([0], np.cumsum(batch.token_counts))).astype(np.int64), SEED)
+    stored = _stored(batch, pack_tokens(batch, template))
+    doc = data.draw(st.integers(0, 2))
+    row = list(stored[doc])
+    field = data.draw(st.sampled_from([0, 1, 2, 3, 4]))
+    if field < 2:
+        row[field] += data.draw(st.sampled_from([-1, 1, 1 << 20]))
+    else:
+        blob = bytearray(row[field])
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] ^= data.draw(st.integers(1, 255))
+        row[field] = bytes(blob)
+    damaged = [tuple(row) if d == doc else stored[d] for d in range(3)]
+    with pytest.raises(IndexDamaged, match="damaged"):
+        unpack_tokens(damaged)  # type: ignore[arg-type]
 
 
 def test_regression_a_damaged_difference_past_32_bits_is_refused() -> None:
@@ -167,9 +205,9 @@ def test_regression_a_damaged_difference_past_32_bits_is_refused() -> None:
     template = np.zeros(3, dtype=np.bool_)
     stored = _stored(batch, pack_tokens(batch, template))
     _assert_same(unpack_tokens(stored), batch, template)
-    blob = bytearray(stored[0][2])
+    blob = bytearray(stored[0][2][:-SEAL])
     assert blob[0] == 4  # the lead field's code: 4-byte differences
     at = 6 + 2 * 8  # after the header and the two hashes: the lead's first difference
     blob[at : at + 4] = (2**32 - 1).to_bytes(4, "little")
-    with pytest.raises(InputError, match="lead values do not fit int32"):
-        unpack_tokens([(stored[0][0], stored[0][1], bytes(blob), *stored[0][3:]), stored[1]])
+    with pytest.raises(IndexDamaged, match="lead values do not fit int32"):  # damage sealed again, as if so written
+        unpack_tokens([_resealed(stored[0], bytes(blob)), stored[1]])

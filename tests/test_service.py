@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -494,3 +495,58 @@ def test_regression_a_port_out_of_range_or_taken_is_one_error_line(tmp_path: Pat
         busy = serve(str(port))
     assert busy.returncode == 1 and f"reprints: error: cannot listen on 127.0.0.1:{port}" in busy.stderr
     assert "Traceback" not in busy.stderr
+
+
+def _overwrite_inside(database: Path, blob: bytes, fill: bytes) -> None:
+    """Overwrite bytes in the middle of where `blob` lies in the database file (each place: an exact copy stores
+    the same bytes), keeping every length: as damaged pages of the disk would (SQLite keeps no checksum of its own
+    to see it)."""
+    data = bytearray(database.read_bytes())
+    middle = blob[len(blob) // 2 - 64 : len(blob) // 2 + 64]
+    at = data.find(middle)
+    assert at > 0, "the blob's middle lies on one page"
+    while at >= 0:
+        data[at : at + len(fill)] = fill
+        at = data.find(middle, at + 1)
+    database.write_bytes(bytes(data))
+
+
+def test_regression_a_damaged_stored_document_or_run_is_an_error_not_wrong_spans(tmp_path: Path) -> None:
+    """Bytes overwritten in the middle of a stored document's packed tokens (lengths unchanged) went unseen: a
+    query answered with spans past the stored text's end. Its seal now refuses it: `index query` prints one
+    'damaged' error line, the service answers 500 with a JSON error (not 400: the request was not at fault), and
+    other queries still answer. A damaged run of anchors is refused the same way (its digest was never checked)."""
+    folder = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", folder, NEWS)
+    database = folder / "index.sqlite"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        doc_id, text, arrays = db.execute(
+            "SELECT d.id, d.text, t.arrays FROM documents d JOIN tokens t USING (num) "
+            "ORDER BY length(t.arrays) DESC LIMIT 1"
+        ).fetchone()
+        run_keys = db.execute("SELECT keys FROM runs WHERE kind = 'anchors' ORDER BY rows DESC LIMIT 1").fetchone()[0]
+    healthy = tmp_path / "healthy.sqlite"
+    healthy.write_bytes(database.read_bytes())
+    query = tmp_path / "query.txt"
+    query.write_text(text, encoding="utf-8")
+    fine = run_cli("index", "query", "--index", folder, query, "--json")
+    assert any(match["id"] == doc_id for match in json.loads(fine.stdout)["matches"])
+
+    _overwrite_inside(database, bytes(arrays), bytes(range(1, 200)) * 2)  # small differences: spans stay sorted
+    result = run_cli("index", "query", "--index", folder, query, "--json", check=False)
+    assert result.returncode == 1 and result.stdout == "", result.stdout[:300]
+    assert (
+        result.stderr.startswith("reprints: error:") and "damaged" in result.stderr and "Traceback" not in result.stderr
+    )
+    other = tmp_path / "other.txt"
+    other.write_text("a short text that shares nothing with the stored news at all, not one passage", encoding="utf-8")
+    assert run_cli("index", "query", "--index", folder, other).returncode == 0
+    with open_index(folder) as store, serving(create_app(store=store)) as base:
+        status, body = call(base + "/query", "POST", {"text": text})
+        assert status == 500 and "damaged" in body["error"], body
+
+    database.write_bytes(healthy.read_bytes())
+    _overwrite_inside(database, bytes(run_keys), b"\x00" * 64)
+    result = run_cli("index", "query", "--index", folder, query, check=False)
+    assert result.returncode == 1 and "run" in result.stderr and "damaged" in result.stderr, result.stderr

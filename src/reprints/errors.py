@@ -5,6 +5,7 @@ Every error the library raises on purpose derives from one base, so a caller can
     ReprintsError
     ├── ConfigError        a parameter is out of range or inconsistent with another
     ├── InputError         an input path is missing, unreadable or of an unknown format
+    │   └── IndexDamaged   what an index holds on disk fails its own checks
     ├── OutputError        the output folder cannot be created or written
     └── EngineError        the engine cannot start, or one of its tasks failed
 
@@ -24,6 +25,11 @@ class ConfigError(ReprintsError, ValueError):
 
 class InputError(ReprintsError):
     """An input cannot be found, opened or parsed."""
+
+
+class IndexDamaged(InputError):
+    """What an index holds on disk fails its own checks (a seal or digest, a length): its database is damaged.
+    The service answers 500, not 400: the request was not at fault."""
 
 
 class OutputError(ReprintsError):

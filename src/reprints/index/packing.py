@@ -1,16 +1,19 @@
 """A stored document's tokens as bytes: what a query reads of each candidate instead of tokenizing its text.
 
-Per document (`pack_tokens`, index format 5): a header of one byte per position field (`POSITIONS`) naming how
-that field is stored; the tokens' 64-bit hashes (little-endian, 8 bytes each); each position field; the tokens'
-template marks, a bit per token (`numpy.packbits`). The position fields are each token's lead and trail and each
-line's token and character bounds: non-decreasing numbers, stored as their differences from the one before (the
-first from 0) in the narrowest unsigned width that holds them all (1, 2 or 4 bytes; at least the field's least
-width), or as themselves in 8 signed bytes (code 8) when a difference is negative or needs more. On news text a
-token's differences fit one byte: 10 bytes a token instead of 16, and an index ~25% smaller on disk, which is
-what an add spends its time writing. A query reads each field of its candidates at once (one running sum).
+Per document (`pack_tokens`, index format 5): a header of one byte per position field (`POSITIONS`) naming how that
+field is stored; the tokens' 64-bit hashes (little-endian, 8 bytes each); each position field; the tokens' template
+marks, a bit per token (`numpy.packbits`); from format 6, a seal: an xxh3-64 (8 bytes) of all that and of what a
+query reads of the document with it (token count, exact-text hash, line hashes, sketch), checked when read, so that
+a damaged page of the database is an error, not spans past a text's end (`SEAL`). The position fields are each
+token's lead and trail and each line's token and character bounds: non-decreasing numbers, stored as their
+differences from the one before (the first from 0) in the narrowest unsigned width that holds them all (1, 2 or 4
+bytes; at least the field's least width), or as themselves in 8 signed bytes (code 8) when a difference is negative
+or needs more. On news text a token's differences fit one byte: 10 bytes a token instead of 16, and an index ~25%
+smaller on disk, which is what an add spends its time writing. A query reads each field of its candidates at once
+(one running sum).
 
-Before format 5 the fields were fixed-width (`unpack_fixed`, read once by the upgrade to format 5), and before
-format 3 without the marks.
+Before format 6 there was no seal (`seal` adds it, once, in the upgrade); before format 5 the fields were
+fixed-width (`unpack_fixed`, read once by the upgrade), and before format 3 without the marks.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import xxhash
 
-from reprints.errors import InputError
+from reprints.errors import IndexDamaged
 from reprints.fingerprint.corpus import TokenBatch
 from reprints.fingerprint.shingles import SKETCH_SIZE
 from reprints.io.arrays import offsets_of, ranges
@@ -48,6 +52,7 @@ HEADER = len(POSITIONS)
 PER_TOKEN = tuple(rows == TOKENS for _, rows, _, _ in POSITIONS)
 CODES = bytes(WIDTHS)
 HASH = np.dtype("<u8")
+SEAL = 8  # bytes of the seal that ends each document's packed tokens (format 6 on)
 
 # Before format 5: per token its hash, lead and trail; per line its token and character bounds; fixed widths.
 FIXED_TOKEN_FIELDS = (("hashes", "<u8"), ("lead", "<i4"), ("trail", "<i4"))
@@ -98,28 +103,60 @@ def pack_tokens(batch: TokenBatch, template: Mask) -> list[bytes]:
         for name, rows, _, least in POSITIONS
     ]
     hashes = batch.hashes.astype(HASH)
-    tokens = at[TOKENS]
+    line_hashes = batch.line_hashes.astype(HASH)
+    doc_hashes = batch.doc_hashes.astype(np.uint64).view(np.int64).tolist()
+    sketches = batch.doc_sketches.astype(HASH)
+    tokens, lines = at[TOKENS], at[LINES]
     out = []
     for doc in range(documents):
         codes = [field_codes[doc] for _, field_codes, _ in fields]
-        out.append(
-            b"".join(
-                [
-                    bytes(codes),
-                    hashes[tokens[doc] : tokens[doc + 1]].tobytes(),
-                    *(
-                        forms[code][bounds[doc] : bounds[doc + 1]].tobytes()
-                        for (bounds, _, forms), code in zip(fields, codes, strict=True)
-                    ),
-                    np.packbits(template[tokens[doc] : tokens[doc + 1]]).tobytes(),
-                ]
-            )
+        body = b"".join(
+            [
+                bytes(codes),
+                hashes[tokens[doc] : tokens[doc + 1]].tobytes(),
+                *(
+                    forms[code][bounds[doc] : bounds[doc + 1]].tobytes()
+                    for (bounds, _, forms), code in zip(fields, codes, strict=True)
+                ),
+                np.packbits(template[tokens[doc] : tokens[doc + 1]]).tobytes(),
+            ]
         )
+        row = (
+            tokens[doc + 1] - tokens[doc],
+            doc_hashes[doc],
+            body,
+            line_hashes[lines[doc] : lines[doc + 1]].tobytes(),
+            sketches[doc].tobytes(),
+        )
+        out.append(body + _seal_of(row))
     return out
 
 
-def _damaged(arrays: bytes, expected: int) -> InputError:
-    return InputError(f"a stored document's tokens are {len(arrays)} bytes, not {expected}: the index is damaged")
+def _seal_of(row: StoredTokens) -> bytes:
+    """The seal of a stored document (`StoredTokens`, its packed tokens without their seal)."""
+    tokens, doc_hash, body, line_hashes, sketch = row
+    digest = xxhash.xxh3_64(np.array([tokens, doc_hash, len(body), len(line_hashes)], dtype="<i8").tobytes())
+    for part in (body, line_hashes, sketch):
+        digest.update(part)
+    return digest.digest()
+
+
+def seal(documents: Sequence[StoredTokens]) -> list[bytes]:
+    """The packed tokens of documents stored before format 6, sealed (the upgrade to format 6)."""
+    return [bytes(row[2]) + _seal_of(row) for row in documents]
+
+
+def _unsealed(row: StoredTokens) -> bytes:
+    """A stored document's packed tokens without their seal, once the seal is found to match."""
+    arrays = row[2]
+    body = arrays[:-SEAL]
+    if len(arrays) < SEAL or _seal_of((row[0], row[1], body, row[3], row[4])) != arrays[-SEAL:]:
+        raise IndexDamaged("a stored document's tokens do not match their seal: the index is damaged")
+    return body
+
+
+def _damaged(arrays: bytes, expected: int) -> IndexDamaged:
+    return IndexDamaged(f"a stored document's tokens are {len(arrays)} bytes, not {expected}: the index is damaged")
 
 
 def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
@@ -132,12 +169,13 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     marks: list[memoryview] = []
     codes: list[list[int]] = [[] for _ in POSITIONS]
     parts: list[list[memoryview]] = [[] for _ in POSITIONS]
-    for tokens, lines, (_, _, arrays, _, _) in zip(token_counts, line_counts, documents, strict=True):
+    for tokens, lines, row in zip(token_counts, line_counts, documents, strict=True):
+        arrays = _unsealed(row)
         header = arrays[:HEADER]
         if len(header) < HEADER:
             raise _damaged(arrays, HEADER)
         if header.strip(CODES):  # a byte naming no width
-            raise InputError(f"a stored document's tokens name widths {list(header)}: the index is damaged")
+            raise IndexDamaged(f"a stored document's tokens name widths {list(header)}: the index is damaged")
         view = memoryview(arrays)
         at = HEADER + tokens * HASH.itemsize
         hashes.append(view[HEADER:at])
@@ -169,7 +207,7 @@ def _narrowed_to(name: str, kind: Any, values: np.ndarray) -> np.ndarray:
     it (a lead or trail past 32 bits is a damaged difference summed in, never one a document has)."""
     limits = np.iinfo(kind)
     if len(values) and (int(values.min()) < limits.min or int(values.max()) > limits.max):
-        raise InputError(f"a stored document's {name} values do not fit {np.dtype(kind).name}: the index is damaged")
+        raise IndexDamaged(f"a stored document's {name} values do not fit {np.dtype(kind).name}: the index is damaged")
     return values.astype(kind, copy=False)
 
 

@@ -10,7 +10,8 @@ writes). Instead, each transaction that adds or removes documents writes at most
 - a key's holders are the documents whose newest row for it (the run of the highest id) is live.
 
 Runs are never changed once written, and each is named by its id and a digest of its bytes (the id alone is not
-enough: AUTOINCREMENT gives the id of a rolled-back run again), so a process keeps the runs it has read in memory
+enough: AUTOINCREMENT gives the id of a rolled-back run again; the digest is checked when a run is read, so that
+a damaged one is an error, `IndexDamaged`), so a process keeps the runs it has read in memory
 (`Postings`, shared by its connections) and reads only the runs it lacks; a reader sees the runs of its own
 snapshot. Runs of about the same size are
 merged as they accumulate (`TIER_RUNS` of them within `TIER_FACTOR` of the smallest, always the newest ones, so
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from reprints.errors import IndexDamaged
 from reprints.io.arrays import offsets_of, ranges
 
 ANCHORS = "anchors"
@@ -80,6 +82,18 @@ def _decode(keys: bytes, nums: bytes, live: bytes) -> Run:
         np.frombuffer(nums, dtype="<i8").astype(np.int64),
         np.frombuffer(live, dtype=np.uint8).astype(np.bool_),
     )
+
+
+def _checked(run_id: int, kind: str, digest: bytes, keys: bytes, nums: bytes, live: bytes) -> Run:
+    """A run read from the database, refused as damaged unless its arrays are whole and match its digest."""
+    if len(keys) % 8 or len(keys) != len(nums) or len(live) * 8 != len(keys):
+        raise IndexDamaged(
+            f"run {run_id} of {kind} has arrays of {len(keys)}, {len(nums)} and {len(live)} bytes: the index is damaged"
+        )
+    run = _decode(keys, nums, live)
+    if _digest(run.keys, run.nums, run.live) != digest:
+        raise IndexDamaged(f"run {run_id} of {kind} does not match its digest: the index is damaged")
+    return run
 
 
 def newest(keys: I64, nums: I64, live: Bools) -> Run:
@@ -174,7 +188,7 @@ class Postings:
             have = {name: self._runs[name] for name in names if name in self._runs}
         for run_id, digest in [name for name in names if name not in have]:
             row = db.execute("SELECT keys, nums, live FROM runs WHERE id = ?", (run_id,)).fetchone()
-            have[(run_id, digest)] = _decode(*row)
+            have[(run_id, digest)] = _checked(run_id, kind, digest, *row)
         with self._lock:
             for name, run in have.items():
                 self._runs[name] = run

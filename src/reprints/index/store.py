@@ -14,10 +14,15 @@ What is kept per document:
   as rows of sorted runs (`reprints.index.postings`, format 4; before, tables of rows, made runs when opened);
 - its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`);
 - its tokens (hashes and character bounds) and lines, as tokenizing made them, and which tokens are template,
-  packed (`reprints.index.packing`, format 5), so that a query aligns stored documents without tokenizing or
-  marking them again. An older index is upgraded in place when opened: documents stored before format 2 are
-  tokenized from their text when a query needs them; tokens stored before format 5 are packed again (and marked,
-  if stored before format 3).
+  packed (`reprints.index.packing`, format 5) and sealed (format 6: a digest of them and of the document's
+  line hashes, sketch, token count and exact-text hash, checked when read), so that a query aligns stored
+  documents without tokenizing or marking them again. An older index is upgraded in place when opened: documents
+  stored before format 2 are tokenized from their text when a query needs them; tokens stored before format 5 are
+  packed again (and marked, if stored before format 3), those stored before format 6 sealed.
+
+A damaged page of the database (SQLite keeps no checksums of its own) is found where a seal or a run's digest
+(`reprints.index.postings`) does not match, or where SQLite finds it: `IndexDamaged`, or sqlite3's error. The
+text and metadata of a document are not sealed: a query does not read them.
 """
 
 from __future__ import annotations
@@ -37,17 +42,17 @@ import numpy as np
 from reprints.config import Config
 from reprints.errors import ConfigError, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.index.packing import pack_tokens, unpack_fixed, unpack_tokens
+from reprints.index.packing import pack_tokens, seal, unpack_fixed, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
 from reprints.normalize.boilerplate import KnownPairs
 from reprints.normalize.template import Mask, template_mask
 
-FORMAT = 5
-UPGRADABLE = (1, 2, 3, 4)  # formats opened by adding what they lack
+FORMAT = 6
+UPGRADABLE = (1, 2, 3, 4, 5)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
-REPACK_ROWS = 2000  # documents whose tokens an upgrade to format 5 packs again at a time
+REPACK_ROWS = 2000  # documents whose tokens an upgrade to format 5 packs again (or to 6 seals) at a time
 
 # Parameters that shape what the index stores or answers; an index keeps the values it was created with.
 INDEX_PARAMETERS = (
@@ -272,7 +277,7 @@ class Store:
             db.execute(TOKENS_TABLE)
             db.execute(RUNS_TABLE)
             self._postings_as_runs(db)
-            self._repack_tokens(db, seed)
+            self._repack_tokens(db, seed, now)
             db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
 
     def _postings_as_runs(self, db: sqlite3.Connection) -> None:
@@ -285,10 +290,10 @@ class Store:
             db.execute(f"DROP TABLE {kind}")
 
     @staticmethod
-    def _repack_tokens(db: sqlite3.Connection, seed: int) -> None:
-        """Upgrade to format 5: the stored tokens (fixed widths before, see `reprints.index.packing`) are packed
-        again, `REPACK_ROWS` documents at a time; those stored without template marks (before format 3) are
-        marked."""
+    def _repack_tokens(db: sqlite3.Connection, seed: int, now: int) -> None:
+        """Upgrade to format 6 from format `now`: the stored tokens are sealed (see `reprints.index.packing`),
+        `REPACK_ROWS` documents at a time; before format 5 (fixed widths) they are packed again, and those stored
+        without template marks (before format 3) are marked."""
         last, rows = -1, REPACK_ROWS
         while True:
             found = db.execute(
@@ -298,7 +303,8 @@ class Store:
             ).fetchall()
             if not found:
                 return
-            packed = pack_tokens(*unpack_fixed([row[1:] for row in found], seed))
+            stored = [row[1:] for row in found]
+            packed = seal(stored) if now == 5 else pack_tokens(*unpack_fixed(stored, seed))
             db.executemany(
                 "UPDATE tokens SET arrays = ? WHERE num = ?", zip(packed, [row[0] for row in found], strict=True)
             )

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reprints import __version__
-from reprints.errors import ReprintsError
+from reprints.errors import IndexDamaged, ReprintsError
 from reprints.index.build import add_documents, remove_documents
 from reprints.index.query import Match, pair, query
 from reprints.index.store import Store
@@ -145,6 +145,9 @@ def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
             return await endpoint(request)
         except HTTPError as exc:
             return error(exc.status, exc.message)
+        except IndexDamaged as exc:  # the server's fault, not the request's
+            log.error("request %s %s: %s", request.method, request.url.path, exc)
+            return error(500, str(exc))
         except ReprintsError as exc:
             return error(400, str(exc))
         except Exception as exc:
