@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -232,6 +233,42 @@ def test_view_serves_a_finished_run(tmp_path: Path) -> None:
         assert body["decision"]["decision"] == "trim" and body["related"][0]["id"] == ARTICLE.name
         assert call(base + "/run/documents?offset=0&limit=1")[1]["total"] == 2
         assert call(base + "/query", "POST", {"text": "x"})[0] == 404
+
+
+def test_regression_view_refuses_inputs_changed_since_the_run(tmp_path: Path) -> None:
+    """`reprints view` read the run's inputs back without checking them: an input edited since the run (same
+    length: every span still in range) was shown with the run's offsets, highlighting other text as shared. The
+    texts read back are now checked against the reading pass' checksums that `summary.json` records: an input
+    changed, grown or given in another order is one error line and no server; the same inputs moved and given
+    again are served."""
+    out = seed_run(tmp_path)
+    seeds = tmp_path / "seeds"
+    moved = tmp_path / "moved"
+    seeds.rename(moved)
+    assert FinishedRun(out, [moved]).texts[ARTICLE.name] == ARTICLE.read_text(encoding="utf-8")
+    for change in ("edited", "grown", "reordered"):
+        seeds.mkdir()
+        for path in (ARTICLE, PAGE):
+            (seeds / path.name).write_bytes(path.read_bytes())
+        inputs = [seeds]
+        if change == "edited":
+            page = seeds / PAGE.name
+            text = page.read_text(encoding="utf-8")
+            assert "Putin" in text
+            page.write_text(text.replace("Putin", "Petin"), encoding="utf-8")
+        elif change == "grown":
+            (seeds / "zz-another.txt").write_text("one more document than the run read", encoding="utf-8")
+        else:
+            inputs = [seeds / PAGE.name, seeds / ARTICLE.name]
+        result = subprocess.run(
+            [sys.executable, "-m", "reprints", "view", str(out), *map(str, inputs), "--port", str(_free_port())],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr, (change, result.stderr)
+        assert result.stderr.startswith("reprints: error: the inputs are not what the run in"), result.stderr
+        shutil.rmtree(seeds)
 
 
 def test_cross_site_requests_are_refused(index_app: Any) -> None:
@@ -495,6 +532,91 @@ def test_regression_a_port_out_of_range_or_taken_is_one_error_line(tmp_path: Pat
         busy = serve(str(port))
     assert busy.returncode == 1 and f"reprints: error: cannot listen on 127.0.0.1:{port}" in busy.stderr
     assert "Traceback" not in busy.stderr
+    assert busy.stderr.startswith("reprints: error:"), busy.stderr  # not "serving on" first: it never served
+
+
+def test_regression_serve_says_where_it_serves_once_it_listens(tmp_path: Path) -> None:
+    """`serve` said "serving on" before it tried the port (a port taken then printed it, then the error); it now
+    says it once the socket listens, with the port the system chose for `--port 0`."""
+    index = tmp_path / "index"
+    open_index(index, create=True).close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        assert line.startswith("reprints: serving the index") and ":0/" not in line, line
+        base = line.split(" on ", 1)[1].split("/ ", 1)[0]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert call(base + "/health")[0] == 200
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_regression_errors_of_routing_and_paging_are_json(tmp_path: Path) -> None:
+    """A path the server has no route for, or a method a path does not take, was answered in plain text (README:
+    errors are JSON); `/run/documents?offset=-1` counted from the end. Now each is a JSON error: 404, 405 (with
+    the methods allowed) and 400."""
+    seed_run(tmp_path)
+    with serving(create_app(run=FinishedRun(tmp_path / "out"))) as base:
+        status, body = call(base + "/no/such/path")
+        assert status == 404 and "/no/such/path" in body["error"]
+        request = urllib.request.Request(base + "/health", method="DELETE")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 405 and "GET" in refused.value.headers["Allow"]
+        assert "DELETE /health" in json.loads(refused.value.read())["error"]
+        status, body = call(base + "/run/documents?offset=-1&limit=1")
+        assert status == 400 and "offset must be 0 or more" in body["error"]
+        assert call(base + "/run/documents?offset=1&limit=1")[1]["documents"][0]["id"] == PAGE.name
+
+
+def test_regression_the_bearer_scheme_in_any_case_and_a_token_beyond_ascii(index_app: Any) -> None:
+    """The scheme of `Authorization: bearer TOKEN` was refused in lower case (schemes are case-insensitive, RFC
+    9110); a token beyond ASCII never matched (the header was read as Latin-1, the token compared as UTF-8). Both
+    are accepted now; a wrong token, another scheme or no token still get 401."""
+    token = "clé-ß-令牌"
+    with serving(create_app(store=index_app, token=token)) as base:
+
+        def status(authorization: bytes | None) -> int:
+            request = urllib.request.Request(base + "/documents/none")
+            if authorization is not None:
+                request.add_header("Authorization", authorization)  # type: ignore[arg-type]  (bytes: sent as given)
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        utf8 = token.encode("utf-8")
+        for scheme in (b"Bearer", b"bearer", b"BEARER"):
+            assert status(scheme + b" " + utf8) == 404  # let in: no such document
+        for wrong in (None, b"Bearer " + utf8[:-1], b"Basic " + utf8, b"Bearer " + token.encode("latin-1", "replace")):
+            assert status(wrong) == 401, wrong
+
+
+def test_regression_an_id_repeated_in_one_request_is_named_as_index_add_names_it(index_app: Any) -> None:
+    """`POST /documents` with one new id twice stored the second over the first ("added 1, replaced 1") where
+    `reprints index add` keeps both, the second as ID#2; the service now names them as the command does (and says
+    so in `ids`); re-adding an id in a later request still replaces it."""
+    with serving(create_app(store=index_app)) as base:
+        docs = [{"id": "x", "text": "the first text of two"}, {"id": "x", "text": "the second text of two"}]
+        status, body = call(base + "/documents", "POST", docs)
+        assert status == 201 and body["ids"] == ["x", "x#2"] and body["added"] == 2, body
+        assert call(base + "/documents/x")[1]["text"] == "the first text of two"
+        assert call(base + "/documents/x%232")[1]["text"] == "the second text of two"
+        status, body = call(base + "/documents", "POST", {"id": "x", "text": "a later text"})
+        assert status == 201 and body["ids"] == ["x"] and body.get("replaced") == 1, body
 
 
 def _overwrite_inside(database: Path, blob: bytes, fill: bytes) -> None:

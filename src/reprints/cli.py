@@ -422,8 +422,12 @@ def _serve_app(
     from reprints.web.processes import serve as serve_processes
 
     processes = "" if workers == 1 else f" from {workers} processes"
-    click.echo(f"reprints: serving {what} on http://{host}:{port}/{processes} (Ctrl-C stops)", err=True)
-    serve_processes(factory, host=host, port=port, workers=workers)
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+    def listening(bound: int) -> None:  # said once the port is ours: a port taken is an error line instead
+        click.echo(f"reprints: serving {what} on http://{shown}:{bound}/{processes} (Ctrl-C stops)", err=True)
+
+    serve_processes(factory, host=host, port=port, workers=workers, listening=listening)
 
 
 def _local_hosts(host: str) -> frozenset[str] | None:

@@ -281,7 +281,13 @@ def _run(
         # run pay for it once; once cached, the thread ended long before.
         loading.join()
     summary = summarize(out, len(corpus), counts, relation_counts, numbers, timer, config, found, len(corpus.errors))
-    summary = replace(summary, resumed=resumed, inputs=[str(path.resolve()) for path in files])
+    summary = replace(
+        summary,
+        resumed=resumed,
+        inputs=[str(path.resolve()) for path in files],
+        read_batches=reading.batches,
+        read_checksums=reading.checksums,
+    )
     write_json(staging / "summary.json", summary.to_dict())
     return summary
 

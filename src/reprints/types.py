@@ -140,6 +140,10 @@ class Summary:
     unreadable: int = 0
     resumed: Mapping[str, Any] = field(default_factory=dict)
     inputs: Sequence[str] = ()  # the input files read, absolute (`reprints view` reads the texts back from them)
+    # The reading pass' batches of documents (number, first document, documents) and each one's checksum of ids and
+    # texts (`reprints.io.verify`): `reprints view` checks the texts it reads back against them.
+    read_batches: Sequence[Sequence[int]] = ()
+    read_checksums: Sequence[int] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as written to `summary.json`."""
@@ -155,6 +159,7 @@ class Summary:
             "timings_seconds": dict(self.timings),
             "workers": self.workers,
             "resumed": dict(self.resumed),
+            "read": {"batches": [list(batch) for batch in self.read_batches], "checksums": list(self.read_checksums)},
         }
 
 

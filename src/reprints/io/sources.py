@@ -122,7 +122,7 @@ def _warnings(record: Record) -> list[str]:
     text = record.text or ""
     out = []
     if not text.strip():
-        out.append(f"{record.where}: empty document (dropped as empty)")
+        out.append(f"{record.where}: empty document (no words: nothing to match; dedup drops it, an index keeps it)")
     if "\x00" in text:
         out.append(f"{record.where}: text holds {text.count(chr(0))} NUL characters (read as separators)")
     if not text.isascii() and SURROGATES.search(text):  # an ASCII text has none: skip the scan

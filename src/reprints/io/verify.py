@@ -63,7 +63,7 @@ def check_files(files: Sequence[Path], expected: Sequence[Sequence[Any]]) -> Non
     """Raise InputError naming the first input whose size or modification time changed."""
     for path, now, before in zip(files, file_states(files), expected, strict=True):
         if list(now) != list(before):
-            raise InputError(_changed(path, "its size or modification time differs from the first read"))
+            raise InputsChanged(path, "its size or modification time differs from the first read")
 
 
 def verified(
@@ -108,11 +108,11 @@ def batches_again(
     for number, first, count in batches:
         chunk = [item for _, item in zip(range(count), source, strict=False)]
         if len(chunk) < count:
-            raise InputError(_changed(None, "it now holds fewer documents than first read"))
+            raise InputsChanged(None, "it now holds fewer documents than first read")
         yield Batch(first, chunk, checksums[number], count)
     total = sum(count for _, _, count in batches)
     if next(source, None) is not None:
-        raise InputError(_changed(None, f"it now holds more than the {total:,} documents first read"))
+        raise InputsChanged(None, f"it now holds more than the {total:,} documents first read")
 
 
 def check_batch(documents: Sequence[Document], checksum: int) -> None:
@@ -125,7 +125,7 @@ def check_batch(documents: Sequence[Document], checksum: int) -> None:
     for doc in documents:
         running.add(doc)
     if documents and running.value() != checksum:
-        raise InputError(_changed(None, f"documents {documents[0].index:,} to {documents[-1].index:,} differ"))
+        raise InputsChanged(None, f"documents {documents[0].index:,} to {documents[-1].index:,} differ")
 
 
 def check_count(first: int, expected: int, found: int) -> None:
@@ -136,11 +136,16 @@ def check_count(first: int, expected: int, found: int) -> None:
     """
     if found != expected:
         how = f"the batch of documents from {first:,} on now holds {found:,} of them where {expected:,} were first read"
-        raise InputError(_changed(None, how))
+        raise InputsChanged(None, how)
 
 
-def _changed(path: Path | None, how: str) -> str:
-    what = f"input {path}" if path is not None else "an input"
-    return (
-        f"{what} changed while reprints was running ({how}); nothing was published: run again on inputs that stay put"
-    )
+class InputsChanged(InputError):
+    """The inputs read again differ from what the first pass read (`how`: the difference found)."""
+
+    def __init__(self, path: Path | None, how: str) -> None:
+        what = f"input {path}" if path is not None else "an input"
+        super().__init__(
+            f"{what} changed while reprints was running ({how}); nothing was published: run again on inputs that "
+            "stay put"
+        )
+        self.how = how

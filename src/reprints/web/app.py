@@ -17,11 +17,13 @@ import logging
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -33,6 +35,7 @@ from reprints.errors import IndexDamaged, ReprintsError
 from reprints.index.build import add_documents, remove_documents
 from reprints.index.query import Match, pair, query
 from reprints.index.store import Store
+from reprints.io.sources import Names
 from reprints.types import Document
 from reprints.web.run import FinishedRun
 
@@ -58,6 +61,14 @@ def _hostname(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def _authorized(headers: list[tuple[bytes, bytes]], token: str) -> bool:
+    """Whether the request carries the bearer token: the scheme in any case (RFC 9110), the token compared as
+    bytes in constant time (a token beyond ASCII is sent as its UTF-8 bytes)."""
+    given = next((value for key, value in headers if key.lower() == b"authorization"), b"")
+    scheme, _, credentials = given.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token.encode("utf-8"))
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -79,12 +90,9 @@ class Guard:
             await error(403, "unexpected Host header for a server on this machine")(scope, receive, send)
             return
         public = path in PAGES or path.startswith("/static/") or path == "/health"
-        if self.token is not None and not public:
-            given = headers.get("authorization", "")
-            expected = f"Bearer {self.token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")(scope, receive, send)
-                return
+        if self.token is not None and not public and not _authorized(scope["headers"], self.token):
+            await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")(scope, receive, send)
+            return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await error(413, f"request body over {self.max_body:,} bytes")(scope, receive, send)
@@ -118,6 +126,14 @@ async def _json(request: Request) -> Any:
         raise HTTPError(400, f"the body is not JSON: {exc}") from None
     except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting past Python's stack
         raise HTTPError(400, f"the body cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _documents(body: Any) -> list[Document]:
+    """The documents of a `POST /documents` body (one object or a list), a repeated id renamed `ID#2`, `ID#3`...
+    as `reprints index add` names them (re-adding an id in a later request replaces that document)."""
+    names = Names("skip", report=False)
+    documents = [_document(row, position) for position, row in enumerate(body if isinstance(body, list) else [body])]
+    return [replace(doc, id=names.name(doc.id, f"document {doc.index}")) for doc in documents]
 
 
 def _document(row: Any, position: int) -> Document:
@@ -192,9 +208,7 @@ def create_app(
 
     async def post_documents(request: Request) -> Response:
         index = _need(store)
-        body = await _json(request)
-        rows = body if isinstance(body, list) else [body]
-        documents = [_document(row, position) for position, row in enumerate(rows)]
+        documents = _documents(await _json(request))
 
         def add() -> dict[str, int]:
             with writing:  # one request, one batch: one transaction (all stored, or none)
@@ -278,6 +292,8 @@ def create_app(
             limit = int(request.query_params.get("limit", "100"))
         except ValueError:
             raise HTTPError(400, "offset and limit must be integers") from None
+        if offset < 0:
+            raise HTTPError(400, f"offset must be 0 or more (got {offset})")
         return JSONResponse(finished.decisions(offset, min(max(limit, 1), 1000)))
 
     async def openapi(request: Request) -> Response:
@@ -311,7 +327,15 @@ def create_app(
         *(Route(path, page("view.html" if run is not None and path == "/" else name)) for path, name in PAGES.items()),
     ]
     guard = Middleware(Guard, token=token, max_body=max_body, hosts=hosts)
-    return Starlette(routes=routes, middleware=[guard])
+    return Starlette(routes=routes, middleware=[guard], exception_handlers={HTTPException: _routing_error})
+
+
+async def _routing_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such path, a method the path does not take) as JSON errors like the others."""
+    assert isinstance(exc, HTTPException)
+    response = error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _pair_row(match: Match | None) -> dict[str, Any] | None:
@@ -358,7 +382,10 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/documents": {
             "post": {
-                "summary": "Add one document {id, text, ...fields} or a list of them (a stored id is replaced)",
+                "summary": (
+                    "Add one document {id, text, ...fields} or a list of them (a stored id is replaced; an id "
+                    "repeated in the request is named ID#2, ID#3...)"
+                ),
                 "responses": {"201": {"description": "stored durably"}, "400": _ERROR, "413": _ERROR},
             }
         },

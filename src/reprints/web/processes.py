@@ -29,14 +29,25 @@ QUICK = 2.0  # seconds
 WATCH_SECONDS = 0.5  # how often a server process checks that its supervisor is still there
 
 
-def serve(factory: Callable[[], Any], *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
-    """Serve the ASGI application `factory()` makes on `host:port` with uvicorn, from `workers` processes."""
+def serve(
+    factory: Callable[[], Any],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "warning",
+    listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the ASGI application `factory()` makes on `host:port` with uvicorn, from `workers` processes;
+    `listening` is told the port once the socket listens (the one the system chose for port 0)."""
 
     if workers < 1:
         raise ReprintsError(f"--workers must be at least 1 (got {workers})")
     if workers > 1 and not hasattr(os, "fork"):
         raise ReprintsError("serving from several processes needs fork (POSIX); use --workers 1 here")
     listener = _listening_socket(host, port)  # a port taken or out of range is one error line, either way
+    if listening is not None:
+        listening(int(listener.getsockname()[1]))
     if workers == 1:
         _serve_on(factory, listener, log_level)
         return

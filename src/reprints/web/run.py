@@ -1,7 +1,9 @@
 """A finished `dedup` run, read back for `reprints view`: decisions, clusters, pairs, and the original texts.
 
-The texts come from the run's inputs (listed in `summary.json`, or given again), read as `dedup` read them and
-held in memory while the viewer runs: `reprints view` is for looking at a run, not for serving a whole crawl.
+The texts come from the run's inputs (listed in `summary.json`, or given again), read as `dedup` read them, checked
+against the checksums of the run's reading pass (`summary.json`'s `read`: inputs changed since the run are refused,
+as the outputs' offsets would point into other texts) and held in memory while the viewer runs: `reprints view` is
+for looking at a run, not for serving a whole crawl.
 Parquet outputs are read with PyArrow.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 from reprints.config import Config
 from reprints.errors import InputError
 from reprints.io import expand_inputs, iter_documents
+from reprints.io.verify import InputsChanged, verified
 
 
 def _rows(out: Path, name: str) -> Iterator[dict[str, Any]]:
@@ -58,9 +61,19 @@ class FinishedRun:
         files = expand_inputs(sources, "skip", exclude=(self.out,))
         self.texts: dict[str, str] = {}
         self.ids: list[str] = []
-        for doc in iter_documents(files, config.read, report=False):
-            self.ids.append(doc.id)
-            self.texts[doc.id] = doc.text
+        documents = iter_documents(files, config.read, report=False)
+        read = self.summary.get("read") or {}
+        if read.get("batches"):  # (a run of an earlier reprints did not record them)
+            documents = verified(documents, [tuple(batch) for batch in read["batches"]], read["checksums"])
+        try:
+            for doc in documents:
+                self.ids.append(doc.id)
+                self.texts[doc.id] = doc.text
+        except InputsChanged as exc:
+            raise InputError(
+                f"the inputs are not what the run in {self.out} read ({exc.how}): its offsets would point into other "
+                "texts; give the inputs it read (reprints view OUT INPUT...), or run dedup again"
+            ) from None
         self.documents = {row["id"]: _as_json_row(row) for row in _rows(self.out, "documents")}
         self.clusters = list(_rows(self.out, "clusters"))
         self.pairs: dict[tuple[str, str], dict[str, Any]] = {}
