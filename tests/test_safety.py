@@ -478,3 +478,23 @@ def test_regression_a_work_dir_overlapping_out_is_refused_before_anything_is_mad
     result = run_cli("dedup", "-q", source, "--out", tmp_path / "out", "--work-dir", tmp_path / work, check=False)
     assert result.returncode == 1 and why in one_error_line(result.stderr)
     assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["docs.jsonl"]
+
+
+def test_regression_every_error_class_survives_the_trip_from_a_worker() -> None:
+    """An error raised in a worker process reaches the main process pickled. `InputsChanged` (an input changed
+    under the run, with the difference kept apart for `reprints view`) took two arguments but pickled one, so its
+    unpickling failed and the run said "a worker process died" instead of naming the change. Every error class
+    reprints raises must come back equal in kind and message."""
+    import pickle
+
+    from reprints import errors
+    from reprints.io.verify import InputsChanged
+
+    made: list[Exception] = [InputsChanged(Path("docs.jsonl"), "documents 0 to 9 differ"), InputsChanged(None, "x")]
+    made += [
+        kind("a message") for kind in vars(errors).values() if isinstance(kind, type) and issubclass(kind, Exception)
+    ]
+    for error in made:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+    assert pickle.loads(pickle.dumps(made[0])).how == "documents 0 to 9 differ"

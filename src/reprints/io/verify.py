@@ -148,4 +148,7 @@ class InputsChanged(InputError):
             f"{what} changed while reprints was running ({how}); nothing was published: run again on inputs that "
             "stay put"
         )
-        self.how = how
+        self.path, self.how = path, how
+
+    def __reduce__(self) -> tuple[type[InputsChanged], tuple[Path | None, str]]:
+        return InputsChanged, (self.path, self.how)  # raised in a worker, unpickled in the main process
