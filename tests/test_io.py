@@ -420,3 +420,13 @@ def test_regression_json_nested_too_deep_or_an_integer_too_long_is_one_unreadabl
     assert "RecursionError" in documents["docs.jsonl:3"]["reason"]
     added = run_cli("index", "add", "--index", tmp_path / "index", source, check=False)
     assert added.returncode == 0 and "2 added, 0 replaced, 2 unreadable" in added.stderr
+
+
+def test_regression_a_json_line_with_a_control_character_is_reported_in_plain_words(tmp_path: Path) -> None:
+    """Python's message for a raw control character in a string ends in 'at', and the reason read 'Invalid control
+    character at at column 25'."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"id": "a", "text": "one\ttwo"}\n{"id": "b", "text": "fine"}\n', encoding="utf-8")
+    docs = list(iter_documents([source], ReadConfig(), report=False))
+    assert [doc.id for doc in docs][1] == "b" and docs[0].error is not None
+    assert "(Invalid control character at column 25)" in docs[0].error, docs[0].error

@@ -408,6 +408,18 @@ def index_stats(folder: Path) -> None:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _checked_token(ctx: click.Context, param: click.Parameter, token: str | None) -> str | None:
+    """A token the pages and any HTTP client can send as it is: printable ASCII without spaces (browsers send
+    header values as Latin-1 bytes, and cannot send other characters at all; a space or an empty token could
+    never be matched as given)."""
+    if token is not None and not (token and all("!" <= char <= "~" for char in token)):
+        raise click.BadParameter(
+            f"{token!r} is not a token every client can send: use printable ASCII characters without spaces "
+            "(e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
+    return token
+
+
 def _serve_app(
     factory: Callable[[], Any], host: str, port: int, token: str | None, what: str, workers: int = 1
 ) -> None:
@@ -449,7 +461,12 @@ def _web_app(**kwargs: Any) -> Any:
 @click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help="Index folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
+@click.option(
+    "--token",
+    default=None,
+    callback=_checked_token,
+    help="Bearer token every API request must carry (required off localhost): printable ASCII, no spaces.",
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -484,7 +501,12 @@ def serve(folder: Path, host: str, port: int, token: str | None, workers: int, m
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--token", default=None, help="Bearer token every API request must carry (required off localhost).")
+@click.option(
+    "--token",
+    default=None,
+    callback=_checked_token,
+    help="Bearer token every API request must carry (required off localhost): printable ASCII, no spaces.",
+)
 def view(out_dir: Path, inputs: tuple[Path, ...], host: str, port: int, token: str | None) -> None:
     """Show a finished run in the browser: clusters, decisions with their reasons and removed spans, any pair
     side by side. The texts are read from the run's inputs (as summary.json lists them, or INPUTS)."""

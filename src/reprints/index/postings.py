@@ -174,10 +174,13 @@ class Postings:
     def runs(self, db: sqlite3.Connection, kind: str) -> list[Run]:
         """The runs of `kind` the connection's transaction sees, oldest first (read from the database only where
         this process has not read them yet)."""
-        listed = [
-            (int(run_id), bytes(digest))
-            for run_id, digest in db.execute("SELECT id, digest FROM runs WHERE kind = ? ORDER BY id", (kind,))
-        ]
+        rows = db.execute("SELECT id, kind, digest FROM runs ORDER BY id").fetchall()
+        strange = sorted({str(of) for _, of, _ in rows} - set(KINDS))
+        if strange:  # a damaged kind would drop its run from every lookup, silently
+            raise IndexDamaged(
+                f"the index has runs of kind {strange[0]!r}, which it never writes: the index is damaged"
+            )
+        listed = [(int(run_id), bytes(digest)) for run_id, of, digest in rows if of == kind]
         return self._read(db, kind, listed, forget=True)
 
     def _read(self, db: sqlite3.Connection, kind: str, names: list[tuple[int, bytes]], *, forget: bool) -> list[Run]:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from reprints.config import Config
-from reprints.errors import ConfigError, InputError
+from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 from reprints.index.packing import pack_tokens, seal, unpack_fixed, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
@@ -255,16 +255,32 @@ class Store:
                     db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
                     db.execute("INSERT INTO meta VALUES ('parameters', ?)", (json.dumps(given, sort_keys=True),))
                     return given
-        if int(rows.get("format", "0")) in UPGRADABLE:
-            self._upgrade(Config.from_options(**json.loads(rows["parameters"])).fingerprint.seed)
-            rows["format"] = str(FORMAT)
-        if int(rows.get("format", "0")) != FORMAT:
+        made_as, stored = self._meta(rows)
+        if made_as in UPGRADABLE:
+            self._upgrade(Config.from_options(**stored).fingerprint.seed)
+            made_as = FORMAT
+        if made_as != FORMAT:
             raise InputError(
-                f"{self.folder} holds an index of format {rows.get('format')}; this reprints reads format {FORMAT}: "
+                f"{self.folder} holds an index of format {made_as}; this reprints reads format {FORMAT}: "
                 "rebuild it with `reprints index add` into a new folder"
             )
-        stored: dict[str, Any] = json.loads(rows["parameters"])
         return stored
+
+    def _meta(self, rows: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The index's format and parameters as its `meta` table holds them, refused as damaged unless they read
+        as a format number and parameters reprints takes."""
+        try:
+            made_as = int(rows.get("format", "0"))
+            stored = json.loads(rows["parameters"])
+            if not isinstance(stored, dict):
+                raise TypeError("not an object")
+            Config.from_options(**stored)
+        except (KeyError, ValueError, TypeError, RecursionError) as exc:
+            raise IndexDamaged(
+                f"{self.folder}'s format and parameters cannot be read ({type(exc).__name__}: {exc}): the index is "
+                "damaged"
+            ) from None
+        return made_as, stored
 
     def _upgrade(self, seed: int) -> None:
         """Upgrade an index of an older format (`UPGRADABLE`) in place, in one transaction. The format is read

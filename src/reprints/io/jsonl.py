@@ -119,7 +119,7 @@ def _parse(raw: bytes, where: str, fallback_id: str, fields: Fields) -> Record:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
-        return unreadable(where, f"not JSON ({exc.msg} at column {exc.colno})", fallback_id)
+        return unreadable(where, f"not JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})", fallback_id)
     except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting past Python's stack
         return unreadable(where, f"JSON that cannot be read ({type(exc).__name__}: {exc})", fallback_id)
     if not isinstance(row, dict):

@@ -241,6 +241,9 @@ def create_app(
             raise HTTPError(404, f"no document {doc_id!r} in the index")
         return JSONResponse({"removed": doc_id})
 
+    async def one_document(request: Request) -> Response:  # one route, so that a 405 allows both methods
+        return await (delete_document if request.method == "DELETE" else get_document)(request)
+
     async def post_query(request: Request) -> Response:
         index = _need(store)
         body = await _json(request)
@@ -316,8 +319,7 @@ def create_app(
     routes = [
         Route("/health", _handled(health)),
         Route("/documents", _handled(post_documents), methods=["POST"]),
-        Route("/documents/{doc_id:path}", _handled(get_document), methods=["GET"]),
-        Route("/documents/{doc_id:path}", _handled(delete_document), methods=["DELETE"]),
+        Route("/documents/{doc_id:path}", _handled(one_document), methods=["GET", "DELETE"]),
         Route("/query", _handled(post_query), methods=["POST"]),
         Route("/compare", _handled(compare)),
         Route("/run", _handled(run_overview)),
