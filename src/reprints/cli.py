@@ -420,6 +420,26 @@ def _checked_token(ctx: click.Context, param: click.Parameter, token: str | None
     return token
 
 
+def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--host`, `--port` and `--token`, as `serve` and `view` take them."""
+    for option in reversed(
+        [
+            click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on."),
+            click.option(
+                "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on."
+            ),
+            click.option(
+                "--token",
+                default=None,
+                callback=_checked_token,
+                help="Bearer token every API request must carry (required off localhost): printable ASCII, no spaces.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 def _serve_app(
     factory: Callable[[], Any], host: str, port: int, token: str | None, what: str, workers: int = 1
 ) -> None:
@@ -459,14 +479,7 @@ def _web_app(**kwargs: Any) -> Any:
 
 @cli.command()
 @click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help="Index folder.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option(
-    "--token",
-    default=None,
-    callback=_checked_token,
-    help="Bearer token every API request must carry (required off localhost): printable ASCII, no spaces.",
-)
+@_server_options
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -499,14 +512,7 @@ def serve(folder: Path, host: str, port: int, token: str | None, workers: int, m
 @cli.command()
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option(
-    "--token",
-    default=None,
-    callback=_checked_token,
-    help="Bearer token every API request must carry (required off localhost): printable ASCII, no spaces.",
-)
+@_server_options
 def view(out_dir: Path, inputs: tuple[Path, ...], host: str, port: int, token: str | None) -> None:
     """Show a finished run in the browser: clusters, decisions with their reasons and removed spans, any pair
     side by side. The texts are read from the run's inputs (as summary.json lists them, or INPUTS)."""
