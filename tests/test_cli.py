@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import GOLDEN, SEED_A, SEED_B, SEEDS, WIRECOPY, run_cli
+from conftest import GOLDEN, ROOT, SEED_A, SEED_B, SEEDS, WIRECOPY, run_cli
 
 UPDATE = os.environ.get("REPRINTS_UPDATE_GOLDEN") == "1"
 
@@ -210,3 +210,25 @@ def test_regression_the_unreadable_warning_names_the_file_written(tmp_path: Path
     named = f"{tmp_path / 'out'}/documents.{output_format} with reason 'unreadable: ...'"
     assert "1 documents could not be read" in result.stderr and named in result.stderr
     assert (tmp_path / "out" / f"documents.{output_format}").exists()
+
+
+def test_regression_a_group_without_a_command_prints_its_help() -> None:
+    """`reprints index` (or `reprints`) without a command printed the group's whole help as a many-line
+    'reprints: error: Usage: ...' on stderr, exit 2. It prints the help `--help` prints, exit 0."""
+    for group in ([], ["index"]):
+        result = run_cli(*group, check=False)
+        helped = run_cli(*group, "--help")
+        assert result.returncode == 0 and "error" not in result.stderr, result.stderr
+        assert result.stdout == helped.stdout and "Commands:" in result.stdout
+
+
+def test_regression_an_order_by_field_no_document_has_is_a_warning(tmp_path: Path) -> None:
+    """`dedup --order-by FIELD` with a field no document has (a typo) ranked every document in input order and
+    said nothing. It warns, naming the field; a field some documents have does not warn."""
+    rows = [json.loads(line) for line in (ROOT / "examples" / "news" / "docs.jsonl").read_text().splitlines()][:20]
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(row | {"rank": n} if n % 2 else row) + "\n" for n, row in enumerate(rows)))
+    missing = run_cli("dedup", "-q", source, "--out", tmp_path / "a", "--order-by", "rnak")
+    assert "--order-by rnak: no document has this field" in missing.stderr, missing.stderr
+    present = run_cli("dedup", "-q", source, "--out", tmp_path / "b", "--order-by", "rank")
+    assert "warning" not in present.stderr, present.stderr

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import reprints
 from conftest import WIRECOPY, fixed_widths, requires_shared, run_cli
 from reprints.config import Config
-from reprints.errors import ConfigError, InputError
+from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import tokenize_batch
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, anchors_of, remove_documents
@@ -418,6 +418,14 @@ def _as_fixed_widths(folder: Path, marked: Callable[[int], bool] = lambda num: T
             db.execute("UPDATE tokens SET arrays = ? WHERE num = ?", (fixed, num))
 
 
+def _as_format(db: sqlite3.Connection, made_as: int) -> None:
+    """An index as a format before 7 left it: no seal of its rows or of its format and parameters (format 6 on,
+    packed tokens sealed: `test_an_index_of_format_5_is_sealed_and_answers_the_same` takes those away)."""
+    db.execute(f"UPDATE documents SET line_tokens = substr(line_tokens, 1, length(line_tokens) - {SEAL})")
+    db.execute("DELETE FROM meta WHERE key = 'seal'")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(made_as),))
+
+
 def _token_bytes(folder: Path) -> int:
     with sqlite3.connect(folder / "index.sqlite") as db:
         return int(db.execute("SELECT sum(length(arrays)) FROM tokens").fetchone()[0])
@@ -430,7 +438,7 @@ def test_an_index_of_format_4_is_upgraded_and_answers_the_same(tmp_path: Path) -
     before, counts, packed = answers(), stats(folder), _token_bytes(folder)
     _as_fixed_widths(folder)
     with sqlite3.connect(folder / "index.sqlite") as db:
-        db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
+        _as_format(db, 4)
     assert _token_bytes(folder) > 1.4 * packed
     with mock.patch("reprints.index.store.REPACK_ROWS", 7):  # packed again in many pieces
         assert answers() == before
@@ -448,7 +456,7 @@ def test_an_index_of_format_5_is_sealed_and_answers_the_same(tmp_path: Path) -> 
     before, counts, sealed = answers(), stats(folder), _token_bytes(folder)
     with sqlite3.connect(folder / "index.sqlite") as db:
         db.execute(f"UPDATE tokens SET arrays = substr(arrays, 1, length(arrays) - {SEAL})")
-        db.execute("UPDATE meta SET value = '5' WHERE key = 'format'")
+        _as_format(db, 5)
         documents = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
     assert _token_bytes(folder) == sealed - SEAL * documents
     with mock.patch("reprints.index.store.REPACK_ROWS", 7):  # sealed in many pieces
@@ -460,6 +468,36 @@ def test_an_index_of_format_5_is_sealed_and_answers_the_same(tmp_path: Path) -> 
     _learns_on(folder, docs)
 
 
+def test_an_index_of_format_6_has_its_rows_sealed_and_answers_the_same(tmp_path: Path) -> None:
+    """An index whose documents' rows and parameters have no seal (format 6) opens, each row is sealed (in many
+    pieces) and its format and parameters, and it answers the same and learns on as before; a row damaged
+    afterwards is refused."""
+    docs, folder, answers = _news_index(tmp_path)
+    before, counts = answers(), stats(folder)
+
+    def rows() -> list[Any]:
+        with sqlite3.connect(folder / "index.sqlite") as db:
+            return db.execute("SELECT line_tokens FROM documents ORDER BY num").fetchall()
+
+    def meta() -> dict[str, str]:
+        with sqlite3.connect(folder / "index.sqlite") as db:
+            return dict(db.execute("SELECT key, value FROM meta").fetchall())
+
+    sealed, sealed_meta = rows(), meta()
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        _as_format(db, 6)
+    assert all(len(a[0]) == len(b[0]) - SEAL for a, b in zip(rows(), sealed, strict=True))
+    with mock.patch("reprints.index.store.REPACK_ROWS", 7):
+        assert answers() == before
+    assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
+    assert rows() == sealed and meta() == sealed_meta
+    _learns_on(folder, docs)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        db.execute(f"UPDATE documents SET tokens = tokens + 1 WHERE id = '{docs[0]['id']}'")
+    with pytest.raises(IndexDamaged, match="damaged"):
+        answers()
+
+
 def test_regression_an_upgrade_another_process_has_done_meanwhile_is_not_done_again(tmp_path: Path) -> None:
     """Two processes opening an index of an older format at once both read its format before either upgrades it;
     the second, its turn to write come, finds it upgraded and leaves it (packing tokens twice read packed ones as
@@ -468,7 +506,7 @@ def test_regression_an_upgrade_another_process_has_done_meanwhile_is_not_done_ag
     before, packed = answers(), _token_bytes(folder)
     _as_fixed_widths(folder)
     with sqlite3.connect(folder / "index.sqlite") as db:
-        db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
+        _as_format(db, 4)
     with open_index(folder) as first:  # upgrades it
         first._upgrade(first.config.fingerprint.seed)  # as the other process would, having read format 4 before
     assert _token_bytes(folder) == packed
@@ -482,7 +520,7 @@ def test_an_index_of_format_1_is_upgraded_and_answers_the_same(tmp_path: Path) -
     before = answers()
     with sqlite3.connect(folder / "index.sqlite") as db:  # as format 1 left it
         db.execute("DROP TABLE tokens")
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
+        _as_format(db, 1)
     assert answers() == before
     with sqlite3.connect(folder / "index.sqlite") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
@@ -510,7 +548,7 @@ def test_an_index_of_format_3_is_upgraded_and_answers_the_same(tmp_path: Path) -
             )
             db.executemany(f"INSERT INTO {kind} VALUES (?, ?)", rows[kind])
         db.execute("DROP TABLE runs")
-        db.execute("UPDATE meta SET value = '3' WHERE key = 'format'")
+        _as_format(db, 3)
     assert answers() == before
     assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
     with sqlite3.connect(folder / "index.sqlite") as db:
@@ -545,7 +583,7 @@ def test_an_index_of_format_2_is_upgraded_and_answers_the_same(tmp_path: Path) -
     assert before[-2] == [None] * 30 and before[-1] is not None  # the menus are template: they link nothing
     _as_fixed_widths(folder, marked=lambda num: num % 3 == 0)  # as format 2 left it, but for every third document
     with sqlite3.connect(folder / "index.sqlite") as db:
-        db.execute("UPDATE meta SET value = '2' WHERE key = 'format'")
+        _as_format(db, 2)
     assert answers() == before
     with sqlite3.connect(folder / "index.sqlite") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)

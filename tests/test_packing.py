@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from conftest import fixed_widths
 from reprints.errors import IndexDamaged
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.index.packing import SEAL, pack_tokens, seal, unpack_fixed, unpack_tokens
+from reprints.index.packing import SEAL, pack_tokens, row_unsealed, seal, seal_row, unpack_fixed, unpack_tokens
 from reprints.normalize.template import template_mask
 
 NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
@@ -180,6 +181,32 @@ def test_regression_any_byte_of_a_stored_document_damaged_is_refused(data: st.Da
     damaged = [tuple(row) if d == doc else stored[d] for d in range(3)]
     with pytest.raises(IndexDamaged, match="damaged"):
         unpack_tokens(damaged)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_change_to_a_sealed_row_is_refused(data: st.DataObject) -> None:
+    """A document's row as sealed (`seal_row`) gives back its tokens per line unchanged; any byte changed in what
+    its seal covers (site, exact-text hash, token count, line hashes, tokens per line, sketch, the seal itself)
+    or the sealed bytes cut short is refused as damaged."""
+    batch = tokenize_batch(TEXTS[:1], SEED)
+    line_tokens = (batch.line_token_end - batch.line_token_start).astype(np.int64).tobytes()
+    hashes, sketch = batch.line_hashes.astype(np.uint64).tobytes(), batch.doc_sketches[0].astype(np.uint64).tobytes()
+    site = data.draw(st.integers(0, 1 << 40))
+    row: list[Any] = [site, int(batch.doc_hashes.view(np.int64)[0]), int(batch.token_counts[0]), hashes]
+    row += [seal_row(*row, line_tokens, sketch), sketch]
+    assert row_unsealed(*row) == line_tokens
+    field = data.draw(st.integers(0, 5))
+    if field < 3:
+        row[field] += data.draw(st.sampled_from([-1, 1, 1 << 20]))
+    elif data.draw(st.booleans()) and field == 4:
+        row[field] = row[field][: data.draw(st.integers(0, len(row[field]) - 1))]
+    else:
+        blob = bytearray(row[field])
+        blob[data.draw(st.integers(0, len(blob) - 1))] ^= data.draw(st.integers(1, 255))
+        row[field] = bytes(blob)
+    with pytest.raises(IndexDamaged, match="damaged"):
+        row_unsealed(*row)
 
 
 def test_regression_a_damaged_difference_past_32_bits_is_refused() -> None:

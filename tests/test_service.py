@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -267,7 +268,8 @@ def test_regression_view_refuses_inputs_changed_since_the_run(tmp_path: Path) ->
             timeout=120,
         )
         assert result.returncode == 1 and "Traceback" not in result.stderr, (change, result.stderr)
-        assert result.stderr.startswith("reprints: error: the inputs are not what the run in"), result.stderr
+        refusal = "given in another order" if change == "reordered" else "not what the run in"
+        assert result.stderr.startswith(f"reprints: error: the inputs are {refusal}"), result.stderr
         shutil.rmtree(seeds)
 
 
@@ -585,6 +587,29 @@ def test_regression_errors_of_routing_and_paging_are_json(tmp_path: Path) -> Non
         assert call(base + "/run/documents?offset=1&limit=1")[1]["documents"][0]["id"] == PAGE.name
 
 
+@pytest.mark.parametrize("output", ["jsonl", "parquet"])
+def test_regression_view_of_ids_with_an_unpaired_surrogate(tmp_path: Path, output: str) -> None:
+    """An id holding an unpaired surrogate (JSON's "\\ud800", which dedup takes) broke `reprints view`: with JSON
+    Lines outputs a page of decisions holding it answered 500 (UnicodeEncodeError), with Parquet outputs (ids
+    written with U+FFFD) its row was missing and the next page repeated one. Every id and text is now read as the
+    outputs write them (U+FFFD, one character for one): each page holds its rows, the document opens."""
+    rows = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines()][:6]
+    rows[1]["id"] += "\ud800"
+    rows[2]["text"] = "\udc80" + rows[2]["text"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    run_cli("dedup", "-q", source, "--format", output, "--out", tmp_path / "out")
+    wanted = [row["id"].replace("\ud800", "\ufffd") for row in rows]
+    with serving(create_app(run=FinishedRun(tmp_path / "out"))) as base:
+        pages = [call(base + f"/run/documents?offset={offset}&limit=3") for offset in (0, 3)]
+        assert [status for status, _ in pages] == [200, 200]
+        assert [row["id"] for _, page in pages for row in page["documents"]] == wanted
+        status, body = call(base + "/documents/" + urllib.parse.quote(wanted[1]))
+        assert status == 200 and body["text"] == rows[1]["text"] and body["decision"]["id"] == wanted[1]
+        status, body = call(base + "/documents/" + urllib.parse.quote(wanted[2]))
+        assert status == 200 and body["text"] == "\ufffd" + rows[2]["text"][1:]
+
+
 def test_regression_the_bearer_scheme_in_any_case_and_only_tokens_every_client_can_send(
     index_app: Any, tmp_path: Path
 ) -> None:
@@ -692,6 +717,43 @@ def test_regression_a_damaged_stored_document_or_run_is_an_error_not_wrong_spans
     assert result.returncode == 1 and "run" in result.stderr and "damaged" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("damage", "removed"),
+    [
+        ("UPDATE documents SET line_tokens = x'0100000000000000' WHERE id = 'd000001'", "d000000"),
+        ("UPDATE documents SET site = 1 WHERE num % 2 = 0", "d000001"),
+        (
+            "UPDATE meta SET value = replace(value, '\"min_passage\": 30', '\"min_passage\": 80') "
+            "WHERE key = 'parameters'",
+            "d000000",
+        ),
+    ],
+    ids=["line_tokens", "site", "parameters"],
+)
+def test_regression_damage_to_what_boilerplate_learning_reads_is_an_error_line(
+    tmp_path: Path, damage: str, removed: str
+) -> None:
+    """A stored document's tokens per line and site were under no seal (boilerplate learning reads them, not the
+    sealed packed tokens): tokens per line cut short made `index remove` of another document sharing a line with
+    it stop with a numba IndexError traceback; a changed site silently changed a query's coverages; a parameter
+    changed to another value reprints takes (min_passage 30 to 80) went unseen. Each is one 'damaged' error line
+    now (index format 7: each document's row sealed, and the format and parameters)."""
+    texts = {row["id"]: row["text"] for row in map(json.loads, NEWS.read_text(encoding="utf-8").splitlines())}
+    query = tmp_path / "query.txt"
+    query.write_text(texts["d000001"], encoding="utf-8")
+    index = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", index, NEWS)
+    with contextlib.closing(sqlite3.connect(index / "index.sqlite")) as db:
+        before = list(db.iterdump())
+        db.execute(damage)
+        db.commit()
+        assert list(db.iterdump()) != before
+    for command in (["query", query], ["remove", removed]):
+        result = run_cli("index", command[0], "--index", index, command[1], check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("reprints: error:") and "damaged" in result.stderr, result.stderr
+
+
 def test_regression_a_damaged_run_kind_or_meta_row_is_an_error_line(tmp_path: Path) -> None:
     """One bit flipped in a run's kind ('anchors' read 'anchorr') dropped the run from every lookup: queries
     silently missed matches and `index stats` counted no anchors. A damaged format or parameters row in `meta`
@@ -712,3 +774,49 @@ def test_regression_a_damaged_run_kind_or_meta_row_is_an_error_line(tmp_path: Pa
             result = run_cli("index", command[0], "--index", index, *command[1:], check=False)
             assert result.returncode == 1 and "Traceback" not in result.stderr, (column, result.stderr)
             assert result.stderr.startswith("reprints: error:") and "damaged" in result.stderr, result.stderr
+
+
+def test_regression_paths_a_command_cannot_take_are_named_plainly(tmp_path: Path) -> None:
+    """`index add --index FILE` (a file where the index's folder goes) said 'File exists: FILE'; `view OUT PATH`
+    with a PATH the user gave that does not exist said the run's input 'is gone'. Each names what is wrong."""
+    not_a_folder = tmp_path / "index"
+    not_a_folder.write_text("notes", encoding="utf-8")
+    for command in (["add", ARTICLE], ["query", ARTICLE], ["stats"]):
+        result = run_cli("index", command[0], "--index", not_a_folder, *command[1:], check=False)
+        assert result.returncode == 1 and "is a file; an index is a folder" in result.stderr, result.stderr
+    assert not_a_folder.read_text(encoding="utf-8") == "notes"
+    out = seed_run(tmp_path)
+    result = run_cli("view", out, tmp_path / "nonexistent", check=False)
+    assert result.returncode == 1 and "gone" not in result.stderr, result.stderr
+    assert f"input {tmp_path / 'nonexistent'} does not exist" in result.stderr, result.stderr
+
+
+def test_regression_view_of_inputs_in_another_order_names_the_order(tmp_path: Path) -> None:
+    """The run's input files given to `view` in another order were refused as 'documents 0 to 1 differ', which
+    reads as damage. The refusal names the order the run read them in."""
+    files = []
+    for path in (ARTICLE, PAGE):
+        files.append(tmp_path / path.name)
+        files[-1].write_bytes(path.read_bytes())
+    run_cli("dedup", "-q", *files, "--out", tmp_path / "out")
+    result = run_cli("view", tmp_path / "out", *reversed(files), check=False)
+    assert result.returncode == 1 and "another order" in result.stderr, result.stderr
+    assert f"give them in its order: {ARTICLE.name} {PAGE.name}" in result.stderr, result.stderr
+
+
+def test_regression_index_query_of_a_file_of_records_queries_each_record(tmp_path: Path) -> None:
+    """`index query --index DIR docs.jsonl` took the whole JSON Lines file as one raw text (its JSON syntax
+    included) and said nothing. Each record of a JSON Lines file is a query document now, named by its id, as
+    `index add` reads it; a record that cannot be read is a warning."""
+    index = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", index, NEWS)
+    lines = NEWS.read_text(encoding="utf-8").splitlines()[:3]
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("\n".join([*lines, '{"id": "broken", "text": 5}']) + "\n", encoding="utf-8")
+    result = run_cli("index", "query", "--index", index, "--json", queries, ARTICLE)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    ids = [json.loads(line)["id"] for line in lines]
+    assert [answer["query"] for answer in answers] == [*ids, ARTICLE.name]
+    for doc_id, answer in zip(ids, answers, strict=False):
+        assert answer["matches"][0]["id"] == doc_id and answer["matches"][0]["relation"] == "exact", answer
+    assert "q.jsonl:4" in result.stderr and "not a string" in result.stderr, result.stderr

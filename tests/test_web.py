@@ -202,6 +202,22 @@ def warcs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Warc]:
     return layouts
 
 
+INTERNAL_ERRORS = ("AttributeError", "TypeError", "IndexError", "KeyError", "NoneType")
+
+
+def test_regression_a_warc_cut_inside_a_header_says_so_in_plain_words(tmp_path: Path) -> None:
+    """The example crawl cut at 400 bytes (inside its second record's header) gave the reason "file breaks off
+    after record 1 (AttributeError: 'NoneType' object has no attribute 'startswith')", an error inside warcio
+    that tells a user nothing. The reason says what broke, in plain words."""
+    from reprints.io.warc import read_warc
+
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes((ROOT / "examples" / "crawl.warc.gz").read_bytes()[:400])
+    broken = [record.error for record in read_warc(path, "main") if record.error is not None]
+    assert len(broken) == 1 and "breaks off after record 1" in broken[0], broken
+    assert not any(name in broken[0] for name in INTERNAL_ERRORS), broken[0]
+
+
 def _check_cut(folder: Path, layout: str, whole: Warc, cut: int) -> None:
     """The rule for a WARC that breaks off at byte `cut`: every page whose record it holds whole is read, as read
     from the whole file; no page is read in part; one unreadable record, last, says where it broke, unless the
@@ -232,6 +248,7 @@ def _check_cut(folder: Path, layout: str, whole: Warc, cut: int) -> None:
         later = [r.id for r in pages[len(read) :]]
         assert row.id in later[:1] or row.id.startswith(f"{path.name}:record "), row
         assert row.error is not None and "breaks off" in row.error
+        assert not any(name in row.error for name in INTERNAL_ERRORS), row.error
 
 
 @pytest.mark.parametrize("layout", WARC_LAYOUTS)

@@ -6,7 +6,7 @@ import errno
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -262,6 +262,26 @@ def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None
             click.echo(f"{line.documents:>7}  {site}{line.text}")
 
 
+def _query_documents(files: Sequence[Path], extract: str) -> Iterator[tuple[str, str]]:
+    """The query documents of `index query`'s FILES, each (name, text): a text or HTML file, or stdin ('-'), is one,
+    named by the file; each record of a file of records (JSON Lines, Parquet, WARC) is one, named by its id, as
+    `index add` reads it (a record that cannot be read is a warning, and skipped)."""
+    from reprints.config import ReadConfig
+    from reprints.io import iter_documents
+    from reprints.io.sources import HTML_SUFFIXES, SUFFIXES
+
+    for path in files:
+        kind = next((suffix for suffix in SUFFIXES if path.name.lower().endswith(suffix)), None)
+        if str(path) == "-":
+            yield "-", sys.stdin.read()
+        elif kind is None or kind in (".txt", *HTML_SUFFIXES) or not path.is_file():
+            yield path.name, _read_text(path, extract)
+        else:
+            for doc in iter_documents([path], ReadConfig(extract=extract)):
+                if doc.error is None:
+                    yield doc.id, doc.text
+
+
 def _read_text(path: Path, extract: str) -> str:
     """A file read exactly as `dedup` reads it: an HTML page (`.html`, `.htm`) extracted, any other file decoded
     as a `.txt` input is (BOM removed, line endings kept)."""
@@ -356,19 +376,15 @@ def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, **options: An
 @click.option("--limit", type=int, default=None, help="At most this many matches per query document.")
 @click.option("--extract", type=click.Choice(EXTRACT_MODES), default=READ.extract, help=EXTRACT_HELP)
 def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int | None, extract: str) -> None:
-    """Every stored document sharing a passage with each FILE (text or HTML; '-' reads stdin), best covered
-    first."""
+    """Every stored document sharing a passage with each FILE (text or HTML; '-' reads stdin; each record of a
+    JSON Lines, Parquet or WARC file, named by its id), best covered first."""
     from reprints.index.api import open_index
     from reprints.index.query import query
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     with open_index(folder, mapped_mb=SERVE_MAPPED_MB) as store:  # read as a server reads it
-        for path in files:
-            if str(path) == "-":
-                name, text = "-", sys.stdin.read()
-            else:
-                name, text = path.name, _read_text(path, extract)
+        for name, text in _query_documents(files, extract):
             matches = query(store, text, limit=limit)
             if as_json:
                 click.echo(dumps({"query": name, "matches": [match.to_dict() for match in matches]}))
@@ -575,6 +591,10 @@ def _os_error(exc: OSError, argv: list[str]) -> str:
     return f"{what}{where}; {advice}"
 
 
+# Raised by click 8.2 on for a group given no command (click 8.1 printed the group's help and exited 0 itself).
+NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; errors become one line on stderr and exit status 1 (2 for bad usage, 130 when interrupted,
     143 when terminated)."""
@@ -588,6 +608,9 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="reprints", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except NO_ARGS_IS_HELP as exc:  # `reprints` or `reprints index` alone: its help, as `--help` prints it
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "reprints"
         click.echo(f"reprints: error: {exc.format_message()} (see '{command} --help')", err=True)

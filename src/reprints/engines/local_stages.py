@@ -329,6 +329,8 @@ def read_and_tokenize(
             resumed["token_batches"] += loaded
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
+    if order_by is not None and read and all(value is None for value in corpus.order_values.values()):
+        log.warning("--order-by %s: no document has this field; documents are ranked in input order", order_by)
     empty = np.empty(0, dtype=np.int64)
     all_hashes = np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64)
     first_copy, _ = exact_groups(all_hashes, np.concatenate(doc_tokens) if doc_tokens else empty, corpus.errors)

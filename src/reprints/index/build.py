@@ -24,9 +24,9 @@ import numpy as np
 from reprints.config import ReadConfig
 from reprints.fingerprint.corpus import TokenBatch, tokenize_batch
 from reprints.fingerprint.shingles import SKETCH_SIZE, shingle, winnow
-from reprints.index.packing import pack_tokens
+from reprints.index.packing import pack_tokens, seal_row
 from reprints.index.postings import ANCHORS, LINES
-from reprints.index.store import Store, pieces, signed
+from reprints.index.store import ROW, Store, Stored, checked_row, pieces, signed
 from reprints.io.arrays import offsets_of, ranges
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
@@ -384,7 +384,7 @@ def _store_batch(
                 prep.doc_hash,
                 prep.tokens,
                 prep.line_hashes,
-                prep.line_tokens,
+                seal_row(site, prep.doc_hash, prep.tokens, prep.line_hashes, prep.line_tokens, prep.sketch),
                 prep.sketch,
             ),
         )
@@ -480,44 +480,32 @@ class Changes:
 def _remove(store: Store, db: sqlite3.Connection, doc_id: str, touched: Touched, changes: Changes) -> bool:
     """Remove a stored document (its anchors, lines and text); False if no document has this id. When it was
     the first copy of its text, the next copy takes its place in the join and as boilerplate evidence."""
-    row = db.execute(
-        "SELECT num, text, doc_hash, tokens, line_hashes, site FROM documents WHERE id = ?", (doc_id,)
-    ).fetchone()
+    row = db.execute("SELECT num FROM documents WHERE id = ?", (doc_id,)).fetchone()
     if row is None:
         return False
-    num, text, doc_hash, tokens, packed, site = int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5])
-    first = store.first_copy(db, doc_hash, tokens)
-    if first is None or first == num:  # a first copy (or an empty text): it has anchors and lines
-        _holds(store, changes, touched, num, text, packed, site, live=False)
-    db.execute("DELETE FROM documents WHERE num = ?", (num,))
-    db.execute("DELETE FROM tokens WHERE num = ?", (num,))
-    successor = store.first_copy(db, doc_hash, tokens) if first == num else None
+    doc = store.documents(db, [int(row[0])])[0]
+    first = store.first_copy(db, doc.doc_hash, doc.tokens)
+    if first is None or first == doc.num:  # a first copy (or an empty text): it has anchors and lines
+        _holds(store, db, changes, touched, doc, live=False)
+    db.execute("DELETE FROM documents WHERE num = ?", (doc.num,))
+    db.execute("DELETE FROM tokens WHERE num = ?", (doc.num,))
+    successor = store.first_copy(db, doc.doc_hash, doc.tokens) if first == doc.num else None
     if successor is not None:
-        text, packed, site = db.execute(
-            "SELECT text, line_hashes, site FROM documents WHERE num = ?", (successor,)
-        ).fetchone()
-        _holds(store, changes, touched, successor, text, packed, int(site), live=True)
+        _holds(store, db, changes, touched, store.documents(db, [successor])[0], live=True)
     return True
 
 
 def _holds(
-    store: Store,
-    changes: Changes,
-    touched: Touched,
-    num: int,
-    text: str,
-    packed: bytes,
-    site: int,
-    *,
-    live: bool,
+    store: Store, db: sqlite3.Connection, changes: Changes, touched: Touched, doc: Stored, *, live: bool
 ) -> None:
-    """Record that document `num` (its text, packed line hashes and site) now holds (`live`) or no longer holds its
-    anchors and distinct line keys; its keys are touched."""
+    """Record that a stored document now holds (`live`) or no longer holds its anchors and distinct line keys,
+    both made from its stored tokens (sealed; its text is not); its keys are touched."""
     fp = store.config.fingerprint
-    anchors = anchors_of(tokenize_batch([text], fp.seed), fp.shingle_size, fp.window, fp.seed)[0]
-    changes.add(ANCHORS, anchors, np.full(len(anchors), num), live=live)
-    keys = _line_rows([(packed, site, num)])[0]
-    changes.add(LINES, keys, np.full(len(keys), num), live=live)
+    batch = store.tokenized(db, [doc])[0]
+    anchors = anchors_of(batch, fp.shingle_size, fp.window, fp.seed)[0]
+    changes.add(ANCHORS, anchors, np.full(len(anchors), doc.num), live=live)
+    keys = _line_rows([(batch.line_hashes.astype(np.uint64).tobytes(), doc.site, doc.num)])[0]
+    changes.add(LINES, keys, np.full(len(keys), doc.num), live=live)
     touched.reshuffle(keys)
 
 
@@ -566,17 +554,14 @@ def _relearn(store: Store, db: sqlite3.Connection, touched: Touched, evidence: E
     unread = [num for num in nums if num not in known]
     read: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bytes]] = {}
     for piece in pieces(unread):
-        rows = db.execute(
-            "SELECT num, line_hashes, site, line_tokens, sketch FROM documents "
-            f"WHERE num IN ({','.join('?' * len(piece))})",
-            piece,
-        )
-        for num, packed_hashes, site, packed_tokens, sketch in rows:
+        rows = db.execute(f"SELECT num, {ROW} FROM documents WHERE num IN ({','.join('?' * len(piece))})", piece)
+        for num, *row in rows:
+            site, _, _, packed_hashes, packed_tokens, sketch = checked_row(row)
             read[int(num)] = (
-                site_line_keys(np.frombuffer(packed_hashes, dtype=np.uint64), int(site)),
+                site_line_keys(np.frombuffer(packed_hashes, dtype=np.uint64), site),
                 np.frombuffer(packed_tokens, dtype=np.int64),
                 np.frombuffer(sketch, dtype=np.uint64),
-                _content_name(packed_hashes, int(site), packed_tokens, sketch),
+                _content_name(packed_hashes, site, packed_tokens, sketch),
             )
     if evidence is not None:
         for num, entry in read.items():

@@ -155,6 +155,32 @@ def _unsealed(row: StoredTokens) -> bytes:
     return body
 
 
+def seal_row(site: int, doc_hash: int, tokens: int, line_hashes: bytes, line_tokens: bytes, sketch: bytes) -> bytes:
+    """A document's tokens per line (`line_tokens`) followed by the seal of its row (format 7): an xxh3-64 of its
+    site, exact-text hash, token count, line hashes, tokens per line and sketch, what boilerplate learning, a
+    removal and a query read of the row. The packed tokens' seal covers all but the site and the tokens per line,
+    and boilerplate learning does not read the packed tokens."""
+    return bytes(line_tokens) + _row_seal_of(site, doc_hash, tokens, line_hashes, line_tokens, sketch)
+
+
+def _row_seal_of(site: int, doc_hash: int, tokens: int, line_hashes: bytes, line_tokens: bytes, sketch: bytes) -> bytes:
+    digest = xxhash.xxh3_64(
+        np.array([site, doc_hash, tokens, len(line_hashes), len(line_tokens), len(sketch)], dtype="<i8").tobytes()
+    )
+    for part in (line_hashes, line_tokens, sketch):
+        digest.update(part)
+    return digest.digest()
+
+
+def row_unsealed(site: int, doc_hash: int, tokens: int, line_hashes: bytes, sealed: bytes, sketch: bytes) -> bytes:
+    """A stored document's tokens per line without their row seal (`seal_row`), once the seal is found to match,
+    so that its site, exact-text hash, token count, line hashes and sketch can be taken as stored."""
+    line_tokens = sealed[:-SEAL]
+    if len(sealed) < SEAL or _row_seal_of(site, doc_hash, tokens, line_hashes, line_tokens, sketch) != sealed[-SEAL:]:
+        raise IndexDamaged("a stored document's row does not match its seal: the index is damaged")
+    return line_tokens
+
+
 def _damaged(arrays: bytes, expected: int) -> IndexDamaged:
     return IndexDamaged(f"a stored document's tokens are {len(arrays)} bytes, not {expected}: the index is damaged")
 

@@ -12,17 +12,21 @@ What is kept per document:
 - for the first copy of each exact text only (as `dedup` joins only those): its anchors (winnowed shingle hashes
   of its whole text, boilerplate included), to find candidates, and its lines' keys, to find their holders, both
   as rows of sorted runs (`reprints.index.postings`, format 4; before, tables of rows, made runs when opened);
-- its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`);
+- its line hashes, tokens per line and sketch, to learn boilerplate the way `dedup` does (`reprints.index.build`),
+  its row sealed (format 7: a digest of its site, exact-text hash, token count, line hashes, tokens per line and
+  sketch, `packing.seal_row`, checked wherever they are read; the format and parameters in `meta` sealed too);
 - its tokens (hashes and character bounds) and lines, as tokenizing made them, and which tokens are template,
   packed (`reprints.index.packing`, format 5) and sealed (format 6: a digest of them and of the document's
   line hashes, sketch, token count and exact-text hash, checked when read), so that a query aligns stored
   documents without tokenizing or marking them again. An older index is upgraded in place when opened: documents
   stored before format 2 are tokenized from their text when a query needs them; tokens stored before format 5 are
-  packed again (and marked, if stored before format 3), those stored before format 6 sealed.
+  packed again (and marked, if stored before format 3), those stored before format 6 sealed, rows and parameters
+  stored before format 7 sealed.
 
 A damaged page of the database (SQLite keeps no checksums of its own) is found where a seal or a run's digest
 (`reprints.index.postings`) does not match, or where SQLite finds it: `IndexDamaged`, or sqlite3's error. The
-text and metadata of a document are not sealed: a query does not read them.
+text and metadata of a document are not sealed: neither a query, nor boilerplate learning, nor a removal (which
+takes a document's anchors from its stored tokens) reads them.
 """
 
 from __future__ import annotations
@@ -38,21 +42,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from reprints.config import Config
 from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.index.packing import pack_tokens, seal, unpack_fixed, unpack_tokens
+from reprints.index.packing import pack_tokens, row_unsealed, seal, seal_row, unpack_fixed, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
 from reprints.normalize.boilerplate import KnownPairs
 from reprints.normalize.template import Mask, template_mask
 
-FORMAT = 6
-UPGRADABLE = (1, 2, 3, 4, 5)  # formats opened by adding what they lack
+FORMAT = 7
+UPGRADABLE = (1, 2, 3, 4, 5, 6)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
-REPACK_ROWS = 2000  # documents whose tokens an upgrade to format 5 packs again (or to 6 seals) at a time
+REPACK_ROWS = 2000  # documents whose tokens an upgrade to format 5 packs again (or to 6 and 7 seals) at a time
+# A document's columns under its row seal (`packing.seal_row`), as `checked_row` takes them.
+ROW = "site, doc_hash, tokens, line_hashes, line_tokens, sketch"
 
 # Parameters that shape what the index stores or answers; an index keeps the values it was created with.
 INDEX_PARAMETERS = (
@@ -109,6 +116,20 @@ def signed(values: np.ndarray) -> list[int]:
     return np.ascontiguousarray(values, dtype=np.uint64).view(np.int64).tolist()  # type: ignore[no-any-return]
 
 
+def checked_row(row: Sequence[Any]) -> tuple[int, int, int, bytes, bytes, bytes]:
+    """A document's columns as `ROW` selects them, its tokens per line without their seal once the seal is found
+    to match (`IndexDamaged` if not)."""
+    site, doc_hash, tokens, line_hashes, sealed, sketch = row
+    line_tokens = row_unsealed(site, doc_hash, tokens, line_hashes, sealed, sketch)
+    return int(site), int(doc_hash), int(tokens), line_hashes, line_tokens, sketch
+
+
+def sealed_meta(made_as: int, parameters: str) -> str:
+    """The seal of an index's format and parameters as `meta` holds them (format 7 on): a parameter changed by a
+    damaged page to another value reprints takes is found."""
+    return xxhash.xxh3_64_hexdigest(f"{made_as}\n{parameters}".encode())
+
+
 def unsigned(values: Sequence[int]) -> np.ndarray:
     """SQLite integers back to 64-bit unsigned hashes."""
     return np.array(values, dtype=np.int64).view(np.uint64)
@@ -142,6 +163,11 @@ class Store:
         self.folder = Path(folder)
         self.mapped_mb = mapped_mb
         self.path = self.folder / DATABASE
+        if self.folder.exists() and not self.folder.is_dir():
+            raise InputError(
+                f"{self.folder} is a file; an index is a folder (it holds {DATABASE}): give --index a folder, a new "
+                "one to make an index"
+            )
         if not self.path.exists():
             if not create:
                 raise InputError(
@@ -252,8 +278,10 @@ class Store:
             with self.writing() as db:
                 rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
                 if not rows:  # nobody created it meanwhile
+                    parameters = json.dumps(given, sort_keys=True)
                     db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
-                    db.execute("INSERT INTO meta VALUES ('parameters', ?)", (json.dumps(given, sort_keys=True),))
+                    db.execute("INSERT INTO meta VALUES ('parameters', ?)", (parameters,))
+                    db.execute("INSERT INTO meta VALUES ('seal', ?)", (sealed_meta(FORMAT, parameters),))
                     return given
         made_as, stored = self._meta(rows)
         if made_as in UPGRADABLE:
@@ -275,6 +303,9 @@ class Store:
             if not isinstance(stored, dict):
                 raise TypeError("not an object")
             Config.from_options(**stored)
+            sealed = made_as <= FORMAT and ("seal" in rows or made_as >= 7)  # a later format is refused as such
+            if sealed and rows.get("seal") != sealed_meta(made_as, rows["parameters"]):
+                raise ValueError("they do not match their seal")
         except (KeyError, ValueError, TypeError, RecursionError) as exc:
             raise IndexDamaged(
                 f"{self.folder}'s format and parameters cannot be read ({type(exc).__name__}: {exc}): the index is "
@@ -293,8 +324,12 @@ class Store:
             db.execute(TOKENS_TABLE)
             db.execute(RUNS_TABLE)
             self._postings_as_runs(db)
-            self._repack_tokens(db, seed, now)
+            if now < 6:
+                self._repack_tokens(db, seed, now)
+            self._seal_rows(db)
+            parameters = db.execute("SELECT value FROM meta WHERE key = 'parameters'").fetchone()[0]
             db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seal', ?)", (sealed_meta(FORMAT, parameters),))
 
     def _postings_as_runs(self, db: sqlite3.Connection) -> None:
         """Upgrade to format 4: the tables of anchors' and lines' holders become one run each."""
@@ -323,6 +358,21 @@ class Store:
             packed = seal(stored) if now == 5 else pack_tokens(*unpack_fixed(stored, seed))
             db.executemany(
                 "UPDATE tokens SET arrays = ? WHERE num = ?", zip(packed, [row[0] for row in found], strict=True)
+            )
+            last = found[-1][0]
+
+    @staticmethod
+    def _seal_rows(db: sqlite3.Connection) -> None:
+        """Upgrade to format 7: each document's row is sealed (`packing.seal_row`), `REPACK_ROWS` at a time."""
+        last = -1
+        while True:
+            found = db.execute(
+                f"SELECT num, {ROW} FROM documents WHERE num > ? ORDER BY num LIMIT ?", (last, REPACK_ROWS)
+            ).fetchall()
+            if not found:
+                return
+            db.executemany(
+                "UPDATE documents SET line_tokens = ? WHERE num = ?", ((seal_row(*row[1:]), row[0]) for row in found)
             )
             last = found[-1][0]
 
@@ -357,11 +407,11 @@ class Store:
         found: dict[int, Stored] = {}
         for piece in pieces(nums):
             for row in db.execute(
-                "SELECT num, id, text, metadata, site, doc_hash, tokens FROM documents "
-                f"WHERE num IN ({','.join('?' * len(piece))})",
+                f"SELECT num, id, text, metadata, {ROW} FROM documents WHERE num IN ({','.join('?' * len(piece))})",
                 piece,
             ):
-                found[row[0]] = Stored(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+                site, doc_hash, tokens = checked_row(row[4:])[:3]
+                found[row[0]] = Stored(row[0], row[1], row[2], json.loads(row[3]), site, doc_hash, tokens)
         return [found[num] for num in nums if num in found]
 
     def with_tokens(self, db: sqlite3.Connection, nums: Iterable[int]) -> dict[int, tuple[Stored, Packed | None]]:
@@ -371,11 +421,12 @@ class Store:
         found: dict[int, tuple[Stored, Packed | None]] = {}
         for piece in pieces(sorted(nums)):
             rows = db.execute(
-                "SELECT d.num, d.id, d.site, d.doc_hash, d.tokens, t.arrays, d.line_hashes, d.sketch FROM documents d "
-                f"LEFT JOIN tokens t ON t.num = d.num WHERE d.num IN ({','.join('?' * len(piece))})",
+                "SELECT d.num, d.id, t.arrays, d.site, d.doc_hash, d.tokens, d.line_hashes, d.line_tokens, d.sketch "
+                f"FROM documents d LEFT JOIN tokens t ON t.num = d.num WHERE d.num IN ({','.join('?' * len(piece))})",
                 piece,
             )
-            for num, doc_id, site, doc_hash, tokens, arrays, lines, sketch in rows:
+            for num, doc_id, arrays, *row in rows:
+                site, doc_hash, tokens, lines, _, sketch = checked_row(row)
                 packed = None if arrays is None else (arrays, lines, sketch)
                 found[num] = (Stored(num, doc_id, "", {}, site, doc_hash, tokens), packed)
         return found
@@ -386,11 +437,12 @@ class Store:
         found: dict[int, list[tuple[int, int]]] = {}
         for piece in pieces(sorted(set(hashes))):
             rows = db.execute(
-                "SELECT doc_hash, num, site FROM documents "
+                f"SELECT num, {ROW} FROM documents "
                 f"WHERE doc_hash IN ({','.join('?' * len(piece))}) AND tokens > 0 ORDER BY doc_hash, num",
                 piece,
             )
-            for doc_hash, num, site in rows:
+            for num, *row in rows:
+                site, doc_hash = checked_row(row)[:2]
                 found.setdefault(doc_hash, []).append((num, site))
         return found
 
@@ -444,12 +496,14 @@ class Store:
         found: dict[int, tuple[int, int]] = {}
         for piece in pieces(wanted, 400):
             rows = db.execute(
-                "SELECT q.column1, d.num, d.site FROM (VALUES "
+                "SELECT d.num, d.site, d.doc_hash, d.tokens, d.line_hashes, d.line_tokens, d.sketch FROM (VALUES "
                 f"{','.join(['(?)'] * len(piece))}) q JOIN documents d ON d.num = (SELECT num FROM documents "
                 "WHERE doc_hash = q.column1 AND tokens > 0 ORDER BY num LIMIT 1)",
                 piece,
             )
-            found.update((doc_hash, (num, site)) for doc_hash, num, site in rows)
+            for num, *row in rows:
+                site, doc_hash = checked_row(row)[:2]
+                found[doc_hash] = (num, site)
         return found
 
     def holders(self, db: sqlite3.Connection, anchor: int, limit: int) -> list[int]:

@@ -57,11 +57,20 @@ def read_warc(path: Path, mode: str) -> Iterator[Record]:
             # One gzip member for the whole file: read it again as a stream, past the records already read.
             yield from _pages(path, _Inflated(path.open("rb")), mode, progress, members=False)
     except Exception as exc:  # warcio, gzip and zlib raise many unrelated types for a broken file
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        yield _broken(
-            path, progress, f"file breaks off after record {progress.done} ({type(exc).__name__}: {first_line})"
-        )
+        yield _broken(path, progress, f"file breaks off after record {progress.done} ({_why(exc)})")
     log.info("%s: %d HTML pages read, %d other records skipped", path, progress.pages, progress.skipped)
+
+
+def _why(exc: Exception) -> str:
+    """What an error reading a broken WARC says of the file: the message of one that describes it (gzip's, zlib's,
+    warcio's own), or plain words for one raised inside warcio by what it did not expect (an AttributeError on a
+    header cut short says nothing to a user)."""
+    from warcio.exceptions import ArchiveLoadFailed
+
+    if isinstance(exc, OSError | EOFError | zlib.error | ArchiveLoadFailed):
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return f"{type(exc).__name__}: {first_line}"
+    return "the next record's header is cut short or unreadable"
 
 
 def _pages(

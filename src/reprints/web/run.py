@@ -18,14 +18,17 @@ from reprints.config import Config
 from reprints.errors import InputError
 from reprints.io import expand_inputs, iter_documents
 from reprints.io.verify import InputsChanged, verified
+from reprints.io.writers import valid_unicode
 
 
 def _rows(out: Path, name: str) -> Iterator[dict[str, Any]]:
+    """The rows of an output, each unpaired surrogate in them (an id JSON Lines keeps as `\\ud800`) read as U+FFFD,
+    as Parquet outputs keep them and as the pages can be sent them (`valid_unicode`)."""
     jsonl, parquet = out / f"{name}.jsonl", out / f"{name}.parquet"
     if jsonl.exists():
         with jsonl.open(encoding="utf-8") as lines:
             for line in lines:
-                yield json.loads(line)
+                yield valid_unicode(json.loads(line))
     elif parquet.exists():
         import pyarrow.parquet as pq
 
@@ -47,6 +50,8 @@ class FinishedRun:
         if not sources:
             raise InputError(f"{summary_path} does not list the run's inputs: give them (reprints view OUT INPUT...)")
         missing = [str(path) for path in sources if not path.exists()]
+        if missing and inputs:
+            raise InputError(f"input {missing[0]} does not exist")
         if missing:
             raise InputError(
                 f"the run's input {missing[0]} is gone; give the inputs where they are now (reprints view OUT INPUT...)"
@@ -66,10 +71,18 @@ class FinishedRun:
         if read.get("batches"):  # (a run of an earlier reprints did not record them)
             documents = verified(documents, [tuple(batch) for batch in read["batches"]], read["checksums"])
         try:
-            for doc in documents:
-                self.ids.append(doc.id)
-                self.texts[doc.id] = doc.text
+            for doc in documents:  # keyed as the outputs' rows are (`_rows`); one character for one, offsets hold
+                doc_id = valid_unicode(doc.id)
+                self.ids.append(doc_id)
+                self.texts[doc_id] = valid_unicode(doc.text)
         except InputsChanged as exc:
+            recorded = [Path(path).name for path in self.summary.get("inputs", [])]
+            names = [path.name for path in sources]
+            if sorted(names) == sorted(recorded) and names != recorded:
+                raise InputError(
+                    f"the inputs are given in another order than the run in {self.out} read them ({exc.how}): give "
+                    f"them in its order: {' '.join(recorded)}"
+                ) from None
             raise InputError(
                 f"the inputs are not what the run in {self.out} read ({exc.how}): its offsets would point into other "
                 "texts; give the inputs it read (reprints view OUT INPUT...), or run dedup again"
