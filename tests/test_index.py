@@ -492,6 +492,15 @@ def test_an_index_of_format_6_has_its_rows_sealed_and_answers_the_same(tmp_path:
     assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
     assert rows() == sealed and meta() == sealed_meta
     _learns_on(folder, docs)
+    with sqlite3.connect(folder / "index.sqlite") as db:  # its meta as format 6 left it, its rows sealed
+        db.execute("DELETE FROM meta WHERE key = 'seal'")
+        db.execute("UPDATE meta SET value = '6' WHERE key = 'format'")
+    with pytest.raises(IndexDamaged, match="damaged"):  # (sealing them again gave other answers, silently)
+        answers()
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        db.execute("INSERT INTO meta VALUES ('seal', ?)", (sealed_meta["seal"],))
+        db.execute(f"UPDATE meta SET value = '{FORMAT}' WHERE key = 'format'")
+    answers()
     with sqlite3.connect(folder / "index.sqlite") as db:
         db.execute(f"UPDATE documents SET tokens = tokens + 1 WHERE id = '{docs[0]['id']}'")
     with pytest.raises(IndexDamaged, match="damaged"):

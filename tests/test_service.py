@@ -727,8 +727,12 @@ def test_regression_a_damaged_stored_document_or_run_is_an_error_not_wrong_spans
             "WHERE key = 'parameters'",
             "d000000",
         ),
+        # a column given another type (SQLite keeps any type in any column): was a TypeError traceback
+        ("UPDATE documents SET site = 'zz' WHERE id = 'd000001'", "d000001"),
+        ("UPDATE documents SET sketch = 'x' WHERE id = 'd000001'", "d000001"),
+        ("UPDATE tokens SET arrays = 'x' WHERE num = (SELECT num FROM documents WHERE id = 'd000001')", "d000001"),
     ],
-    ids=["line_tokens", "site", "parameters"],
+    ids=["line_tokens", "site", "parameters", "site_type", "sketch_type", "arrays_type"],
 )
 def test_regression_damage_to_what_boilerplate_learning_reads_is_an_error_line(
     tmp_path: Path, damage: str, removed: str
@@ -799,7 +803,8 @@ def test_regression_view_of_inputs_in_another_order_names_the_order(tmp_path: Pa
         files.append(tmp_path / path.name)
         files[-1].write_bytes(path.read_bytes())
     run_cli("dedup", "-q", *files, "--out", tmp_path / "out")
-    result = run_cli("view", tmp_path / "out", *reversed(files), check=False)
+    command = [sys.executable, "-m", "reprints", "view", str(tmp_path / "out"), *map(str, reversed(files))]
+    result = subprocess.run([*command, "--port", "0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "another order" in result.stderr, result.stderr
     assert f"give them in its order: {ARTICLE.name} {PAGE.name}" in result.stderr, result.stderr
 
@@ -820,3 +825,39 @@ def test_regression_index_query_of_a_file_of_records_queries_each_record(tmp_pat
     for doc_id, answer in zip(ids, answers, strict=False):
         assert answer["matches"][0]["id"] == doc_id and answer["matches"][0]["relation"] == "exact", answer
     assert "q.jsonl:4" in result.stderr and "not a string" in result.stderr, result.stderr
+    renamed = tmp_path / "renamed.jsonl"  # the reading options of `index add` (a fourth adversarial test)
+    renamed.write_text(
+        "".join(json.dumps({"key": f"k{n}", "body": json.loads(line)["text"]}) + "\n" for n, line in enumerate(lines)),
+        encoding="utf-8",
+    )
+    result = run_cli("index", "query", "--index", index, "--json", "--id-field", "key", "--text-field", "body", renamed)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(a["query"], a["matches"][0]["id"]) for a in answers] == [(f"k{n}", ids[n]) for n in range(3)], answers
+
+
+def test_regression_view_refuses_ids_that_differ_only_in_surrogates(tmp_path: Path) -> None:
+    """Two ids differing only in an unpaired surrogate ("s\\ud800", "s\\udfff": two documents to dedup) both read
+    "s\\ufffd" in `view`, which then showed one document's text with the other's decision and called the pair of
+    two different texts exact. `view` refuses such a run, saying why (a fourth adversarial test)."""
+    rows = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines()][:2]
+    source = tmp_path / "in.jsonl"
+    ids = ["s\ud800", "s\udfff"]
+    source.write_text("".join(json.dumps({"id": i, "text": r["text"]}) + "\n" for i, r in zip(ids, rows, strict=True)))
+    run_cli("dedup", "-q", source, "--out", tmp_path / "out")
+    command = [sys.executable, "-m", "reprints", "view", str(tmp_path / "out"), "--port", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)  # (a server that starts: fails)
+    assert result.returncode == 1 and "cannot show them apart" in result.stderr, result.stderr
+
+
+def test_regression_view_names_the_order_of_inputs_of_one_name(tmp_path: Path) -> None:
+    """The order check compared file names only: a run over x/docs.jsonl and y/docs.jsonl, given to `view` the
+    other way round, was refused as changed inputs. It names the order, by path (a fourth adversarial test)."""
+    lines = NEWS.read_text(encoding="utf-8").splitlines()
+    files = [tmp_path / "x" / "docs.jsonl", tmp_path / "y" / "docs.jsonl"]
+    for number, path in enumerate(files):
+        path.parent.mkdir()
+        path.write_text("\n".join(lines[number * 5 : number * 5 + 5]) + "\n", encoding="utf-8")
+    run_cli("dedup", "-q", *files, "--out", tmp_path / "out")
+    command = [sys.executable, "-m", "reprints", "view", str(tmp_path / "out"), *map(str, reversed(files))]
+    result = subprocess.run([*command, "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and f"give them in its order: {files[0]} {files[1]}" in result.stderr, result.stderr

@@ -202,7 +202,7 @@ def warcs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Warc]:
     return layouts
 
 
-INTERNAL_ERRORS = ("AttributeError", "TypeError", "IndexError", "KeyError", "NoneType")
+INTERNAL_ERRORS = ("AttributeError", "TypeError", "IndexError", "KeyError", "NoneType", "ArchiveLoadFailed", "Error:")
 
 
 def test_regression_a_warc_cut_inside_a_header_says_so_in_plain_words(tmp_path: Path) -> None:

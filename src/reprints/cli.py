@@ -262,11 +262,11 @@ def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None
             click.echo(f"{line.documents:>7}  {site}{line.text}")
 
 
-def _query_documents(files: Sequence[Path], extract: str) -> Iterator[tuple[str, str]]:
+def _query_documents(files: Sequence[Path], read: ReadConfig) -> Iterator[tuple[str, str]]:
     """The query documents of `index query`'s FILES, each (name, text): a text or HTML file, or stdin ('-'), is one,
     named by the file; each record of a file of records (JSON Lines, Parquet, WARC) is one, named by its id, as
-    `index add` reads it (a record that cannot be read is a warning, and skipped)."""
-    from reprints.config import ReadConfig
+    `index add` reads it, with the same reading options (a record that cannot be read is a warning, and
+    skipped)."""
     from reprints.io import iter_documents
     from reprints.io.sources import HTML_SUFFIXES, SUFFIXES
 
@@ -275,9 +275,9 @@ def _query_documents(files: Sequence[Path], extract: str) -> Iterator[tuple[str,
         if str(path) == "-":
             yield "-", sys.stdin.read()
         elif kind is None or kind in (".txt", *HTML_SUFFIXES) or not path.is_file():
-            yield path.name, _read_text(path, extract)
+            yield path.name, _read_text(path, read.extract)
         else:
-            for doc in iter_documents([path], ReadConfig(extract=extract)):
+            for doc in iter_documents([path], read):
                 if doc.error is None:
                     yield doc.id, doc.text
 
@@ -374,8 +374,8 @@ def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, **options: An
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per query document.")
 @click.option("--limit", type=int, default=None, help="At most this many matches per query document.")
-@click.option("--extract", type=click.Choice(EXTRACT_MODES), default=READ.extract, help=EXTRACT_HELP)
-def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int | None, extract: str) -> None:
+@_read_options
+def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int | None, **options: Any) -> None:
     """Every stored document sharing a passage with each FILE (text or HTML; '-' reads stdin; each record of a
     JSON Lines, Parquet or WARC file, named by its id), best covered first."""
     from reprints.index.api import open_index
@@ -384,7 +384,7 @@ def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     with open_index(folder, mapped_mb=SERVE_MAPPED_MB) as store:  # read as a server reads it
-        for name, text in _query_documents(files, extract):
+        for name, text in _query_documents(files, ReadConfig(**_given(**options))):
             matches = query(store, text, limit=limit)
             if as_json:
                 click.echo(dumps({"query": name, "matches": [match.to_dict() for match in matches]}))

@@ -371,6 +371,13 @@ class Store:
             ).fetchall()
             if not found:
                 return
+            for row in found:  # a format-6 row has 8 bytes of tokens per line, as of line hashes: not sealed yet
+                typed = all(type(value) is int for value in row[1:4]) and all(type(v) is bytes for v in row[4:])
+                if not typed or len(row[4]) != len(row[5]):
+                    raise IndexDamaged(
+                        "a document's row is not as format 6 stores it (sealed already, or changed): "
+                        "the index is damaged"
+                    )
             db.executemany(
                 "UPDATE documents SET line_tokens = ? WHERE num = ?", ((seal_row(*row[1:]), row[0]) for row in found)
             )

@@ -62,14 +62,12 @@ def read_warc(path: Path, mode: str) -> Iterator[Record]:
 
 
 def _why(exc: Exception) -> str:
-    """What an error reading a broken WARC says of the file: the message of one that describes it (gzip's, zlib's,
-    warcio's own), or plain words for one raised inside warcio by what it did not expect (an AttributeError on a
-    header cut short says nothing to a user)."""
-    from warcio.exceptions import ArchiveLoadFailed
-
-    if isinstance(exc, OSError | EOFError | zlib.error | ArchiveLoadFailed):
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        return f"{type(exc).__name__}: {first_line}"
+    """What an error reading a broken WARC says of the file, in words a user reads: gzip's and zlib's message on
+    its compression, or that a header is cut short (warcio's own errors, and those it raises by what it did not
+    expect, such as an AttributeError on a header cut short, name no more than that)."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, OSError | EOFError | zlib.error) and first_line:
+        return f"its compression: {first_line}"
     return "the next record's header is cut short or unreadable"
 
 

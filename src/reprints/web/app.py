@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sqlite3
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -166,6 +167,9 @@ def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
             return error(500, str(exc))
         except ReprintsError as exc:
             return error(400, str(exc))
+        except sqlite3.DatabaseError as exc:  # (only the index is SQLite) a page SQLite itself cannot read
+            log.error("request %s %s: %s", request.method, request.url.path, exc)
+            return error(500, f"the index's database cannot be read ({exc}): the index is damaged")
         except Exception as exc:
             log.exception("request %s %s failed", request.method, request.url.path)
             return error(500, f"internal error: {type(exc).__name__}: {exc}")

@@ -10,7 +10,7 @@ Parquet outputs are read with PyArrow.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +73,21 @@ class FinishedRun:
         try:
             for doc in documents:  # keyed as the outputs' rows are (`_rows`); one character for one, offsets hold
                 doc_id = valid_unicode(doc.id)
+                if doc_id in self.texts:  # (dedup names a repeated id ID#2: these differ in invalid Unicode only)
+                    raise InputError(
+                        f"two documents' ids read {doc_id!r} once each unpaired surrogate (not Unicode) is replaced: "
+                        "view cannot show them apart; give the documents ids of valid Unicode and run dedup again"
+                    )
                 self.ids.append(doc_id)
                 self.texts[doc_id] = valid_unicode(doc.text)
         except InputsChanged as exc:
-            recorded = [Path(path).name for path in self.summary.get("inputs", [])]
-            names = [path.name for path in sources]
-            if sorted(names) == sorted(recorded) and names != recorded:
+            recorded = [Path(path) for path in self.summary.get("inputs", [])]
+            names = [path.name for path in recorded]
+            shown = names if len(set(names)) == len(names) else [str(path) for path in recorded]
+            if _reordered(sources, recorded, Path.resolve) or _reordered(sources, recorded, lambda path: path.name):
                 raise InputError(
                     f"the inputs are given in another order than the run in {self.out} read them ({exc.how}): give "
-                    f"them in its order: {' '.join(recorded)}"
+                    f"them in its order: {' '.join(shown)}"
                 ) from None
             raise InputError(
                 f"the inputs are not what the run in {self.out} read ({exc.how}): its offsets would point into other "
@@ -148,6 +154,12 @@ class FinishedRun:
                 "spans": [[s[2], s[3], s[0], s[1]] for s in row["spans"]],
             }
         return {"a": {"id": id_a, "text": self.texts[id_a]}, "b": {"id": id_b, "text": self.texts[id_b]}, "pair": found}
+
+
+def _reordered(given: Sequence[Path], recorded: Sequence[Path], key: Callable[[Path], Any]) -> bool:
+    """Whether the inputs given are the run's recorded ones (each named by `key`) in another order."""
+    ours, theirs = [key(path) for path in given], [key(path) for path in recorded]
+    return sorted(ours) == sorted(theirs) and ours != theirs
 
 
 def _side(row: dict[str, Any], id_a: str, id_b: str) -> str | None:
