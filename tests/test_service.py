@@ -861,3 +861,24 @@ def test_regression_view_names_the_order_of_inputs_of_one_name(tmp_path: Path) -
     command = [sys.executable, "-m", "reprints", "view", str(tmp_path / "out"), *map(str, reversed(files))]
     result = subprocess.run([*command, "--port", "0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and f"give them in its order: {files[0]} {files[1]}" in result.stderr, result.stderr
+
+
+def test_regression_a_page_sqlite_cannot_read_is_a_damaged_index_in_the_service(tmp_path: Path) -> None:
+    """A page of the index SQLite itself finds malformed (the `tokens` table's root page overwritten) made the
+    service answer 'internal error: DatabaseError ...'; the CLI already said the index is damaged. The service
+    answers a 500 saying so, and goes on answering what does not read the page (a fourth adversarial test)."""
+    folder = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", folder, NEWS)
+    database = folder / "index.sqlite"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tokens'").fetchone()[0]
+    with database.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(b"\xff" * page_size)
+    text = json.loads(NEWS.read_text(encoding="utf-8").splitlines()[0])["text"]
+    with open_index(folder) as store, serving(create_app(store=store)) as base:
+        status, body = call(base + "/query", "POST", {"text": text})
+        assert status == 500 and "the index is damaged" in body["error"] and "internal" not in body["error"], body
+        assert call(base + "/health")[0] == 200
