@@ -268,10 +268,10 @@ def _query_documents(files: Sequence[Path], read: ReadConfig) -> Iterator[tuple[
     `index add` reads it, with the same reading options (a record that cannot be read is a warning, and
     skipped)."""
     from reprints.io import iter_documents
-    from reprints.io.sources import HTML_SUFFIXES, SUFFIXES
+    from reprints.io.sources import HTML_SUFFIXES, kind_of
 
     for path in files:
-        kind = next((suffix for suffix in SUFFIXES if path.name.lower().endswith(suffix)), None)
+        kind = kind_of(path)
         if str(path) == "-":
             yield "-", sys.stdin.read()
         elif kind is None or kind in (".txt", *HTML_SUFFIXES) or not path.is_file():

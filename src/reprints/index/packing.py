@@ -146,14 +146,14 @@ def seal(documents: Sequence[StoredTokens]) -> list[bytes]:
     return [bytes(row[2]) + _seal_of(row) for row in documents]
 
 
-def _typed(numbers: Sequence[object], blobs: Sequence[object]) -> bool:
+def typed(numbers: Sequence[object], blobs: Sequence[object]) -> bool:
     """Whether stored values have the types reprints stores them as (SQLite lets a damaged page change them)."""
     return all(type(value) is int for value in numbers) and all(type(value) is bytes for value in blobs)
 
 
 def _unsealed(row: StoredTokens) -> bytes:
     """A stored document's packed tokens without their seal, once the seal is found to match."""
-    if not _typed(row[:2], row[2:]):
+    if not typed(row[:2], row[2:]):
         raise IndexDamaged("a stored document's tokens hold a value of another type: the index is damaged")
     arrays = row[2]
     body = arrays[:-SEAL]
@@ -182,7 +182,7 @@ def _row_seal_of(site: int, doc_hash: int, tokens: int, line_hashes: bytes, line
 def row_unsealed(site: int, doc_hash: int, tokens: int, line_hashes: bytes, sealed: bytes, sketch: bytes) -> bytes:
     """A stored document's tokens per line without their row seal (`seal_row`), once the seal is found to match,
     so that its site, exact-text hash, token count, line hashes and sketch can be taken as stored."""
-    if not _typed((site, doc_hash, tokens), (line_hashes, sealed, sketch)):
+    if not typed((site, doc_hash, tokens), (line_hashes, sealed, sketch)):
         raise IndexDamaged("a stored document's row holds a value of another type: the index is damaged")
     line_tokens = sealed[:-SEAL]
     if len(sealed) < SEAL or _row_seal_of(site, doc_hash, tokens, line_hashes, line_tokens, sketch) != sealed[-SEAL:]:

@@ -47,7 +47,7 @@ import xxhash
 from reprints.config import Config
 from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
-from reprints.index.packing import pack_tokens, row_unsealed, seal, seal_row, unpack_fixed, unpack_tokens
+from reprints.index.packing import pack_tokens, row_unsealed, seal, seal_row, typed, unpack_fixed, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
 from reprints.normalize.boilerplate import KnownPairs
 from reprints.normalize.template import Mask, template_mask
@@ -60,6 +60,7 @@ DATABASE = "index.sqlite"
 REPACK_ROWS = 2000  # documents whose tokens an upgrade to format 5 packs again (or to 6 and 7 seals) at a time
 # A document's columns under its row seal (`packing.seal_row`), as `checked_row` takes them.
 ROW = "site, doc_hash, tokens, line_hashes, line_tokens, sketch"
+JOINED_ROW = ", ".join(f"d.{column}" for column in ROW.split(", "))  # the same of `documents d` in a join
 
 # Parameters that shape what the index stores or answers; an index keeps the values it was created with.
 INDEX_PARAMETERS = (
@@ -120,8 +121,14 @@ def checked_row(row: Sequence[Any]) -> tuple[int, int, int, bytes, bytes, bytes]
     """A document's columns as `ROW` selects them, its tokens per line without their seal once the seal is found
     to match (`IndexDamaged` if not)."""
     site, doc_hash, tokens, line_hashes, sealed, sketch = row
-    line_tokens = row_unsealed(site, doc_hash, tokens, line_hashes, sealed, sketch)
-    return int(site), int(doc_hash), int(tokens), line_hashes, line_tokens, sketch
+    return (
+        site,
+        doc_hash,
+        tokens,
+        line_hashes,
+        row_unsealed(site, doc_hash, tokens, line_hashes, sealed, sketch),
+        sketch,
+    )
 
 
 def sealed_meta(made_as: int, parameters: str) -> str:
@@ -372,8 +379,7 @@ class Store:
             if not found:
                 return
             for row in found:  # a format-6 row has 8 bytes of tokens per line, as of line hashes: not sealed yet
-                typed = all(type(value) is int for value in row[1:4]) and all(type(v) is bytes for v in row[4:])
-                if not typed or len(row[4]) != len(row[5]):
+                if not typed(row[1:4], row[4:]) or len(row[4]) != len(row[5]):
                     raise IndexDamaged(
                         "a document's row is not as format 6 stores it (sealed already, or changed): "
                         "the index is damaged"
@@ -428,7 +434,7 @@ class Store:
         found: dict[int, tuple[Stored, Packed | None]] = {}
         for piece in pieces(sorted(nums)):
             rows = db.execute(
-                "SELECT d.num, d.id, t.arrays, d.site, d.doc_hash, d.tokens, d.line_hashes, d.line_tokens, d.sketch "
+                f"SELECT d.num, d.id, t.arrays, {JOINED_ROW} "
                 f"FROM documents d LEFT JOIN tokens t ON t.num = d.num WHERE d.num IN ({','.join('?' * len(piece))})",
                 piece,
             )
@@ -503,7 +509,7 @@ class Store:
         found: dict[int, tuple[int, int]] = {}
         for piece in pieces(wanted, 400):
             rows = db.execute(
-                "SELECT d.num, d.site, d.doc_hash, d.tokens, d.line_hashes, d.line_tokens, d.sketch FROM (VALUES "
+                f"SELECT d.num, {JOINED_ROW} FROM (VALUES "
                 f"{','.join(['(?)'] * len(piece))}) q JOIN documents d ON d.num = (SELECT num FROM documents "
                 "WHERE doc_hash = q.column1 AND tokens > 0 ORDER BY num LIMIT 1)",
                 piece,

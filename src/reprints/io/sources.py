@@ -35,7 +35,8 @@ WARC_SUFFIXES = (".warc", ".warc.gz")
 LARGE_DOCUMENT = 10_000_000  # characters; larger documents are processed, with a warning
 
 
-def _kind(path: Path) -> str | None:
+def kind_of(path: Path) -> str | None:
+    """The suffix of `SUFFIXES` a file's name ends with, in any case (None for none)."""
     name = path.name.lower()
     return next((suffix for suffix in SUFFIXES if name.endswith(suffix)), None)
 
@@ -62,7 +63,7 @@ def expand_inputs(
         if path.is_dir():
             found = []
             for candidate in sorted(path.rglob("*")):
-                if not _kind(candidate) or _ours(candidate, path, excluded):
+                if not kind_of(candidate) or _ours(candidate, path, excluded):
                     continue
                 if candidate.is_file() or candidate.is_symlink():
                     found.append(candidate)
@@ -71,7 +72,7 @@ def expand_inputs(
             if not found:
                 _problem(f"{path}: folder holds no {', '.join(SUFFIXES)} files", on_error)
             files.extend(found)
-        elif path.exists() and _kind(path) is None:
+        elif path.exists() and kind_of(path) is None:
             raise InputError(f"{path}: unsupported format; use one of {', '.join(SUFFIXES)}")
         elif not path.exists() and not path.is_symlink():
             raise InputError(f"{path}: no such file or folder")
@@ -102,7 +103,7 @@ def _problem(message: str, on_error: str, report: bool = True) -> None:
 def _records(path: Path, config: ReadConfig) -> Iterator[Record]:
     if not path.exists() and not path.is_symlink():
         return iter([unreadable(str(path), "no such file or folder", str(path))])
-    kind = _kind(path)
+    kind = kind_of(path)
     if kind == ".txt":
         return read_txt(path)
     if kind in HTML_SUFFIXES:
@@ -153,7 +154,7 @@ def iter_documents(
     records = 0
     for path, record in (pages or Pages()).resolve(_file_records(files, config)):
         if record is None:  # the end of a file
-            if records == 0 and _kind(path) not in (".txt", *HTML_SUFFIXES):
+            if records == 0 and kind_of(path) not in (".txt", *HTML_SUFFIXES):
                 _problem(_empty(path), config.on_error, report)
             records = 0
             continue
@@ -214,7 +215,7 @@ def _file_records(files: Iterable[Path], config: ReadConfig) -> Iterator[tuple[P
 
 
 def _empty(path: Path) -> str:
-    if _kind(path) in WARC_SUFFIXES:
+    if kind_of(path) in WARC_SUFFIXES:
         return f"{path}: holds no HTML pages (no response or resource record with an HTML payload)"
     return f"{path}: holds no records (an empty file)"
 
@@ -227,7 +228,7 @@ Raw = tuple[str, bytes, int] | Record
 def raw_readable(files: Sequence[Path], config: ReadConfig) -> bool:
     """Whether every input is JSON Lines with its texts in a field (no page to extract): a pass reading them again
     can then hand the lines to workers unparsed (`raw_records`, `raw_documents`)."""
-    return config.html_field is None and all(_kind(path) in JSONL_SUFFIXES for path in files)
+    return config.html_field is None and all(kind_of(path) in JSONL_SUFFIXES for path in files)
 
 
 def raw_records(files: Iterable[Path], *, report_empty: bool = False) -> Iterator[Raw]:
