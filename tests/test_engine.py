@@ -40,6 +40,30 @@ def test_a_cold_engine_leaves_its_workers_to_load_the_kernels_when_a_batch_needs
     assert all(threshold == tokens.COMPILED_FROM for _, threshold, _ in states)
 
 
+def server_maps_numba(_: int) -> bool:
+    """In a worker: whether the process that forked it (the fork server) has numba's compiler library loaded."""
+    return "llvmlite" in Path(f"/proc/{os.getppid()}/maps").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("warm", [True, False])
+def test_regression_a_warm_engine_loads_the_kernels_once_in_its_fork_server(warm: bool) -> None:
+    """Each worker of a warm engine used to load the kernels itself (0.4 s of CPU each on the bulk corpus, every
+    run): the fork server loads them once and forks its workers with them loaded. A cold engine's fork server
+    never loads numba (a small run does not pay for it). In a new interpreter: the fork server is started once
+    per process, with the modules of the first engine that starts it."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from reprints.engines.local import LocalEngine; from test_engine import server_maps_numba; "
+        f"engine = LocalEngine(2, warm={warm}); engine.__enter__(); "
+        "print(set(engine.map(server_maps_numba, range(4)))); engine.__exit__()"
+    )
+    tests = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, "-c", code, tests], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str({warm})
+
+
 def test_a_run_loads_the_kernels_only_when_its_batches_are_long_enough_for_them() -> None:
     assert worth_loading(50_000_000, 1_000_000)
     assert not worth_loading(20_000, 1_000_000)  # a small input: one short batch

@@ -16,6 +16,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,24 @@ def prefer_compiled() -> None:
     compare(text, text)
     _learn_a_little()
     _decide_a_little()
+
+
+def load_kernels() -> None:
+    """Every kernel loaded into this process (`prefer_compiled`), with each stage's threshold left as it was: what
+    a fork server does once, so that the workers it forks start with the kernels loaded and each decides for
+    itself which batches take them."""
+    from reprints.align import chain
+    from reprints.fingerprint import shingles
+    from reprints.normalize import boilerplate, template, tokens
+
+    modules: tuple[Any, ...] = (tokens, template, shingles, chain, boilerplate)
+    thresholds = [module.COMPILED_FROM for module in modules]
+    try:
+        prefer_compiled()
+    finally:
+        for module, threshold in zip(modules, thresholds, strict=True):
+            module.COMPILED_FROM = threshold
+        prefer_compiled.cache_clear()
 
 
 def _learn_a_little() -> None:

@@ -107,7 +107,10 @@ class LocalEngine:
 
     def __init__(self, workers: int, *, warm: bool = False, results: Path | None = None) -> None:
         """`warm`: the run's batches are large enough to take the compiled kernels (see `reprints.kernels`), so
-        the workers start at once and load them before their first batch. `results`: a folder (in the run's work
+        the workers start at once, before their first batch, with the kernels loaded: the fork server loads them
+        once (`reprints.engines.worker_warm`) and each worker it forks has them. (A process starts one fork server,
+        with the modules of the first engine that starts it: after a cold engine, a warm one's workers load the
+        kernels themselves.) `results`: a folder (in the run's work
         directory) through whose files workers hand over large results (`reprints.engines.spill`)."""
         self.workers = workers
         self.warm = warm
@@ -119,7 +122,8 @@ class LocalEngine:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
             if context.get_start_method() == "forkserver":
-                context.set_forkserver_preload(["reprints.engines.worker_start"])
+                warm = ["reprints.engines.worker_warm"] if self.warm else []
+                context.set_forkserver_preload(["reprints.engines.worker_start", *warm])
             with critical():
                 self._pool = ProcessPoolExecutor(
                     self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), self.warm)
