@@ -835,6 +835,54 @@ def test_regression_index_query_of_a_file_of_records_queries_each_record(tmp_pat
     assert [(a["query"], a["matches"][0]["id"]) for a in answers] == [(f"k{n}", ids[n]) for n in range(3)], answers
 
 
+def test_regression_index_query_names_each_query_once_and_checks_its_files_first(tmp_path: Path) -> None:
+    """Three gaps of `index query` (a fourth adversarial test): the same id in two files of records gave two
+    answers named alike (which was which?); a folder, or a path that does not exist, after other files failed
+    only once their answers were printed ('cannot read (Is a directory)'); '-' given twice read stdin once and
+    answered the second with an empty text. Now a repeated name becomes `NAME#2` with a warning, as `dedup`
+    renames a repeated id; a folder is read as `index add` reads one; the files are checked before any answer."""
+    index = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", index, NEWS)
+    lines = NEWS.read_text(encoding="utf-8").splitlines()[:2]
+    ids = [json.loads(line)["id"] for line in lines]
+    first, folder = tmp_path / "a.jsonl", tmp_path / "more"
+    folder.mkdir()
+    for path in (first, folder / "b.jsonl"):
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli("index", "query", "--index", index, "--json", first, folder)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [answer["query"] for answer in answers] == [*ids, *(f"{doc_id}#2" for doc_id in ids)], answers
+    assert all(answer["matches"][0]["id"] == answer["query"].removesuffix("#2") for answer in answers), answers
+    assert f"duplicate id {ids[0]!r}" in result.stderr, result.stderr
+    for late, message in ((tmp_path / "missing.txt", "no such file"), (tmp_path / "empty", "folder holds no")):
+        if message == "folder holds no":
+            late.mkdir()
+        result = run_cli("index", "query", "--index", index, first, late, check=False)
+        assert result.returncode == 1 and result.stdout == "", result.stdout  # no answer before the error
+        assert f"{late}: {message}" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    result = run_cli("index", "query", "--index", index, "-", "-", input_text=ARTICLE.read_text(), check=False)
+    assert result.returncode == 1 and result.stdout == "" and "more than once" in result.stderr, result.stderr
+
+
+def test_regression_index_query_limit_says_how_many_documents_match(tmp_path: Path) -> None:
+    """`index query --limit 1` printed 'NAME: 1 matching document' for a query that five stored documents match
+    (the header counted the matches shown). The header counts every match and says how many are shown; the JSON
+    answer holds the count as `found`."""
+    index = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", index, NEWS)
+    query = tmp_path / "q.jsonl"
+    query.write_text(NEWS.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    every = json.loads(run_cli("index", "query", "--index", index, "--json", query).stdout)
+    found = len(every["matches"])
+    assert found > 1 and every["found"] == found, every  # the news examples hold copies of this article
+    one = json.loads(run_cli("index", "query", "--index", index, "--json", "--limit", "1", query).stdout)
+    assert one["found"] == found and one["matches"] == every["matches"][:1], one
+    header = run_cli("index", "query", "--index", index, "--limit", "1", query).stdout.splitlines()[0]
+    assert header == f"{every['query']}: {found} matching documents (best 1 shown)", header
+    header = run_cli("index", "query", "--index", index, query).stdout.splitlines()[0]
+    assert header == f"{every['query']}: {found} matching documents", header
+
+
 def test_regression_view_refuses_ids_that_differ_only_in_surrogates(tmp_path: Path) -> None:
     """Two ids differing only in an unpaired surrogate ("s\\ud800", "s\\udfff": two documents to dedup) both read
     "s\\ufffd" in `view`, which then showed one document's text with the other's decision and called the pair of

@@ -27,7 +27,7 @@ from reprints.config import (
 )
 from reprints.engines import stopping
 from reprints.engines.stopping import Terminated
-from reprints.errors import ReprintsError
+from reprints.errors import InputError, ReprintsError
 from reprints.io.writers import dumps
 
 FINGERPRINT, ALIGN, DECIDE = FingerprintConfig(), AlignConfig(), DecideConfig()
@@ -262,24 +262,49 @@ def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None
             click.echo(f"{line.documents:>7}  {site}{line.text}")
 
 
-def _query_documents(files: Sequence[Path], read: ReadConfig) -> Iterator[tuple[str, str]]:
-    """The query documents of `index query`'s FILES, each (name, text): a text or HTML file, or stdin ('-'), is one,
-    named by the file; each record of a file of records (JSON Lines, Parquet, WARC) is one, named by its id, as
-    `index add` reads it, with the same reading options (a record that cannot be read is a warning, and
-    skipped)."""
-    from reprints.io import iter_documents
-    from reprints.io.sources import HTML_SUFFIXES, kind_of
+def _query_files(files: Sequence[Path]) -> list[Path]:
+    """`index query`'s FILES as the files to read, checked before any query is answered: each folder becomes the
+    supported files inside it (as `dedup` and `index add` read a folder), a path that does not exist is an error,
+    and so is '-' (standard input) given twice (it can be read once).
 
+    Raises:
+        InputError: a path that does not exist, a folder holding no supported file, '-' given twice.
+    """
+    from reprints.io.sources import expand_inputs
+
+    if sum(str(path) == "-" for path in files) > 1:
+        raise InputError("'-' (standard input) is given more than once: it can be read once")
+    out: list[Path] = []
+    for path in files:
+        if str(path) != "-" and path.is_dir():
+            out.extend(expand_inputs([path], on_error="fail"))
+        elif str(path) != "-" and not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+        else:
+            out.append(path)
+    return out
+
+
+def _query_documents(files: Sequence[Path], read: ReadConfig) -> Iterator[tuple[str, str]]:
+    """The query documents of `index query`'s FILES (`_query_files`), each (name, text): a text or HTML file, or
+    stdin ('-'), is one, named by the file; each record of a file of records (JSON Lines, Parquet, WARC) is one,
+    named by its id, as `index add` reads it, with the same reading options (a record that cannot be read is a
+    warning, and skipped). A name given before is renamed `NAME#2`, `NAME#3`... with a warning, as `dedup`
+    renames a repeated id, so that each answer names one query."""
+    from reprints.io import iter_documents
+    from reprints.io.sources import HTML_SUFFIXES, Names, kind_of
+
+    names = Names(on_error="skip")
     for path in files:
         kind = kind_of(path)
         if str(path) == "-":
-            yield "-", sys.stdin.read()
+            yield names.name("-", "standard input"), sys.stdin.read()
         elif kind is None or kind in (".txt", *HTML_SUFFIXES) or not path.is_file():
-            yield path.name, _read_text(path, read.extract)
+            yield names.name(path.name, str(path)), _read_text(path, read.extract)
         else:
             for doc in iter_documents([path], read):
                 if doc.error is None:
-                    yield doc.id, doc.text
+                    yield names.name(doc.id, f"{path}, record {doc.index + 1}"), doc.text
 
 
 def _read_text(path: Path, extract: str) -> str:
@@ -377,19 +402,22 @@ def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, **options: An
 @_read_options
 def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int | None, **options: Any) -> None:
     """Every stored document sharing a passage with each FILE (text or HTML; '-' reads stdin; each record of a
-    JSON Lines, Parquet or WARC file, named by its id), best covered first."""
+    JSON Lines, Parquet or WARC file, named by its id; a folder: the files in it), best covered first."""
     from reprints.index.api import open_index
     from reprints.index.query import query
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     with open_index(folder, mapped_mb=SERVE_MAPPED_MB) as store:  # read as a server reads it
-        for name, text in _query_documents(files, ReadConfig(**_given(**options))):
-            matches = query(store, text, limit=limit)
+        for name, text in _query_documents(_query_files(files), ReadConfig(**_given(**options))):
+            found = query(store, text)
+            matches = found[:limit]
             if as_json:
-                click.echo(dumps({"query": name, "matches": [match.to_dict() for match in matches]}))
+                answer = {"query": name, "found": len(found), "matches": [match.to_dict() for match in matches]}
+                click.echo(dumps(answer))
                 continue
-            click.echo(f"{name}: {len(matches)} matching document{'s' if len(matches) != 1 else ''}")
+            shown = f" (best {len(matches)} shown)" if len(matches) < len(found) else ""
+            click.echo(f"{name}: {len(found)} matching document{'s' if len(found) != 1 else ''}{shown}")
             for match in matches:
                 where = f", container: {match.container}" if match.container else ""
                 passages = f"{len(match.spans)} passage{'s' if len(match.spans) != 1 else ''}"
