@@ -283,7 +283,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 KEEP_FREE_BYTES = 128 << 20  # resident memory a process may gain between two hand-backs of freed memory
-_resident_after_trim: list[int] = []  # this process's resident bytes after its last hand-back
+_resident_after_trim: list[int] = []  # this process's lowest resident bytes since its last hand-back
 
 
 def resident_bytes() -> int | None:
@@ -310,8 +310,12 @@ def release_free_memory() -> None:
     if trim is None:
         return
     resident = resident_bytes()
-    if resident is not None and _resident_after_trim and resident <= _resident_after_trim[0] + KEEP_FREE_BYTES:
-        return
+    if resident is not None and _resident_after_trim:
+        # Counted from the lowest resident size seen since (pages of mapped files dropped lower it): what the
+        # heap may hold unused stays within the budget.
+        _resident_after_trim[0] = min(_resident_after_trim[0], resident)
+        if resident <= _resident_after_trim[0] + KEEP_FREE_BYTES:
+            return
     trim(0)
     after = resident_bytes()
     _resident_after_trim[:] = [] if after is None else [after]
