@@ -27,36 +27,44 @@ log = logging.getLogger(__name__)
 def prefer_compiled() -> None:
     """From now on, in this process, every batch however small takes the compiled kernels; they are loaded (or,
     on the first run after installing, compiled) here, not on the first call that needs them."""
+    for stage in _staged():
+        stage.COMPILED_FROM = 0
+    _run_every_kernel()
+
+
+def load_kernels() -> None:
+    """Every kernel loaded into this process (as `prefer_compiled` loads them), with each stage's threshold left as
+    it was: what a fork server does once, so that the workers it forks start with the kernels loaded and each
+    decides for itself which batches take them."""
+    stages = _staged()
+    thresholds = [stage.COMPILED_FROM for stage in stages]
+    try:
+        for stage in stages:
+            stage.COMPILED_FROM = 0
+        _run_every_kernel()
+    finally:
+        for stage, threshold in zip(stages, thresholds, strict=True):
+            stage.COMPILED_FROM = threshold
+
+
+def _staged() -> tuple[Any, ...]:
+    """The modules whose `COMPILED_FROM` decides which of their batches take the compiled kernels."""
     from reprints.align import chain
     from reprints.fingerprint import shingles
     from reprints.normalize import boilerplate, template, tokens
 
-    tokens.COMPILED_FROM = template.COMPILED_FROM = shingles.COMPILED_FROM = chain.COMPILED_FROM = 0
-    boilerplate.COMPILED_FROM = 0
+    return tokens, template, shingles, chain, boilerplate
+
+
+def _run_every_kernel() -> None:
+    """A `compare`, a little boilerplate learning and a little deciding: with every `COMPILED_FROM` at 0, each
+    kernel is loaded (or, on the first run after installing, compiled)."""
     from reprints.pipeline import compare
 
     text = "a passage long enough to be aligned with itself, " * 12
     compare(text, text)
     _learn_a_little()
     _decide_a_little()
-
-
-def load_kernels() -> None:
-    """Every kernel loaded into this process (`prefer_compiled`), with each stage's threshold left as it was: what
-    a fork server does once, so that the workers it forks start with the kernels loaded and each decides for
-    itself which batches take them."""
-    from reprints.align import chain
-    from reprints.fingerprint import shingles
-    from reprints.normalize import boilerplate, template, tokens
-
-    modules: tuple[Any, ...] = (tokens, template, shingles, chain, boilerplate)
-    thresholds = [module.COMPILED_FROM for module in modules]
-    try:
-        prefer_compiled()
-    finally:
-        for module, threshold in zip(modules, thresholds, strict=True):
-            module.COMPILED_FROM = threshold
-        prefer_compiled.cache_clear()
 
 
 def _learn_a_little() -> None:
