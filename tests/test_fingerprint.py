@@ -413,7 +413,7 @@ def test_corpus_writer_resumed_after_a_checkpoint_equals_one_written_at_once(
         if junk and stop < len(batches):
             killed.add(batches[stop])  # written, never recorded: cut off on resume
             for column in killed.columns.values():
-                column.sync()
+                column.flush()
         del killed
         progress = saved_progress(stopped)
         assert progress is not None and progress["batches"] == stop

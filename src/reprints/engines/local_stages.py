@@ -435,7 +435,7 @@ def fingerprint_corpus(
     return corpus
 
 
-CHECKPOINT_BATCHES = 8  # batches put in the match index between two checkpoints (each syncs every column file)
+CHECKPOINT_BATCHES = 8  # batches put in the match index between two checkpoints (each flushes every column file)
 
 
 def _checkpoint(writer: CorpusWriter, tokens: Path, pending: list[int]) -> None:

@@ -511,8 +511,9 @@ class CorpusWriter:
     anchors (read once, by the candidate join) and the boilerplate lines removed (read when writing).
     Per-document arrays are read back into memory.
 
-    The files are also the fingerprint pass's checkpoint: `checkpoint` makes what was added durable and records
-    how much that is; a writer made with that record (`saved_progress`) continues after it, cutting off
+    The files are also the fingerprint pass's checkpoint: `checkpoint` hands what was added to the operating
+    system and records how much that is, with a digest of each column's values (checked before a run continues
+    them); a writer made with that record (`saved_progress`) continues after it, cutting off
     whatever a killed run wrote past it.
     """
 
@@ -565,11 +566,12 @@ class CorpusWriter:
         self.batches += 1
 
     def checkpoint(self) -> None:
-        """Make the batches added so far durable and record them, so that a run killed later continues after
-        them (`saved_progress`). Only with a folder."""
+        """Record the batches added so far, their values handed to the operating system first, so that a run
+        killed later continues after them (`saved_progress`, which checks each column against its digest: what a
+        crash of the machine damaged is fingerprinted again). Only with a folder."""
         assert self.folder is not None
         for column in self.columns.values():
-            column.sync()
+            column.flush()
         progress = {
             "batches": self.batches,
             "documents": self.docs,
