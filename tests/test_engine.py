@@ -64,6 +64,47 @@ def test_regression_a_warm_engine_loads_the_kernels_once_in_its_fork_server(warm
     assert done.stdout.strip() == str({warm})
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_importing_the_command_line_imports_neither_the_pipeline_nor_numpy() -> None:
+    """`reprints.cli` (and the package) import the pipeline only when a command needs it, so that `dedup` can
+    start its workers' fork server first (`reprints.engines.server`). In a new interpreter."""
+    code = "import sys, reprints.cli; print(sorted({'reprints.pipeline', 'numpy'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("given", ["file", "folder"])
+def test_dedup_on_files_starts_the_fork_server_before_importing_the_pipeline(tmp_path: Path, given: str) -> None:
+    """The fork server of a run with workers took about 0.7 s to import and load the kernels, while the run
+    waited: on files (whose size tells the pipeline's choices) `dedup` starts it before it imports the pipeline,
+    for a warm run here (a 2-worker run over more than one batch's worth of kernels), and the engine uses that
+    server rather than starting another. On a folder the engine starts it, as before. In a new interpreter (one
+    fork server per process)."""
+    source = EXAMPLES / "news" / "docs.jsonl"
+    inputs = str(source if given == "file" else source.parent)
+    args = ["dedup", inputs, "--out", str(tmp_path / "out"), "--workers", "2"]
+    code = f"""
+import sys
+import multiprocessing.forkserver as forkserver
+from reprints import cli
+from reprints.engines import server
+calls = []
+start_early = server.start_early
+def recording(warm):
+    start_early(warm)
+    calls.append((warm, "reprints.pipeline" in sys.modules, forkserver._forkserver._forkserver_pid))
+server.start_early = recording
+cli.cli.main({[*args, "-q"]!r}, standalone_mode=False)
+print(calls == [(True, False, forkserver._forkserver._forkserver_pid)] if calls else "none")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("True" if given == "file" else "none")
+    assert (tmp_path / "out" / "summary.json").exists()
+
+
 def test_a_run_loads_the_kernels_only_when_its_batches_are_long_enough_for_them() -> None:
     assert worth_loading(50_000_000, 1_000_000)
     assert not worth_loading(20_000, 1_000_000)  # a small input: one short batch

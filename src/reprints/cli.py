@@ -145,6 +145,28 @@ def _given(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+def _start_workers_early(inputs: Sequence[str], options: dict[str, Any]) -> None:
+    """Start the fork server of a run that will have workers before importing the pipeline, so that both import
+    at once (`reprints.engines.server`). Only when every input is a file: their size is then all the pipeline
+    decides from (`RunConfig.workers_for`, `reprints.kernels.worth_loading`); for folders the engine starts the
+    server when it opens, as before. A server started for a run that stops early (bad options) exits with it."""
+    if (options.get("engine") or RUN.engine) != "local":
+        return
+    try:
+        paths = [Path(name) for name in inputs]
+        if not paths or not all(path.is_file() for path in paths):
+            return
+        size = sum(path.stat().st_size for path in paths)
+    except (OSError, ValueError):  # a path the pipeline will report
+        return
+    batch_chars = options.get("batch_chars") or RUN.batch_chars
+    if RunConfig(workers=max(0, options.get("workers") or 0), batch_chars=batch_chars).workers_for(size) > 1:
+        from reprints.engines.server import start_early
+        from reprints.kernels import worth_loading
+
+        start_early(worth_loading(size, batch_chars))
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
@@ -221,6 +243,7 @@ def _given(**values: Any) -> dict[str, Any]:
 def dedup(inputs: tuple[str, ...], out_dir: Path, quiet: bool, **options: Any) -> None:
     """Find copies in INPUTS (files and folders; with --engine spark also URIs: hdfs://, s3a://, file://...),
     deduplicate keep-first and write the results to --out."""
+    _start_workers_early(inputs, options)
     from reprints.pipeline import dedup as run
 
     if options.get("work_dir") is not None:

@@ -5,7 +5,6 @@ Results always come back in submission order, so the output never depends on the
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ import numpy.typing as npt
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
+from reprints.engines import server
 from reprints.engines.spill import Spilling, received
 from reprints.engines.stopping import critical
 from reprints.errors import InputError
@@ -119,14 +119,13 @@ class LocalEngine:
 
     def __enter__(self) -> LocalEngine:
         if self.workers > 1:
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if context.get_start_method() == "forkserver":
-                warm = ["reprints.engines.worker_warm"] if self.warm else []
-                context.set_forkserver_preload(["reprints.engines.worker_start", *warm])
+            server.preload(self.warm)  # (no effect if the command line started the server already: `start_early`)
             with critical():
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), self.warm)
+                    self.workers,
+                    mp_context=server.context(),
+                    initializer=_start_worker,
+                    initargs=(os.getpid(), self.warm),
                 )
                 if self.warm:
                     for _ in range(self.workers):  # each submission starts one more worker, up to `workers`
