@@ -12,12 +12,10 @@ The names are imported on first use, so that the command line can start its work
 the pipeline (`reprints.engines.server`).
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from reprints.config import Config
     from reprints.errors import ConfigError, InputError, OutputError, ReprintsError
     from reprints.pipeline import boilerplate_lines, compare, dedup
@@ -63,11 +61,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'reprints' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    value = getattr(_importlib.import_module(home), name)
     globals()[name] = value  # imported once
     return value
 
