@@ -5,6 +5,8 @@ Results always come back in submission order, so the output never depends on the
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -23,7 +25,7 @@ from reprints.candidates.join import Candidates, join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
 from reprints.engines import server
-from reprints.engines.spill import Spilling, received
+from reprints.engines.spill import Spilled, Spilling, received
 from reprints.engines.stopping import critical
 from reprints.errors import InputError
 from reprints.fingerprint.hashing import U64
@@ -97,6 +99,18 @@ def _started() -> None:
     their kernels) while this process is still planning the first stage."""
 
 
+def _discard_result(folder: Path, future: Future[Any]) -> None:
+    """A result no one will take, of a map stopped early: its file deleted, then the map's folder if that leaves it
+    empty. (A task still running when the map removed its folder could write its file there while the folder was
+    being removed, which then stayed, with the file.)"""
+    with contextlib.suppress(Exception):  # cancelled, failed, or a small result: no file
+        result = future.result()
+        if isinstance(result, Spilled):
+            result.path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 class LocalEngine:
     """Maps stage functions over batches with `workers` processes (1: in this process).
 
@@ -165,7 +179,8 @@ class LocalEngine:
                 yield received(pending.popleft().result())
         finally:
             for future in pending:  # the caller stopped taking results (an error, an interruption)
-                future.cancel()
+                if not future.cancel() and folder is not None:  # done, or running: its result file goes when it ends
+                    future.add_done_callback(functools.partial(_discard_result, folder))
             if folder is not None:  # results not taken are deleted with it (the work directory is kept for --resume)
                 shutil.rmtree(folder, ignore_errors=True)
 
