@@ -23,12 +23,13 @@ import numpy as np
 
 from reprints.decide.links import Link, Links
 from reprints.io.arrays import RowSequence
-from reprints.types import DECISIONS, RELATIONS, DecisionKind
+from reprints.types import DECISIONS, RELATIONS, DecisionKind, pickled_as_tuples
 
 RemovedTokens = tuple[int, int, int, int, int]  # start, end, source doc, source start, source end (tokens)
 Piece = tuple[int, int, int | None, int, int]  # start, end, holder (None: in no output), holder start, end
 
 
+@pickled_as_tuples
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The decision for one document, in token space (the write stage turns tokens into characters)."""

@@ -15,7 +15,7 @@ from reprints.config import Config
 from reprints.fingerprint.corpus import BatchPrints, Corpus
 from reprints.io.arrays import Strings, ranges
 from reprints.normalize.tokens import I64
-from reprints.types import RELATIONS, Relation
+from reprints.types import RELATIONS, Relation, pickled_as_tuples
 
 CONTENT_SHARE = 0.5  # an aligned passage is content when this share of each side is not template
 TokenRegion = tuple[int, int, int, int]  # a_start, a_end, b_start, b_end (token indices, ends exclusive)
@@ -24,6 +24,7 @@ TokenRegion = tuple[int, int, int, int]  # a_start, a_end, b_start, b_end (token
 _REGION = struct.Struct("<4i")  # token indices within a document: int32, as the match positions
 
 
+@pickled_as_tuples
 @dataclass(frozen=True, slots=True, init=False)
 class Link:
     """Two documents (by input index, `a < b`) that share aligned passages.
