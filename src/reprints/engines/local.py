@@ -103,9 +103,10 @@ def _discard_result(folder: Path, future: Future[Any]) -> None:
     """A result no one will take, of a map stopped early: its file deleted, then the map's folder if that leaves it
     empty. (A task still running when the map removed its folder could write its file there while the folder was
     being removed, which then stayed, with the file.)"""
-    with contextlib.suppress(Exception):  # cancelled, failed, or a small result: no file
+    # (Cancelled or failed: no file. Not raised here, which would add these frames to the failure's traceback.)
+    if not future.cancelled() and future.exception() is None:
         result = future.result()
-        if isinstance(result, Spilled):
+        if isinstance(result, Spilled):  # (a small result came through the pipe: no file)
             result.path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
