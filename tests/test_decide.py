@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 from unittest.mock import patch
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from reprints.align.batch import AlignedBatch
 from reprints.align.chain import Regions
 from reprints.decide.clusters import UnionFind, components, missing_links, number_clusters, star_clusters
-from reprints.decide.keep import Verdict, decide
+from reprints.decide.keep import Verdict, Verdicts, decide
 from reprints.decide.links import Link, Links, links_from_alignment, oriented, relation_of
 from reprints.decide.rank import pages, ranking
 from reprints.types import RELATIONS
@@ -278,6 +279,30 @@ def test_verdicts_read_from_columns_are_the_verdicts_decided(links: list[Link], 
         assert all(isinstance(value, int) for row in verdict.removed for value in row)
         for _, _, source, _, _ in verdict.removed:
             assert source != doc and verdicts[source].decision != "drop"
+
+
+@given(links=_links, order=st.permutations(range(40)), cut=st.tuples(st.integers(0, 40), st.integers(0, 40)))
+@settings(max_examples=60, deadline=None)
+def test_a_part_of_the_verdicts_holds_the_same_verdicts_and_names_their_documents(
+    links: list[Link], order: list[int], cut: tuple[int, int]
+) -> None:
+    """What a write task carries to a worker (`Verdicts.part`: columns, not objects) reads back as the same
+    verdicts, pickled or not, and names (`Verdicts.named`) every source of their removed ranges and every
+    document a dropped one duplicates."""
+    size = 40
+    counts = [0 if doc % 13 == 12 else 200 for doc in range(size)]
+    links = [
+        Link(link.a, link.b, link.relation, link.coverage_a, link.coverage_b, _within(link, counts)) for link in links
+    ]
+    verdicts = decide(counts, {7: "unreadable: broken"}, links, order, min_passage=10)
+    assert isinstance(verdicts, Verdicts)
+    first, stop = min(cut), max(cut)
+    part = pickle.loads(pickle.dumps(verdicts.part(first, stop - first)))
+    expected = [verdicts[doc] for doc in range(first, stop)]
+    assert list(part) == expected and len(part) == stop - first
+    sources = {row[2] for verdict in expected for row in verdict.removed}
+    duplicated = {verdict.duplicate_of for verdict in expected if verdict.duplicate_of is not None}
+    assert part.named() == sources | duplicated
 
 
 def _within(link: Link, counts: list[int]) -> tuple[tuple[int, int, int, int], ...]:

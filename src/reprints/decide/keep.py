@@ -64,6 +64,23 @@ class Verdicts(RowSequence[Verdict]):
     def __len__(self) -> int:
         return len(self.decision)
 
+    def part(self, first: int, count: int) -> Verdicts:
+        """The verdicts of documents `first` to `first + count - 1` as columns of their own (what a write task
+        carries to a worker: arrays pickle at once, where one object per document cost the main process a Python
+        call each to make and to pickle)."""
+        stop = first + count
+        begin, end = int(self.starts[first]), int(self.starts[stop])
+        return Verdicts(
+            self.decision[first:stop].copy(), self.reason[first:stop].copy(), self.reasons,
+            self.duplicate_of[first:stop].copy(), self.starts[first : stop + 1] - begin, self.removed[begin:end].copy(),
+        )  # fmt: skip
+
+    def named(self) -> set[int]:
+        """The documents these verdicts name: the sources of their removed ranges and the documents dropped ones
+        duplicate."""
+        duplicates = self.duplicate_of[self.duplicate_of >= 0]
+        return set(np.asarray(self.removed).reshape(-1, 5)[:, 2].tolist()) | set(duplicates.tolist())
+
     def _row(self, index: int) -> Verdict:
         duplicate_of = int(self.duplicate_of[index])
         rows = self.removed[self.starts[index] : self.starts[index + 1]].tolist()

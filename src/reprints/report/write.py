@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar, cast
 import numpy as np
 
 from reprints.config import Config, ReadConfig
-from reprints.decide.keep import Verdict, scale
+from reprints.decide.keep import Verdict, Verdicts, scale
 from reprints.decide.links import Link, Relations, oriented
 from reprints.fingerprint.corpus import CharTable, Corpus
 from reprints.io.slices import Slice
@@ -243,7 +243,7 @@ class DecisionRows:
     read: ReadConfig
 
     def __call__(
-        self, task: tuple[Judged, list[Verdict], list[int | None], dict[int, str]]
+        self, task: tuple[Judged, Sequence[Verdict], list[int | None], dict[int, str]]
     ) -> tuple[Encoded, Encoded, dict[str, int]]:
         source, verdicts, clusters, ids = task
         first, items = source.first, source.items
@@ -312,15 +312,20 @@ def write_outputs(
             cluster_file.write(row)
     task = DecisionRows(folder, fmt, config.boilerplate.strip_boilerplate, config.read)
 
-    def decision_tasks() -> Iterator[tuple[Judged, list[Verdict], list[int | None], dict[int, str]]]:
+    def decision_tasks() -> Iterator[tuple[Judged, Sequence[Verdict], list[int | None], dict[int, str]]]:
         for source in documents:
-            docs = list(range(source.first, source.first + source.count))
-            judged = [verdicts[doc] for doc in docs]
+            docs = range(source.first, source.first + source.count)
+            judged: Sequence[Verdict]
             named = set(docs)
-            for verdict in judged:
-                named.update(removed[2] for removed in verdict.removed)
-                if verdict.duplicate_of is not None:
-                    named.add(verdict.duplicate_of)
+            if isinstance(verdicts, Verdicts):  # as columns: made into verdicts in the worker
+                judged = verdicts.part(source.first, source.count)
+                named |= judged.named()
+            else:
+                judged = [verdicts[doc] for doc in docs]
+                for verdict in judged:
+                    named.update(removed[2] for removed in verdict.removed)
+                    if verdict.duplicate_of is not None:
+                        named.add(verdict.duplicate_of)
             yield source, judged, [numbers[doc] for doc in docs], {doc: ids[doc] for doc in sorted(named)}
 
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
