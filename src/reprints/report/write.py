@@ -274,7 +274,7 @@ def write_outputs(
     documents: Iterator[Batch[Document]] | Iterator[Batch[Raw]] | Iterator[Batch[Raw | Slice]],
     corpus: Corpus,
     relations: Relations,
-    verdicts: Sequence[Verdict],
+    verdicts: Verdicts,
     clusters: Sequence[Sequence[int]],
     numbers: Sequence[int | None],
     config: Config,
@@ -315,17 +315,8 @@ def write_outputs(
     def decision_tasks() -> Iterator[tuple[Judged, Sequence[Verdict], list[int | None], dict[int, str]]]:
         for source in documents:
             docs = range(source.first, source.first + source.count)
-            judged: Sequence[Verdict]
-            named = set(docs)
-            if isinstance(verdicts, Verdicts):  # as columns: made into verdicts in the worker
-                judged = verdicts.part(source.first, source.count)
-                named |= judged.named()
-            else:
-                judged = [verdicts[doc] for doc in docs]
-                for verdict in judged:
-                    named.update(removed[2] for removed in verdict.removed)
-                    if verdict.duplicate_of is not None:
-                        named.add(verdict.duplicate_of)
+            judged = verdicts.part(source.first, source.count)  # as columns: made into verdicts in the worker
+            named = set(docs) | judged.named()
             yield source, judged, [numbers[doc] for doc in docs], {doc: ids[doc] for doc in sorted(named)}
 
     with RowWriter(out, "documents", fmt) as decisions, RowWriter(out, "deduplicated", fmt) as kept:
