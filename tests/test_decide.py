@@ -273,6 +273,7 @@ def test_verdicts_read_from_columns_are_the_verdicts_decided(links: list[Link], 
     verdicts = decide(counts, {7: "unreadable: broken"}, links, order, min_passage=10)
     again = decide(counts, {7: "unreadable: broken"}, Links.of(links), order, min_passage=10)
     assert list(verdicts) == list(again) and len(verdicts) == size
+    assert list(verdicts) == [verdicts[doc] for doc in range(size)]  # iterated (columns read once) as indexed
     assert verdicts[7] == Verdict("drop", "unreadable: broken", None, ())
     for doc, verdict in enumerate(verdicts):
         assert verdict.decision in ("keep", "trim", "drop")

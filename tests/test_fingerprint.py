@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reprints.decide.links import Link
 from reprints.fingerprint.corpus import (
     CharTable,
     Corpus,
@@ -34,6 +35,7 @@ from reprints.fingerprint.shingles import (
 )
 from reprints.io.arrays import Column, _file_of
 from reprints.normalize.tokens import tokenize
+from reprints.report.write import pair_of, pair_rows
 
 
 def test_mix64_is_a_bijection_on_a_sample() -> None:
@@ -496,12 +498,60 @@ def test_char_table_answers_as_the_corpus_does(
         with mock.patch.object(CharTable, "WHOLE_TOKENS", whole):
             table = corpus.char_table(doc % len(texts) for doc, _, _ in lookups)
         total = int(corpus.token_offsets[-1])
+        asked = []
         for doc, start, end in lookups:
             doc %= len(texts)
             base = int(corpus.token_offsets[doc])
             if not (0 <= base + start < total and 0 <= base + end - 1 < total):
                 continue  # outside the corpus-wide arrays too: no answer to compare
             assert table.char_span(doc, start, end) == corpus.char_span(doc, start, end)
+            asked.append((doc, start, end))
+        columns = np.array(asked, dtype=np.int64).reshape(-1, 3)
+        first, last = table.char_spans(columns[:, 0], columns[:, 1], columns[:, 2])  # all at once: the same answers
+        assert list(zip(first.tolist(), last.tolist(), strict=True)) == [corpus.char_span(*ask) for ask in asked]
+
+
+@given(
+    st.lists(st.integers(0, len(_TEXTS) - 1), min_size=2, max_size=8),
+    st.lists(
+        st.tuples(
+            st.integers(0, 7),
+            st.integers(0, 7),
+            st.sampled_from(["exact", "near_duplicate", "contained", "partial"]),
+            st.lists(st.tuples(*[st.integers(-2, 400)] * 4), max_size=6),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from([CharTable.WHOLE_TOKENS, 60]),
+)
+@settings(max_examples=40, deadline=None)
+def test_pair_rows_are_the_pairs_of_their_links(
+    chosen: list[int], drawn: list[tuple[int, int, str, list[tuple[int, int, int, int]]]], whole: int
+) -> None:
+    """The write stage makes a chunk's `pairs` rows at once (`pair_rows`: every passage's character bounds looked
+    up together): each row is what `pair_of(...).to_dict()` makes of its link, including passages empty on a side
+    (left out), containers, and documents too long to read whole (`whole`)."""
+    texts = [_TEXTS[i][: 80 * n] if n % 3 == 2 else _TEXTS[i] for n, i in enumerate(chosen)]
+    batch = fingerprint_batch(texts, 5, 8, 0)
+    corpus = Corpus()
+    writer = CorpusWriter(corpus, None, len(texts))
+    writer.add(batch)
+    writer.finish()
+    counts = np.diff(corpus.token_offsets)
+    links = []
+    for x, y, relation, regions in drawn:
+        a, b = sorted((x % len(texts), (x + 1 + y % (len(texts) - 1)) % len(texts)))
+        if not counts[a] or not counts[b]:
+            continue
+        inside = [
+            (a0 % counts[a], a1 % (counts[a] + 1), b0 % counts[b], b1 % (counts[b] + 1)) for a0, a1, b0, b1 in regions
+        ]
+        links.append(Link(a, b, relation, 0.25 * (len(links) % 5), 1 / (1 + len(inside)), inside))  # type: ignore[arg-type]
+    ids = [f"doc-{doc}" for doc in range(len(texts))]
+    with mock.patch.object(CharTable, "WHOLE_TOKENS", whole):
+        table = corpus.char_table(doc for link in links for doc in (link.a, link.b))
+    assert pair_rows(links, ids, table) == [pair_of(link, ids, corpus).to_dict() for link in links]
 
 
 def test_regression_a_missing_empty_column_is_resumed(tmp_path: Path) -> None:

@@ -492,6 +492,7 @@ class CharTable:
         self.trail = read_rows(corpus.trail, starts, stops)
         lengths = stops - starts
         bases = np.cumsum(lengths) - lengths
+        self.docs, self.bases, self.lengths = wanted, bases, lengths
         self.rows = dict(zip(wanted.tolist(), zip(bases.tolist(), lengths.tolist(), strict=True), strict=True))
 
     def char_span(self, doc: int, start: int, end: int) -> tuple[int, int]:
@@ -500,6 +501,25 @@ class CharTable:
         if not (0 <= start < length and 0 <= end - 1 < length):  # outside it, or not read: ask the corpus
             return self.corpus.char_span(doc, start, end)
         return int(self.lead[base + start]), int(self.trail[base + end - 1])
+
+    def char_spans(self, docs: I64, starts: I64, ends: I64) -> tuple[I64, I64]:
+        """`char_span` of many token ranges at once: their first and last characters, as two arrays."""
+        held = np.zeros(len(docs), dtype=np.bool_)
+        base = np.zeros(len(docs), dtype=np.int64)
+        length = np.zeros(len(docs), dtype=np.int64)
+        if len(self.docs):
+            at = np.minimum(np.searchsorted(self.docs, docs), len(self.docs) - 1)
+            held = self.docs[at] == docs
+            base = np.where(held, self.bases[at], 0)
+            length = np.where(held, self.lengths[at], 0)
+        inside = held & (starts >= 0) & (starts < length) & (ends >= 1) & (ends <= length)
+        first = np.empty(len(docs), dtype=np.int64)
+        last = np.empty(len(docs), dtype=np.int64)
+        first[inside] = self.lead[base[inside] + starts[inside]]
+        last[inside] = self.trail[base[inside] + ends[inside] - 1]
+        for k in np.flatnonzero(~inside).tolist():  # outside a document read, or not read: ask the corpus
+            first[k], last[k] = self.corpus.char_span(int(docs[k]), int(starts[k]), int(ends[k]))
+        return first, last
 
 
 class CorpusWriter:

@@ -93,6 +93,35 @@ def pair_of(link: Link, ids: Ids, bounds: CharBounds) -> Pair:
     )
 
 
+def pair_rows(links: Sequence[Link], ids: Ids, chars: CharTable) -> list[dict[str, Any]]:
+    """`pair_of(link, ids, chars).to_dict()` of every link, with the character bounds of all their passages
+    looked up at once (`CharTable.char_spans`)."""
+    packed = [link.packed for link in links]
+    counts = np.fromiter((len(regions) for regions in packed), dtype=np.int64, count=len(packed)) // 16
+    regions = np.frombuffer(b"".join(packed), dtype="<i4").reshape(-1, 4).astype(np.int64)
+    owner = np.repeat(np.arange(len(links)), counts)
+    valid = (regions[:, 1] > regions[:, 0]) & (regions[:, 3] > regions[:, 2])
+    regions, owner = regions[valid], owner[valid]
+    a_docs = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))[owner]
+    b_docs = np.fromiter((link.b for link in links), dtype=np.int64, count=len(links))[owner]
+    a_start, a_end = chars.char_spans(a_docs, regions[:, 0], regions[:, 1])
+    b_start, b_end = chars.char_spans(b_docs, regions[:, 2], regions[:, 3])
+    spans = np.stack([a_start, a_end, b_start, b_end], axis=1).tolist()
+    ends = np.cumsum(np.bincount(owner, minlength=len(links))).tolist()
+    rows, begin = [], 0
+    for link, end in zip(links, ends, strict=True):
+        row: dict[str, Any] = {"a": ids[link.a], "b": ids[link.b], "relation": link.relation}
+        container = link.container
+        if container is not None:
+            row["container"] = ids[container]
+        row["coverage_a"] = link.coverage_a
+        row["coverage_b"] = link.coverage_b
+        row["spans"] = spans[begin:end]
+        rows.append(row)
+        begin = end
+    return rows
+
+
 def _on_copy(link: Link, doc: int, copy: int, counts: Sequence[int] | I64) -> Link:
     """A link of `doc` moved to its exact copy `copy` (token positions scaled if their counts differ)."""
     regions = link.regions_from(doc)
@@ -222,7 +251,7 @@ class PairRows:
         links, ids = task
         corpus = Corpus.bounds_from(self.folder)
         chars = corpus.char_table(doc for link in links for doc in (link.a, link.b))
-        return encoded([pair_of(link, ids, chars).to_dict() for link in links], self.output_format)
+        return encoded(pair_rows(links, ids, chars), self.output_format)
 
 
 # A batch of the first pass read again: documents, or JSON Lines not yet parsed (lines, or ranges of files).
@@ -245,7 +274,8 @@ class DecisionRows:
     def __call__(
         self, task: tuple[Judged, Sequence[Verdict], list[int | None], dict[int, str]]
     ) -> tuple[Encoded, Encoded, dict[str, int]]:
-        source, verdicts, clusters, ids = task
+        source, judged_columns, clusters, ids = task
+        verdicts = list(judged_columns)  # read twice below
         first, items = source.first, source.items
         if all(isinstance(item, Document) for item in items):
             documents = cast(list[Document], items)
