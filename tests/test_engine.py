@@ -75,8 +75,10 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def test_importing_the_command_line_imports_neither_the_pipeline_nor_numpy() -> None:
     """`reprints.cli` (and the package) import the pipeline only when a command needs it, so that `dedup` can
-    start its workers' fork server first (`reprints.engines.server`). In a new interpreter."""
-    code = "import sys, reprints.cli; print(sorted({'reprints.pipeline', 'numpy'} & set(sys.modules)))"
+    start its workers' fork server first (`reprints.engines.server`); nor what only some commands or failures
+    need (the output encoder, SQLite, the process pool's errors: 40 ms of every start). In a new interpreter."""
+    later = {"reprints.pipeline", "numpy", "reprints.io.writers", "sqlite3", "concurrent.futures.process"}
+    code = f"import sys, reprints.cli; print(sorted(set({sorted(later)!r}) & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert done.stdout.strip() == "[]"
 
@@ -85,7 +87,8 @@ def test_importing_the_command_line_imports_neither_the_pipeline_nor_numpy() -> 
 def test_dedup_on_files_starts_the_fork_server_before_importing_the_pipeline(tmp_path: Path, given: str) -> None:
     """The fork server of a run with workers took about 0.7 s to import and load the kernels, while the run
     waited: on files (whose size tells the pipeline's choices) `dedup` starts it before it imports the pipeline,
-    for a warm run here (a 2-worker run over more than one batch's worth of kernels), and the engine uses that
+    or NumPy (60 ms more, to decide whether the run loads the kernels: `worth_loading` needs no NumPy), for a warm
+    run here (a 2-worker run over more than one batch's worth of kernels), and the engine uses that
     server rather than starting another. On a folder the engine starts it, as before. In a new interpreter (one
     fork server per process)."""
     source = EXAMPLES / "news" / "docs.jsonl"
@@ -99,16 +102,48 @@ from reprints.engines import server
 calls = []
 start_early = server.start_early
 def recording(warm):
+    numpy = "numpy" in sys.modules
     start_early(warm)
-    calls.append((warm, "reprints.pipeline" in sys.modules, forkserver._forkserver._forkserver_pid))
+    calls.append((warm, numpy, "reprints.pipeline" in sys.modules, forkserver._forkserver._forkserver_pid))
 server.start_early = recording
 cli.cli.main({[*args, "-q"]!r}, standalone_mode=False)
-print(calls == [(True, False, forkserver._forkserver._forkserver_pid)] if calls else "none")
+print(calls == [(True, False, False, forkserver._forkserver._forkserver_pid)] if calls else "none")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ("True" if given == "file" else "none")
     assert (tmp_path / "out" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("failure", "says", "status"),
+    [
+        ("sqlite3.DatabaseError('file is not a database')", "database cannot be read (file is not a database)", 1),
+        ("BrokenProcessPool('gone')", "a worker process died (killed, or out of memory", 1),
+        ("MemoryError()", "out of memory; try a smaller --batch-chars; run the same command again with --resume", 1),
+        ("OSError(errno.ENOSPC, 'No space left on device', 'out/x')", "No space left on device: out/x; free some", 1),
+        ("ValueError('a defect')", "Traceback", 1),
+    ],
+)
+def test_failures_the_command_line_knows_end_in_one_line_and_others_show_their_traceback(
+    failure: str, says: str, status: int
+) -> None:
+    """`main` turns a damaged index, a dead worker, no memory and a system error into one line (their kinds are
+    imported only when one happens: `reprints.cli._fail`); any other exception is a defect and keeps its
+    traceback. In a new interpreter, with the command raising the failure."""
+    code = f"""
+import errno, sqlite3, sys
+from concurrent.futures.process import BrokenProcessPool
+from unittest import mock
+from reprints import cli
+with mock.patch.object(cli.cli, "main", side_effect={failure}):
+    cli.main(["dedup", "in.jsonl", "--out", "out"])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == status
+    assert says in done.stderr
+    if "Traceback" not in says:
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("reprints: error: "), done.stderr
 
 
 def test_a_run_loads_the_kernels_only_when_its_batches_are_long_enough_for_them() -> None:

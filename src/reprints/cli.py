@@ -5,12 +5,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,7 +27,6 @@ from reprints.config import (
 from reprints.engines import stopping
 from reprints.engines.stopping import Terminated
 from reprints.errors import InputError, ReprintsError
-from reprints.io.writers import dumps
 
 FINGERPRINT, ALIGN, DECIDE = FingerprintConfig(), AlignConfig(), DecideConfig()
 READ, CANDIDATES, RUN, BOILERPLATE = ReadConfig(), CandidateConfig(), RunConfig(), BoilerplateConfig()
@@ -276,6 +273,7 @@ def dedup(inputs: tuple[str, ...], out_dir: Path, quiet: bool, **options: Any) -
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line instead of a table.")
 def boilerplate(inputs: tuple[Path, ...], as_json: bool, **options: Any) -> None:
     """List the boilerplate lines learned from INPUTS, with how many documents hold each."""
+    from reprints.io.writers import dumps
     from reprints.pipeline import boilerplate_lines
 
     for line in boilerplate_lines(inputs, **_given(**options)):
@@ -362,6 +360,7 @@ def _read_text(path: Path, extract: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def compare(file_a: Path, file_b: Path, as_json: bool, extract: str, **options: Any) -> None:
     """Show how two texts (text files or HTML pages) relate, with each aligned passage side by side."""
+    from reprints.io.writers import dumps
     from reprints.pipeline import compare as run
     from reprints.report.compare import describe
 
@@ -429,6 +428,7 @@ def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int
     JSON Lines, Parquet or WARC file, named by its id; a folder: the files in it), best covered first."""
     from reprints.index.api import open_index
     from reprints.index.query import query
+    from reprints.io.writers import dumps
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
@@ -469,6 +469,7 @@ def index_remove(folder: Path, ids: tuple[str, ...]) -> None:
 def index_stats(folder: Path) -> None:
     """Documents, anchors, boilerplate lines, size on disk and parameters of the index (JSON)."""
     from reprints.index.api import stats
+    from reprints.io.writers import dumps
 
     click.echo(dumps(stats(folder)))
 
@@ -692,23 +693,35 @@ def main(argv: list[str] | None = None) -> None:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         click.echo(f"reprints: error: {message}", err=True)
         sys.exit(1)
-    except sqlite3.DatabaseError as exc:  # only an index is SQLite
+    except Exception as exc:
+        _fail(exc, args)
+
+
+def _fail(exc: Exception, args: list[str]) -> NoReturn:
+    """Exit with one line for a failure `main` knows (a damaged index, a dead worker, no memory, a system error);
+    re-raise any other. (Their kinds are imported here, on failure: their modules cost the start of every command
+    about 25 ms, during which the workers' fork server could already have been starting.)"""
+    import sqlite3
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, sqlite3.DatabaseError):  # only an index is SQLite
         click.echo(
             f"reprints: error: the index's database cannot be read ({exc}): it is damaged, or not an index; restore "
             "it from a copy, or build it again with `reprints index add`",
             err=True,
         )
         sys.exit(1)
-    except BrokenProcessPool:
+    if isinstance(exc, BrokenProcessPool):
         click.echo(
             f"reprints: error: a worker process died (killed, or out of memory: try fewer --workers or a smaller "
             f"--batch-chars){_resume_hint(args)}",
             err=True,
         )
         sys.exit(1)
-    except MemoryError:
+    if isinstance(exc, MemoryError):
         click.echo(f"reprints: error: out of memory; try a smaller --batch-chars{_resume_hint(args)}", err=True)
         sys.exit(1)
-    except OSError as exc:
+    if isinstance(exc, OSError):
         click.echo(f"reprints: error: {_os_error(exc, args)}", err=True)
         sys.exit(1)
+    raise exc

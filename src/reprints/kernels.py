@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 log = logging.getLogger(__name__)
+
+# Code points in one batch from which the compiled tokenizer is worth loading: the default of
+# `reprints.normalize.tokens.COMPILED_FROM`, kept here so that the command line can decide before it imports NumPy
+# (this module imports it only when it loads kernels).
+TOKENIZE_COMPILED_FROM = 100_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,6 +73,8 @@ def _run_every_kernel() -> None:
 
 def _learn_a_little() -> None:
     """Boilerplate learning over four lines: loads its kernel when `COMPILED_FROM` is 0."""
+    import numpy as np
+
     from reprints.normalize import boilerplate
 
     lines = np.array([1, 2, 1, 2], dtype=np.uint64)
@@ -77,6 +83,8 @@ def _learn_a_little() -> None:
 
 def _decide_a_little() -> None:
     """The decide stage's walk over two linked documents, compiled (loads its kernel)."""
+    import numpy as np
+
     from reprints.decide.keep_kernel import credit_walk
 
     two, no = np.array([0, 1], dtype=np.int64), np.zeros(2, dtype=np.bool_)
@@ -110,10 +118,13 @@ def load_main_process() -> None:
 def worth_loading(input_chars: int, batch_chars: int) -> bool:
     """Whether a run over about `input_chars` characters, in batches of `batch_chars`, takes the compiled
     kernels anyway: its batches are long enough for the compiled tokenizer (`tokens.COMPILED_FROM`), and so are
-    its other stages'. Such a run loads them as it starts, in the background (`load_in_background`)."""
-    from reprints.normalize import tokens
+    its other stages'. Such a run loads them as it starts, in the background (`load_in_background`).
 
-    return min(input_chars, batch_chars) >= tokens.COMPILED_FROM
+    The threshold is `tokens.COMPILED_FROM` as this process has it; while that module is not imported (the command
+    line asks before importing NumPy, to start the workers' fork server sooner), its default."""
+    tokens = sys.modules.get("reprints.normalize.tokens")
+    threshold = TOKENIZE_COMPILED_FROM if tokens is None else tokens.COMPILED_FROM
+    return min(input_chars, batch_chars) >= threshold
 
 
 def load_ahead(load: Callable[[], None]) -> None:

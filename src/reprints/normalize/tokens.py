@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from reprints.fingerprint.hashing import U64, mix64, powers
 from reprints.io.arrays import offsets_of
+from reprints.kernels import TOKENIZE_COMPILED_FROM
 from reprints.normalize.chars import ATTACHED, BASE, BMP, CharTables, astral_fold, astral_lookup, tables
 
 I64 = npt.NDArray[np.int64]
@@ -144,7 +145,7 @@ def _folded_units(cps: npt.NDArray[np.uint32], table: CharTables) -> tuple[npt.N
     return units, lens
 
 
-COMPILED_FROM = 100_000  # code points in one batch from which the compiled pass is worth loading
+COMPILED_FROM = TOKENIZE_COMPILED_FROM  # code points in one batch from which the compiled pass is worth loading
 PIECE_CHARS = 2_000_000  # texts are tokenized in pieces of about this size, cut where no token can span the cut
 CUT_SEARCH = 65_536  # characters searched back from a piece's limit for a safe cut
 
