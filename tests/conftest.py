@@ -63,6 +63,7 @@ def _kernel_thresholds_restored() -> Iterator[None]:
     for module, threshold in saved:
         module.COMPILED_FROM = threshold
     kernels.prefer_compiled.cache_clear()
+    kernels.load_main_process.cache_clear()
 
 
 # A longer hunt: every property test tries this many times its own number of examples (`REPRINTS_HUNT=10`).

@@ -150,19 +150,17 @@ def test_the_compiled_walk_decides_real_corpora_as_the_python_walk(tmp_path: Pat
     with gzip.open(DATA / "bbc.jsonl.gz", "rt", encoding="utf-8") as bbc:
         corpus.write_text((WIRECOPY / "docs.jsonl").read_text(encoding="utf-8") + bbc.read(), encoding="utf-8")
     walks: list[tuple[list[object], list[object]]] = []
-    decide = keep.decide
 
     def both(*args: object, **options: object) -> keep.Verdicts:
         decided = []
         for threshold in (10**9, 0):
             with patch.object(keep, "COMPILED_FROM", threshold):
-                decided.append(decide(*args, **options))  # type: ignore[arg-type]
+                decided.append(keep.decide(*args, **options))  # type: ignore[arg-type]
         walks.append((list(decided[0]), list(decided[1])))
         return decided[1]
 
-    # Nothing loaded ahead: with one worker that would make this process prefer the kernels from then on. (With
-    # one worker the decide stage's task runs in this process.)
-    with patch.object(keep, "decide", both), patch.object(pipeline, "worth_loading", lambda *_: False):
+    # Nothing loaded ahead: with one worker that would make this process prefer the kernels from then on.
+    with patch.object(pipeline, "decide", both), patch.object(pipeline, "worth_loading", lambda *_: False):
         pipeline.dedup([corpus], tmp_path / "out", workers=1, progress=False)
     ((python, compiled),) = walks
     assert len(python) == len(compiled) > 3000

@@ -146,30 +146,6 @@ with mock.patch.object(cli.cli, "main", side_effect={failure}):
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("reprints: error: "), done.stderr
 
 
-def test_the_main_process_of_a_run_with_workers_never_loads_the_kernels(tmp_path: Path) -> None:
-    """Boilerplate learning and the decide stage ran in the main process, which loaded numba and their kernels for
-    them beside its workers (0.35 s of CPU taken from theirs, 100 MB of the run's peak): they run in a worker,
-    which has the kernels, so the main process of a run that takes them (2 workers here) imports no numba. The
-    outputs are those of a run without workers. In a new interpreter."""
-    source = EXAMPLES / "news" / "docs.jsonl"
-    code = (
-        "import sys\n"
-        "from reprints import pipeline\n"
-        "from reprints.config import RunConfig\n"
-        f"pipeline.dedup([{str(source)!r}], {str(tmp_path / 'two')!r}, workers=2, progress=False)\n"
-        f"print(pipeline.worth_loading({source.stat().st_size}, RunConfig().batch_chars), "
-        "'numba' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False"]  # a warm run, and no kernel in this process
-    from reprints import dedup
-
-    dedup([source], tmp_path / "one", workers=1, progress=False)
-    for name in ("pairs", "documents", "clusters", "deduplicated"):
-        assert (tmp_path / "two" / f"{name}.jsonl").read_bytes() == (tmp_path / "one" / f"{name}.jsonl").read_bytes()
-
-
 def test_a_run_loads_the_kernels_only_when_its_batches_are_long_enough_for_them() -> None:
     assert worth_loading(50_000_000, 1_000_000)
     assert not worth_loading(20_000, 1_000_000)  # a small input: one short batch
@@ -268,6 +244,7 @@ def test_regression_every_kernel_loads_from_the_disk_cache_in_a_new_process() ->
         "from reprints import kernels\n"
         "from reprints.fingerprint.shingles import focused_match_table\n"
         "kernels.prefer_compiled()\n"
+        "kernels.load_main_process()\n"
         "focused_match_table(np.arange(40, dtype=np.uint64), np.array([0, 20, 40]), 3)\n"
     )
     _traced([sys.executable, "-c", script])  # loads, or compiles and saves, every kernel

@@ -105,6 +105,16 @@ def prefer_compiled_learning() -> None:
     boilerplate.COMPILED_FROM = 0
 
 
+@functools.lru_cache(maxsize=1)
+def load_main_process() -> None:
+    """The kernels the main process of a run with workers calls itself (boilerplate learning's, with
+    `prefer_compiled_learning`, and the decide stage's), loaded here rather than on the first call that needs
+    them."""
+    prefer_compiled_learning()
+    _learn_a_little()
+    _decide_a_little()
+
+
 def worth_loading(input_chars: int, batch_chars: int) -> bool:
     """Whether a run over about `input_chars` characters, in batches of `batch_chars`, takes the compiled
     kernels anyway: its batches are long enough for the compiled tokenizer (`tokens.COMPILED_FROM`), and so are
@@ -118,7 +128,7 @@ def worth_loading(input_chars: int, batch_chars: int) -> bool:
 
 
 def load_ahead(load: Callable[[], None]) -> None:
-    """`load` (`prefer_compiled`, `load_kernels`) ahead of need: should it fail, the first batch that needs a
+    """`load` (`prefer_compiled`, `load_main_process`) ahead of need: should it fail, the first batch that needs a
     kernel loads it again and says why it cannot."""
     try:
         load()
@@ -127,8 +137,8 @@ def load_ahead(load: Callable[[], None]) -> None:
 
 
 def load_in_background(load: Callable[[], None]) -> threading.Thread:
-    """Run `load` (`prefer_compiled`) in a thread of its own (`load_ahead`), so that a run without workers loads its
-    kernels while it reads its input instead of when it first needs them."""
+    """Run `load` (`prefer_compiled`, `load_main_process`) in a thread of its own (`load_ahead`), so that this process
+    loads its kernels while it waits on its workers (or reads its input) instead of when it first needs them."""
     thread = threading.Thread(target=load_ahead, args=(load,), name="reprints-kernels", daemon=True)
     thread.start()
     return thread

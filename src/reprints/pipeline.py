@@ -19,7 +19,7 @@ from reprints.candidates.exact import exact_groups
 from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
-from reprints.decide.keep import DecideTask
+from reprints.decide.keep import decide
 from reprints.decide.links import Link, Links, first_with_others, relation_of
 from reprints.engines.base import Engine, open_engine
 from reprints.engines.local_stages import (
@@ -46,7 +46,7 @@ from reprints.io.slices import Slice
 from reprints.io.sources import Raw, raw_readable
 from reprints.io.verify import Batch, batches_again, check_files, verified
 from reprints.io.writers import prepare_folder, write_json
-from reprints.kernels import load_in_background, prefer_compiled, worth_loading
+from reprints.kernels import load_in_background, load_main_process, prefer_compiled, worth_loading
 from reprints.normalize.boilerplate import line_keys
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
@@ -196,12 +196,11 @@ def _run(
         "align_batches": 0,
     }
     timer = StageTimer()
-    # A run whose batches take the compiled kernels loads them as it starts: its workers before their first batch;
-    # this process only when it has no workers (in the background, while it reads). With workers it never loads
-    # them: the stages it would call them in (boilerplate learning, decisions) run in a worker.
+    # A run whose batches take the compiled kernels loads them as it starts: its workers before their first batch,
+    # this process in the background while it waits on them (or, alone, while it reads).
     local = engine is None and config.run.engine == "local"
     warm = local and worth_loading(_input_bytes(files), config.run.batch_chars)
-    loading = load_in_background(prefer_compiled) if warm and config.run.workers == 1 else None
+    loading = load_in_background(prefer_compiled if config.run.workers == 1 else load_main_process) if warm else None
     opened = (
         contextlib.nullcontext(engine)
         if engine is not None
@@ -216,7 +215,7 @@ def _run(
             documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
             reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
-            boilerplate = learn_boilerplate(reading, config, work, resumed, engine, compiled=warm)
+            boilerplate = learn_boilerplate(reading, config, work, resumed)
             reading = reading.lines_released()
             release_free_memory()
         with timer("fingerprint"):
@@ -240,14 +239,16 @@ def _run(
             del aligned, candidates  # their arrays grow with the corpus; only the counts are reported
             release_free_memory()
         with timer("decide"):
-            # In a worker, which has the kernels (this process never loads them when it has workers).
-            decided = DecideTask(config.align.min_passage, config.boilerplate.strip_boilerplate)
-            boilerplate_only = set(np.flatnonzero(corpus.boilerplate_tokens).tolist())
-            arguments = (
-                np.asarray(corpus.token_counts), dict(corpus.errors), relations.links, relations.order,
-                dict(relations.copies), boilerplate_only,
-            )  # fmt: skip
-            (verdicts,) = engine.map(decided, [arguments])
+            verdicts = decide(
+                corpus.token_counts,
+                corpus.errors,
+                relations.links,
+                relations.order,
+                min_passage=config.align.min_passage,
+                copies=relations.copies,
+                boilerplate_only=set(np.flatnonzero(corpus.boilerplate_tokens).tolist()),
+                strip_boilerplate=config.boilerplate.strip_boilerplate,
+            )
             clusters = star_clusters(relations.links, relations.order, relations.copies)
             numbers = number_clusters(clusters, _contained(relations.links), len(corpus))
         with timer("write"):
@@ -371,7 +372,7 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
         resumed: dict[str, Any] = {"token_batches": 0}
         documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
         reading = read_and_tokenize(documents, config, engine, StageTimer(), work, resumed)
-        learned_path = learn_boilerplate(reading, config, work, {}, engine, compiled=False)
+        learned_path = learn_boilerplate(reading, config, work, {})
         learned = np.load(learned_path) if learned_path is not None else np.empty(0, np.uint64)
         site_names = {number: name for name, number in reading.sites.numbers.items()}
         site_array = np.array(reading.sites.of_doc, dtype=np.int64)

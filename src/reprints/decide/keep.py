@@ -308,24 +308,6 @@ def decide(
     return verdicts.done()
 
 
-@dataclass(frozen=True, slots=True)
-class DecideTask:
-    """`decide` as a task an engine runs in a worker (a run's main process never loads the compiled kernels: its
-    workers have them), called with `(token_counts, errors, links, order, copies, boilerplate_only)`."""
-
-    min_passage: int
-    strip_boilerplate: bool
-
-    def __call__(
-        self, task: tuple[np.ndarray, Mapping[int, str], Links, Sequence[int], Mapping[int, int], Container[int]]
-    ) -> Verdicts:
-        token_counts, errors, links, order, copies, boilerplate_only = task
-        return decide(
-            token_counts, errors, links, order, min_passage=self.min_passage, copies=copies,
-            boilerplate_only=boilerplate_only, strip_boilerplate=self.strip_boilerplate,
-        )  # fmt: skip
-
-
 COMPILED_FROM = 10_000  # links from which the compiled walk (`keep_kernel`) is worth loading
 
 

@@ -352,48 +352,8 @@ def read_and_tokenize(
     )
 
 
-def _mapped(folder: Path, name: str, dtype: type) -> Any:
-    """The column `name` that a `Column` wrote in `folder`, mapped read-only (empty: no file to map)."""
-    path = folder / f"{name}.npy"
-    with path.open("rb") as handle:
-        empty = handle.seek(0, 2) <= Column.HEADER
-    return np.zeros(0, dtype=dtype) if empty else np.load(path, mmap_mode="r")
-
-
-@dataclass(frozen=True, slots=True)
-class LearnTask:
-    """Boilerplate learning over the distinct lines and the sketches in `folder` (a task an engine runs in a worker:
-    a worker of a run that takes the compiled kernels has them loaded, so the main process never loads numba,
-    which took it 0.35 s of CPU beside the workers'). `compiled`: take the compiled rounds however few lines
-    recur (the kernel is loaded)."""
-
-    folder: Path
-    min_docs: int
-    max_context: int
-    min_own: int
-    compiled: bool
-
-    def __call__(self, _: None) -> U64:
-        if self.compiled:
-            from reprints.kernels import prefer_compiled_learning
-
-            prefer_compiled_learning()
-        keys, docs, tokens = (
-            _mapped(self.folder, f"distinct_{name}", dtype)
-            for name, dtype in (("keys", np.uint64), ("docs", np.int64), ("tokens", np.int64))
-        )
-        sketches = _mapped(self.folder, "sketches", np.uint64).reshape(-1, SKETCH_SIZE)
-        return learn(
-            keys, docs, tokens, min_docs=self.min_docs, max_context=self.max_context, min_own=self.min_own,
-            sketches=sketches,
-        )  # fmt: skip
-
-
-def learn_boilerplate(
-    reading: Reading, config: Config, work: WorkDir, resumed: dict[str, Any], engine: Engine, *, compiled: bool
-) -> Path | None:
-    """Learn boilerplate lines from the reading pass's lines (`LearnTask`, run by `engine`; `compiled`: the run
-    takes the compiled kernels); returns the file of their keys (None if off)."""
+def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: dict[str, Any]) -> Path | None:
+    """Learn boilerplate lines from the reading pass's lines; returns the file of their keys (None if off)."""
     settings = config.boilerplate
     if not settings.boilerplate:
         return None
@@ -418,16 +378,16 @@ def learn_boilerplate(
         kept[1].append(docs)
         kept[2].append(np.asarray(reading.line_tokens[start : start + PARTITION_ROWS])[distinct])
         drop_pages(reading.line_docs, reading.line_hashes, reading.line_tokens)
-    for column in kept:
-        column.close()
-    task = LearnTask(
-        reading.lines_folder,
-        settings.boilerplate_min_docs,
-        settings.boilerplate_max_context,
-        config.align.min_passage,
-        compiled,
+    keys, docs, tokens = (column.close() for column in kept)
+    flagged = learn(
+        keys,
+        docs,
+        tokens,
+        min_docs=settings.boilerplate_min_docs,
+        max_context=settings.boilerplate_max_context,
+        min_own=config.align.min_passage,
+        sketches=reading.sketches,
     )
-    (flagged,) = engine.map(task, [None])
     temporary = work.path / ".boilerplate.npy.partial"
     with temporary.open("wb") as handle:
         np.save(handle, flagged)
