@@ -11,7 +11,7 @@ import numpy as np
 
 from reprints.config import Config, ReadConfig
 from reprints.decide.keep import Verdict, Verdicts, scale
-from reprints.decide.links import Link, Relations, oriented
+from reprints.decide.links import Link, Links, Relations, oriented
 from reprints.fingerprint.corpus import CharTable, Corpus
 from reprints.io.slices import Slice
 from reprints.io.sources import Raw, expand_slices, raw_documents
@@ -96,16 +96,13 @@ def pair_of(link: Link, ids: Ids, bounds: CharBounds) -> Pair:
 def pair_rows(links: Sequence[Link], ids: Ids, chars: CharTable) -> list[dict[str, Any]]:
     """`pair_of(link, ids, chars).to_dict()` of every link, with the character bounds of all their passages
     looked up at once (`CharTable.char_spans`)."""
-    packed = [link.packed for link in links]
-    counts = np.fromiter((len(regions) for regions in packed), dtype=np.int64, count=len(packed)) // 16
-    regions = np.frombuffer(b"".join(packed), dtype="<i4").reshape(-1, 4).astype(np.int64)
-    owner = np.repeat(np.arange(len(links)), counts)
+    table = Links.of(links)
+    owner = np.repeat(np.arange(len(table)), np.diff(table.starts))
+    regions = table.regions.astype(np.int64)
     valid = (regions[:, 1] > regions[:, 0]) & (regions[:, 3] > regions[:, 2])
     regions, owner = regions[valid], owner[valid]
-    a_docs = np.fromiter((link.a for link in links), dtype=np.int64, count=len(links))[owner]
-    b_docs = np.fromiter((link.b for link in links), dtype=np.int64, count=len(links))[owner]
-    a_start, a_end = chars.char_spans(a_docs, regions[:, 0], regions[:, 1])
-    b_start, b_end = chars.char_spans(b_docs, regions[:, 2], regions[:, 3])
+    a_start, a_end = chars.char_spans(table.a[owner], regions[:, 0], regions[:, 1])
+    b_start, b_end = chars.char_spans(table.b[owner], regions[:, 2], regions[:, 3])
     spans = np.stack([a_start, a_end, b_start, b_end], axis=1).tolist()
     ends = np.cumsum(np.bincount(owner, minlength=len(links))).tolist()
     rows, begin = [], 0
