@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import platform
+import select
+import signal
 import subprocess
 import sys
+import threading
+from concurrent.futures.process import _ResultItem
 from dataclasses import FrozenInstanceError, fields
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ from conftest import SEEDS, requires_shared
 from reprints.decide.keep import Verdict
 from reprints.decide.links import _link_of
 from reprints.engines.local import LocalEngine
-from reprints.engines.spill import spill, unspill
+from reprints.engines.spill import Spilling, received, spill, unspill
 from reprints.kernels import worth_loading
 from reprints.normalize import tokens
 from reprints.types import Document
@@ -96,6 +102,7 @@ def test_dedup_on_files_starts_the_fork_server_before_importing_the_pipeline(tmp
     args = ["dedup", inputs, "--out", str(tmp_path / "out"), "--workers", "2"]
     code = f"""
 import sys
+import threading
 import multiprocessing.forkserver as forkserver
 from reprints import cli
 from reprints.engines import server
@@ -300,3 +307,110 @@ def test_what_tasks_carry_to_workers_pickles_to_equal_objects(
         assert [getattr(back, f.name) for f in fields(item)] == [getattr(item, f.name) for f in fields(item)]
         with pytest.raises(FrozenInstanceError):
             setattr(back, fields(item)[0].name, None)
+
+
+_WRITE = {"x86_64": 1, "aarch64": 64}.get(platform.machine())  # the write() system call's number
+
+
+def _killed_while_handing_over(size: int) -> bytes:
+    """In a worker: a result of `size` bytes, handed over while a thread of the worker watches the main thread and
+    kills the worker (SIGKILL) the moment it is seen inside a write() (`/proc/self/task/ID/syscall`: the system
+    call a blocked thread is in, its number first). A write to a pipe is seen when it waits for the reader: a
+    result longer than the pipe holds always is."""
+    main = threading.get_native_id()
+
+    def kill_when_writing() -> None:
+        while Path(f"/proc/self/task/{main}/syscall").read_text(encoding="ascii").split()[0] != str(_WRITE):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=kill_when_writing, daemon=True).start()
+    return bytes(size)
+
+
+_KILLED_WHILE_HANDING_OVER = """
+import sys
+import threading
+sys.path.insert(0, {tests!r})
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from reprints.engines.local import LocalEngine
+from test_engine import _killed_while_handing_over
+results = None if {folder!r} is None else Path({folder!r})
+with LocalEngine(2, results=results) as engine:
+    try:
+        print(*map(len, engine.map(_killed_while_handing_over, [{size}])))
+    except BrokenProcessPool:
+        print("broken")
+"""
+
+
+@pytest.mark.skipif(_WRITE is None, reason="the write() system call's number is known for x86_64 and aarch64 only")
+@pytest.mark.parametrize("size", [900 << 10, 8 << 20])
+@pytest.mark.parametrize("files", [True, False])
+def test_regression_a_worker_killed_while_handing_over_its_result_breaks_the_pool_instead_of_hanging_it(
+    tmp_path: Path, size: int, files: bool
+) -> None:
+    """Regression: a worker killed while writing its result to the pool's pipe left part of a message there, and
+    the pool's reader waited for the rest forever: the run hung instead of ending with "a worker process died"
+    (`test_case5_killed_worker_is_one_line` hung in about one run in eight). Every message a worker writes to the
+    pipe is now short enough to be written whole by one write (`reprints.engines.spill.SPILL_FROM`), larger
+    results going through files, also for an engine given no folder for them. A worker killed the moment it is
+    seen writing, with results of 900 KB (through the pipe before, even with a folder) and 8 MB (through a file
+    with a folder), in a new interpreter: the map ends with the pool broken, or with the result if the worker
+    was never seen writing (the file written, and the pipe's short message, without waiting)."""
+    code = _KILLED_WHILE_HANDING_OVER.format(
+        tests=str(Path(__file__).parent), folder=str(tmp_path) if files else None, size=size
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the map hung after its worker was killed")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ("broken", str(size))
+    if files:
+        assert list(tmp_path.iterdir()) == []
+
+
+class _Unpicklable(Exception):
+    """An exception that cannot be pickled (it holds a lock)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def _outcome(task: tuple[str, int]) -> Any:
+    """A task's outcome as asked: a result of `size` bytes, or a failure whose message is that long."""
+    kind, size = task
+    if kind == "bytes":
+        return bytes(size)
+    if kind == "array":
+        return np.arange(size // 8, dtype=np.int64)
+    if kind == "unpicklable":
+        raise _Unpicklable("é" * size)
+    raise ValueError("é" * size)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.tuples(st.sampled_from(["bytes", "array", "error", "unpicklable"]), st.integers(0, 20_000)))
+def test_what_a_worker_writes_to_the_pipe_is_written_whole_by_one_write(
+    tmp_path_factory: pytest.TempPathFactory, task: tuple[str, int]
+) -> None:
+    """The rule behind the regression above: whatever a task returns or raises, what a worker sends through the
+    pool's pipe for it, wrapped as the pool wraps it, is at most PIPE_BUF bytes (a pipe write that long is never
+    cut in half), and `received` gives back the result, or raises the failure with its traceback in the worker as
+    its cause."""
+    folder = tmp_path_factory.mktemp("results")
+    handed = Spilling(_outcome, folder)(task)
+    assert len(ForkingPickler.dumps(_ResultItem(2**62, result=handed))) <= select.PIPE_BUF
+    kind, size = task
+    if kind in ("bytes", "array"):
+        back = received(handed)
+        assert len(back) == size if kind == "bytes" else np.array_equal(back, _outcome(task))
+    else:
+        with pytest.raises(ValueError if kind == "error" else RuntimeError) as raised:
+            received(handed)
+        assert ("é" * size) in str(raised.value)
+        assert "_outcome" in str(raised.value.__cause__)  # the worker's traceback
+    assert list(folder.iterdir()) == []

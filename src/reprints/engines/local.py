@@ -10,6 +10,7 @@ import functools
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -125,15 +126,19 @@ class LocalEngine:
         the workers start at once, before their first batch, with the kernels loaded: the fork server loads them
         once (`reprints.engines.worker_warm`) and each worker it forks has them. (A process starts one fork server,
         with the modules of the first engine that starts it: after a cold engine, a warm one's workers load the
-        kernels themselves.) `results`: a folder (in the run's work
-        directory) through whose files workers hand over large results (`reprints.engines.spill`)."""
+        kernels themselves.) `results`: a folder (in the run's work directory) through whose files workers hand
+        over all but short results (`reprints.engines.spill`); without one, a temporary folder of the engine's
+        own, removed when it ends."""
         self.workers = workers
         self.warm = warm
         self.results = results
         self._pool: ProcessPoolExecutor | None = None
+        self._own_results: Path | None = None
 
     def __enter__(self) -> LocalEngine:
         if self.workers > 1:
+            if self.results is None:
+                self._own_results = Path(tempfile.mkdtemp(prefix="reprints-results-"))
             server.preload(self.warm)  # (no effect if the command line started the server already: `start_early`)
             with critical():
                 self._pool = ProcessPoolExecutor(
@@ -150,10 +155,12 @@ class LocalEngine:
     def __exit__(self, *exc: object) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            # Queued batches are cancelled; running ones (at most two per worker, seconds each) finish. Killing
-            # a worker instead could cut a result in half and leave the pool's reader waiting forever.
+            # Queued batches are cancelled; running ones (at most two per worker, seconds each) finish.
             with critical():
                 pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_results is not None:
+            shutil.rmtree(self._own_results, ignore_errors=True)
+            self._own_results = None
 
     def map(
         self, function: Callable[[Task], Result], tasks: Iterable[Task], *, ahead: int | None = None
@@ -163,11 +170,13 @@ class LocalEngine:
         if self._pool is None:
             yield from map(_Trimming(function), tasks)
             return
-        # Each map's large results in a folder of their own, removed when the map ends however it ends.
-        folder = None if self.results is None else self.results / uuid.uuid4().hex
-        trimming = _Trimming(function if folder is None else Spilling(function, folder))
-        if folder is not None:
-            folder.mkdir(parents=True)
+        # Each map's results (all but short ones: `reprints.engines.spill`) in a folder of their own, removed when the
+        # map ends however it ends.
+        results = self.results or self._own_results
+        assert results is not None  # (a pool has a folder for its results: `__enter__`)
+        folder = results / uuid.uuid4().hex
+        trimming = _Trimming(Spilling(function, folder))
+        folder.mkdir(parents=True)
         limit = max(1, ahead if ahead is not None else 2 * self.workers)
         pending: deque[Future[Result]] = deque()
         try:
@@ -180,10 +189,10 @@ class LocalEngine:
                 yield received(pending.popleft().result())
         finally:
             for future in pending:  # the caller stopped taking results (an error, an interruption)
-                if not future.cancel() and folder is not None:  # done, or running: its result file goes when it ends
+                if not future.cancel():  # done, or running: its result file goes when it ends
                     future.add_done_callback(functools.partial(_discard_result, folder))
-            if folder is not None:  # results not taken are deleted with it (the work directory is kept for --resume)
-                shutil.rmtree(folder, ignore_errors=True)
+            # Results not taken are deleted with it (the work directory is kept for --resume).
+            shutil.rmtree(folder, ignore_errors=True)
 
     def join(self, docs: I64, hashes: U64, keep: npt.NDArray[Any], *, anchor_df_cap: int, folder: Path) -> Candidates:
         """The candidate join in this process, partition by partition (`join_anchors`)."""

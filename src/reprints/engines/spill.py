@@ -6,11 +6,18 @@ bytes at an offset that is a multiple of 64. The reader reads the file in one go
 the arrays as views of it. Against a pipe (64 KB at a time, each side waiting on the other) that is about half
 the time and CPU, for both processes; against Spark's result channel, it keeps `spark.driver.maxResultSize`
 out of the way.
+
+The local engine's workers also hand over every result, and every failure, that would not go through the pool's
+pipe in one write() this way (`SPILL_FROM`): a worker killed while writing a longer message to the pipe leaves part
+of it there, and the pool's reader then waits for the rest forever instead of finding a worker gone. A write of
+at most PIPE_BUF bytes to a pipe is written whole or not at all (POSIX).
 """
 
 from __future__ import annotations
 
 import pickle
+import select
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +27,9 @@ from reprints.io.arrays import ALIGN, read_whole
 
 _WORD = 8
 
-SPILL_FROM = 1 << 20  # bytes of a pickled result from which the local engine hands it over through a file
+# Bytes of a pickled result from which the local engine hands it over through a file: what the pool's pipe takes
+# in one write, less room for the pool's own wrapping of a result (a few hundred bytes).
+SPILL_FROM = max(0, getattr(select, "PIPE_BUF", 512) - 1024)
 
 
 def _pickled(value: Any) -> tuple[bytes, list[memoryview]]:
@@ -88,27 +97,63 @@ class Pickled:
     raws: tuple[bytearray, ...]  # writable: the arrays unpickled from them are too
 
 
+class RemoteTraceback(Exception):
+    """Where a task failed in its worker: the cause of its exception, raised again by `received` (as the process
+    pool itself shows it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """A task's failure, handed over as a result: its exception and its traceback in the worker, as text."""
+
+    error: BaseException
+    traceback: str
+
+
 class Spilling:
-    """A picklable wrapper that hands a task's result over through a file of `folder` when it is large
-    (`SPILL_FROM` bytes pickled; a `Spilled`), and pickled through the pipe otherwise (a `Pickled`); `received`
-    takes either."""
+    """A picklable wrapper that hands a task's result, or its failure (a `Raised`), over through a file of `folder`
+    unless it is short (`SPILL_FROM` bytes pickled; a `Spilled`), and pickled through the pipe otherwise (a
+    `Pickled`); `received` takes either."""
 
     def __init__(self, function: Any, folder: Path) -> None:
         self.function = function
         self.folder = folder
 
     def __call__(self, task: Any) -> Any:
-        result = self.function(task)
-        head, raws = _pickled(result)
+        try:
+            result = self.function(task)
+        except BaseException as error:  # (as the pool would: it sends any exception back)
+            text = "".join(traceback.format_exception(error))
+            try:
+                head, raws = _pickled(Raised(error, text))
+            except Exception:  # an exception that cannot be pickled: its kind and message
+                head, raws = _pickled(Raised(RuntimeError(f"{type(error).__name__}: {error}"), text))
+        else:
+            head, raws = _pickled(result)
         if len(head) + sum(raw.nbytes for raw in raws) < SPILL_FROM:
             return Pickled(head, tuple(bytearray(raw) for raw in raws))
         return Spilled(write_spill(head, raws, self.folder))
 
 
 def received(result: Any) -> Any:
-    """A result as the task returned it, from what `Spilling` handed over."""
+    """A result as the task returned it, from what `Spilling` handed over; a failure raised again.
+
+    Raises:
+        BaseException: the task's, its traceback in the worker as its cause (a `RemoteTraceback`).
+    """
     if isinstance(result, Spilled):
-        return unspill(result.path)
-    if isinstance(result, Pickled):
-        return pickle.loads(result.head, buffers=result.raws)
+        result = unspill(result.path)
+    elif isinstance(result, Pickled):
+        result = pickle.loads(result.head, buffers=result.raws)
+    if isinstance(result, Raised):
+        error = result.error
+        error.__cause__ = RemoteTraceback(f'\n"""\n{result.traceback}"""')
+        raise error
     return result
