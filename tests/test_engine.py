@@ -337,8 +337,6 @@ def _killed_while_handing_over(size: int) -> bytes:
 
 _KILLED_WHILE_HANDING_OVER = """
 import sys
-import threading
-import tracemalloc
 sys.path.insert(0, {tests!r})
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
