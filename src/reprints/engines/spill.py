@@ -15,6 +15,7 @@ at most PIPE_BUF bytes to a pipe is written whole or not at all (POSIX).
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import select
@@ -22,7 +23,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from reprints.io.arrays import ALIGN
 
@@ -73,28 +74,23 @@ def unspill(path: Path) -> Any:
             head_size, count = (int.from_bytes(_exactly(handle, _WORD), "little") for _ in range(2))
             sizes = [int.from_bytes(_exactly(handle, _WORD), "little") for _ in range(count)]
             head = _exactly(handle, head_size)
-            at = _WORD * (2 + count) + head_size
             buffers = []
             for size in sizes:
-                handle.seek(-at % ALIGN, os.SEEK_CUR)
-                at += -at % ALIGN + size
-                buffer = bytearray(size)
-                if handle.readinto(buffer) != size:
-                    raise OSError(f"{path} is shorter than it says")
-                buffers.append(buffer)
+                handle.seek(-handle.tell() % ALIGN, os.SEEK_CUR)
+                buffers.append(_exactly(handle, size))
     finally:
         path.unlink(missing_ok=True)
     return pickle.loads(head, buffers=buffers)
 
 
-def _exactly(handle: BinaryIO, size: int) -> bytes:
-    """The next `size` bytes of `handle`.
+def _exactly(handle: io.BufferedReader, size: int) -> bytearray:
+    """The next `size` bytes of `handle`, in a buffer of their own.
 
     Raises:
         OSError: the file ends before them.
     """
-    data = handle.read(size)
-    if len(data) != size:
+    data = bytearray(size)
+    if handle.readinto(data) != size:
         raise OSError(f"{handle.name} is shorter than it says")
     return data
 
