@@ -159,53 +159,64 @@ def compiled_sketches(shingles: U64, offsets: I64, doc_bits: int, keep_bits: int
 
 
 @functools.lru_cache(maxsize=1)
-def _compiled_window_minima() -> Callable[..., Any]:
+def _compiled_anchors() -> Callable[..., Any]:
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def window_minima(shingles: Any, offsets: Any, window: int, picks: Any) -> int:
-        # For each document: the position of the smallest hash of every window of `window` shingles (a
-        # monotone queue; the first of equal minima), each position once; a document with fewer shingles than
-        # `window` gives the position of its smallest hash.
+    def anchors(shingles: Any, offsets: Any, window: int, docs: Any, hashes: Any) -> int:
+        # For each document: the hash at every window minimum of `window` shingles (a monotone queue), or its
+        # smallest hash if it has fewer than `window` shingles; then that document's hashes sorted and each kept
+        # once, written after the previous document's with the document's number beside each.
         count = 0
         queue = np.empty(window + 1, dtype=np.int64)
         for doc in range(len(offsets) - 1):
             start, end = offsets[doc], offsets[doc + 1]
             if end - start == 0:
                 continue
+            first = count
             if end - start < window:
                 best = start
                 for position in range(start + 1, end):
                     if shingles[position] < shingles[best]:
                         best = position
-                picks[count] = best
+                hashes[count] = shingles[best]
                 count += 1
-                continue
-            head, tail = 0, 0
-            last = -1
-            for position in range(start, end):
-                while tail > head and shingles[queue[(tail - 1) % (window + 1)]] > shingles[position]:
-                    tail -= 1
-                queue[tail % (window + 1)] = position
-                tail += 1
-                if queue[head % (window + 1)] <= position - window:
-                    head += 1
-                if position - start >= window - 1:
-                    best = queue[head % (window + 1)]
-                    if best != last:
-                        picks[count] = best
-                        count += 1
-                        last = best
+            else:
+                head, tail = 0, 0
+                last = -1
+                for position in range(start, end):
+                    while tail > head and shingles[queue[(tail - 1) % (window + 1)]] > shingles[position]:
+                        tail -= 1
+                    queue[tail % (window + 1)] = position
+                    tail += 1
+                    if queue[head % (window + 1)] <= position - window:
+                        head += 1
+                    if position - start >= window - 1:
+                        best = queue[head % (window + 1)]
+                        if best != last:
+                            hashes[count] = shingles[best]
+                            count += 1
+                            last = best
+            hashes[first:count].sort()
+            kept = first
+            for row in range(first, count):
+                if row == first or hashes[row] != hashes[kept - 1]:
+                    hashes[kept] = hashes[row]
+                    docs[kept] = doc
+                    kept += 1
+            count = kept
         return count
 
-    return window_minima
+    return anchors
 
 
-def window_minima(shingles: U64, offsets: I64, window: int) -> I64:
-    """Positions of the window minima of every document (see `reprints.fingerprint.shingles.winnow`)."""
-    picks = np.empty(len(shingles) + len(offsets), dtype=np.int64)
-    count = _compiled_window_minima()(shingles, offsets.astype(np.int64), window, picks)
-    return picks[:count]
+def compiled_winnow(shingles: U64, offsets: I64, window: int) -> tuple[I64, U64]:
+    """`reprints.fingerprint.shingles.winnow` document by document (the same anchors, in the same order)."""
+    docs = np.empty(len(shingles), dtype=np.int64)
+    hashes = np.empty(len(shingles), dtype=np.uint64)
+    shingles = np.ascontiguousarray(shingles, dtype=np.uint64)
+    count = _compiled_anchors()(shingles, offsets.astype(np.int64), window, docs, hashes)
+    return docs[:count].copy(), hashes[:count].copy()
 
 
 def compiled_match_table(shingles: U64, offsets: I64, doc_bits: int, max_repeats: int) -> tuple[U64, I64, I64]:

@@ -16,7 +16,7 @@ from reprints.fingerprint.kernels import (
     compiled_match_table,
     compiled_shingles,
     compiled_sketches,
-    window_minima,
+    compiled_winnow,
 )
 from reprints.io.arrays import offsets_of
 from reprints.normalize.tokens import I64, Tokens
@@ -66,12 +66,11 @@ def winnow(shingles: U64, offsets: I64, window: int) -> tuple[I64, U64]:
     Returns:
         `(docs, hashes)`: distinct anchors of each document, sorted by document then hash.
     """
+    if len(shingles) >= COMPILED_FROM:
+        return compiled_winnow(shingles, offsets, window)
     counts = np.diff(offsets)
     doc_of_shingle = np.repeat(np.arange(len(counts)), counts)
-    if len(shingles) >= COMPILED_FROM:
-        chosen_all = window_minima(shingles, offsets, window)
-    else:
-        chosen_all = _window_minima(shingles, offsets, window, doc_of_shingle)
+    chosen_all = _window_minima(shingles, offsets, window, doc_of_shingle)
     docs, hashes = doc_of_shingle[chosen_all], shingles[chosen_all]
     order = np.lexsort((hashes, docs))
     docs, hashes = docs[order], hashes[order]
@@ -81,7 +80,7 @@ def winnow(shingles: U64, offsets: I64, window: int) -> tuple[I64, U64]:
 
 
 def _window_minima(shingles: U64, offsets: I64, window: int, doc_of_shingle: I64) -> I64:
-    """Positions of the window minima, with NumPy (the kernel `window_minima` finds the same minima)."""
+    """Positions of the window minima, with NumPy (the kernel `compiled_winnow` finds the same minima)."""
     counts = np.diff(offsets)
     picks = [np.empty(0, dtype=np.int64)]
     if len(shingles) >= window:
