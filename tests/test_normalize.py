@@ -254,6 +254,29 @@ def test_compiled_lines_equal_numpy_lines(texts: list[str], seed: int) -> None:
         assert getattr(compiled, name).tolist() == getattr(plain, name).tolist(), name
 
 
+@given(_news_pieces(["\n", "\n\n", " \n ", *ODD]), st.integers(min_value=0, max_value=2**64 - 1))
+@settings(max_examples=150, deadline=None)
+def test_a_document_has_the_same_tokens_in_any_batch(texts: list[str], seed: int) -> None:
+    """Each document of a batch gets the tokens it gets alone, at the same positions of its own text, whether the
+    batch takes the compiled pass (which walks the batch's texts joined; each token's document and positions are
+    found after) or the NumPy code: texts cut from real articles, empty ones and ones without a word among them,
+    at either end of the batch too."""
+    from reprints.normalize import tokens as module
+
+    default = module.COMPILED_FROM
+    try:
+        module.COMPILED_FROM = 10**12
+        alone = [tokenize([text], seed) for text in texts]
+        for threshold in (0, 10**12):
+            module.COMPILED_FROM = threshold
+            batch = tokenize(texts, seed)
+            for doc, own in enumerate(alone):
+                for name in ("starts", "ends", "hashes", "lead", "trail"):
+                    assert getattr(batch.of(doc), name).tolist() == getattr(own, name).tolist(), (doc, name)
+    finally:
+        module.COMPILED_FROM = default
+
+
 @pytest.mark.parametrize("text", ["a " * 3000, "東京タワー" * 1000, "x.y" * 2000 + " \U0001d400" * 500])
 def test_compiled_tokenizer_with_more_tokens_than_its_first_guess(text: str) -> None:
     """The compiled pass first makes room for a token per four characters; text denser in tokens (one-letter
