@@ -439,3 +439,38 @@ def test_regression_an_array_kept_from_a_result_keeps_only_its_own_bytes(tmp_pat
         tracemalloc.stop()
     assert np.array_equal(kept, small) and kept.flags.writeable
     assert retained < 1 << 20, f"{retained:,} bytes kept for an array of {kept.nbytes:,}"
+
+
+_KILLED_WITH_ITS_OWN_FOLDER = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from reprints.engines.local import LocalEngine
+from test_engine import _result
+engine = LocalEngine(2).__enter__()
+print(len(list(engine.map(_result, [(400_000, 1)]))[0][0]), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_regression_a_results_folder_left_by_a_killed_process_is_removed_by_the_next_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: an engine given no folder for its results (`index add` with workers) makes one in the temporary
+    folder and removes it as it ends; a process killed outright (SIGKILL) left it there for good. The next engine
+    that makes a folder of its own removes those of processes no longer running, and leaves the others (its own
+    process's, a live one's)."""
+    from reprints.engines.local import OWN_RESULTS
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
+    code = _KILLED_WITH_ITS_OWN_FOLDER.format(tests=str(Path(__file__).parent))
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL and killed.stdout.strip() == "400000", killed.stderr
+    left = [path for path in tmp_path.iterdir() if path.name.startswith(OWN_RESULTS)]
+    assert len(left) == 1
+    live = tmp_path / f"{OWN_RESULTS}{os.getpid()}-kept"
+    live.mkdir()
+    with LocalEngine(2) as engine:
+        assert [len(result[0]) for result in engine.map(_result, [(10, 2)])] == [10]
+        assert not left[0].exists() and live.is_dir()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(OWN_RESULTS)] == [live.name]

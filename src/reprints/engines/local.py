@@ -113,6 +113,30 @@ def _discard_result(folder: Path, future: Future[Any]) -> None:
         folder.rmdir()
 
 
+OWN_RESULTS = "reprints-results-"  # name of an engine's own results folder, before its process id
+
+
+def remove_orphaned_results() -> None:
+    """Remove the results folders that engines of processes no longer running left in the temporary folder: an
+    engine removes its own as it ends, unless its process is killed outright (SIGKILL). A folder whose process
+    id is in use again, by any process, is left."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{OWN_RESULTS}*-*"):
+        pid = folder.name.removeprefix(OWN_RESULTS).partition("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (PermissionError: it exists; anything else: assume it does)
+        return True
+    return True
+
+
 class LocalEngine:
     """Maps stage functions over batches with `workers` processes (1: in this process).
 
@@ -128,7 +152,8 @@ class LocalEngine:
         with the modules of the first engine that starts it: after a cold engine, a warm one's workers load the
         kernels themselves.) `results`: a folder (in the run's work directory) through whose files workers hand
         over all but short results (`reprints.engines.spill`); without one, a temporary folder of the engine's
-        own, removed when it ends."""
+        own, removed when it ends (or, if its process is killed, by the next engine that makes one:
+        `remove_orphaned_results`)."""
         self.workers = workers
         self.warm = warm
         self.results = results
@@ -138,7 +163,8 @@ class LocalEngine:
     def __enter__(self) -> LocalEngine:
         if self.workers > 1:
             if self.results is None:
-                self._own_results = Path(tempfile.mkdtemp(prefix="reprints-results-"))
+                remove_orphaned_results()
+                self._own_results = Path(tempfile.mkdtemp(prefix=f"{OWN_RESULTS}{os.getpid()}-"))
             server.preload(self.warm)  # (no effect if the command line started the server already: `start_early`)
             with critical():
                 self._pool = ProcessPoolExecutor(
