@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 from concurrent.futures.process import _ResultItem
 from dataclasses import FrozenInstanceError, fields
@@ -104,6 +105,7 @@ def test_dedup_on_files_starts_the_fork_server_before_importing_the_pipeline(tmp
     code = f"""
 import sys
 import threading
+import time
 import tracemalloc
 import multiprocessing.forkserver as forkserver
 from reprints import cli
@@ -457,9 +459,9 @@ def test_regression_a_results_folder_left_by_a_killed_process_is_removed_by_the_
 ) -> None:
     """Regression: an engine given no folder for its results (`index add` with workers) makes one in the temporary
     folder and removes it as it ends; a process killed outright (SIGKILL) left it there for good. The next engine
-    that makes a folder of its own removes those of processes no longer running, and leaves the others (its own
-    process's, a live one's)."""
-    from reprints.engines.local import OWN_RESULTS
+    that makes a folder of its own removes those of processes no longer running, once unchanged for a while, and
+    leaves the others (a live process's; a recent one's)."""
+    from reprints.engines.local import ORPHANED_AFTER, OWN_RESULTS
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
@@ -468,8 +470,13 @@ def test_regression_a_results_folder_left_by_a_killed_process_is_removed_by_the_
     assert killed.returncode == -signal.SIGKILL and killed.stdout.strip() == "400000", killed.stderr
     left = [path for path in tmp_path.iterdir() if path.name.startswith(OWN_RESULTS)]
     assert len(left) == 1
+    with LocalEngine(2):  # changed a moment ago: perhaps a process this one cannot see, left for now
+        assert left[0].is_dir()
     live = tmp_path / f"{OWN_RESULTS}{os.getpid()}-kept"
     live.mkdir()
+    long_ago = time.time() - ORPHANED_AFTER - 60
+    for path in (left[0], *left[0].iterdir(), live):
+        os.utime(path, (long_ago, long_ago))
     with LocalEngine(2) as engine:
         assert [len(result[0]) for result in engine.map(_result, [(10, 2)])] == [10]
         assert not left[0].exists() and live.is_dir()

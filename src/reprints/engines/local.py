@@ -114,16 +114,26 @@ def _discard_result(folder: Path, future: Future[Any]) -> None:
 
 
 OWN_RESULTS = "reprints-results-"  # name of an engine's own results folder, before its process id
+ORPHANED_AFTER = 600.0  # seconds without a change after which a folder whose process is gone is removed
 
 
 def remove_orphaned_results() -> None:
     """Remove the results folders that engines of processes no longer running left in the temporary folder: an
     engine removes its own as it ends, unless its process is killed outright (SIGKILL). A folder whose process
-    id is in use again, by any process, is left."""
+    id is in use again, by any process, is left, and so is one changed in the last `ORPHANED_AFTER` seconds
+    (the temporary folder may be shared with processes this one cannot see, such as another container's)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{OWN_RESULTS}*-*"):
         pid = folder.name.removeprefix(OWN_RESULTS).partition("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not _running(int(pid)) and time.time() - _last_change(folder) > ORPHANED_AFTER:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _last_change(folder: Path) -> float:
+    """When the folder, or one of its maps' folders (where results are written), last changed."""
+    try:
+        return max([folder.stat().st_mtime, *(child.stat().st_mtime for child in folder.iterdir())])
+    except OSError:  # (removed meanwhile, or not ours to read)
+        return time.time()
 
 
 def _running(pid: int) -> bool:
