@@ -143,7 +143,7 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:  # (PermissionError: it exists; anything else: assume it does)
-        return True
+        pass
     return True
 
 
