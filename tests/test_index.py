@@ -31,7 +31,7 @@ from reprints.index.build import add_documents, anchors_of, remove_documents
 from reprints.index.packing import SEAL, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES
 from reprints.index.query import pair, query
-from reprints.index.store import FORMAT
+from reprints.index.store import FORMAT, sealed_meta
 from reprints.io import expand_inputs, iter_documents
 from reprints.normalize.template import template_mask
 from reprints.types import Document
@@ -419,10 +419,18 @@ def _as_fixed_widths(folder: Path, marked: Callable[[int], bool] = lambda num: T
 
 
 def _as_format(db: sqlite3.Connection, made_as: int) -> None:
-    """An index as a format before 7 left it: no seal of its rows or of its format and parameters (format 6 on,
-    packed tokens sealed: `test_an_index_of_format_5_is_sealed_and_answers_the_same` takes those away)."""
-    db.execute(f"UPDATE documents SET line_tokens = substr(line_tokens, 1, length(line_tokens) - {SEAL})")
-    db.execute("DELETE FROM meta WHERE key = 'seal'")
+    """An index as a format before 8 left it: no totals; before 7, no seal of its rows or of its format and
+    parameters either (format 6 on, packed tokens sealed: `test_an_index_of_format_5_is_sealed_and_answers_the_same`
+    takes those away)."""
+    for trigger in ("totals_inserted", "totals_deleted", "totals_updated"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("DROP TABLE totals")
+    if made_as < 7:
+        db.execute(f"UPDATE documents SET line_tokens = substr(line_tokens, 1, length(line_tokens) - {SEAL})")
+        db.execute("DELETE FROM meta WHERE key = 'seal'")
+    else:
+        parameters = db.execute("SELECT value FROM meta WHERE key = 'parameters'").fetchone()[0]
+        db.execute("UPDATE meta SET value = ? WHERE key = 'seal'", (sealed_meta(made_as, parameters),))
     db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(made_as),))
 
 
@@ -505,6 +513,105 @@ def test_an_index_of_format_6_has_its_rows_sealed_and_answers_the_same(tmp_path:
         db.execute(f"UPDATE documents SET tokens = tokens + 1 WHERE id = '{docs[0]['id']}'")
     with pytest.raises(IndexDamaged, match="damaged"):
         answers()
+
+
+def test_an_index_of_format_7_counts_its_totals_once_and_answers_the_same(tmp_path: Path) -> None:
+    """An index without totals (format 7, whose `index stats` summed every text) opens, counts them once, answers
+    the same and keeps them from then on, through an add and a removal."""
+    docs, folder, answers = _news_index(tmp_path)
+    before, counts = answers(), stats(folder)
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        _as_format(db, 7)
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'totals%'").fetchone()[0] == 0
+    assert answers() == before
+    assert stats(folder) | {"bytes_on_disk": 0} == counts | {"bytes_on_disk": 0}
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0] == str(FORMAT)
+    _learns_on(folder, docs)
+    assert _totals(stats(folder)) == _scanned(folder)
+
+
+def _totals(found: dict[str, Any]) -> tuple[int, int, int]:
+    return found["documents"], found["characters"], found["tokens"]
+
+
+def _scanned(folder: Path) -> tuple[int, int, int]:
+    """The totals `index stats` reports, counted from every stored document."""
+    with contextlib.closing(sqlite3.connect(folder / "index.sqlite")) as db:
+        row = db.execute(
+            "SELECT count(*), coalesce(sum(length(text)), 0), coalesce(sum(tokens), 0) FROM documents"
+        ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+_ALL_TEXTS = len(NEWS_TEXTS) + len(UNUSUAL_TEXTS)
+# One transaction: ("add", [(id number, text number), ...]) or ("remove", [id number, ...]); few ids, so that
+# adds replace stored documents, a batch repeats an id and removals hit and miss.
+_transactions = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("add"),
+            st.lists(st.tuples(st.integers(0, 5), st.integers(0, _ALL_TEXTS - 1)), max_size=5),
+        ),
+        st.tuples(st.just("remove"), st.lists(st.integers(0, 6), max_size=3)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(_transactions)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_stats_totals_are_those_of_the_stored_documents(tmp_path: Path, steps: list[tuple[str, list[Any]]]) -> None:
+    """Property: after any sequence of adds (replacing stored ids, repeating an id in one batch: the last counts)
+    and removals (of stored ids and of others), `index stats` reports the documents stored, the characters of
+    their texts and their tokens, as a model of the index has them, and its anchors and lines as the holders the
+    postings give (what the count summed key by key before). The totals are kept as documents change; nothing
+    sums the texts."""
+    from reprints.index.postings import holders_of
+
+    texts = NEWS_TEXTS + UNUSUAL_TEXTS
+    folder = tmp_path / f"index{time.monotonic_ns()}"
+    model: dict[str, str] = {}
+    with open_index(folder, create=True) as store:
+        for kind, rows in steps:
+            if kind == "add":
+                add_documents(store, [Document(f"d{doc}", texts[text], position) for position, (doc, text) in
+                                      enumerate(rows)])  # fmt: skip
+                model.update((f"d{doc}", texts[text]) for doc, text in rows)
+            else:
+                remove_documents(store, [f"d{doc}" for doc in rows])
+                for doc in rows:
+                    model.pop(f"d{doc}", None)
+            found = stats(folder)
+            tokens = tokenize_batch(list(model.values()), store.config.fingerprint.seed).token_counts
+            assert _totals(found) == (len(model), sum(len(text) for text in model.values()), int(tokens.sum()))
+            with store.reading() as db:
+                for kind_of, name in ((ANCHORS, "anchors"), (LINES, None)):
+                    runs = store.postings.runs(db, kind_of)
+                    keys = np.unique(np.concatenate([run.keys for run in runs])) if runs else np.empty(0, np.int64)
+                    held = int(holders_of(runs, keys)[0][-1])
+                    assert store.postings.count(db, kind_of) == held
+                    if name is not None:
+                        assert found[name] == held
+
+
+def test_damaged_totals_are_refused(tmp_path: Path) -> None:
+    """Totals a damaged page changed to no count, or to none or two rows, are refused by `index stats`."""
+    _, folder, _ = _news_index(tmp_path)
+    for damage in (
+        "UPDATE totals SET characters = 'many'",
+        "UPDATE totals SET tokens = -5",
+        "DELETE FROM totals",
+        "INSERT INTO totals VALUES (1, 2, 3)",
+    ):
+        copy = tmp_path / f"copy{len(damage)}"
+        copy.mkdir()
+        (copy / "index.sqlite").write_bytes((folder / "index.sqlite").read_bytes())
+        with sqlite3.connect(copy / "index.sqlite") as db:
+            db.execute(damage)
+        with pytest.raises(IndexDamaged, match="totals"):
+            stats(copy)
 
 
 def test_regression_an_upgrade_another_process_has_done_meanwhile_is_not_done_again(tmp_path: Path) -> None:

@@ -272,7 +272,8 @@ class Postings:
     def count(self, db: sqlite3.Connection, kind: str) -> int:
         """How many (key, document) pairs hold."""
         runs = self.runs(db, kind)
-        if not runs:
-            return 0
-        offsets, _ = holders_of(runs, np.unique(np.concatenate([run.keys for run in runs])))
-        return int(offsets[-1])
+        if len(runs) <= 1:  # nothing older than the one run: each of its rows is live
+            return sum(int(np.count_nonzero(run.live)) for run in runs)
+        columns = (np.concatenate([getattr(run, column) for run in runs]) for column in ("keys", "nums", "live"))
+        merged = newest(*columns)
+        return int(np.count_nonzero(merged.live))

@@ -23,6 +23,10 @@ What is kept per document:
   packed again (and marked, if stored before format 3), those stored before format 6 sealed, rows and parameters
   stored before format 7 sealed.
 
+The index's totals (documents, characters of their texts, tokens) are one row of the `totals` table, kept by
+triggers on `documents` in the transaction of each insert and removal (format 8), so that `index stats` reads them
+instead of every text; an upgrade counts them once.
+
 A damaged page of the database (SQLite keeps no checksums of its own) is found where a seal or a run's digest
 (`reprints.index.postings`) does not match, or where SQLite finds it: `IndexDamaged`, or sqlite3's error. The
 text and metadata of a document are not sealed: neither a query, nor boilerplate learning, nor a removal (which
@@ -52,8 +56,8 @@ from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lis
 from reprints.normalize.boilerplate import KnownPairs
 from reprints.normalize.template import Mask, template_mask
 
-FORMAT = 7
-UPGRADABLE = (1, 2, 3, 4, 5, 6)  # formats opened by adding what they lack
+FORMAT = 8
+UPGRADABLE = (1, 2, 3, 4, 5, 6, 7)  # formats opened by adding what they lack
 WRITE_CACHE_KB = 256 * 1024  # SQLite page cache of a connection while it writes
 READ_CACHE_KB = 8 * 1024  # and while it reads (a server lends up to `Store.POOL` connections)
 DATABASE = "index.sqlite"
@@ -97,6 +101,21 @@ CREATE TABLE IF NOT EXISTS boilerplate (key INTEGER PRIMARY KEY);
 """
 TOKENS_TABLE = "CREATE TABLE IF NOT EXISTS tokens (num INTEGER PRIMARY KEY, arrays BLOB NOT NULL)"  # format 2 on
 SCHEMA += TOKENS_TABLE + ";\n" + RUNS_TABLE + ";\n"  # format 4 on: anchors and lines as runs (`postings`)
+# Format 8 on: the totals `index stats` reports, one row kept by triggers as documents are inserted and removed.
+TOTALS = (
+    "CREATE TABLE IF NOT EXISTS totals (documents INTEGER NOT NULL, characters INTEGER NOT NULL, "
+    "tokens INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS totals_inserted AFTER INSERT ON documents BEGIN UPDATE totals SET "
+    "documents = documents + 1, characters = characters + length(NEW.text), tokens = tokens + NEW.tokens; END",
+    "CREATE TRIGGER IF NOT EXISTS totals_deleted AFTER DELETE ON documents BEGIN UPDATE totals SET "
+    "documents = documents - 1, characters = characters - length(OLD.text), tokens = tokens - OLD.tokens; END",
+    "CREATE TRIGGER IF NOT EXISTS totals_updated AFTER UPDATE OF text, tokens ON documents BEGIN UPDATE totals SET "
+    "characters = characters - length(OLD.text) + length(NEW.text), tokens = tokens - OLD.tokens + NEW.tokens; END",
+)
+COUNT_TOTALS = (
+    "INSERT INTO totals SELECT count(*), coalesce(sum(length(text)), 0), coalesce(sum(tokens), 0) FROM documents"
+)
+SCHEMA += "".join(statement + ";\n" for statement in TOTALS)
 # Before format 4 the holders of anchors and lines were tables of (key, num) rows; an upgrade makes them runs.
 OLD_POSTINGS = {
     ANCHORS: "SELECT hash, num FROM anchors ORDER BY hash, num",
@@ -289,6 +308,7 @@ class Store:
                     db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
                     db.execute("INSERT INTO meta VALUES ('parameters', ?)", (parameters,))
                     db.execute("INSERT INTO meta VALUES ('seal', ?)", (sealed_meta(FORMAT, parameters),))
+                    db.execute(COUNT_TOTALS)
                     return given
         made_as, stored = self._meta(rows)
         if made_as in UPGRADABLE:
@@ -333,7 +353,12 @@ class Store:
             self._postings_as_runs(db)
             if now < 6:
                 self._repack_tokens(db, seed, now)
-            self._seal_rows(db)
+            if now < 7:
+                self._seal_rows(db)
+            for statement in TOTALS:  # format 8: the totals, counted once and kept from now on
+                db.execute(statement)
+            db.execute("DELETE FROM totals")
+            db.execute(COUNT_TOTALS)
             parameters = db.execute("SELECT value FROM meta WHERE key = 'parameters'").fetchone()[0]
             db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('seal', ?)", (sealed_meta(FORMAT, parameters),))
@@ -539,6 +564,16 @@ class Store:
         self._boilerplate[id(db)] = (version, keys)
         return keys
 
+    @staticmethod
+    def totals(db: sqlite3.Connection) -> tuple[int, int, int]:
+        """The documents stored, the characters of their texts and their tokens, as the `totals` row keeps them
+        (refused as damaged unless it is one row of counts that can be)."""
+        rows = db.execute("SELECT documents, characters, tokens FROM totals").fetchall()
+        if len(rows) != 1 or not typed(rows[0], ()) or min(rows[0]) < 0:
+            raise IndexDamaged(f"the index's totals read {rows[:2]}, which no index holds: the index is damaged")
+        documents, characters, tokens = rows[0]
+        return documents, characters, tokens
+
     def stats(self) -> dict[str, Any]:
         """Counts and sizes, for `reprints index stats`."""
         with self.reading() as db:
@@ -547,12 +582,13 @@ class Store:
                 return int(db.execute(sql).fetchone()[0])
 
             files = [self.path, self.path.with_name(DATABASE + "-wal")]
+            documents, characters, tokens = self.totals(db)
             return {
                 "index": str(self.folder),
                 "format": FORMAT,
-                "documents": one("SELECT count(*) FROM documents"),
-                "characters": one("SELECT coalesce(sum(length(text)), 0) FROM documents"),
-                "tokens": one("SELECT coalesce(sum(tokens), 0) FROM documents"),
+                "documents": documents,
+                "characters": characters,
+                "tokens": tokens,
                 "anchors": self.postings.count(db, ANCHORS),
                 "sites": one("SELECT count(*) FROM sites"),
                 "boilerplate_lines": one("SELECT count(*) FROM boilerplate"),
