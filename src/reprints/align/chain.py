@@ -35,6 +35,7 @@ class MatchIndex:
     offsets: I64
     token_counts: I64
     doc_bits: int
+    doc_hashes: U64  # each document's exact-text hash: with its token count, which side of a pair is aligned first
 
     @staticmethod
     def keys_for(hashes: U64, counts: I64, first_doc: int, doc_bits: int) -> U64:
@@ -272,6 +273,9 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
     with many rows to look up takes one compiled pass from rows to passages (`reprints.align.kernels`, the same
     passages), a small one the NumPy path (`_aligned`).
     """
+    swapped = _swapped(index, a, b)
+    if swapped.any():  # each pair aligned in its canonical order, its regions then turned back
+        a, b = np.where(swapped, b, a), np.where(swapped, a, b)
     shortest = shortest_passage(index, a, b, shingle_size=shingle_size, min_passage=min_passage)
     found: list[Regions] = []
     for start in range(0, len(a), MATCH_CHUNK):
@@ -301,7 +305,29 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
     if not found:
         return _empty_regions()
     drop_pages(index.offsets)
-    return Regions(*(np.concatenate([getattr(regions, f) for regions in found]) for f in Regions.__slots__))
+    aligned = Regions(*(np.concatenate([getattr(regions, f) for regions in found]) for f in Regions.__slots__))
+    if not swapped.any():
+        return aligned
+    turned = swapped[aligned.pair]
+    back = Regions(
+        aligned.pair,
+        np.where(turned, aligned.b_start, aligned.a_start),
+        np.where(turned, aligned.b_end, aligned.a_end),
+        np.where(turned, aligned.a_start, aligned.b_start),
+        np.where(turned, aligned.a_end, aligned.b_end),
+    )
+    return back.select(np.lexsort((back.b_start, back.a_start, back.pair)))
+
+
+def _swapped(index: MatchIndex, a: I64, b: I64) -> npt.NDArray[np.bool_]:
+    """The pairs whose documents are aligned the other way round. Chaining follows the first document's order, so
+    a pair whose passages cross (one text reorders the other's paragraphs) could align differently with its sides
+    swapped: each pair is aligned with its shorter document first (by tokens, then by exact-text hash, a function
+    of the texts alone), so that `compare(x, y)` mirrors `compare(y, x)` and a query, which puts itself first,
+    finds what `dedup`, which puts the earlier document first, finds."""
+    count_a, count_b = index.token_counts[a], index.token_counts[b]
+    hash_a, hash_b = index.doc_hashes[a], index.doc_hashes[b]
+    return np.asarray((count_a > count_b) | ((count_a == count_b) & (hash_a > hash_b)), dtype=np.bool_)
 
 
 def _aligned(parts: Regions, shortest: I64, *, shingle_size: int, max_gap: int) -> Regions:

@@ -411,7 +411,7 @@ class Corpus:
     def save_index(self, folder: Path) -> None:
         """Write what `load_index` needs besides the arrays `seal(folder)` already mapped there."""
         assert self.index is not None
-        for name in ("keys", "positions", "offsets", "token_counts"):
+        for name in INDEX_ARRAYS:
             target = folder / f"{name}.npy"
             value = getattr(self.index, name)
             if isinstance(value, np.memmap) and Path(str(value.filename)) == target.resolve():
@@ -627,16 +627,19 @@ class CorpusWriter:
                 array._mmap.madvise(mmap.MADV_RANDOM)
         corpus.lead, corpus.trail = arrays["lead"].view(np.ndarray), arrays["trail"].view(np.ndarray)
         corpus.template_before = arrays["template_before"]
+        offsets = offsets_of(match_counts)
         corpus.index = MatchIndex(
-            arrays["keys"], arrays["positions"], offsets_of(match_counts), token_counts, self.doc_bits
+            arrays["keys"], arrays["positions"], offsets, token_counts, self.doc_bits, corpus.doc_hashes
         )
 
 
-INDEX_ARRAYS = ("keys", "positions", "offsets", "token_counts")
+INDEX_ARRAYS = ("keys", "positions", "offsets", "token_counts", "doc_hashes")
 
 
 def load_index(folder: Path) -> MatchIndex:
     """Map a match index written by `Corpus.save_index`."""
     arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in INDEX_ARRAYS}
     doc_bits = int((folder / "doc_bits").read_text(encoding="utf-8"))
-    return MatchIndex(arrays["keys"], arrays["positions"], arrays["offsets"], arrays["token_counts"], doc_bits)
+    return MatchIndex(
+        arrays["keys"], arrays["positions"], arrays["offsets"], arrays["token_counts"], doc_bits, arrays["doc_hashes"]
+    )
