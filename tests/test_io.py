@@ -120,6 +120,58 @@ def test_txt_decoding_keeps_the_document(tmp_path: Path, data: bytes, text: str)
     assert (doc_id, got, error) == ("doc.txt", text, None)
 
 
+def test_regression_a_utf8_text_with_a_stray_byte_is_read_as_utf8(tmp_path: Path) -> None:
+    """An adversarial test found one invalid byte in a UTF-8 text losing the document: a Russian text with a stray
+    byte at its end was dropped ("no other encoding fits"), a French one read as cp932 (every accented letter
+    mojibake, its copy no longer found), a Chinese text cut inside its last character dropped, and a JSON Lines
+    record so damaged lost its id too. Each is now UTF-8 with the bad sequence replaced by U+FFFD, and says so."""
+    russian = "Комитет весь день обсуждал годовой бюджет, и никто не заметил, как прошло время. " * 3
+    french = "Le comité a discuté du budget annuel en détail et personne n'a remarqué le château. " * 3
+    chinese = "东京都今天宣布了一项新的计划，市民们对此表示欢迎。"
+    mended = french.encode()[:50].decode() + "\ufffd" + french.encode()[50:].decode()
+    cases = {
+        "ru.txt": (russian.encode() + b"\xff", russian + "\ufffd"),
+        "fr.txt": (french.encode()[:50] + b"\x80" + french.encode()[50:], mended),
+        "zh.txt": (chinese.encode()[:-1], chinese[:-1] + "\ufffd"),
+    }
+    for name, (data, _) in cases.items():
+        (tmp_path / name).write_bytes(data)
+    found = {doc_id: (text, error) for doc_id, text, _, error in read([tmp_path / name for name in cases])}
+    assert found == {name: (text, None) for name, (_, text) in cases.items()}
+    line = b'{"id": "kept", "text": "' + french.encode()[:50] + b"\x80" + french.encode()[50:] + b'"}\n'
+    (tmp_path / "lines.jsonl").write_bytes(line)
+    assert read([tmp_path / "lines.jsonl"]) == [("kept", mended, {}, None)]
+    result = run_cli("dedup", tmp_path / "ru.txt", "--out", tmp_path / "out")
+    assert "an invalid sequence replaced by U+FFFD" in result.stderr, result.stderr
+
+
+NEWS_TEXTS = [
+    json.loads(line)["text"]
+    for line in (Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl").read_text().splitlines()
+]
+RICH_TEXTS = [text for text in NEWS_TEXTS if len(text.encode()) - len(text) >= 40]  # many multi-byte characters
+
+
+@given(st.sampled_from(RICH_TEXTS), st.integers(0, 10**6), st.sampled_from([b"\x80", b"\xff", b"\xc3", b"\xe2\x80"]))
+@settings(max_examples=200, deadline=None)
+def test_a_few_bad_bytes_in_utf8_cost_only_the_characters_they_break(text: str, at: int, bad: bytes) -> None:
+    """Property: a real UTF-8 text with invalid bytes put anywhere in it (between characters or inside one) reads as
+    UTF-8: every character but the one the bytes break is kept, in order, and the damage reads U+FFFD (a text of
+    real articles, not mojibake of a legacy encoding, and not a dropped document)."""
+    from reprints.io.decode import decode
+
+    data = text.encode()
+    at %= len(data) + 1
+    decoded = decode(data[:at] + bad + data[at:])
+    assert decoded.encoding == "utf-8" and decoded.warning is not None and "\ufffd" in (decoded.text or "")
+    kept = (decoded.text or "").replace("\ufffd", "")
+    broken = len(data[:at].decode("utf-8", errors="ignore"))  # the character the bytes went into, if any
+    # (bytes put inside a character may make another valid one with its first bytes: it stands in its place)
+    assert kept == text or (
+        kept.startswith(text[:broken]) and kept.endswith(text[broken + 1 :]) and len(kept) - len(text) in (-1, 0)
+    )
+
+
 def test_undecodable_txt_is_unreadable(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_bytes(bytes(range(256)) * 4)
     [(doc_id, _, _, error)] = read([tmp_path / "bad.txt"])

@@ -1,4 +1,5 @@
-"""Bytes to text, the same way for every reader: BOM, then UTF-8, then a detected legacy encoding.
+"""Bytes to text, the same way for every reader: BOM, then UTF-8 (with a few invalid bytes replaced, when the rest is
+UTF-8), then a detected legacy encoding.
 
 Line endings are kept as they are in the file (no newline translation), and a byte-order mark is removed, so
 offsets index the decoded text exactly as `compare`, `dedup` and the index read it.
@@ -53,11 +54,33 @@ def decode(data: bytes) -> Decoded:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         failure = f"invalid UTF-8 at byte {exc.start} ({exc.reason})"
+        if body.count(0) < NUL_SHARE * len(body):
+            mended = mostly_utf8(body, failure)
+            if mended is not None:
+                return mended
     else:
         if not body or body.count(0) < NUL_SHARE * len(body):
             return Decoded(text, "utf-8")
         failure = "UTF-8 with many NUL bytes"
     return detect_legacy(body, failure)
+
+
+MOSTLY_UTF8 = 4  # UTF-8 sequences per invalid byte from which a text is UTF-8 with a few bad bytes
+
+
+def mostly_utf8(body: bytes, failure: str) -> Decoded | None:
+    """UTF-8 with its few invalid bytes replaced by U+FFFD, when its valid multi-byte sequences outnumber them
+    `MOSTLY_UTF8` times (None otherwise): a stray byte, or a character cut at the end, in a UTF-8 text. A text in
+    a legacy encoding has next to no valid UTF-8 sequences (its accented letters are invalid UTF-8 bytes), and is
+    detected as before; decoded whole in another encoding, a UTF-8 text turns every accented letter into
+    mojibake."""
+    text = body.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - body.count("\ufffd".encode())
+    multibyte = len(text) - len(text.encode("ascii", "ignore")) - replaced
+    if multibyte < MOSTLY_UTF8 * replaced:
+        return None
+    what = "an invalid sequence" if replaced == 1 else f"{replaced} invalid sequences"
+    return Decoded(text, "utf-8", warning=f"{failure}: {what} replaced by U+FFFD")
 
 
 def detect_legacy(body: bytes, failure: str) -> Decoded:
