@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -220,6 +221,22 @@ def test_regression_a_group_without_a_command_prints_its_help() -> None:
         helped = run_cli(*group, "--help")
         assert result.returncode == 0 and "error" not in result.stderr, result.stderr
         assert result.stdout == helped.stdout and "Commands:" in result.stdout
+
+
+def test_regression_a_nan_order_by_value_ranks_as_missing(tmp_path: Path) -> None:
+    """An adversarial test found `--order-by ts` over values 5, NaN, 3, 1 keeping the copy of 5: NaN compares
+    neither before nor after a number, and the sort it was in gave any order. NaN (what pandas writes for a missing
+    number) ranks as a missing value, last; the copy of 1 is kept."""
+    text = (Path(__file__).resolve().parents[1] / "examples" / "000_e2f354f9623a9739.txt").read_text(encoding="utf-8")
+    forms = [f"{text}\nFiled by desk {desk}." for desk in "ABCD"]  # near-duplicates, ranked by --order-by
+    values = [5, math.nan, 3, 1]
+    rows = [{"id": f"ts{value}", "text": form, "ts": value} for value, form in zip(values, forms, strict=True)]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    run_cli("dedup", "-q", path, "--out", tmp_path / "out", "--order-by", "ts")
+    lines = (tmp_path / "out" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    kept = [row["id"] for row in map(json.loads, lines) if row["decision"] == "keep"]
+    assert kept == ["ts1"]
 
 
 def test_regression_an_order_by_field_no_document_has_is_a_warning(tmp_path: Path) -> None:

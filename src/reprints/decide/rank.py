@@ -34,8 +34,10 @@ PAGE_SHARE = 0.4
 
 
 def sort_value(value: Any) -> tuple[int, Any]:
-    """A sort key for any `order_by` value: numbers, then text, then missing."""
-    if value is None:
+    """A sort key for any `order_by` value: numbers, then text, then missing (NaN, as pandas writes a missing
+    number, is missing: compared with other numbers it is neither before nor after them, and sorting gave any
+    order)."""
+    if value is None or (isinstance(value, float) and value != value):
         return (3, "")
     if isinstance(value, bool):
         return (1, str(value))
