@@ -65,7 +65,7 @@ def decode(data: bytes) -> Decoded:
     return detect_legacy(body, failure)
 
 
-MOSTLY_UTF8 = 4  # UTF-8 sequences per invalid byte from which a text is UTF-8 with a few bad bytes
+MOSTLY_UTF8 = 4  # valid multi-byte characters per invalid sequence from which a text is UTF-8 with a few bad bytes
 
 
 def mostly_utf8(body: bytes, failure: str) -> Decoded | None:
