@@ -3,6 +3,7 @@ before 5 stored them."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,12 @@ SEED_B = SEEDS / "001_d325479854c835f8.txt"
 DATA = SHARED / "data"
 WIRECOPY = DATA / "wirecopy-dev"
 GOLDEN = Path(__file__).parent / "golden"
+EXAMPLE_NEWS = ROOT / "examples" / "news" / "docs.jsonl"  # 300 real articles and copies, shipped with the project
+
+
+def news_texts() -> list[str]:
+    """The texts of the shipped news examples (`EXAMPLE_NEWS`), in file order: real text for generated corpora."""
+    return [json.loads(line)["text"] for line in EXAMPLE_NEWS.read_text(encoding="utf-8").splitlines()]
 
 
 SHARED_PRESENT = SEED_A.exists() and WIRECOPY.exists()

@@ -1,21 +1,19 @@
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import news_texts
 from reprints import compare
 from reprints.align.chain import MatchIndex, Regions, _union_length, chain
 from reprints.types import Pair
 
 WORDS = [f"word{i}" for i in range(500)]
-NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
-NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()][:80]
+NEWS_TEXTS = news_texts()[:80]
 
 
 def text_of(seed: int, count: int) -> str:

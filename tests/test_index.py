@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import reprints
-from conftest import WIRECOPY, fixed_widths, requires_shared, run_cli
+from conftest import WIRECOPY, fixed_widths, news_texts, requires_shared, run_cli
 from reprints.config import Config
 from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import tokenize_batch
@@ -139,7 +139,7 @@ def _corpus_from(texts: list[str], picks: list[tuple[int, int, int]]) -> list[Do
     return docs
 
 
-NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()][:60]
+NEWS_TEXTS = news_texts()[:60]
 
 
 @given(

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reprints
-from conftest import run_cli
+from conftest import news_texts, run_cli
 from reprints.config import ReadConfig
 from reprints.errors import InputError
 from reprints.io import arrays, expand_inputs, iter_documents
@@ -145,11 +145,7 @@ def test_regression_a_utf8_text_with_a_stray_byte_is_read_as_utf8(tmp_path: Path
     assert "an invalid sequence replaced by U+FFFD" in result.stderr, result.stderr
 
 
-NEWS_TEXTS = [
-    json.loads(line)["text"]
-    for line in (Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl").read_text().splitlines()
-]
-RICH_TEXTS = [text for text in NEWS_TEXTS if len(text.encode()) - len(text) >= 40]  # many multi-byte characters
+RICH_TEXTS = [text for text in news_texts() if len(text.encode()) - len(text) >= 40]  # many multi-byte characters
 
 
 @given(st.sampled_from(RICH_TEXTS), st.integers(0, 10**6), st.sampled_from([b"\x80", b"\xff", b"\xc3", b"\xe2\x80"]))

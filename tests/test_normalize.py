@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conftest import news_texts
 from reprints.normalize.chars import ATTACHED, BASE, is_split, kind_of
 from reprints.normalize.tokens import tokenize
 
@@ -186,8 +186,7 @@ def test_character_tables_from_the_cache_equal_freshly_built_ones(
         chars.tables.cache_clear()
 
 
-NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
-NEWS_TEXTS = [json.loads(line)["text"] for line in NEWS.read_text(encoding="utf-8").splitlines()][:60]
+NEWS_TEXTS = news_texts()[:60]
 # Characters that exercise every branch of the tokenizer: marks with and without a base, joiners, unspaced
 # scripts, astral letters, digits and symbols, folds to several units (ß, ﬁ, ŉ), spaces that are not ASCII.
 ODD = [*"\u0301\u0308\u200d\u200c\u00ad\ufe0f\u0640東京タワーสวัสดีßﬁŉＡ１\u00a0\u3000“”—.,'", "\U0001d400", "\U00020000"]
