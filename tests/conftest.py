@@ -113,6 +113,22 @@ def run_cli(*args: str | Path, check: bool = True, input_text: str | None = None
     return result
 
 
+def small_disk(folder: Path, megabytes: int) -> list[str]:
+    """The start of a command line that runs its command with a disk of `megabytes` (tmpfs) mounted at `folder`,
+    in a user and mount namespace of its own (no root needed; the mount goes with the command). The test is
+    skipped where this machine allows no such namespace. Its shell's `$0` is `folder`: append `sh -c SCRIPT`'s
+    script, which may remount it (`mount -o remount,ro "$0"`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$0"', str(folder)]
+    try:
+        possible = subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except OSError:
+        possible = False
+    if not possible:
+        pytest.skip("needs `unshare -rm` and a tmpfs mount in a user namespace (not allowed on this machine)")
+    return ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size={megabytes}m tmpfs "$0" && exec "$@"', str(folder)]
+
+
 def fixed_widths(batch: TokenBatch, template: np.ndarray, *, marked: bool = True) -> list[bytes]:
     """The documents of `batch` packed as before format 5 (fixed widths; before format 3, without marks)."""
     tokens = np.concatenate(([0], np.cumsum(batch.token_counts)))

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import reprints
-from conftest import WIRECOPY, fixed_widths, news_texts, requires_shared, run_cli
+from conftest import WIRECOPY, fixed_widths, news_texts, requires_shared, run_cli, small_disk
 from reprints.config import Config
-from reprints.errors import ConfigError, IndexDamaged, InputError
+from reprints.errors import ConfigError, IndexDamaged, InputError, database_failure
 from reprints.fingerprint.corpus import tokenize_batch
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, anchors_of, remove_documents
@@ -1179,3 +1179,123 @@ def test_regression_a_damaged_or_foreign_database_is_an_error_line_and_left_unto
             assert result.stderr.startswith("reprints: error:") and expected in result.stderr, result.stderr
         assert (tmp_path / name / "index.sqlite").read_bytes() == before
         assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["index.sqlite"]  # no -wal, -shm
+
+
+def test_regression_an_index_another_process_writes_to_is_busy_not_damaged(tmp_path: Path) -> None:
+    """A write lock held by another process for longer than the 60 s SQLite waited was reported as a damaged index
+    ("restore it from a copy, or build it again"): an intact index, and advice toward a destructive step. Now
+    `index add` and `index remove` wait --wait seconds and say the index is busy; queries and stats answer all the
+    while (readers of a WAL database do not wait for its writer); the add succeeds once the lock is released."""
+    source = tmp_path / "a.txt"
+    source.write_text(news_texts()[0], encoding="utf-8")
+    folder = tmp_path / "index"
+    run_cli("index", "add", "-q", "--index", folder, source)
+    with contextlib.closing(sqlite3.connect(folder / "index.sqlite", isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+        for command in (["add", "-q", "--wait", "0.5", source], ["remove", "--wait", "0.5", "a.txt"]):
+            began = time.monotonic()
+            result = run_cli("index", command[0], "--index", folder, *command[1:], check=False)
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+            assert "another process has been writing to the index" in result.stderr, result.stderr
+            assert "damaged" not in result.stderr and time.monotonic() - began < 30
+        assert json.loads(run_cli("index", "stats", "--index", folder).stdout)["documents"] == 1
+        assert "a.txt  exact" in run_cli("index", "query", "--index", folder, source).stdout
+        holder.execute("ROLLBACK")
+    assert "0 added, 1 replaced" in run_cli("index", "add", "--wait", "0.5", "--index", folder, source).stderr
+
+
+def test_regression_a_full_or_read_only_disk_is_said_so_not_damaged(tmp_path: Path) -> None:
+    """A full disk ("database or disk is full") and a read-only one ("unable to open database file") were reported
+    as a damaged index. On a real 2 MB disk (tmpfs): an add too big for it says the disk is full, and the index
+    answers as before it (the failed transaction rolled back); remounted read-only, every command says its files
+    cannot be opened or written. Never 'damaged', never a traceback."""
+    disk, logs = tmp_path / "disk", tmp_path / "logs"
+    logs.mkdir()
+    small, big = tmp_path / "a.txt", tmp_path / "big.jsonl"
+    texts = news_texts()
+    small.write_text(texts[0], encoding="utf-8")
+    with big.open("w", encoding="utf-8") as out:  # ~6 MB of distinct real text
+        for round_ in range(10):
+            for number, text in enumerate(texts):
+                out.write(
+                    json.dumps({"id": f"{round_}-{number}", "text": f"{round_} {text}".replace(" the ", f" {round_} ")})
+                    + "\n"
+                )
+    reprints = f"{sys.executable} -m reprints index"
+    script = textwrap.dedent(
+        f"""\
+        run() {{ name=$1; shift; "$@" > {logs}/$name.out 2> {logs}/$name.err; echo $? > {logs}/$name.rc; }}
+        run first {reprints} add -q --index "$0/idx" {small}
+        run big {reprints} add -q --index "$0/idx" {big}
+        run stats {reprints} stats --index "$0/idx"
+        run query {reprints} query --index "$0/idx" {small}
+        mount -o remount,ro "$0"
+        for command in stats query add; do
+            case $command in stats) extra="";; *) extra={small};; esac
+            run ro-$command {reprints} $command --index "$0/idx" $extra
+        done
+        """
+    )
+    subprocess.run([*small_disk(disk, 2), "sh", "-c", script, str(disk)], check=True, timeout=600)
+
+    def outcome(name: str) -> tuple[int, str, str]:
+        return (
+            int((logs / f"{name}.rc").read_text()),
+            (logs / f"{name}.out").read_text(),
+            (logs / f"{name}.err").read_text(),
+        )
+
+    assert outcome("first")[0] == 0
+    code, _, err = outcome("big")
+    assert code == 1 and "disk holding the index is full" in err and "damaged" not in err, err
+    code, out, err = outcome("stats")
+    assert code == 0 and json.loads(out)["documents"] >= 1, err
+    code, out, err = outcome("query")
+    assert code == 0 and "a.txt  exact" in out, err
+    for command in ("stats", "query", "add"):
+        code, _, err = outcome(f"ro-{command}")
+        assert code == 1 and err.startswith("reprints: error:") and "Traceback" not in err, (command, err)
+        assert "cannot be opened or written" in err and "damaged" not in err, (command, err)
+
+
+def _sqlite_failures(folder: Path) -> list[tuple[str, sqlite3.Error]]:
+    """Real SQLite errors of each kind, raised by SQLite itself in `folder`."""
+    failures: list[tuple[str, sqlite3.Error]] = []
+
+    def caught(kind: str, work: Callable[[], Any]) -> None:
+        with pytest.raises(sqlite3.DatabaseError) as raised:
+            work()
+        failures.append((kind, raised.value))
+
+    path = folder / "x.sqlite"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as one:
+        one.execute("CREATE TABLE t (x)")
+        with contextlib.closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as two:
+            one.execute("BEGIN IMMEDIATE")
+            caught("busy", lambda: two.execute("BEGIN IMMEDIATE"))
+            one.execute("ROLLBACK")
+        one.execute(f"PRAGMA max_page_count = {one.execute('PRAGMA page_count').fetchone()[0]}")
+        caught("full", lambda: one.execute("INSERT INTO t VALUES (randomblob(100000))"))
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as reader:
+        caught("access", lambda: reader.execute("INSERT INTO t VALUES (1)"))
+    caught("access", lambda: sqlite3.connect(folder / "missing" / "x.sqlite"))
+    (folder / "garbage.sqlite").write_bytes(b"not a database\n" * 1000)
+    caught("damaged", lambda: sqlite3.connect(folder / "garbage.sqlite").execute("SELECT * FROM sqlite_master"))
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        caught("damaged", lambda: db.execute("SELECT * FROM no_such_table"))
+    return failures
+
+
+def test_sqlite_failures_are_told_apart_with_or_without_their_code_names(tmp_path: Path) -> None:
+    """Each kind of SQLite failure (raised by SQLite itself) is classified as what it is, from its code name
+    (Python 3.11+) and from its message alone (Python 3.10 names no code): the same kind, status and advice."""
+    failures = _sqlite_failures(tmp_path)
+    assert [kind for kind, _ in failures] == ["busy", "full", "access", "access", "damaged", "damaged"]
+    for kind, exc in failures:
+        assert getattr(type(exc)(*exc.args), "sqlite_errorname", None) is None
+        found = database_failure(exc)
+        assert found[0] == kind, (kind, exc, found)
+        assert database_failure(type(exc)(*exc.args)) == found  # (a copy without the code's name)
+        assert ("damaged" in found[2]) == (kind == "damaged") and found[1] == {"busy": 503, "full": 507}.get(
+            kind, found[1]
+        )

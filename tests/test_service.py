@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from conftest import run_cli
+from conftest import news_texts, run_cli, small_disk
 from reprints.index.api import open_index
 from reprints.web import LOCAL_HOSTS
 from reprints.web.app import create_app
@@ -930,3 +930,63 @@ def test_regression_a_page_sqlite_cannot_read_is_a_damaged_index_in_the_service(
         status, body = call(base + "/query", "POST", {"text": text})
         assert status == 500 and "the index is damaged" in body["error"] and "internal" not in body["error"], body
         assert call(base + "/health")[0] == 200
+
+
+def test_regression_a_busy_index_answers_503_not_damaged(tmp_path: Path) -> None:
+    """A write lock another process held for longer than the index waits answered 500 "the index is damaged". Now
+    a write answers 503 with Retry-After and says another process is writing; queries answer meanwhile; the same
+    write succeeds once the lock is released."""
+    with open_index(tmp_path / "index", create=True, wait=0.3) as store, serving(create_app(store=store)) as base:
+        assert call(f"{base}/documents", "POST", _docs(2, "d"))[0] == 201
+        with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            request = urllib.request.Request(
+                f"{base}/documents", json.dumps(_docs(1, "x")).encode(), {"Content-Type": "application/json"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            assert refused.value.code == 503 and refused.value.headers["Retry-After"], refused.value.headers
+            message = json.loads(refused.value.read())["error"]
+            assert "another process has been writing" in message and "damaged" not in message, message
+            assert call(f"{base}/documents/d0", "DELETE")[0] == 503
+            status, found = call(f"{base}/query", "POST", {"text": _docs(1, "q")[0]["text"]})
+            assert status == 200 and {match["id"] for match in found["matches"]} >= {"d0"}, found
+            holder.execute("ROLLBACK")
+        assert call(f"{base}/documents", "POST", _docs(1, "x"))[0] == 201
+
+
+def test_regression_a_full_disk_answers_507_and_keeps_what_it_acknowledged(tmp_path: Path) -> None:
+    """A full disk answered 500 "the index is damaged". A real server on a real 2 MB disk (tmpfs): documents are
+    added until the disk is full, which answers 507 saying so; every document acknowledged (201) before it is
+    still there, and queries still answer."""
+    disk, first = tmp_path / "disk", tmp_path / "a.txt"
+    first.write_text(news_texts()[0], encoding="utf-8")
+    port = _free_port()
+    reprints = f"{sys.executable} -m reprints"
+    script = f'{reprints} index add -q --index "$0/idx" {first} && exec {reprints} serve --index "$0/idx" --port {port}'
+    server = subprocess.Popen([*small_disk(disk, 2), "sh", "-c", script, str(disk)], stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            with contextlib.suppress(OSError):
+                if call(f"{base}/health")[0] == 200:
+                    break
+            time.sleep(0.1)
+        texts, acknowledged = news_texts(), []
+        for batch in range(100):
+            docs = [{"id": f"{batch}-{n}", "text": f"{batch} {text}"} for n, text in enumerate(texts[:30])]
+            status, body = call(f"{base}/documents", "POST", docs)
+            if status != 201:
+                break
+            acknowledged += [doc["id"] for doc in docs]
+        assert status == 507 and "disk holding the index is full" in body["error"], (status, body)
+        assert "damaged" not in body["error"] and acknowledged, body
+        for doc_id in acknowledged:
+            assert call(f"{base}/documents/{doc_id}")[0] == 200, doc_id
+        status, found = call(f"{base}/query", "POST", {"text": texts[0]})
+        assert status == 200 and "a.txt" in {match["id"] for match in found["matches"]}, found
+    finally:
+        server.terminate()
+        server.wait(30)

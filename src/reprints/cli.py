@@ -15,6 +15,7 @@ import click
 from reprints import __version__
 from reprints.config import (
     EXTRACT_MODES,
+    INDEX_WAIT_SECONDS,
     SERVE_MAPPED_MB,
     AlignConfig,
     BoilerplateConfig,
@@ -387,6 +388,13 @@ def index() -> None:
 
 
 INDEX_HELP = "Index folder (created by the first add)."
+_wait = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=INDEX_WAIT_SECONDS,
+    show_default=True,
+    help="Seconds to wait while another process writes to the index, then give up.",
+)
 
 
 @index.command("add")
@@ -399,8 +407,9 @@ INDEX_HELP = "Index folder (created by the first add)."
 @_boilerplate_options
 @click.option("--workers", type=int, default=None, help=WORKERS_HELP)
 @_on_error
+@_wait
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, **options: Any) -> None:
+def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, wait: float, **options: Any) -> None:
     """Add the documents of INPUTS to the index (an id already stored is replaced). The matching parameters
     are fixed when the index is created."""
     import time
@@ -408,7 +417,7 @@ def index_add(folder: Path, inputs: tuple[Path, ...], quiet: bool, **options: An
     from reprints.index.api import add
 
     began = time.perf_counter()
-    counts = add(folder, inputs, progress=not quiet, **_given(**options))
+    counts = add(folder, inputs, wait=wait, progress=not quiet, **_given(**options))
     if not quiet:
         click.echo(
             f"{counts['added']} added, {counts['replaced']} replaced, {counts['unreadable']} unreadable; "
@@ -454,11 +463,12 @@ def index_query(folder: Path, files: tuple[Path, ...], as_json: bool, limit: int
 @index.command("remove")
 @click.option("--index", "folder", required=True, type=click.Path(path_type=Path), help=INDEX_HELP)
 @click.argument("ids", nargs=-1, required=True)
-def index_remove(folder: Path, ids: tuple[str, ...]) -> None:
+@_wait
+def index_remove(folder: Path, ids: tuple[str, ...], wait: float) -> None:
     """Remove the documents with these IDS from the index."""
     from reprints.index.api import remove
 
-    missing = remove(folder, ids)
+    missing = remove(folder, ids, wait=wait)
     for doc_id in missing:
         click.echo(f"reprints: warning: {doc_id!r} is not in the index", err=True)
     click.echo(f"removed {len(ids) - len(missing)} document{'s' if len(ids) - len(missing) != 1 else ''}", err=True)
@@ -704,12 +714,10 @@ def _fail(exc: Exception, args: list[str]) -> NoReturn:
     import sqlite3
     from concurrent.futures.process import BrokenProcessPool
 
+    from reprints.errors import database_failure
+
     if isinstance(exc, sqlite3.DatabaseError):  # only an index is SQLite
-        click.echo(
-            f"reprints: error: the index's database cannot be read ({exc}): it is damaged, or not an index; restore "
-            "it from a copy, or build it again with `reprints index add`",
-            err=True,
-        )
+        click.echo(f"reprints: error: {database_failure(exc)[2]}", err=True)
         sys.exit(1)
     if isinstance(exc, BrokenProcessPool):
         click.echo(

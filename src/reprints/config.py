@@ -30,6 +30,9 @@ def _default(instance: object, name: str) -> object:
 # server answers ~15% more queries a second (BENCHMARKS.md). The mapped pages are the file cache's own, shared by
 # every process that maps or reads the file, and count in each process' resident set as they are touched.
 SERVE_MAPPED_MB = 1024
+# How long a connection to an index waits for another process' write lock (SQLite's busy timeout) before it gives
+# up with "database is locked" (`reprints index add --wait`, `Store(wait=...)`). A server's writes wait as long.
+INDEX_WAIT_SECONDS = 60.0
 EXTRACT_MODES = ("main", "page")  # the text of an HTML page: its main text, or all its visible text
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from reprints.config import Config
+from reprints.config import INDEX_WAIT_SECONDS, Config
 from reprints.engines.local import LocalEngine
 from reprints.engines.local_stages import raw_plan
 from reprints.index.build import COMMIT_BATCHES, add_documents, add_raw, remove_documents
@@ -26,27 +26,41 @@ RUN_OPTIONS = {"workers", "batch_chars", "progress"}
 COMPILED_LEARNING_FROM = 16 * 1024 * 1024  # bytes of input from which an add learns boilerplate compiled
 
 
-def open_index(folder: str | os.PathLike[str], *, create: bool = False, mapped_mb: int = 0, **options: Any) -> Store:
+def open_index(
+    folder: str | os.PathLike[str],
+    *,
+    create: bool = False,
+    mapped_mb: int = 0,
+    wait: float = INDEX_WAIT_SECONDS,
+    **options: Any,
+) -> Store:
     """Open an index folder (created with these options' parameters when `create` and it does not exist yet);
     `mapped_mb`: megabytes of its database file each connection maps into memory (a server's, see
-    `reprints.config.SERVE_MAPPED_MB`).
+    `reprints.config.SERVE_MAPPED_MB`); `wait`: seconds to wait for another process' write lock.
 
     Raises:
         InputError: the folder holds no index (and `create` is false), or one of another format.
         ConfigError: an option differs from the parameters the index was created with.
     """
     config = Config.from_options(**options)
-    store = Store(os.fspath(folder), create=create, config=config, mapped_mb=mapped_mb)
+    store = Store(os.fspath(folder), create=create, config=config, mapped_mb=mapped_mb, wait=wait)
     store.check_parameters(config, options)
     return store
 
 
-def add(index: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]], **options: Any) -> dict[str, int]:
+def add(
+    index: str | os.PathLike[str],
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    wait: float = INDEX_WAIT_SECONDS,
+    **options: Any,
+) -> dict[str, int]:
     """Add every document of the inputs to the index (created if missing); an id already stored is replaced.
 
     Args:
         index: The index folder.
         inputs: As for `reprints.dedup`.
+        wait: Seconds to wait for another process' write lock (then "database is locked").
         **options: Read options (`text_field`, `html_field`...), `workers`, `progress`, and at creation the
             matching parameters (`shingle_size`, `min_passage`...).
 
@@ -60,7 +74,9 @@ def add(index: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
     if size >= COMPILED_LEARNING_FROM:
         prefer_compiled_learning()
     with (
-        open_index(index, create=True, **{k: v for k, v in options.items() if k not in RUN_OPTIONS}) as store,
+        open_index(
+            index, create=True, wait=wait, **{k: v for k, v in options.items() if k not in RUN_OPTIONS}
+        ) as store,
         LocalEngine(workers) as engine,
         tqdm(desc="indexing", unit=" docs", disable=not config.run.progress, leave=False) as bar,
     ):
@@ -78,9 +94,9 @@ def add(index: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
         return add_documents(store, documents, mapper, batch_chars=config.run.batch_chars, progress=advance)
 
 
-def remove(index: str | os.PathLike[str], ids: Iterable[str]) -> list[str]:
-    """Remove documents by id; returns the ids the index did not hold."""
-    with open_index(index) as store:
+def remove(index: str | os.PathLike[str], ids: Iterable[str], *, wait: float = INDEX_WAIT_SECONDS) -> list[str]:
+    """Remove documents by id; returns the ids the index did not hold (`wait`: as for `add`)."""
+    with open_index(index, wait=wait) as store:
         return remove_documents(store, ids)
 
 

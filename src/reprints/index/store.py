@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from reprints.config import Config
+from reprints.config import INDEX_WAIT_SECONDS, Config
 from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 from reprints.index.packing import pack_tokens, row_unsealed, seal, seal_row, typed, unpack_fixed, unpack_tokens
@@ -181,13 +181,21 @@ class Store:
     POOL = 16  # connections kept open for reuse
 
     def __init__(
-        self, folder: str | Path, *, create: bool = False, config: Config | None = None, mapped_mb: int = 0
+        self,
+        folder: str | Path,
+        *,
+        create: bool = False,
+        config: Config | None = None,
+        mapped_mb: int = 0,
+        wait: float = INDEX_WAIT_SECONDS,
     ) -> None:
         """Open (or, with `create`, make) the index in `folder`; `mapped_mb`: how many megabytes of the database
         file each connection maps into memory (0: none; see `reprints.config.SERVE_MAPPED_MB`). A mapped file must
-        not shrink while it is open (reprints never shrinks it: no VACUUM), or reading it faults."""
+        not shrink while it is open (reprints never shrinks it: no VACUUM), or reading it faults. `wait`: seconds
+        a connection waits for another process' write lock before "database is locked"."""
         self.folder = Path(folder)
         self.mapped_mb = mapped_mb
+        self.wait = wait
         self.path = self.folder / DATABASE
         if self.folder.exists() and not self.folder.is_dir():
             raise InputError(
@@ -223,7 +231,7 @@ class Store:
         )
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=self.wait, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute(f"PRAGMA cache_size = -{READ_CACHE_KB}")

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reprints import __version__
-from reprints.errors import IndexDamaged, ReprintsError
+from reprints.errors import IndexDamaged, ReprintsError, database_failure
 from reprints.index.build import add_documents, remove_documents
 from reprints.index.query import Match, pair, query
 from reprints.index.store import Store
@@ -42,6 +42,7 @@ from reprints.web.run import FinishedRun
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of one request
 COMPUTING_THREADS = 1  # queries and comparisons computed at once in one process (CPU-bound: see `create_app`)
+RETRY_BUSY_SECONDS = 5  # Retry-After of a 503 answered while another process held the index's write lock
 INLINE_QUERY_CHARS = 20_000  # a query text up to this long is answered in the event loop, not in a thread
 STATIC = resources.files("reprints.web") / "static"
 PAGES = {"/": "index.html", "/pair": "pair.html", "/doc": "doc.html"}
@@ -167,9 +168,13 @@ def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
             return error(500, str(exc))
         except ReprintsError as exc:
             return error(400, str(exc))
-        except sqlite3.DatabaseError as exc:  # (only the index is SQLite) a page SQLite itself cannot read
-            log.error("request %s %s: %s", request.method, request.url.path, exc)
-            return error(500, f"the index's database cannot be read ({exc}): the index is damaged")
+        except sqlite3.DatabaseError as exc:  # (only the index is SQLite) busy, a full disk... or a damaged page
+            kind, status, message = database_failure(exc)
+            log.error("request %s %s: %s", request.method, request.url.path, message)
+            answer = error(status, message)
+            if kind == "busy":
+                answer.headers["Retry-After"] = str(RETRY_BUSY_SECONDS)
+            return answer
         except Exception as exc:
             log.exception("request %s %s failed", request.method, request.url.path)
             return error(500, f"internal error: {type(exc).__name__}: {exc}")
@@ -392,12 +397,21 @@ OPENAPI: dict[str, Any] = {
                     "Add one document {id, text, ...fields} or a list of them (a stored id is replaced; an id "
                     "repeated in the request is named ID#2, ID#3...)"
                 ),
-                "responses": {"201": {"description": "stored durably"}, "400": _ERROR, "413": _ERROR},
+                "responses": {
+                    "201": {"description": "stored durably"},
+                    "400": _ERROR,
+                    "413": _ERROR,
+                    "503": _ERROR,  # another process held the write lock (Retry-After), or a disk failed
+                    "507": _ERROR,  # the disk is full
+                },
             }
         },
         "/documents/{id}": {
             "get": {"summary": "A stored document", "responses": {"200": {"description": "ok"}, "404": _ERROR}},
-            "delete": {"summary": "Remove a document", "responses": {"200": {"description": "ok"}, "404": _ERROR}},
+            "delete": {
+                "summary": "Remove a document",
+                "responses": {"200": {"description": "ok"}, "404": _ERROR, "503": _ERROR, "507": _ERROR},
+            },
         },
         "/query": {
             "post": {
