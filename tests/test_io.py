@@ -85,6 +85,34 @@ def test_folder_of_txt_files_in_sorted_order(tmp_path: Path) -> None:
     assert [d[0] for d in read([tmp_path])] == ["b.txt", "a.txt"]
 
 
+def test_regression_symlinked_subfolders_are_read_and_loops_not_followed(tmp_path: Path) -> None:
+    """A symlink to a folder inside an input folder was skipped without a word (`Path.rglob` does not follow
+    one): its files, and the documents in them, were missing from the run's outputs. They are read now, in the
+    folder's sorted order, through links within links; a link to a folder that holds it is not followed (a
+    warning), and the command line accounts for every document of the folder."""
+    texts = news_texts()
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (data / "a").mkdir(parents=True)
+    (elsewhere / "deep").mkdir(parents=True)
+    (data / "a" / "one.txt").write_text(texts[0], encoding="utf-8")
+    (elsewhere / "deep" / "two.txt").write_text(texts[1], encoding="utf-8")
+    (elsewhere / "three.txt").write_text(texts[0], encoding="utf-8")  # a copy of one.txt, found through the link
+    (data / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "deep" / "loop").symlink_to(elsewhere, target_is_directory=True)  # would repeat for ever
+    (data / "a" / "back").symlink_to(data, target_is_directory=True)
+    assert [path.relative_to(data).as_posix() for path in expand_inputs([data])] == [
+        "a/one.txt",
+        "linked/deep/two.txt",
+        "linked/three.txt",
+    ]
+    result = run_cli("dedup", data, "--out", tmp_path / "out", "-q")
+    assert result.stderr.count("a symlink to a folder that holds it (a loop); not followed") == 2, result.stderr
+    documents = [json.loads(line) for line in (tmp_path / "out" / "documents.jsonl").read_text().splitlines()]
+    assert [doc["id"] for doc in documents] == ["one.txt", "two.txt", "three.txt"]  # (a .txt file's id: its name)
+    pairs = [json.loads(line) for line in (tmp_path / "out" / "pairs.jsonl").read_text().splitlines()]
+    assert [(pair["a"], pair["b"], pair["relation"]) for pair in pairs] == [("one.txt", "three.txt", "exact")]
+
+
 def test_bad_rows_become_unreadable_documents(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(

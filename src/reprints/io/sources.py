@@ -62,7 +62,7 @@ def expand_inputs(
         path = Path(raw)
         if path.is_dir():
             found = []
-            for candidate in sorted(path.rglob("*")):
+            for candidate in sorted(_walk(path, frozenset({_identity(path)}))):
                 if not kind_of(candidate) or _ours(candidate, path, excluded):
                     continue
                 if candidate.is_file() or candidate.is_symlink():
@@ -81,6 +81,37 @@ def expand_inputs(
         else:
             files.append(path)
     return files
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    status = folder.stat()
+    return status.st_dev, status.st_ino
+
+
+def _walk(folder: Path, holding: frozenset[tuple[int, int]]) -> Iterator[Path]:
+    """Every file and non-folder inside `folder`, recursively, through symlinks to folders too (`Path.rglob`
+    does not follow them, and skipped what they held without a word); a symlink to a folder that holds it (one
+    of `holding`, the identities of the folders it is inside) is not followed, with a warning, and a folder that
+    cannot be listed is skipped with one. Hidden files and folders (reprints' own) are not entered."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        log.warning("%s: cannot list this folder (%s); skipped", folder, exc.strerror or exc)
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            inside = _identity(entry) if entry.is_dir() else None  # (through a symlink too)
+        except OSError as exc:
+            log.warning("%s: cannot read (%s); skipped", entry, exc.strerror or exc)
+            continue
+        if not inside:
+            yield entry
+        elif inside in holding:
+            log.warning("%s: a symlink to a folder that holds it (a loop); not followed", entry)
+        else:
+            yield from _walk(entry, holding | {inside})
 
 
 def _ours(path: Path, root: Path, excluded: list[Path]) -> bool:
