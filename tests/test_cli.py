@@ -4,7 +4,9 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -155,7 +157,6 @@ def test_python_dash_m_and_version() -> None:
 
 
 def test_parquet_input_gives_the_same_pairs_as_jsonl(tmp_path: Path) -> None:
-    import pyarrow as pa
 
     rows = [json.loads(line) for line in (WIRECOPY / "docs.jsonl").read_text(encoding="utf-8").splitlines()[:300]]
     (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -237,6 +238,33 @@ def test_regression_a_nan_order_by_value_ranks_as_missing(tmp_path: Path) -> Non
     lines = (tmp_path / "out" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
     kept = [row["id"] for row in map(json.loads, lines) if row["decision"] == "keep"]
     assert kept == ["ts1"]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])  # (read by the workers, and by the main process)
+@pytest.mark.parametrize(("ids", "expected"), [([10, 9, 2, 30], 2), (["b", "c", "a", "d"], "a")])
+def test_regression_order_by_the_id_field_ranks_by_the_ids(
+    tmp_path: Path, kind: str, ids: list[Any], expected: Any
+) -> None:
+    """`--order-by id` was ignored with a false "no document has this field" warning (the id is not in the
+    metadata the ranking read): near-duplicates were kept in input order. The ids rank, as numbers when every id
+    is one (10, 9, 2, 30 keeps 2, not 10 as text would), else as text; `--order-by` naming the text field is a
+    clear error."""
+
+    text = (ROOT / "examples" / "000_e2f354f9623a9739.txt").read_text(encoding="utf-8")
+    rows = [{"key": key, "body": f"{text}\nFiled by desk {desk}."} for key, desk in zip(ids, "ABCD", strict=True)]
+    path = tmp_path / f"docs.{kind}"
+    if kind == "jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    fields = ["--id-field", "key", "--text-field", "body"]
+    result = run_cli("dedup", "-q", path, "--out", tmp_path / "out", *fields, "--order-by", "key")
+    assert "warning" not in result.stderr, result.stderr
+    lines = (tmp_path / "out" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    kept = [row["id"] for row in map(json.loads, lines) if row["decision"] == "keep"]
+    assert kept == [str(expected)]
+    refused = run_cli("dedup", "-q", path, "--out", tmp_path / "no", *fields, "--order-by", "body", check=False)
+    assert refused.returncode != 0 and "is the text field" in refused.stderr, refused.stderr
 
 
 def test_regression_an_order_by_field_no_document_has_is_a_warning(tmp_path: Path) -> None:

@@ -235,6 +235,12 @@ class Config:
             f"min_passage={self.align.min_passage} is shorter than shingle_size={self.fingerprint.shingle_size}: "
             "a passage must hold at least one shingle; raise min_passage or lower shingle_size",
         )
+        text_fields = {self.read.text_field: "the text field", self.read.html_field: "the HTML field"}
+        _require(
+            self.decide.order_by is None or self.decide.order_by not in text_fields,
+            f"order_by={self.decide.order_by!r} is {text_fields.get(self.decide.order_by)}: documents are ranked by "
+            "a field of their metadata (a date, a source's rank) or by their id",
+        )
 
     @property
     def guaranteed_passage(self) -> int:

@@ -13,7 +13,8 @@ The rules, in order:
    news brief of its first sentences is a page by rule 1 (the brief is a small share of it), and so is its
    teaser holding the same brief; the article still comes before its teaser, while a front page that carries
    the article among much other text does not come before it.
-3. **Then** the `order_by` field (smaller first; missing values last), **then** input order.
+3. **Then** the `order_by` field (smaller first; missing values last; naming the id field, the ids: see
+   `ids_ranked`), **then** input order.
 
 Rule 2 orders pairs; the ranking is the order that respects every such pair (a topological order with rules 1
 and 3 choosing among the documents free to come next).
@@ -22,7 +23,8 @@ and 3 choosing among the documents free to come next).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,22 @@ def sort_value(value: Any) -> tuple[int, Any]:
     if isinstance(value, int | float):
         return (0, value)
     return (1, str(value))
+
+
+DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
+def ids_ranked(ids: Mapping[int, str], unreadable: Container[int] = ()) -> dict[int, Any]:
+    """Documents' ids as `order_by` values (`--order-by` naming the id field): numbers when the id of every
+    readable document is a number written in decimal (ids 1, 2, 10 rank so, not 1, 10, 2 as text), else text.
+    An unreadable document's id that is not a number (its `FILE:LINE`) is then missing."""
+    if all(DECIMAL.fullmatch(doc_id) for index, doc_id in ids.items() if index not in unreadable):
+        return {index: _number(doc_id) if DECIMAL.fullmatch(doc_id) else None for index, doc_id in ids.items()}
+    return dict(ids)
+
+
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
 
 
 def pages(links: Sequence[Link], token_counts: Sequence[int] | I64) -> set[int]:

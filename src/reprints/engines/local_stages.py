@@ -24,7 +24,7 @@ from reprints.candidates.join import Candidates
 from reprints.config import Config
 from reprints.decide.clusters import missing_links
 from reprints.decide.links import Links, Relations, corpus_links, reseated
-from reprints.decide.rank import ranking, sort_value
+from reprints.decide.rank import ids_ranked, ranking, sort_value
 from reprints.engines.base import Engine
 from reprints.engines.workdir import WorkDir
 from reprints.fingerprint.corpus import (
@@ -246,13 +246,14 @@ def read_and_tokenize(
     corpus = Corpus()
     sites = Sites(config.boilerplate.site_field)
     order_by = config.decide.order_by
+    by_id = order_by == config.read.id_field  # ranked by the documents' ids (not in their metadata)
 
     def visit(doc: Document) -> None:
         corpus.ids.append(doc.id)
         if doc.error is not None:
             corpus.errors[doc.index] = doc.error
         if order_by is not None:
-            corpus.order_values[doc.index] = doc.metadata.get(order_by)
+            corpus.order_values[doc.index] = doc.id if by_id else doc.metadata.get(order_by)
         sites.visit(doc)
 
     batches: list[tuple[int, int, int]] = []
@@ -271,7 +272,7 @@ def read_and_tokenize(
             if error is not None:
                 corpus.errors[first + offset] = error
             if order_by is not None:
-                corpus.order_values[first + offset] = batch.order_values[offset]
+                corpus.order_values[first + offset] = doc_id if by_id else batch.order_values[offset]
             sites.add(batch.sites[offset])
             checksum.add_digest(doc_id, batch.digests[offset])
         checksums.append(checksum.value())
@@ -329,7 +330,9 @@ def read_and_tokenize(
             resumed["token_batches"] += loaded
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
-    if order_by is not None and read and all(value is None for value in corpus.order_values.values()):
+    if by_id:
+        corpus.order_values = ids_ranked(corpus.order_values, corpus.errors)
+    elif order_by is not None and read and all(value is None for value in corpus.order_values.values()):
         log.warning("--order-by %s: no document has this field; documents are ranked in input order", order_by)
     empty = np.empty(0, dtype=np.int64)
     all_hashes = np.concatenate(doc_hashes) if doc_hashes else np.empty(0, dtype=np.uint64)
