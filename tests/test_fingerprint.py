@@ -13,6 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import news_texts
+from reprints import compare
 from reprints.decide.links import Link
 from reprints.fingerprint.corpus import (
     CharTable,
@@ -25,6 +27,7 @@ from reprints.fingerprint.corpus import (
 )
 from reprints.fingerprint.hashing import mix64, window_hashes
 from reprints.fingerprint.shingles import (
+    MAX_REPEATS,
     document_hashes,
     fingerprint,
     match_table,
@@ -59,13 +62,32 @@ def test_shingles_never_cross_documents() -> None:
     assert np.array_equal(shingles[offsets[2] : offsets[3]], alone)
 
 
-def test_match_table_keeps_repeats_up_to_the_limit_sorted() -> None:
+def test_match_table_keeps_each_shingles_first_occurrences_sorted() -> None:
     shingles = np.array([5, 6, 5, 9, 7, 7, 8, 7], dtype=np.uint64)
     offsets = np.array([0, 4, 8])
     hashes, positions, counts = match_table(shingles, offsets, max_repeats=2)
-    assert hashes.tolist() == [5, 5, 6, 9, 8]
-    assert positions.tolist() == [0, 2, 1, 3, 2]
-    assert counts.tolist() == [4, 1]
+    assert hashes.tolist() == [5, 5, 6, 9, 7, 7, 8]  # the third 7 (position 3 of the second document) left out
+    assert positions.tolist() == [0, 2, 1, 3, 0, 1, 2]
+    assert counts.tolist() == [4, 3]
+
+
+@pytest.mark.parametrize("copies", [MAX_REPEATS + 1, 3 * MAX_REPEATS])
+def test_regression_a_text_repeated_more_than_max_repeats_times_still_matches(copies: int) -> None:
+    """A text pasted 9 or more times into one document matched nothing (each of its shingles occurred more than
+    MAX_REPEATS times, and such a shingle was left out whole): `compare` with the text alone said 'partial' with
+    no spans, and `dedup` found no copy. Its first MAX_REPEATS copies match now, with the compiled kernels and
+    the NumPy code alike; the text itself is covered whole."""
+    text = news_texts()[3]
+    page = "\n\n".join([text] * copies)
+
+    def spans() -> np.ndarray:
+        found = compare(text, page).spans
+        return np.array([[s.a_start, s.a_end, s.b_start, s.b_end] for s in found], dtype=np.int64).reshape(-1, 4)
+
+    starts = [copy * (len(text) + 2) for copy in range(MAX_REPEATS)]
+    assert _same_both_ways(spans).tolist() == [[0, len(text), start, start + len(text)] for start in starts]
+    pair = compare(text, page)
+    assert pair.coverage_a == 1.0 and pair.relation in ("contained", "near_duplicate"), pair
 
 
 def test_short_document_gets_one_anchor() -> None:

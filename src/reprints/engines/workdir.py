@@ -50,7 +50,7 @@ class ResumeError(ReprintsError):
 
 def input_manifest(files: list[Path], parameters: dict[str, Any]) -> dict[str, Any]:
     """What a work directory's checkpoints depend on."""
-    return {"format": 7, "inputs": file_states(files), "parameters": parameters}
+    return {"format": 8, "inputs": file_states(files), "parameters": parameters}
 
 
 class WorkDir:

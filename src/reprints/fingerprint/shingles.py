@@ -29,7 +29,7 @@ class Fingerprints:
     Document `d` owns shingles `shingle_offsets[d]:shingle_offsets[d + 1]`; shingle `i` of a document
     covers its tokens `i:i + shingle_size`. Anchors are `(anchor_docs[j], anchor_hashes[j])`, one row per
     distinct anchor hash of a document, sorted by document then hash. The match table holds, for each
-    document, the shingles that occur at most MAX_REPEATS times in it, sorted by hash, with their positions:
+    document, the first MAX_REPEATS occurrences of each of its shingles, sorted by hash, with their positions:
     alignment matches two documents by looking one's table up in the other's.
     """
 
@@ -173,15 +173,18 @@ def fingerprint(tokens: Tokens, *, shingle_size: int, window: int, seed: int, fo
     return Fingerprints(shingles, offsets, docs, hashes, match_hashes, match_positions, match_counts)
 
 
-MAX_REPEATS = 8  # a shingle occurring more often than this in one document (a table, a refrain) is not matched
+# A shingle occurring more often than this in one document (a table, a refrain, a text pasted many times) is
+# matched at its first MAX_REPEATS occurrences only: two such documents align at most MAX_REPEATS**2 points of it.
+# (It was left out whole: a text repeated 9 times in a page matched nothing, not even its first copy.)
+MAX_REPEATS = 8
 
 
 def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> tuple[U64, I64, I64]:
-    """Each document's shingles that occur at most `max_repeats` times in it, sorted by document then hash
-    (then position).
+    """Each document's shingles, each at its first `max_repeats` occurrences in it, sorted by document then
+    hash (then position).
 
     Repeated shingles stay, so a passage a document carries twice (a print and a web version, a repeated
-    paragraph) matches at each occurrence; shingles repeated more often are noise and are left out.
+    paragraph) matches at each occurrence; a shingle repeated more often matches at its first `max_repeats`.
 
     Returns:
         `(hashes, positions, counts)`: the sorted hashes, each one's shingle position within its document,
@@ -199,8 +202,8 @@ def match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> 
     new = np.ones(len(order), dtype=np.bool_)
     new[1:] = (ranked_hashes[1:] != ranked_hashes[:-1]) | (ranked_docs[1:] != ranked_docs[:-1])
     group = np.cumsum(new) - 1
-    sizes = np.bincount(group) if len(group) else np.empty(0, dtype=np.int64)
-    kept = sizes[group] <= max_repeats if len(group) else np.empty(0, dtype=np.bool_)
+    starts = np.flatnonzero(new)
+    kept = np.arange(len(group)) - starts[group] < max_repeats if len(group) else np.empty(0, dtype=np.bool_)
     positions = order[kept] - offsets[ranked_docs[kept]]
     counts = np.bincount(ranked_docs[kept], minlength=len(offsets) - 1).astype(np.int64)
     return ranked_hashes[kept], positions.astype(np.int64), counts
@@ -212,8 +215,8 @@ FOCUS_BITMAP = 1 << 16  # bits of the first document's sieve (`focused_match_tab
 def focused_match_table(shingles: U64, offsets: I64, max_repeats: int = MAX_REPEATS) -> tuple[U64, I64, I64]:
     """The rows of `match_table` that can match a row of the first document: all of the first document's, and
     of every other document those whose hash shares its top bits (what alignment compares, with the batch's
-    document bits) with a shingle of the first. A run of equal hashes is kept or left out whole, so the
-    repeats rule counts as in the whole table; aligning the first document with another finds the same points.
+    document bits) with a shingle of the first. A run of equal hashes is kept or left out whole, so its first
+    occurrences are those of the whole table; aligning the first document with another finds the same points.
     Sorting only these rows is what makes a query against its candidates cheap."""
     if len(offsets) <= 2:
         return match_table(shingles, offsets, max_repeats)

@@ -18,7 +18,7 @@ def match_table(
     shingles: Any, offsets: Any, shift: Any, max_repeats: int, hashes: Any, positions: Any, counts: Any
 ) -> int:
     # Document by document: its shingles sorted by their hash's top bits (`hash >> shift`), stably (positions
-    # break ties), runs of equal hashes longer than `max_repeats` left out. A document of at most 2**shift
+    # break ties), of a run of equal hashes only its first `max_repeats`. A document of at most 2**shift
     # shingles sorts one word per shingle, its top bits then its position (`shift` bits free for it); a
     # longer one takes a stable argsort.
     total = 0
@@ -38,12 +38,12 @@ def match_table(
         for k in range(1, hi - lo + 1):
             if k < hi - lo and shingles[lo + order[k]] == shingles[lo + order[k - 1]]:
                 continue
-            if k - start <= max_repeats:
-                for m in range(start, k):
-                    hashes[total] = shingles[lo + order[m]]
-                    positions[total] = order[m]
-                    total += 1
-                kept += k - start
+            end = min(k, start + max_repeats)  # a run's first occurrences (in position order)
+            for m in range(start, end):
+                hashes[total] = shingles[lo + order[m]]
+                positions[total] = order[m]
+                total += 1
+            kept += end - start
             start = k
         counts[doc] = kept
     return total
