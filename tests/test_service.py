@@ -567,8 +567,8 @@ def test_regression_serve_says_where_it_serves_once_it_listens(tmp_path: Path) -
 
 def test_regression_errors_of_routing_and_paging_are_json(tmp_path: Path) -> None:
     """A path the server has no route for, or a method a path does not take, was answered in plain text (README:
-    errors are JSON); `/run/documents?offset=-1` counted from the end. Now each is a JSON error: 404, 405 (with
-    the methods allowed) and 400."""
+    errors are JSON); `/run/documents?offset=-1` counted from the end, `limit=-5` answered one row. Now each is
+    a JSON error: 404, 405 (with the methods allowed) and 400."""
     seed_run(tmp_path)
     with serving(create_app(run=FinishedRun(tmp_path / "out"))) as base:
         status, body = call(base + "/no/such/path")
@@ -585,6 +585,9 @@ def test_regression_errors_of_routing_and_paging_are_json(tmp_path: Path) -> Non
         status, body = call(base + "/run/documents?offset=-1&limit=1")
         assert status == 400 and "offset must be 0 or more" in body["error"]
         assert call(base + "/run/documents?offset=1&limit=1")[1]["documents"][0]["id"] == PAGE.name
+        for limit in (0, -5):  # (answered one row)
+            status, body = call(base + f"/run/documents?limit={limit}")
+            assert status == 400 and "limit must be 1 or more" in body["error"], body
 
 
 @pytest.mark.parametrize("output", ["jsonl", "parquet"])

@@ -309,6 +309,21 @@ def test_encoding_cascade(data: bytes | str, header: str | None, expected: str, 
     assert (decoded.warning is not None) == warned, decoded.warning
 
 
+def test_regression_a_page_not_in_utf8_says_where_not_not_utf8_twice() -> None:
+    """The warning of a page in neither its declared charset nor UTF-8 read "not UTF-8 (not UTF-8)"; it names
+    the first invalid byte, as a text file's warning does."""
+    text = "<p>Größe und Übermaß, ça va, naïve, déjà vu</p>"
+    for declared, note in (("utf-8", "page declares utf-8 but the page is not utf-8; "), (None, "")):
+        head = f'<meta charset="{declared}">' if declared else ""
+        raw = (head + text).encode("cp1252")
+        decoded = decode_html(raw)
+        at = raw.index("ö".encode("cp1252"))
+        cause = f"invalid UTF-8 at byte {at} (invalid start byte)"
+        expected = f"{note}not UTF-8 ({cause if declared else 'no charset declared, ' + cause}); decoded as "
+        assert decoded.text is not None and "Größe" in decoded.text, decoded
+        assert decoded.warning and decoded.warning.startswith(expected), decoded.warning
+
+
 def test_compare_reads_html_pages(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_text(page(body(PARAGRAPHS)), "utf-8")
     (tmp_path / "b.txt").write_text(body(PARAGRAPHS), "utf-8")

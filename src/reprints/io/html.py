@@ -141,7 +141,7 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
         if bad:
             notes.append(f"{bad} bytes are not UTF-8, replaced")
         return Decoded(text, "utf-8", warning="; ".join(notes) + "; decoded as utf-8" if notes else None)
-    failure = "not UTF-8"
+    failure = _utf8_failure(body)
     detected = detect_legacy(body, failure if notes else f"no charset declared, {failure}")
     if detected.text is not None:
         warning = "; ".join([*notes, detected.warning or ""]) if notes else detected.warning
@@ -164,6 +164,15 @@ def _lenient(body: bytes, codec: str) -> tuple[str | None, int]:
     if bad > MAX_INVALID * non_ascii:
         return None, bad
     return text, bad
+
+
+def _utf8_failure(data: bytes) -> str:
+    """Where and why `data` is not UTF-8 (as `reprints.io.decode.decode` says it)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start} ({exc.reason})"
+    return "UTF-8"  # (not reached: called once UTF-8 failed)
 
 
 def _valid_utf8(data: bytes) -> bool:

@@ -41,6 +41,7 @@ from reprints.types import Document
 from reprints.web.run import FinishedRun
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of one request
+MAX_PAGE = 1000  # rows of one page of a run's decisions (`GET /run/documents?limit=`)
 COMPUTING_THREADS = 1  # queries and comparisons computed at once in one process (CPU-bound: see `create_app`)
 RETRY_BUSY_SECONDS = 5  # Retry-After of a 503 answered while another process held the index's write lock
 INLINE_QUERY_CHARS = 20_000  # a query text up to this long is answered in the event loop, not in a thread
@@ -306,7 +307,9 @@ def create_app(
             raise HTTPError(400, "offset and limit must be integers") from None
         if offset < 0:
             raise HTTPError(400, f"offset must be 0 or more (got {offset})")
-        return JSONResponse(finished.decisions(offset, min(max(limit, 1), 1000)))
+        if limit < 1:
+            raise HTTPError(400, f"limit must be 1 or more (got {limit}); at most {MAX_PAGE} rows are answered")
+        return JSONResponse(finished.decisions(offset, min(limit, MAX_PAGE)))
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(OPENAPI)
