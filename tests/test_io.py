@@ -113,6 +113,43 @@ def test_regression_symlinked_subfolders_are_read_and_loops_not_followed(tmp_pat
     assert [(pair["a"], pair["b"], pair["relation"]) for pair in pairs] == [("one.txt", "three.txt", "exact")]
 
 
+@given(
+    st.text(
+        st.one_of(
+            st.sampled_from(" \n\t.,;:!?-–—“”'\"()[]…•|/\\*#@&%$€"),  # separators
+            st.sampled_from("\u0301\u200d\u00ad\ufe0f\u0640\u200b"),  # attached and ignorable characters
+            st.characters(),  # anything, letters and digits of every script included
+        ),
+        max_size=12,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_empty_document_warning_is_given_exactly_when_a_text_has_no_words(text: str) -> None:
+    """`index add` and `dedup` warn of a document with no words exactly when it has no tokens (what `dedup`
+    drops as "empty: no words"): a text of punctuation or symbols only is warned of too."""
+    from reprints.io.records import Record
+    from reprints.io.sources import _warnings
+    from reprints.normalize.tokens import tokenize
+
+    warned = any("empty document" in line for line in _warnings(Record("x", text, {}, "x")))
+    assert warned == (len(tokenize([text]).hashes) == 0), (text, warned)
+
+
+def test_regression_a_document_of_punctuation_only_is_warned_of_as_empty(tmp_path: Path) -> None:
+    """A document of punctuation only ("... !!! ---") was dropped as "empty: no words" without the warning an
+    empty or blank one gets; each is warned of now, and a document with one word is not."""
+    source = tmp_path / "docs.jsonl"
+    texts = {"blank": "   ", "dots": "... !!! ---", "quotes": "“” – ‘’", "word": "— yes —"}
+    source.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in texts.items()), encoding="utf-8")
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out")
+    warned = [
+        line.split("docs.jsonl:")[1].split(":")[0] for line in result.stderr.splitlines() if "empty document" in line
+    ]
+    assert warned == ["1", "2", "3"], result.stderr
+    decisions = [json.loads(line) for line in (tmp_path / "out" / "documents.jsonl").read_text().splitlines()]
+    assert [row["reason"] == "empty: no words" for row in decisions] == [True, True, True, False]
+
+
 def test_bad_rows_become_unreadable_documents(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(

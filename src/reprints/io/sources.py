@@ -153,7 +153,7 @@ def _warnings(record: Record) -> list[str]:
     """What is odd about a readable record: it is still processed."""
     text = record.text or ""
     out = []
-    if not text.strip():
+    if not any(char.isalnum() for char in text):  # (the tokenizer's word characters; stops at the first)
         out.append(f"{record.where}: empty document (no words: nothing to match; dedup drops it, an index keeps it)")
     if "\x00" in text:
         out.append(f"{record.where}: text holds {text.count(chr(0))} NUL characters (read as separators)")
