@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, WIRECOPY, run_cli
+from conftest import DATA, ROOT, WIRECOPY, run_cli
 
 INPUTS = [DATA / "bbc.jsonl.gz", WIRECOPY / "docs.jsonl"]
 SMALL_BATCHES = ["--batch-chars", "150000", "--batch-pairs", "300"]
@@ -101,6 +101,30 @@ def test_resume_with_other_parameters_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot resume" in result.stderr and "parameters changed" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_regression_a_refused_resume_names_what_changed(tmp_path: Path) -> None:
+    """A refused `--resume` said only "the parameters changed" or "the inputs changed": it names each parameter
+    with its two values, and the input files added, removed or changed."""
+    lines = (ROOT / "examples" / "news" / "docs.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(lines[:100]), encoding="utf-8")
+    second.write_text("".join(lines[100:150]), encoding="utf-8")
+    out = tmp_path / "out"
+    run_cli("dedup", "-q", first, "--out", out, "--keep-work")
+
+    def refusal(*args: str | Path) -> str:
+        result = run_cli("dedup", "-q", *args, "--out", out, "--resume", check=False)
+        assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        return result.stderr
+
+    said = refusal(first, "--min-passage", "40", "--max-gap", "9")
+    assert "the parameters changed (max_gap 12 -> 9, min_passage 30 -> 40)" in said, said
+    said = refusal(first, second)
+    assert f"the inputs changed (added: {second.resolve()})" in said, said
+    first.write_text("".join(lines[:99]), encoding="utf-8")
+    said = refusal(first)
+    assert f"the inputs changed (changed: {first.resolve()})" in said, said
 
 
 def test_resume_without_work_directory_starts_over(tmp_path: Path) -> None:

@@ -53,6 +53,34 @@ def input_manifest(files: list[Path], parameters: dict[str, Any]) -> dict[str, A
     return {"format": 8, "inputs": file_states(files), "parameters": parameters}
 
 
+def _changes(before: dict[str, Any], now: dict[str, Any], shown: int = 3) -> str:
+    """What differs between two manifests, for the user: each parameter changed with its two values, the inputs
+    added, removed or changed (a few named), or the format."""
+    said = []
+    old, new = before.get("parameters") or {}, now.get("parameters") or {}
+    names = sorted(name for name in {*old, *new} if old.get(name) != new.get(name))
+    if names:
+        values = ", ".join(f"{name} {old.get(name)!r} -> {new.get(name)!r}" for name in names[:shown])
+        said.append(f"the parameters changed ({values}{', ...' if len(names) > shown else ''})")
+    if before.get("inputs") != now.get("inputs"):
+        states = {str(state[0]): state for state in before.get("inputs") or [] if state}
+        current = {str(state[0]): state for state in now.get("inputs") or [] if state}
+        kinds = (
+            ("added", [name for name in current if name not in states]),
+            ("removed", [name for name in states if name not in current]),
+            ("changed", [name for name in current if name in states and current[name] != states[name]]),
+        )
+        listed = [
+            f"{kind}: {', '.join(files[:shown])}{', ...' if len(files) > shown else ''}"
+            for kind, files in kinds
+            if files
+        ]
+        said.append(f"the inputs changed ({'; '.join(listed) or 'their order'})")
+    if before.get("format") != now.get("format"):
+        said.append(f"the work directory's format changed ({before.get('format')} -> {now.get('format')})")
+    return " and ".join(said) or "the work directory's manifest changed"
+
+
 class WorkDir:
     """Checkpoint folders of one run, locked while it runs."""
 
@@ -66,10 +94,9 @@ class WorkDir:
         if before is not None:
             if before != json.loads(json.dumps(manifest)):
                 self.lock.release()
-                changed = [key for key in ("inputs", "parameters") if before.get(key) != manifest.get(key)]
                 raise ResumeError(
-                    f"cannot resume from {path}: the {' and '.join(changed) or 'format'} changed since "
-                    "that run; run without --resume to start over"
+                    f"cannot resume from {path}: {_changes(before, json.loads(json.dumps(manifest)))} since that "
+                    "run; run without --resume to start over"
                 )
             self.resumed = True
             log.info("resuming from %s", path)
