@@ -150,6 +150,26 @@ def test_regression_a_document_of_punctuation_only_is_warned_of_as_empty(tmp_pat
     assert [row["reason"] == "empty: no words" for row in decisions] == [True, True, True, False]
 
 
+def test_regression_an_id_that_is_not_a_string_is_read_as_its_json_text(tmp_path: Path) -> None:
+    """An id that is not a string took Python's form (`True`, `{'k': 1}`) in every output; it is its JSON text
+    (`true`, `{"k": 1}`), the same read from JSON Lines by the main process or by the workers, and from Parquet
+    (whose rows without their text keep their ids too)."""
+    values: list[Any] = [True, {"k": 1}, [1, "é"], 3, 2.5, "s"]
+    expected = ["true", '{"k": 1}', '[1, "é"]', "3", "2.5", "s"]
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps({"id": v, "text": f"words {n}"}) + "\n" for n, v in enumerate(values)))
+    assert [doc[0] for doc in read([source])] == expected
+    result = run_cli("dedup", "-q", source, "--out", tmp_path / "out")  # (the workers parse the lines)
+    for name in ("documents", "deduplicated"):
+        rows = (tmp_path / "out" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(row)["id"] for row in rows] == expected, (name, result.stderr)
+    table = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"id": [True, False], "text": ["one", "two"]}), table)
+    assert [doc[0] for doc in read([table])] == ["true", "false"]
+    pq.write_table(pa.table({"id": [True, False], "body": ["one", "two"]}), table)
+    assert [doc[0] for doc in read([table])] == ["true", "false"]  # (unreadable: no text column)
+
+
 def test_bad_rows_become_unreadable_documents(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from reprints.io.records import Fields, Record, to_record, unreadable
+from reprints.io.records import Fields, Record, id_text, to_record, unreadable
 
 
 def read_parquet(path: Path, fields: Fields) -> Iterator[Record]:
@@ -47,4 +47,4 @@ def _rows_without_text(source: object, path: Path, id_field: str, why: str) -> I
         ids = source.read(columns=[id_field]).column(0).to_pylist()
     for number, doc_id in enumerate(ids, start=1):
         where = f"{path}:{number}"
-        yield unreadable(where, why, None if doc_id is None else str(doc_id))
+        yield unreadable(where, why, None if doc_id is None else id_text(doc_id))

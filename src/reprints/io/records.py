@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,17 @@ class Fields:
         return cls(config.id_field, config.text_field, config.html_field, config.extract)
 
 
+def id_text(value: Any) -> str:
+    """A record's id as the string every output writes: a string as it is, any other JSON value as its JSON text
+    (`3`, `2.5`, `true`, `{"k": 1}`, not Python's `True` or `{'k': 1}`), another value (a Parquet date) as `str`."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), allow_nan=True)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def to_record(row: Mapping[str, Any], where: str, fallback_id: str, fields: Fields) -> Record:
     """Turn a parsed row into a Record, reporting a missing or non-string text as an error.
 
@@ -78,7 +90,7 @@ def to_record(row: Mapping[str, Any], where: str, fallback_id: str, fields: Fiel
     """
     id_field, text_field = fields.id, fields.text
     raw_id = row.get(id_field)
-    doc_id = fallback_id if raw_id is None else str(raw_id)
+    doc_id = fallback_id if raw_id is None else id_text(raw_id)
     if fields.html is not None:
         return _html_row(row, where, doc_id, fields)
     metadata = {k: v for k, v in row.items() if k not in (id_field, text_field)}
