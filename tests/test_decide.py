@@ -13,7 +13,7 @@ from reprints.align.chain import Regions
 from reprints.decide.clusters import UnionFind, components, missing_links, number_clusters, star_clusters
 from reprints.decide.keep import Verdict, Verdicts, decide
 from reprints.decide.links import Link, Links, links_from_alignment, oriented, relation_of
-from reprints.decide.rank import pages, ranking
+from reprints.decide.rank import ids_ranked, pages, ranking, sort_value
 from reprints.types import RELATIONS
 
 
@@ -414,3 +414,29 @@ def test_the_compiled_walk_decides_as_the_python_walk(
             )  # fmt: skip
         verdicts.append(list(decided))
     assert verdicts[0] == verdicts[1]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.integers(-(10**40), 10**40), st.text(st.sampled_from("abc0123-#:. "), max_size=6)),
+            st.integers(0, 3),  # how many times the id was already seen (renamed ID#2, ID#3...)
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_ids_rank_numbers_as_numbers_before_the_rest_as_text(ids: list[tuple[int | str, int]]) -> None:
+    """`--order-by` naming the id field: whatever else the corpus holds (text ids, renamed repeats, `FILE:LINE`
+    ids of records without one), ids written as integers rank by their value (a renamed one as its original),
+    before every other id; the other ids rank as text."""
+    written = {n: str(value) + (f"#{seen + 1}" if seen else "") for n, (value, seen) in enumerate(ids)}
+    values = ids_ranked(written)
+    order = sorted(written, key=lambda n: (sort_value(values[n]), n))
+    numeric = [isinstance(values[n], int | float) for n in order]
+    assert numeric == sorted(numeric, reverse=True)  # numbers first
+    assert all(values[n] == value for n, (value, _) in enumerate(ids) if isinstance(value, int))
+    ranked_numbers = [values[n] for n in order if isinstance(values[n], int | float)]
+    assert ranked_numbers == sorted(ranked_numbers)
+    ranked_texts = [written[n] for n in order if not isinstance(values[n], int | float)]
+    assert ranked_texts == sorted(ranked_texts)

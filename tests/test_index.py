@@ -1198,6 +1198,10 @@ def test_regression_an_index_another_process_writes_to_is_busy_not_damaged(tmp_p
             assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
             assert "another process has been writing to the index" in result.stderr, result.stderr
             assert "damaged" not in result.stderr and time.monotonic() - began < 30
+        for endless in ("inf", "nan", "1e10"):  # (SQLite took each for no wait at all: a review found it)
+            result = run_cli("index", "remove", "--wait", endless, "--index", folder, "a.txt", check=False)
+            said = "--wait" in result.stderr or "wait=nan" in result.stderr
+            assert result.returncode in (1, 2) and said, result
         assert json.loads(run_cli("index", "stats", "--index", folder).stdout)["documents"] == 1
         assert "a.txt  exact" in run_cli("index", "query", "--index", folder, source).stdout
         holder.execute("ROLLBACK")

@@ -88,8 +88,11 @@ def test_folder_of_txt_files_in_sorted_order(tmp_path: Path) -> None:
 def test_regression_symlinked_subfolders_are_read_and_loops_not_followed(tmp_path: Path) -> None:
     """A symlink to a folder inside an input folder was skipped without a word (`Path.rglob` does not follow
     one): its files, and the documents in them, were missing from the run's outputs. They are read now, in the
-    folder's sorted order, through links within links; a link to a folder that holds it is not followed (a
-    warning), and the command line accounts for every document of the folder."""
+    folder's sorted order, through links within links. Not followed, each with a warning: a link to a folder
+    that holds it (its own folder, the input folder or one above it, which would walk the file system: a
+    review found `up -> ..` followed), a folder or file already found through another path (`latest -> 2024`
+    read each file twice, each its own duplicate), a link that leads back to itself (a traceback before). The
+    command line accounts for every document."""
     texts = news_texts()
     data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
     (data / "a").mkdir(parents=True)
@@ -100,13 +103,20 @@ def test_regression_symlinked_subfolders_are_read_and_loops_not_followed(tmp_pat
     (data / "linked").symlink_to(elsewhere, target_is_directory=True)
     (elsewhere / "deep" / "loop").symlink_to(elsewhere, target_is_directory=True)  # would repeat for ever
     (data / "a" / "back").symlink_to(data, target_is_directory=True)
+    (data / "up").symlink_to(tmp_path, target_is_directory=True)  # above the input folder
+    (data / "zz-again").symlink_to(elsewhere, target_is_directory=True)  # found through `linked` already
+    (data / "alias.txt").symlink_to(data / "a" / "one.txt")  # likewise, a file
+    (data / "loop.txt").symlink_to(data / "loop.txt")
     assert [path.relative_to(data).as_posix() for path in expand_inputs([data])] == [
         "a/one.txt",
         "linked/deep/two.txt",
         "linked/three.txt",
     ]
     result = run_cli("dedup", data, "--out", tmp_path / "out", "-q")
-    assert result.stderr.count("a symlink to a folder that holds it (a loop); not followed") == 2, result.stderr
+    assert result.stderr.count("a symlink to a folder that holds it (a loop); not followed") == 3, result.stderr
+    assert "data/up: a symlink to a folder that holds it" in result.stderr and "up/" not in result.stderr
+    assert "zz-again: the same folder as" in result.stderr and "alias.txt: the same file as" in result.stderr
+    assert "loop.txt: a symlink that leads back to itself (a loop); skipped" in result.stderr, result.stderr
     documents = [json.loads(line) for line in (tmp_path / "out" / "documents.jsonl").read_text().splitlines()]
     assert [doc["id"] for doc in documents] == ["one.txt", "two.txt", "three.txt"]  # (a .txt file's id: its name)
     pairs = [json.loads(line) for line in (tmp_path / "out" / "pairs.jsonl").read_text().splitlines()]

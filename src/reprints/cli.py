@@ -16,6 +16,7 @@ from reprints import __version__
 from reprints.config import (
     EXTRACT_MODES,
     INDEX_WAIT_SECONDS,
+    MAX_WAIT_SECONDS,
     SERVE_MAPPED_MB,
     AlignConfig,
     BoilerplateConfig,
@@ -390,7 +391,7 @@ def index() -> None:
 INDEX_HELP = "Index folder (created by the first add)."
 _wait = click.option(
     "--wait",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_WAIT_SECONDS),
     default=INDEX_WAIT_SECONDS,
     show_default=True,
     help="Seconds to wait while another process writes to the index, then give up.",

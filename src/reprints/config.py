@@ -33,6 +33,7 @@ SERVE_MAPPED_MB = 1024
 # How long a connection to an index waits for another process' write lock (SQLite's busy timeout) before it gives
 # up with "database is locked" (`reprints index add --wait`, `Store(wait=...)`). A server's writes wait as long.
 INDEX_WAIT_SECONDS = 60.0
+MAX_WAIT_SECONDS = 2_000_000.0  # SQLite takes the wait in milliseconds as a C int: longer overflows to no wait
 EXTRACT_MODES = ("main", "page")  # the text of an HTML page: its main text, or all its visible text
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,20 +48,22 @@ def sort_value(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+DECIMAL = re.compile(r"(-?(?:0|[1-9][0-9]{0,999})(?:\.[0-9]{1,1000})?)(?:#[0-9]+)?")
 
 
-def ids_ranked(ids: Mapping[int, str], unreadable: Container[int] = ()) -> dict[int, Any]:
-    """Documents' ids as `order_by` values (`--order-by` naming the id field): numbers when the id of every
-    readable document is a number written in decimal (ids 1, 2, 10 rank so, not 1, 10, 2 as text), else text.
-    An unreadable document's id that is not a number (its `FILE:LINE`) is then missing."""
-    if all(DECIMAL.fullmatch(doc_id) for index, doc_id in ids.items() if index not in unreadable):
-        return {index: _number(doc_id) if DECIMAL.fullmatch(doc_id) else None for index, doc_id in ids.items()}
-    return dict(ids)
+def ids_ranked(ids: Mapping[int, str]) -> dict[int, Any]:
+    """Documents' ids as `order_by` values (`--order-by` naming the id field): an id written as a decimal number
+    is that number (ids 9 and 10 rank so, not 10 then 9 as text), and ranks before the other ids, which rank as
+    text. A repeated id renamed `ID#2` ranks as `ID` (after it: input order breaks the tie)."""
+    return {index: _id_value(doc_id) for index, doc_id in ids.items()}
 
 
-def _number(text: str) -> int | float:
-    return float(text) if "." in text else int(text)
+def _id_value(doc_id: str) -> Any:
+    found = DECIMAL.fullmatch(doc_id)
+    if found is None:
+        return doc_id
+    number = found.group(1)
+    return float(number) if "." in number else int(number)
 
 
 def pages(links: Sequence[Link], token_counts: Sequence[int] | I64) -> set[int]:

@@ -331,7 +331,7 @@ def read_and_tokenize(
             bar.update(count)
     timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
     if by_id:
-        corpus.order_values = ids_ranked(corpus.order_values, corpus.errors)
+        corpus.order_values = ids_ranked(corpus.order_values)
     elif order_by is not None and read and all(value is None for value in corpus.order_values.values()):
         log.warning("--order-by %s: no document has this field; documents are ranked in input order", order_by)
     empty = np.empty(0, dtype=np.int64)

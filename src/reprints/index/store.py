@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from reprints.config import INDEX_WAIT_SECONDS, Config
+from reprints.config import INDEX_WAIT_SECONDS, MAX_WAIT_SECONDS, Config
 from reprints.errors import ConfigError, IndexDamaged, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 from reprints.index.packing import pack_tokens, row_unsealed, seal, seal_row, typed, unpack_fixed, unpack_tokens
@@ -193,6 +193,8 @@ class Store:
         file each connection maps into memory (0: none; see `reprints.config.SERVE_MAPPED_MB`). A mapped file must
         not shrink while it is open (reprints never shrinks it: no VACUUM), or reading it faults. `wait`: seconds
         a connection waits for another process' write lock before "database is locked"."""
+        if not 0 <= wait <= MAX_WAIT_SECONDS:  # (NaN too)
+            raise ConfigError(f"wait={wait} is not between 0 and {MAX_WAIT_SECONDS:,.0f} seconds")
         self.folder = Path(folder)
         self.mapped_mb = mapped_mb
         self.wait = wait

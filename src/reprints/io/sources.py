@@ -62,7 +62,8 @@ def expand_inputs(
         path = Path(raw)
         if path.is_dir():
             found = []
-            for candidate in sorted(_walk(path, frozenset({_identity(path)}))):
+            holding = frozenset(_identity(folder) for folder in (path.resolve(), *path.resolve().parents))
+            for candidate in sorted(_walk(path, holding, {})):
                 if not kind_of(candidate) or _ours(candidate, path, excluded):
                     continue
                 if candidate.is_file() or candidate.is_symlink():
@@ -76,6 +77,8 @@ def expand_inputs(
             raise InputError(f"{path}: unsupported format; use one of {', '.join(SUFFIXES)}")
         elif not path.exists() and not path.is_symlink():
             raise InputError(f"{path}: no such file or folder")
+        elif not path.exists() and _looping(path):
+            continue
         elif path.exists() and not path.is_file():
             log.warning("%s: not a regular file (a FIFO or device?); skipped", path)
         else:
@@ -88,11 +91,13 @@ def _identity(folder: Path) -> tuple[int, int]:
     return status.st_dev, status.st_ino
 
 
-def _walk(folder: Path, holding: frozenset[tuple[int, int]]) -> Iterator[Path]:
+def _walk(folder: Path, holding: frozenset[tuple[int, int]], seen: dict[tuple[int, int], Path]) -> Iterator[Path]:
     """Every file and non-folder inside `folder`, recursively, through symlinks to folders too (`Path.rglob`
-    does not follow them, and skipped what they held without a word); a symlink to a folder that holds it (one
-    of `holding`, the identities of the folders it is inside) is not followed, with a warning, and a folder that
-    cannot be listed is skipped with one. Hidden files and folders (reprints' own) are not entered."""
+    does not follow them, and skipped what they held without a word), in sorted order. A symlink to a folder
+    that holds it (one of `holding`: the folders it is inside, up to the root of the file system) is not
+    followed, nor one to a folder or file already found through another path (`seen`: `latest -> 2024`), each
+    with a warning; a folder that cannot be listed is skipped with one. Hidden files and folders (reprints' own)
+    are not entered."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
@@ -101,17 +106,38 @@ def _walk(folder: Path, holding: frozenset[tuple[int, int]]) -> Iterator[Path]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        if not entry.exists():  # a broken symlink: reported unreadable if it names a file reprints reads
+            if not _looping(entry):
+                yield entry
+            continue
         try:
-            inside = _identity(entry) if entry.is_dir() else None  # (through a symlink too)
+            is_dir = entry.is_dir()  # (through a symlink too)
+            identity = _identity(entry)
         except OSError as exc:
             log.warning("%s: cannot read (%s); skipped", entry, exc.strerror or exc)
             continue
-        if not inside:
-            yield entry
-        elif inside in holding:
+        if identity in holding:
             log.warning("%s: a symlink to a folder that holds it (a loop); not followed", entry)
+        elif identity in seen:
+            log.warning("%s: the same %s as %s; read once", entry, "folder" if is_dir else "file", seen[identity])
+        elif is_dir:
+            seen[identity] = entry
+            yield from _walk(entry, holding | {identity}, seen)
         else:
-            yield from _walk(entry, holding | {inside})
+            seen[identity] = entry
+            yield entry
+
+
+def _looping(path: Path) -> bool:
+    """Whether `path` is a symlink that leads back to itself (it names no file; skipped with a warning)."""
+    try:
+        path.resolve()
+    except RuntimeError:  # (Python 3.13 raises OSError for it, with `strict` only)
+        log.warning("%s: a symlink that leads back to itself (a loop); skipped", path)
+        return True
+    except OSError:
+        pass
+    return False
 
 
 def _ours(path: Path, root: Path, excluded: list[Path]) -> bool:
