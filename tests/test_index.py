@@ -1179,6 +1179,10 @@ def test_regression_a_damaged_or_foreign_database_is_an_error_line_and_left_unto
             assert result.stderr.startswith("reprints: error:") and expected in result.stderr, result.stderr
         assert (tmp_path / name / "index.sqlite").read_bytes() == before
         assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["index.sqlite"]  # no -wal, -shm
+    (tmp_path / "folder" / "index.sqlite").mkdir(parents=True)  # (said "a read-only disk or permissions")
+    for command in [["index", "stats"], ["index", "query", source], ["index", "add", source]]:
+        result = run_cli(*command[:2], "--index", tmp_path / "folder", *command[2:], check=False)
+        assert result.returncode == 1 and "index.sqlite is a folder, not an index's database" in result.stderr
 
 
 def test_regression_an_index_another_process_writes_to_is_busy_not_damaged(tmp_path: Path) -> None:

@@ -52,7 +52,6 @@ SQLITE_KINDS = {
     "SQLITE_CANTOPEN": "access",
     "SQLITE_PERM": "access",
     "SQLITE_AUTH": "access",
-    "SQLITE_NOMEM": "memory",
 }
 SQLITE_MESSAGES = {
     "database is locked": "SQLITE_BUSY",
@@ -63,7 +62,6 @@ SQLITE_MESSAGES = {
     "attempt to write a readonly database": "SQLITE_READONLY",
     "unable to open database file": "SQLITE_CANTOPEN",
     "access permission denied": "SQLITE_PERM",
-    "out of memory": "SQLITE_NOMEM",
 }
 # Each kind: the HTTP status the service answers with, and what the user should know (after SQLite's message).
 DATABASE_FAILURES = {
@@ -83,7 +81,6 @@ DATABASE_FAILURES = {
         "the index's files cannot be opened or written (a read-only disk or folder, or their permissions): SQLite "
         "writes index.sqlite-wal and index.sqlite-shm beside index.sqlite, even to read it",
     ),
-    "memory": (503, "SQLite ran out of memory"),
     "damaged": (
         500,
         "the index is damaged, or not an index; restore it from a copy, or build it again with `reprints index add`",
@@ -92,8 +89,9 @@ DATABASE_FAILURES = {
 
 
 def database_failure(exc: Exception) -> tuple[str, int, str]:
-    """The kind of a `sqlite3.DatabaseError` raised by an index (busy, full, disk, access, memory or damaged),
-    the HTTP status the service answers with, and one sentence for the user naming the cause and what to do."""
+    """The kind of a `sqlite3.DatabaseError` raised by an index (busy, full, disk, access or damaged; for SQLite
+    out of memory Python raises MemoryError), the HTTP status the service answers with, and one sentence for the
+    user naming the cause and what to do."""
     name = getattr(exc, "sqlite_errorname", None)  # (Python 3.11+)
     if name is None:
         name = next((code for text, code in SQLITE_MESSAGES.items() if str(exc).startswith(text)), "")

@@ -223,7 +223,10 @@ class Store:
     def _refuse_foreign(self, create: bool) -> None:
         """Refuse a database file that is not an index, read-only (a connection of the index's own would switch
         it to WAL): another program's database, or an empty file where no index was to be made."""
-        with contextlib.closing(sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        if self.path.is_dir():
+            raise InputError(f"{self.path} is a folder, not an index's database; give --index the folder holding it")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=self.wait)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "meta" in tables or (create and not tables):
             return
