@@ -115,12 +115,15 @@ def test_regression_symlinked_subfolders_are_read_and_loops_not_followed(tmp_pat
     result = run_cli("dedup", data, "--out", tmp_path / "out", "-q")
     assert result.stderr.count("a symlink to a folder that holds it (a loop); not followed") == 3, result.stderr
     assert "data/up: a symlink to a folder that holds it" in result.stderr and "up/" not in result.stderr
-    assert "zz-again: the same folder as" in result.stderr and "alias.txt: the same file as" in result.stderr
+    assert "zz-again: a symlink to the same folder as" in result.stderr, result.stderr
+    assert "alias.txt: a symlink to" in result.stderr and "inside the input folder; read there" in result.stderr
     assert "loop.txt: a symlink that leads back to itself (a loop); skipped" in result.stderr, result.stderr
     documents = [json.loads(line) for line in (tmp_path / "out" / "documents.jsonl").read_text().splitlines()]
     assert [doc["id"] for doc in documents] == ["one.txt", "two.txt", "three.txt"]  # (a .txt file's id: its name)
     pairs = [json.loads(line) for line in (tmp_path / "out" / "pairs.jsonl").read_text().splitlines()]
     assert [(pair["a"], pair["b"], pair["relation"]) for pair in pairs] == [("one.txt", "three.txt", "exact")]
+    os.link(data / "a" / "one.txt", data / "a" / "hard.txt")  # a hard link is a file of its own, as before
+    assert [path.relative_to(data).as_posix() for path in expand_inputs([data])][:2] == ["a/hard.txt", "a/one.txt"]
 
 
 @given(

@@ -62,8 +62,9 @@ def expand_inputs(
         path = Path(raw)
         if path.is_dir():
             found = []
-            holding = frozenset(_identity(folder) for folder in (path.resolve(), *path.resolve().parents))
-            for candidate in sorted(_walk(path, holding, {})):
+            root = path.resolve()
+            holding = frozenset(_identity(folder) for folder in (root, *root.parents))
+            for candidate in sorted(_walk(path, root, holding, {})):
                 if not kind_of(candidate) or _ours(candidate, path, excluded):
                     continue
                 if candidate.is_file() or candidate.is_symlink():
@@ -91,13 +92,17 @@ def _identity(folder: Path) -> tuple[int, int]:
     return status.st_dev, status.st_ino
 
 
-def _walk(folder: Path, holding: frozenset[tuple[int, int]], seen: dict[tuple[int, int], Path]) -> Iterator[Path]:
-    """Every file and non-folder inside `folder`, recursively, through symlinks to folders too (`Path.rglob`
-    does not follow them, and skipped what they held without a word), in sorted order. A symlink to a folder
-    that holds it (one of `holding`: the folders it is inside, up to the root of the file system) is not
-    followed, nor one to a folder or file already found through another path (`seen`: `latest -> 2024`), each
-    with a warning; a folder that cannot be listed is skipped with one. Hidden files and folders (reprints' own)
-    are not entered."""
+def _walk(
+    folder: Path, root: Path, holding: frozenset[tuple[int, int]], seen: dict[tuple[int, int], Path]
+) -> Iterator[Path]:
+    """Every file and non-folder inside `folder`, recursively, in sorted order, through symlinks to files and
+    folders too (`Path.rglob` does not follow a link to a folder, and skipped what it held without a word).
+    Not followed, each with a warning: a symlink to a folder that holds it (one of `holding`, the folders it is
+    inside up to the root of the file system: a loop, or a walk of everything around the input), a symlink to
+    something inside the input folder `root` (resolved; read through its own path: `latest -> 2024` read each
+    file twice), or to something outside it already found through another link (`seen`). Hard links stay files
+    of their own. A folder that cannot be listed is skipped with a warning; hidden files and folders (reprints'
+    own) are not entered."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
@@ -106,26 +111,36 @@ def _walk(folder: Path, holding: frozenset[tuple[int, int]], seen: dict[tuple[in
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if not entry.exists():  # a broken symlink: reported unreadable if it names a file reprints reads
+        if not entry.is_symlink():
+            if entry.is_dir():
+                yield from _walk(entry, root, holding | {_identity(entry)}, seen)
+            else:
+                yield entry
+            continue
+        if not entry.exists():  # a broken link: reported unreadable if it names a file reprints reads
             if not _looping(entry):
                 yield entry
             continue
         try:
-            is_dir = entry.is_dir()  # (through a symlink too)
-            identity = _identity(entry)
+            target, identity = entry.resolve(), _identity(entry)
         except OSError as exc:
             log.warning("%s: cannot read (%s); skipped", entry, exc.strerror or exc)
             continue
+        is_dir = target.is_dir()
         if identity in holding:
             log.warning("%s: a symlink to a folder that holds it (a loop); not followed", entry)
+        elif target.is_relative_to(root) and not any(part.startswith(".") for part in target.relative_to(root).parts):
+            log.warning("%s: a symlink to %s, inside the input folder; read there, not twice", entry, target)
         elif identity in seen:
-            log.warning("%s: the same %s as %s; read once", entry, "folder" if is_dir else "file", seen[identity])
-        elif is_dir:
-            seen[identity] = entry
-            yield from _walk(entry, holding | {identity}, seen)
+            log.warning(
+                "%s: a symlink to the same %s as %s; read once", entry, "folder" if is_dir else "file", seen[identity]
+            )
         else:
             seen[identity] = entry
-            yield entry
+            if is_dir:
+                yield from _walk(entry, root, holding | {identity}, seen)
+            else:
+                yield entry
 
 
 def _looping(path: Path) -> bool:
