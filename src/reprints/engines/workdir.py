@@ -92,11 +92,12 @@ class WorkDir:
         written = path / "manifest.json"
         before = _read_json(written) if resume else None
         if before is not None:
-            if before != json.loads(json.dumps(manifest)):
+            now = json.loads(json.dumps(manifest))  # (as it reads back: lists, not tuples)
+            if before != now:
                 self.lock.release()
                 raise ResumeError(
-                    f"cannot resume from {path}: {_changes(before, json.loads(json.dumps(manifest)))} since that "
-                    "run; run without --resume to start over"
+                    f"cannot resume from {path}: {_changes(before, now)} since that run; run without --resume to "
+                    "start over"
                 )
             self.resumed = True
             log.info("resuming from %s", path)
