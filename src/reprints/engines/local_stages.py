@@ -298,7 +298,8 @@ def read_and_tokenize(
     tokenize = TokenizeTask(work.path / "tokens", work.path / "reading", config.fingerprint.seed, fingerprinted)
     task: Callable[[Any], tuple[LineBatch, bool] | tuple[LineBatch, bool, ParsedBatch]] = tokenize
     if raw:
-        task = RawTokenizeTask(tokenize, config.read, config.boilerplate.site_field, order_by)
+        # (ranked by id: the ids are named here, not read from the metadata in the workers)
+        task = RawTokenizeTask(tokenize, config.read, config.boilerplate.site_field, None if by_id else order_by)
     # The lines go to files (mapped by boilerplate learning, then deleted): they grow with the corpus, and only
     # per-document arrays stay in memory.
     folder = work.path / "lines"

@@ -53,7 +53,7 @@ def decode(data: bytes) -> Decoded:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        failure = f"invalid UTF-8 at byte {exc.start} ({exc.reason})"
+        failure = utf8_error(exc)
         if body.count(0) < NUL_SHARE * len(body):
             mended = mostly_utf8(body, failure)
             if mended is not None:
@@ -63,6 +63,11 @@ def decode(data: bytes) -> Decoded:
             return Decoded(text, "utf-8")
         failure = "UTF-8 with many NUL bytes"
     return detect_legacy(body, failure)
+
+
+def utf8_error(exc: UnicodeDecodeError) -> str:
+    """Where and why bytes are not UTF-8, as warnings and errors say it."""
+    return f"invalid UTF-8 at byte {exc.start} ({exc.reason})"
 
 
 MOSTLY_UTF8 = 4  # valid multi-byte characters per invalid sequence from which a text is UTF-8 with a few bad bytes

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from reprints.config import EXTRACT_MODES
-from reprints.io.decode import Decoded, detect_legacy, strip_bom
+from reprints.io.decode import Decoded, detect_legacy, strip_bom, utf8_error
 from reprints.io.records import Page, Record, unreadable
 
 SNIFF_BYTES = 8192
@@ -127,7 +127,7 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
         if codec is None:
             notes.append(f"{source} declares unknown charset {label!r}")
             continue
-        if codec != "utf-8" and _single_byte(codec) and not body.isascii() and _valid_utf8(body):
+        if codec != "utf-8" and _single_byte(codec) and not body.isascii() and _utf8_failure(body) is None:
             notes.append(f"{source} declares {label} but the page is UTF-8")
             break
         text, bad = _lenient(body, codec)
@@ -141,7 +141,7 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
         if bad:
             notes.append(f"{bad} bytes are not UTF-8, replaced")
         return Decoded(text, "utf-8", warning="; ".join(notes) + "; decoded as utf-8" if notes else None)
-    failure = _utf8_failure(body)
+    failure = _utf8_failure(body) or "not UTF-8"  # (it is not: read leniently above, it failed)
     detected = detect_legacy(body, failure if notes else f"no charset declared, {failure}")
     if detected.text is not None:
         warning = "; ".join([*notes, detected.warning or ""]) if notes else detected.warning
@@ -166,21 +166,13 @@ def _lenient(body: bytes, codec: str) -> tuple[str | None, int]:
     return text, bad
 
 
-def _utf8_failure(data: bytes) -> str:
-    """Where and why `data` is not UTF-8 (as `reprints.io.decode.decode` says it)."""
+def _utf8_failure(data: bytes) -> str | None:
+    """Where and why `data` is not UTF-8 (None when it is)."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 at byte {exc.start} ({exc.reason})"
-    return "UTF-8"  # (not reached: called once UTF-8 failed)
-
-
-def _valid_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        return utf8_error(exc)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
