@@ -113,11 +113,8 @@ def run_cli(*args: str | Path, check: bool = True, input_text: str | None = None
     return result
 
 
-def small_disk(folder: Path, megabytes: int) -> list[str]:
-    """The start of a command line that runs its command with a disk of `megabytes` (tmpfs) mounted at `folder`,
-    in a user and mount namespace of its own (no root needed; the mount goes with the command). The test is
-    skipped where this machine allows no such namespace. Its shell's `$0` is `folder`: append `sh -c SCRIPT`'s
-    script, which may remount it (`mount -o remount,ro "$0"`)."""
+def _namespace_or_skip(folder: Path) -> None:
+    """Skip the test where this machine allows no user and mount namespace (`unshare -rm`) with a mount in it."""
     folder.mkdir(parents=True, exist_ok=True)
     probe = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$0"', str(folder)]
     try:
@@ -125,8 +122,25 @@ def small_disk(folder: Path, megabytes: int) -> list[str]:
     except OSError:
         possible = False
     if not possible:
-        pytest.skip("needs `unshare -rm` and a tmpfs mount in a user namespace (not allowed on this machine)")
+        pytest.skip("needs `unshare -rm` and a mount in a user namespace (not allowed on this machine)")
+
+
+def small_disk(folder: Path, megabytes: int) -> list[str]:
+    """The start of a command line that runs its command with a disk of `megabytes` (tmpfs) mounted at `folder`,
+    in a user and mount namespace of its own (no root needed; the mount goes with the command). The test is
+    skipped where this machine allows no such namespace. Its shell's `$0` is `folder`: append `sh -c SCRIPT`'s
+    script, which may remount it (`mount -o remount,ro "$0"`)."""
+    _namespace_or_skip(folder)
     return ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size={megabytes}m tmpfs "$0" && exec "$@"', str(folder)]
+
+
+def read_only(folder: Path) -> list[str]:
+    """The start of a command line that runs its command with `folder` (and what it holds) read-only, as on a
+    read-only disk, for that command alone (a read-only bind mount in a user and mount namespace; skipped as
+    `small_disk`). Append the command."""
+    _namespace_or_skip(folder.parent / f".{folder.name}.probe")
+    remount = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"'
+    return ["unshare", "-rm", "sh", "-c", remount, str(folder)]
 
 
 def fixed_widths(batch: TokenBatch, template: np.ndarray, *, marked: bool = True) -> list[bytes]:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import reprints
-from conftest import WIRECOPY, fixed_widths, news_texts, requires_shared, run_cli, small_disk
+from conftest import WIRECOPY, fixed_widths, news_texts, read_only, requires_shared, run_cli, small_disk
 from reprints.config import Config
 from reprints.errors import ConfigError, IndexDamaged, InputError, database_failure
 from reprints.fingerprint.corpus import tokenize_batch
@@ -1215,8 +1216,8 @@ def test_regression_an_index_another_process_writes_to_is_busy_not_damaged(tmp_p
 def test_regression_a_full_or_read_only_disk_is_said_so_not_damaged(tmp_path: Path) -> None:
     """A full disk ("database or disk is full") and a read-only one ("unable to open database file") were reported
     as a damaged index. On a real 2 MB disk (tmpfs): an add too big for it says the disk is full, and the index
-    answers as before it (the failed transaction rolled back); remounted read-only, every command says its files
-    cannot be opened or written. Never 'damaged', never a traceback."""
+    answers as before it (the failed transaction rolled back); remounted read-only, it answers the same, and an add
+    says the disk is read-only. Never 'damaged', never a traceback."""
     disk, logs = tmp_path / "disk", tmp_path / "logs"
     logs.mkdir()
     small, big = tmp_path / "a.txt", tmp_path / "big.jsonl"
@@ -1260,10 +1261,105 @@ def test_regression_a_full_or_read_only_disk_is_said_so_not_damaged(tmp_path: Pa
     assert code == 0 and json.loads(out)["documents"] >= 1, err
     code, out, err = outcome("query")
     assert code == 0 and "a.txt  exact" in out, err
-    for command in ("stats", "query", "add"):
-        code, _, err = outcome(f"ro-{command}")
-        assert code == 1 and err.startswith("reprints: error:") and "Traceback" not in err, (command, err)
-        assert "cannot be opened or written" in err and "damaged" not in err, (command, err)
+    # Remounted read-only, the index answers as before (see the test of read-only indexes); an add says why not.
+    assert outcome("ro-stats")[:2] == outcome("stats")[:2], outcome("ro-stats")
+    assert outcome("ro-query")[:2] == outcome("query")[:2], outcome("ro-query")
+    code, _, err = outcome("ro-add")
+    assert code == 1 and err.startswith("reprints: error:") and "Traceback" not in err, err
+    assert "read-only disk or folder" in err and "damaged" not in err, err
+
+
+READ_ONLY_CLIENT = """
+import json, subprocess, sys, time, urllib.error, urllib.request
+index, port, article = sys.argv[1], sys.argv[2], open(sys.argv[3], encoding="utf-8").read()
+server = subprocess.Popen([sys.executable, "-m", "reprints", "serve", "--index", index, "--port", port])
+base, answers = f"http://127.0.0.1:{port}", {}
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data, {"Content-Type": "application/json"}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+try:
+    for _ in range(300):
+        try:
+            call("GET", "/health"); break
+        except OSError:
+            time.sleep(0.1)
+    answers["add"] = call("POST", "/documents", {"id": "new", "text": article})
+    answers["delete"] = call("DELETE", "/documents/000_e2f354f9623a9739.txt")
+    answers["query"] = call("POST", "/query", {"text": article})
+finally:
+    server.terminate(); server.wait(30)
+print(json.dumps(answers))
+"""
+
+
+def test_regression_an_index_on_a_read_only_disk_answers_queries(tmp_path: Path) -> None:
+    """An index on a read-only disk or folder (a published copy, a read-only mount) could not even be queried:
+    SQLite in WAL mode writes -wal and -shm files to read. It is opened read-only now: queries, stats and the
+    service answer as on a writable disk, without writing a byte; add, remove, POST and DELETE say it cannot be
+    changed (exit 1; 403). A -wal and -shm a writer left (killed before its checkpoint) are read too; a -wal
+    without its -shm is refused, saying how to fold it in."""
+    index = tmp_path / "idx"
+    run_cli("index", "add", "-q", "--index", index, ARTICLE, PAGE, NEWS)
+    query = ["index", "query", "--index", index, "--json", ARTICLE]
+    writable = [run_cli(*query).stdout, run_cli("index", "stats", "--index", index).stdout]
+    before = {path.name: path.read_bytes() for path in index.iterdir()}
+    assert list(before) == ["index.sqlite"]
+
+    def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        command = [*read_only(index), sys.executable, "-m", "reprints", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    # a clean index (no -wal): opened as immutable
+    assert [cli(*query).stdout, cli("index", "stats", "--index", index).stdout] == writable
+    for change in (["add", "-q", "--index", index, PAGE], ["remove", "--index", index, ARTICLE.name]):
+        refused = cli("index", *change)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "read-only disk or folder" in refused.stderr and "cannot be changed" in refused.stderr, refused.stderr
+    client = tmp_path / "client.py"
+    client.write_text(READ_ONLY_CLIENT, encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    served = subprocess.run(
+        [*read_only(index), sys.executable, client, str(index), str(port), str(ARTICLE)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert served.returncode == 0, served.stderr
+    answers = json.loads(served.stdout.strip().splitlines()[-1])
+    assert answers["add"][0] == 403 and "cannot be changed" in answers["add"][1]["error"], answers
+    assert answers["delete"][0] == 403, answers
+    stored = json.loads(writable[0])["matches"]
+    assert answers["query"][0] == 200 and answers["query"][1]["matches"] == stored, answers["query"]
+    assert {path.name: path.read_bytes() for path in index.iterdir()} == before  # not a byte written
+
+    # a -wal and -shm left by a writer killed before its checkpoint: read with them
+    killed = (
+        "import os; from reprints.index.api import open_index; from reprints.index.build import remove_documents; "
+        f"remove_documents(open_index({str(index)!r}), [{PAGE.name!r}]); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", killed], check=True, timeout=600)
+    assert {path.name for path in index.iterdir()} == {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm"}
+    read = [cli(*query).stdout, cli("index", "stats", "--index", index).stdout]
+    assert json.loads(read[1])["documents"] == json.loads(writable[1])["documents"] - 1
+    assert PAGE.name not in read[0] and PAGE.name in writable[0]
+    (index / "index.sqlite-shm").unlink()
+    refused = cli(*query)
+    assert refused.returncode == 1 and "writes not yet folded" in refused.stderr, refused.stderr
+
+    def held(stats_out: str) -> dict[str, Any]:  # (bytes_on_disk counts the -wal)
+        return {key: value for key, value in json.loads(stats_out).items() if key != "bytes_on_disk"}
+
+    folded = [run_cli(*query).stdout, run_cli("index", "stats", "--index", index).stdout]  # folds the -wal in
+    assert folded[0] == read[0] and held(folded[1]) == held(read[1])
+    assert {path.name for path in index.iterdir()} == {"index.sqlite"}
+    assert [cli(*query).stdout, cli("index", "stats", "--index", index).stdout] == folded
 
 
 def _sqlite_failures(folder: Path) -> list[tuple[str, sqlite3.Error]]:

@@ -5,7 +5,8 @@ Every error the library raises on purpose derives from one base, so a caller can
     ReprintsError
     ├── ConfigError        a parameter is out of range or inconsistent with another
     ├── InputError         an input path is missing, unreadable or of an unknown format
-    │   └── IndexDamaged   what an index holds on disk fails its own checks
+    │   ├── IndexDamaged   what an index holds on disk fails its own checks
+    │   └── IndexReadOnly  a change asked of an index on a disk or folder this process cannot write
     ├── OutputError        the output folder cannot be created or written
     └── EngineError        the engine cannot start, or one of its tasks failed
 
@@ -30,6 +31,11 @@ class InputError(ReprintsError):
 class IndexDamaged(InputError):
     """What an index holds on disk fails its own checks (a seal or digest, a length): its database is damaged.
     The service answers 500, not 400: the request was not at fault."""
+
+
+class IndexReadOnly(InputError):
+    """A change (an add, a removal, an upgrade of its format) asked of an index on a disk or in a folder this
+    process cannot write. Such an index answers queries; the service answers 403 to a change."""
 
 
 class OutputError(ReprintsError):
@@ -78,8 +84,8 @@ DATABASE_FAILURES = {
     "disk": (503, "the disk holding the index failed to read or write; the index may well be intact: check the disk"),
     "access": (
         503,
-        "the index's files cannot be opened or written (a read-only disk or folder, or their permissions): SQLite "
-        "writes index.sqlite-wal and index.sqlite-shm beside index.sqlite, even to read it",
+        "the index's files cannot be opened or written (their permissions, or a disk made read-only while the "
+        "index was open): check them; an index on a read-only disk is opened read-only from the start",
     ),
     "damaged": (
         500,

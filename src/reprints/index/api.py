@@ -73,30 +73,31 @@ def add(
     workers = config.run.workers_for(size)
     if size >= COMPILED_LEARNING_FROM:
         prefer_compiled_learning()
-    with (
-        open_index(
-            index, create=True, wait=wait, **{k: v for k, v in options.items() if k not in RUN_OPTIONS}
-        ) as store,
-        LocalEngine(workers) as engine,
-        tqdm(desc="indexing", unit=" docs", disable=not config.run.progress, leave=False) as bar,
-    ):
+    store = open_index(index, create=True, wait=wait, **{k: v for k, v in options.items() if k not in RUN_OPTIONS})
+    with store:
+        store.check_writable()  # before any input is read
+        with (
+            LocalEngine(workers) as engine,
+            tqdm(desc="indexing", unit=" docs", disable=not config.run.progress, leave=False) as bar,
+        ):
 
-        def advance(count: int) -> None:
-            bar.update(count)
+            def advance(count: int) -> None:
+                bar.update(count)
 
-        # The workers prepare the next transaction's batches while this process stores the last one's (with two
-        # per worker in flight they waited idle through each commit): bulk corpus 11.4 -> 11.05 s.
-        mapper = functools.partial(engine.map, ahead=2 * workers + COMMIT_BATCHES)
-        if raw_readable(files, config.read) and config.read.on_error == "skip":  # the workers read the lines
-            plan = raw_plan(files, config, engine, StageTimer())
-            return add_raw(store, plan, config.read, mapper, progress=advance)
-        documents = iter_documents(files, config.read, pages=Pages(engine.map))
-        return add_documents(store, documents, mapper, batch_chars=config.run.batch_chars, progress=advance)
+            # The workers prepare the next transaction's batches while this process stores the last one's (with two
+            # per worker in flight they waited idle through each commit): bulk corpus 11.4 -> 11.05 s.
+            mapper = functools.partial(engine.map, ahead=2 * workers + COMMIT_BATCHES)
+            if raw_readable(files, config.read) and config.read.on_error == "skip":  # the workers read the lines
+                plan = raw_plan(files, config, engine, StageTimer())
+                return add_raw(store, plan, config.read, mapper, progress=advance)
+            documents = iter_documents(files, config.read, pages=Pages(engine.map))
+            return add_documents(store, documents, mapper, batch_chars=config.run.batch_chars, progress=advance)
 
 
 def remove(index: str | os.PathLike[str], ids: Iterable[str], *, wait: float = INDEX_WAIT_SECONDS) -> list[str]:
     """Remove documents by id; returns the ids the index did not hold (`wait`: as for `add`)."""
     with open_index(index, wait=wait) as store:
+        store.check_writable()
         return remove_documents(store, ids)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,7 +50,7 @@ import numpy as np
 import xxhash
 
 from reprints.config import INDEX_WAIT_SECONDS, MAX_WAIT_SECONDS, Config
-from reprints.errors import ConfigError, IndexDamaged, InputError
+from reprints.errors import ConfigError, IndexDamaged, IndexReadOnly, InputError
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
 from reprints.index.packing import pack_tokens, row_unsealed, seal, seal_row, typed, unpack_fixed, unpack_tokens
 from reprints.index.postings import ANCHORS, LINES, RUNS_TABLE, Postings, as_lists
@@ -210,7 +211,10 @@ class Store:
                     f"{self.folder} is not a reprints index (no {DATABASE}); create one with `reprints index add`"
                 )
             self.folder.mkdir(parents=True, exist_ok=True)
-        else:
+        # An index on a read-only disk or folder (a published copy, a read-only mount) is opened read-only: it
+        # answers queries and stats; a change says why it cannot be made.
+        self.read_only = self.path.exists() and not (os.access(self.folder, os.W_OK) and os.access(self.path, os.W_OK))
+        if self.path.exists():
             self._refuse_foreign(create)
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -225,8 +229,7 @@ class Store:
         it to WAL): another program's database, or an empty file where no index was to be made."""
         if self.path.is_dir():
             raise InputError(f"{self.path} is a folder, not an index's database; give --index the folder holding it")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=self.wait)) as db:
+        with contextlib.closing(sqlite3.connect(self._read_only_uri(), uri=True, timeout=self.wait)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "meta" in tables or (create and not tables):
             return
@@ -235,10 +238,33 @@ class Store:
             f"{self.path} is not a reprints index ({what}); it is left untouched: give --index a folder of its own"
         )
 
+    def _read_only_uri(self) -> str:
+        """The URI that opens the database without writing anything. On a disk or folder this process cannot
+        write, SQLite reads a WAL-mode database only when its -wal and -shm files are there (a writer has it open,
+        or one stopped without a checkpoint); otherwise no writer has it open, and nothing can start writing it
+        through this folder: it is opened as immutable (no locks, no -shm)."""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        if not self.read_only:
+            return uri
+        wal, shm = (self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm"))
+        if not wal.exists() or wal.stat().st_size == 0:
+            return uri + "&immutable=1"
+        if not shm.exists():
+            raise IndexReadOnly(
+                f"{self.folder} is on a read-only disk or folder and holds writes not yet folded into {DATABASE} "
+                f"({wal.name} without {shm.name}): open it once where it can be written (`reprints index stats` "
+                "does it), then it reads anywhere"
+            )
+        return uri
+
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self.wait, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        if self.read_only:
+            uri = self._read_only_uri()
+            db = sqlite3.connect(uri, uri=True, timeout=self.wait, isolation_level=None, check_same_thread=False)
+        else:
+            db = sqlite3.connect(self.path, timeout=self.wait, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
         db.execute(f"PRAGMA cache_size = -{READ_CACHE_KB}")
         if self.mapped_mb:
             db.execute(f"PRAGMA mmap_size = {self.mapped_mb * 1024 * 1024}")
@@ -277,10 +303,23 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def check_writable(self) -> None:
+        """Raise IndexReadOnly if the index cannot be changed (see `writing`), before any work toward a change."""
+        if self.read_only:
+            raise IndexReadOnly(
+                f"{self.folder} is on a read-only disk or folder (or its files' permissions forbid writing): it "
+                "answers queries, but cannot be changed; copy it somewhere writable to change it"
+            )
+
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (the only writer while it lasts); committed when the block ends, rolled back if
-        the block or the commit fails."""
+        the block or the commit fails.
+
+        Raises:
+            IndexReadOnly: the index is on a disk or in a folder this process cannot write.
+        """
+        self.check_writable()
         with self.borrowed() as db:
             db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")  # an add writes tens of megabytes a transaction
             db.execute("BEGIN IMMEDIATE")
@@ -325,6 +364,12 @@ class Store:
                     return given
         made_as, stored = self._meta(rows)
         if made_as in UPGRADABLE:
+            if self.read_only:
+                raise IndexReadOnly(
+                    f"{self.folder} holds an index of format {made_as}, which this reprints upgrades in place to "
+                    f"format {FORMAT} before reading it; it is on a read-only disk or folder: open it once where it "
+                    "can be written (`reprints index stats` does it)"
+                )
             self._upgrade(Config.from_options(**stored).fingerprint.seed)
             made_as = FORMAT
         if made_as != FORMAT:

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reprints import __version__
-from reprints.errors import IndexDamaged, ReprintsError, database_failure
+from reprints.errors import IndexDamaged, IndexReadOnly, ReprintsError, database_failure
 from reprints.index.build import add_documents, remove_documents
 from reprints.index.query import Match, pair, query
 from reprints.index.store import Store
@@ -167,6 +167,8 @@ def _handled(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
         except IndexDamaged as exc:  # the server's fault, not the request's
             log.error("request %s %s: %s", request.method, request.url.path, exc)
             return error(500, str(exc))
+        except IndexReadOnly as exc:  # a change asked of an index served from a read-only disk
+            return error(403, str(exc))
         except ReprintsError as exc:
             return error(400, str(exc))
         except sqlite3.DatabaseError as exc:  # (only the index is SQLite) busy, a full disk... or a damaged page
@@ -403,6 +405,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "201": {"description": "stored durably"},
                     "400": _ERROR,
+                    "403": _ERROR,  # the index is on a read-only disk or folder
                     "413": _ERROR,
                     "503": _ERROR,  # another process held the write lock (Retry-After), or a disk failed
                     "507": _ERROR,  # the disk is full
@@ -413,7 +416,7 @@ OPENAPI: dict[str, Any] = {
             "get": {"summary": "A stored document", "responses": {"200": {"description": "ok"}, "404": _ERROR}},
             "delete": {
                 "summary": "Remove a document",
-                "responses": {"200": {"description": "ok"}, "404": _ERROR, "503": _ERROR, "507": _ERROR},
+                "responses": {"200": {"description": "ok"}, "403": _ERROR, "404": _ERROR, "503": _ERROR, "507": _ERROR},
             },
         },
         "/query": {
