@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pytest
 import uvicorn
 
 from conftest import news_texts, run_cli, small_disk
+from reprints.errors import InputError
 from reprints.index.api import open_index
 from reprints.web import LOCAL_HOSTS
 from reprints.web.app import create_app
@@ -539,13 +541,16 @@ def test_regression_a_port_out_of_range_or_taken_is_one_error_line(tmp_path: Pat
 
 def test_regression_serve_says_where_it_serves_once_it_listens(tmp_path: Path) -> None:
     """`serve` said "serving on" before it tried the port (a port taken then printed it, then the error); it now
-    says it once the socket listens, with the port the system chose for `--port 0`."""
+    says it once the socket listens, with the port the system chose for `--port 0`. Regression too: `--token` was
+    taken on the command line only, where every user of the machine sees it (`ps`); it can come from
+    REPRINTS_TOKEN, and guards the API as `--token` does."""
     index = tmp_path / "index"
     open_index(index, create=True).close()
     server = subprocess.Popen(
         [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", "0"],
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "REPRINTS_TOKEN": "s3cret"},
     )
     try:
         assert server.stderr is not None
@@ -560,6 +565,8 @@ def test_regression_serve_says_where_it_serves_once_it_listens(tmp_path: Path) -
             except urllib.error.URLError:
                 assert time.monotonic() < deadline, "the server did not answer"
                 time.sleep(0.1)
+        assert call(base + "/documents/x")[0] == 401
+        assert call(base + "/documents/x", token="s3cret")[0] == 404
     finally:
         server.terminate()
         server.wait(30)
@@ -993,3 +1000,88 @@ def test_regression_a_full_disk_answers_507_and_keeps_what_it_acknowledged(tmp_p
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_regression_any_id_reaches_its_own_document_and_no_other(index_app: Any) -> None:
+    """`/documents/victim%0A` answered (and DELETE removed) the document `victim`: Starlette's path parameter stops
+    at a line end and its `$` matches before a final one; an id with a line end inside could not be fetched at all.
+    Ids `.` and `..` could not be put in a URL path (clients resolve them away). Every id reaches its own document
+    through the path, and through `/documents?id=`."""
+    ids = ["victim", "victim\n", "a\nb", "\n", "x/../y", "tab\there", " spaced ", ".", ".."]
+    with serving(create_app(store=index_app)) as base:
+        status, body = call(base + "/documents", "POST", [{"id": i, "text": f"text of {i!r}"} for i in ids])
+        assert status == 201 and body["ids"] == ids, body
+        for doc_id in ids:
+            by_query = call(base + "/documents?id=" + urllib.parse.quote(doc_id, safe=""))
+            assert by_query == (200, {"id": doc_id, "text": f"text of {doc_id!r}"}), (doc_id, by_query)
+            if doc_id not in (".", ".."):
+                assert call(base + "/documents/" + urllib.parse.quote(doc_id, safe="")) == by_query, doc_id
+        status, body = call(base + "/documents/" + urllib.parse.quote("victim\n", safe=""), "DELETE")
+        assert (status, body) == (200, {"removed": "victim\n"})
+        status, body = call(base + "/documents?id=..", "DELETE")
+        assert (status, body) == (200, {"removed": ".."})
+        assert call(base + "/documents/victim")[0] == 200
+        assert call(base + "/documents?id=..")[0] == 404 and call(base + "/documents?id=.")[0] == 200
+        status, body = call(base + "/documents")
+        assert status == 400 and "/documents?id=ID" in body["error"]
+
+
+def test_regression_unpaired_surrogates_and_nan_are_400_and_stored_ones_are_sent(
+    index_app: Any, tmp_path: Path
+) -> None:
+    """A metadata field holding an unpaired surrogate was stored, then its document answered 500 for good (the
+    response could not be encoded); a query `id` holding one answered 500; NaN and Infinity (not JSON) were taken
+    and came back as strings. Requests holding them are a 400 now; a document `index add` stored with one (JSON
+    Lines can hold `\\ud800`) is sent with U+FFFD in its place."""
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "filed", "text": "a text", "note": "x\ud800y"}) + "\n", encoding="utf-8")
+    run_cli("index", "add", "-q", "--index", index_app.folder, source)
+    with serving(create_app(store=index_app)) as base:
+        assert call(base + "/documents/filed") == (200, {"note": "x\ufffdy", "id": "filed", "text": "a text"})
+        for path, raw in (
+            ("/documents", b'{"id": "n", "text": "t", "m": "\\ud800"}'),
+            ("/documents", b'{"id": "n", "text": "t", "m": {"deep": ["\\udc80"]}}'),
+            ("/query", b'{"text": "abc", "id": "\\ud800"}'),
+            ("/query", b'{"text": "abc", "source": "\\ud800"}'),
+        ):
+            status, body = call(base + path, "POST", raw=raw)
+            assert status == 400 and "unpaired surrogate" in body["error"], (path, raw, status, body)
+        for constant in (b"NaN", b"Infinity", b"-Infinity"):
+            for path in ("/documents", "/query"):
+                status, body = call(base + path, "POST", raw=b'{"id": "n", "text": "t", "score": ' + constant + b"}")
+                assert status == 400 and constant.decode().lstrip("-") in body["error"], (path, constant, body)
+        assert call(base + "/documents/n")[0] == 404  # nothing of the refused requests was stored
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "said"),
+    [
+        ("documents.jsonl", lambda text: text[:300], "documents.jsonl line 2 is damaged"),
+        ("documents.jsonl", lambda text: text + "\n", "documents.jsonl line 3 is damaged"),
+        ("documents.jsonl", lambda text: text.replace('"decision": "keep"', '"decision": 1', 1), "'decision' is 1"),
+        ("summary.json", lambda text: text[:100], "summary.json is damaged"),
+        ("summary.json", lambda text: "[1]", "a list where an object was expected"),
+        ("summary.json", lambda text: text.replace('"relations"', '"relation"', 1), "no 'relations'"),
+        (
+            "pairs.jsonl",
+            lambda text: text.replace('"spans"', '"spams"', 1),
+            "pairs.jsonl line 1 is damaged (no 'spans')",
+        ),
+        ("clusters.jsonl", lambda text: "{}\n", "no 'cluster'"),
+    ],
+)
+def test_regression_view_of_damaged_outputs_is_an_error_line(
+    tmp_path: Path, name: str, damage: Callable[[str], str], said: str
+) -> None:
+    """`reprints view` of a run folder whose outputs were cut short, hold a blank line, or lack a field the pages
+    read, printed a traceback (JSONDecodeError, KeyError, AttributeError), or started and then answered 500 or
+    broke its pages. It is one error line naming the file, the line and what is wrong."""
+    out = seed_run(tmp_path)
+    path = out / name
+    path.write_text(damage(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(said)):
+        FinishedRun(out)
+    if name == "summary.json":
+        result = run_cli("view", out, "--port", "0", check=False)
+        assert result.returncode == 1 and result.stderr.startswith("reprints: error:"), result.stderr
+        assert "Traceback" not in result.stderr

@@ -511,8 +511,12 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--token",
                 default=None,
+                envvar="REPRINTS_TOKEN",
                 callback=_checked_token,
-                help="Bearer token every API request must carry (required off localhost): printable ASCII, no spaces.",
+                help=(
+                    "Bearer token every API request must carry (required off localhost): printable ASCII, no spaces. "
+                    "Also read from REPRINTS_TOKEN, which other users cannot see in the process list."
+                ),
             ),
         ]
     ):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -37,6 +38,7 @@ from reprints.index.build import add_documents, remove_documents
 from reprints.index.query import Match, pair, query
 from reprints.index.store import Store
 from reprints.io.sources import Names
+from reprints.io.writers import valid_unicode
 from reprints.types import Document
 from reprints.web.run import FinishedRun
 
@@ -48,6 +50,33 @@ INLINE_QUERY_CHARS = 20_000  # a query text up to this long is answered in the e
 STATIC = resources.files("reprints.web") / "static"
 PAGES = {"/": "index.html", "/pair": "pair.html", "/doc": "doc.html"}
 log = logging.getLogger(__name__)
+
+
+class AnyText(Convertor[str]):
+    """A path parameter of any characters, `/` and line ends included (Starlette's `path` stops at a line end, and
+    its `$` matches before a final one: `/documents/a%0A` answered for the document `a`)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anytext", AnyText())
+
+
+class JSON(JSONResponse):
+    """A JSON response; a stored string holding an unpaired surrogate (metadata `index add` read from a file, which
+    JSON Lines can write) is sent with U+FFFD in its place, as the outputs' Parquet keeps it, not as a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return super().render(valid_unicode(content))
 
 
 class HTTPError(Exception):
@@ -72,8 +101,8 @@ def _authorized(headers: list[tuple[bytes, bytes]], token: str) -> bool:
     return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token.encode("utf-8"))
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str) -> JSON:
+    return JSON({"error": message}, status_code=status)
 
 
 class Guard:
@@ -124,11 +153,25 @@ async def _json(request: Request) -> Any:
         raise HTTPError(415, "send the body as JSON, with 'Content-Type: application/json'")
     body = await request.body()
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_json)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPError(400, f"the body is not JSON: {exc}") from None
     except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting past Python's stack
         raise HTTPError(400, f"the body cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _not_json(name: str) -> Any:
+    """Python's `json` reads NaN and Infinity, which JSON lacks (they would come back as strings)."""
+    raise HTTPError(400, f"the body is not JSON: {name} is not a JSON value")
+
+
+def _unicode(value: Any, what: str) -> None:
+    """Refuse a string (or the strings in a structure) holding an unpaired surrogate: not Unicode text, it could be
+    stored but never sent back (JSON's `\\ud800` escapes can write one)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HTTPError(400, f"{what} holds an unpaired surrogate (not Unicode text)") from None
 
 
 def _documents(body: Any) -> list[Document]:
@@ -139,6 +182,17 @@ def _documents(body: Any) -> list[Document]:
     return [replace(doc, id=names.name(doc.id, f"document {doc.index}")) for doc in documents]
 
 
+def _doc_id(request: Request) -> str:
+    """The id of `/documents/{id}`, or of `/documents?id=` (for ids a URL path cannot carry: `.` and `..`, which
+    browsers and clients resolve away)."""
+    if "doc_id" in request.path_params:
+        return str(request.path_params["doc_id"])
+    doc_id = request.query_params.get("id")
+    if not doc_id:
+        raise HTTPError(400, "give a document id: /documents/ID or /documents?id=ID")
+    return doc_id
+
+
 def _document(row: Any, position: int) -> Document:
     if not isinstance(row, dict):
         raise HTTPError(400, f"document {position}: expected an object with 'id' and 'text'")
@@ -147,14 +201,9 @@ def _document(row: Any, position: int) -> Document:
         raise HTTPError(400, f"document {position}: 'id' must be a non-empty string")
     if not isinstance(text, str):
         raise HTTPError(400, f"document {position}: 'text' must be a string")
-    for name, value in (("id", doc_id), ("text", text)):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise HTTPError(
-                400, f"document {position}: '{name}' holds an unpaired surrogate (not Unicode text)"
-            ) from None
     metadata = {key: value for key, value in row.items() if key not in ("id", "text")}
+    for name, value in (("'id'", doc_id), ("'text'", text), ("a metadata field", metadata)):
+        _unicode(value, f"document {position}: {name}")
     return Document(doc_id, text, position, metadata)
 
 
@@ -214,9 +263,11 @@ def create_app(
         body: dict[str, Any] = {"status": "ok", "version": __version__}
         if store is not None:
             body["documents"] = await run_in_threadpool(store.count)
+            body["serving"] = "index"
         if run is not None:
             body["documents"] = len(run.ids)
-        return JSONResponse(body)
+            body["serving"] = "run"
+        return JSON(body)
 
     async def post_documents(request: Request) -> Response:
         index = _need(store)
@@ -227,23 +278,23 @@ def create_app(
                 return add_documents(index, documents, batch_chars=sys.maxsize)
 
         counts = await run_in_threadpool(add)
-        return JSONResponse({**counts, "ids": [doc.id for doc in documents]}, status_code=201)
+        return JSON({**counts, "ids": [doc.id for doc in documents]}, status_code=201)
 
     async def get_document(request: Request) -> Response:
-        doc_id = request.path_params["doc_id"]
+        doc_id = _doc_id(request)
         if run is not None:
             row = run.document(doc_id)
             if row is None:
                 raise HTTPError(404, f"no document {doc_id!r} in this run")
-            return JSONResponse(row)
+            return JSON(row)
         [found] = await run_in_threadpool(_need(store).fetch, doc_id)
         if found is None:
             raise HTTPError(404, f"no document {doc_id!r} in the index")
-        return JSONResponse({**found.metadata, "id": found.id, "text": found.text})
+        return JSON({**found.metadata, "id": found.id, "text": found.text})
 
     async def delete_document(request: Request) -> Response:
         index = _need(store)
-        doc_id = request.path_params["doc_id"]
+        doc_id = _doc_id(request)
 
         def remove() -> list[str]:
             with writing:
@@ -251,10 +302,13 @@ def create_app(
 
         if await run_in_threadpool(remove):
             raise HTTPError(404, f"no document {doc_id!r} in the index")
-        return JSONResponse({"removed": doc_id})
+        return JSON({"removed": doc_id})
 
     async def one_document(request: Request) -> Response:  # one route, so that a 405 allows both methods
         return await (delete_document if request.method == "DELETE" else get_document)(request)
+
+    async def documents(request: Request) -> Response:  # /documents: POST adds, GET and DELETE take ?id=
+        return await (post_documents if request.method == "POST" else one_document)(request)
 
     async def post_query(request: Request) -> Response:
         index = _need(store)
@@ -268,6 +322,7 @@ def create_app(
         if doc_id is not None and not isinstance(doc_id, str):
             raise HTTPError(400, "'id' must be a string")
         metadata = {key: value for key, value in body.items() if key not in ("id", "text", "limit")}
+        _unicode(body, "the query")
 
         def answer() -> list[Any]:
             return query(index, body["text"], doc_id=doc_id, metadata=metadata or None, limit=limit)
@@ -275,7 +330,7 @@ def create_app(
         # An article-sized query takes a few milliseconds: answered here, it saves the hand-over to a thread and
         # back (and the two threads taking turns with the interpreter) that would cost a good share of that.
         matches = answer() if len(body["text"]) <= INLINE_QUERY_CHARS else await computed(answer)
-        return JSONResponse({"matches": [match.to_dict() for match in matches]})
+        return JSON({"matches": [match.to_dict() for match in matches]})
 
     async def compare(request: Request) -> Response:
         a, b = request.query_params.get("a"), request.query_params.get("b")
@@ -285,7 +340,7 @@ def create_app(
             found = run.pair(a, b)
             if found is None:
                 raise HTTPError(404, f"no document {a!r} or {b!r} in this run")
-            return JSONResponse(found)
+            return JSON(found)
         index = _need(store)
         texts = {}
         for doc_id, doc in zip((a, b), await run_in_threadpool(index.fetch, a, b), strict=True):
@@ -293,12 +348,10 @@ def create_app(
                 raise HTTPError(404, f"no document {doc_id!r} in the index")
             texts[doc_id] = doc.text
         match = await computed(lambda: pair(index, a, b))
-        return JSONResponse(
-            {"a": {"id": a, "text": texts[a]}, "b": {"id": b, "text": texts[b]}, "pair": _pair_row(match)}
-        )
+        return JSON({"a": {"id": a, "text": texts[a]}, "b": {"id": b, "text": texts[b]}, "pair": _pair_row(match)})
 
     async def run_overview(request: Request) -> Response:
-        return JSONResponse(_need_run(run).overview())
+        return JSON(_need_run(run).overview())
 
     async def run_documents(request: Request) -> Response:
         finished = _need_run(run)
@@ -311,10 +364,10 @@ def create_app(
             raise HTTPError(400, f"offset must be 0 or more (got {offset})")
         if limit < 1:
             raise HTTPError(400, f"limit must be 1 or more (got {limit}); at most {MAX_PAGE} rows are answered")
-        return JSONResponse(finished.decisions(offset, min(limit, MAX_PAGE)))
+        return JSON(finished.decisions(offset, min(limit, MAX_PAGE)))
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(OPENAPI)
+        return JSON(OPENAPI)
 
     def page(name: str) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
@@ -332,8 +385,8 @@ def create_app(
 
     routes = [
         Route("/health", _handled(health)),
-        Route("/documents", _handled(post_documents), methods=["POST"]),
-        Route("/documents/{doc_id:path}", _handled(one_document), methods=["GET", "DELETE"]),
+        Route("/documents", _handled(documents), methods=["GET", "POST", "DELETE"]),
+        Route("/documents/{doc_id:anytext}", _handled(one_document), methods=["GET", "DELETE"]),
         Route("/query", _handled(post_query), methods=["POST"]),
         Route("/compare", _handled(compare)),
         Route("/run", _handled(run_overview)),
@@ -410,7 +463,22 @@ OPENAPI: dict[str, Any] = {
                     "503": _ERROR,  # another process held the write lock (Retry-After), or a disk failed
                     "507": _ERROR,  # the disk is full
                 },
-            }
+            },
+            "get": {
+                "summary": "A stored document (?id=ID: as /documents/{id}, for any id, `.` and `..` included)",
+                "responses": {"200": {"description": "ok"}, "400": _ERROR, "404": _ERROR},
+            },
+            "delete": {
+                "summary": "Remove a document (?id=ID)",
+                "responses": {
+                    "200": {"description": "ok"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                    "503": _ERROR,
+                    "507": _ERROR,
+                },
+            },
         },
         "/documents/{id}": {
             "get": {"summary": "A stored document", "responses": {"200": {"description": "ok"}, "404": _ERROR}},

@@ -20,21 +20,80 @@ from reprints.io import expand_inputs, iter_documents
 from reprints.io.verify import InputsChanged, verified
 from reprints.io.writers import valid_unicode
 
+# The fields of each output's rows that the viewer reads, and the types they must have.
+FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "documents": {"id": str, "decision": str, "removed": list},
+    "clusters": {"cluster": int, "canonical": str, "members": list, "contained_in": list},
+    "pairs": {
+        "a": str,
+        "b": str,
+        "relation": str,
+        "coverage_a": (int, float),
+        "coverage_b": (int, float),
+        "spans": list,
+    },
+}
+SUMMARY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "documents": int,
+    "decisions": dict,
+    "relations": dict,
+    "clusters": int,
+}
+
+
+def _damaged(path: Path, where: str, why: str) -> InputError:
+    return InputError(
+        f"{path}{where} is damaged ({why}): it is not what `reprints dedup` wrote; run dedup again into this folder"
+    )
+
+
+def _checked(row: Any, fields: dict[str, type | tuple[type, ...]], path: Path, where: str) -> dict[str, Any]:
+    """`row` if it is an object with each of `fields` of its type, else the error naming what is wrong."""
+    if not isinstance(row, dict):
+        raise _damaged(path, where, f"a {type(row).__name__} where an object was expected")
+    for name, kind in fields.items():
+        if name not in row:
+            raise _damaged(path, where, f"no {name!r}")
+        if not isinstance(row[name], kind) or isinstance(row[name], bool):
+            raise _damaged(path, where, f"{name!r} is {json.dumps(row[name])[:40]}")
+    return row
+
 
 def _rows(out: Path, name: str) -> Iterator[dict[str, Any]]:
     """The rows of an output, each unpaired surrogate in them (an id JSON Lines keeps as `\\ud800`) read as U+FFFD,
-    as Parquet outputs keep them and as the pages can be sent them (`valid_unicode`)."""
+    as Parquet outputs keep them and as the pages can be sent them (`valid_unicode`); a row that cannot be read, or
+    lacks a field the viewer reads, is an InputError naming the file and line."""
     jsonl, parquet = out / f"{name}.jsonl", out / f"{name}.parquet"
+    fields = FIELDS[name]
     if jsonl.exists():
-        with jsonl.open(encoding="utf-8") as lines:
-            for line in lines:
-                yield valid_unicode(json.loads(line))
+        with jsonl.open("rb") as lines:
+            for number, line in enumerate(lines, 1):
+                try:
+                    row = json.loads(line.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise _damaged(jsonl, f" line {number}", str(exc)) from None
+                yield _checked(valid_unicode(row), fields, jsonl, f" line {number}")
     elif parquet.exists():
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        yield from pq.read_table(parquet).to_pylist()
+        try:
+            rows = pq.read_table(parquet).to_pylist()
+        except (pa.ArrowException, OSError) as exc:
+            raise _damaged(parquet, "", str(exc)) from None
+        for number, row in enumerate(rows, 1):
+            yield _checked(row, fields, parquet, f" row {number}")
     else:
         raise InputError(f"{out} has no {name}.jsonl: is it the --out folder of a finished `reprints dedup`?")
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    """The run's summary.json, checked as far as the viewer reads it."""
+    try:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _damaged(path, "", str(exc)) from None
+    return _checked(summary, SUMMARY_FIELDS, path, "")
 
 
 class FinishedRun:
@@ -45,7 +104,7 @@ class FinishedRun:
         summary_path = self.out / "summary.json"
         if not summary_path.exists():
             raise InputError(f"{self.out} has no summary.json: is it the --out folder of a finished `reprints dedup`?")
-        self.summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+        self.summary = _summary(summary_path)
         sources = [Path(path) for path in (inputs or self.summary.get("inputs", []))]
         if not sources:
             raise InputError(f"{summary_path} does not list the run's inputs: give them (reprints view OUT INPUT...)")

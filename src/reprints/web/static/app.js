@@ -22,22 +22,32 @@ function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-// Render `text` with `ranges` ([start, end, key, title]) as <mark> elements; overlapping parts are shown once.
-// Offsets count code points, as Python's str does (a JavaScript string counts UTF-16 units: an emoji is two).
+// Render `text` with `ranges` ([start, end, key, title]) as <mark> elements. A part of the text in several ranges
+// is shown once, in one mark; each range still has an element with its id (`prefix-key`): the mark where it starts,
+// or an empty anchor there when another range starts at the same place. Offsets count code points, as Python's str
+// does (a JavaScript string counts UTF-16 units: an emoji is two).
 function highlighted(text, ranges, prefix, cls) {
   const points = Array.from(text);
-  const slice = (from, to) => points.slice(from, to).join("");
-  const sorted = ranges.slice().sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-  let out = "", cursor = 0;
-  for (const [start, end, key, title] of sorted) {
-    const from = Math.max(start, cursor);
-    if (end <= from) continue;
-    out += escapeHtml(slice(cursor, from));
-    const attrs = `id="${prefix}-${key}" data-key="${key}" tabindex="0"` + (title ? ` title="${escapeHtml(title)}"` : "");
-    out += `<mark ${attrs}${cls ? ` class="${cls}"` : ""}>` + escapeHtml(slice(from, end)) + "</mark>";
-    cursor = end;
+  const slice = (from, to) => escapeHtml(points.slice(from, to).join(""));
+  const sorted = ranges.filter((r) => r[1] > r[0]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const bounds = [...new Set(sorted.flatMap((r) => [r[0], r[1]]))].sort((x, y) => x - y);
+  let out = "", cursor = 0, next = 0, active = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const from = bounds[i], to = bounds[i + 1];
+    active = active.filter((r) => r[1] > from);
+    const starting = [];
+    while (next < sorted.length && sorted[next][0] === from) starting.push(sorted[next++]);
+    active.push(...starting);
+    if (!active.length) continue;
+    out += slice(cursor, from);
+    for (const r of starting.slice(1)) out += `<span id="${prefix}-${r[2]}" data-key="${r[2]}"></span>`;
+    const [, , key, title] = starting.length ? starting[0] : active[0];
+    const attrs = (starting.length ? `id="${prefix}-${key}" ` : "") + `data-key="${key}" tabindex="0"` +
+      (title ? ` title="${escapeHtml(title)}"` : "") + (cls ? ` class="${cls}"` : "");
+    out += `<mark ${attrs}>` + slice(from, to) + "</mark>";
+    cursor = to;
   }
-  return out + escapeHtml(slice(cursor));
+  return out + slice(cursor);
 }
 
 function percent(x) { return Math.round(x * 100) + "%"; }
