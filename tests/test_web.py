@@ -4,6 +4,8 @@ fresh clone too."""
 
 from __future__ import annotations
 
+import codecs
+import encodings.aliases
 import gzip
 import io
 import json
@@ -19,7 +21,8 @@ from hypothesis import strategies as st
 
 import reprints
 from conftest import ROOT, run_cli
-from reprints.io.html import decode_html
+from reprints.io.charsets import CODEC_OF_LABEL, CODECS, REPLACEMENT, USER_DEFINED, codec_for, decode_as
+from reprints.io.html import decode_html, finish_page, pending_page
 from reprints.io.records import Record
 from reprints.normalize.template import compiled_template_mask, numpy_template_mask
 from reprints.normalize.tokens import tokenize
@@ -27,6 +30,7 @@ from rules import rows
 
 ARTICLE = (ROOT / "examples" / "000_e2f354f9623a9739.txt").read_text(encoding="utf-8")
 PARAGRAPHS = [p for p in ARTICLE.split("\n") if len(p.split()) > 20]
+PYTHON_CODEC_NAMES = {*encodings.aliases.aliases, *encodings.aliases.aliases.values(), "undefined", "idna", "punycode"}
 MENU = ["Home", "Politics", "Business", "Technology", "Sport", "Culture", "Travel", "Contact us"]
 
 
@@ -322,6 +326,103 @@ def test_regression_a_page_not_in_utf8_says_where_not_not_utf8_twice() -> None:
         expected = f"{note}not UTF-8 ({cause if declared else 'no charset declared, ' + cause}); decoded as "
         assert decoded.text is not None and "Größe" in decoded.text, decoded
         assert decoded.warning and decoded.warning.startswith(expected), decoded.warning
+
+
+NOT_TEXT_CODECS = ["hex", "base64", "rot13", "zip", "uu", "quopri", "bz2", "undefined", "idna", "punycode"]
+
+
+@pytest.mark.parametrize("label", [*NOT_TEXT_CODECS, "utf-7", "unicode_escape", "charmap", "palmos", "latin-1"])
+def test_regression_a_charset_no_browser_reads_is_unknown_not_a_crash(label: str) -> None:
+    """A page declaring `hex` (any Python codec that is not a text encoding) stopped the whole run with a
+    traceback, and one declaring `unicode_escape` or `utf-7` was decoded in it; now only the WHATWG Encoding
+    Standard's labels name a charset, and any other name is unknown (passed over, with a warning)."""
+    text = "<p>C:\\new\\table, caf\u00e9</p>"
+    for header, html in ((None, f'<meta charset="{label}">{text}'), (label, text)):
+        decoded = decode_html(html.encode(), header)
+        assert decoded.text is not None and decoded.text.endswith(text), decoded
+        assert decoded.warning and f"declares unknown charset {label!r}" in decoded.warning
+    record = finish_page(pending_page(f'<meta charset="{label}"><p>{ARTICLE}</p>'.encode(), "p", "p.html", "page"))
+    assert record.error is None and record.text and PARAGRAPHS[0][:40] in record.text
+
+
+@pytest.mark.parametrize(
+    ("labels", "codec"),
+    [
+        (["windows-874", "dos-874", "tis-620", "iso-8859-11"], "cp874"),
+        (["iso-8859-8-i", "logical", "visual", "hebrew"], "iso8859-8"),
+        ([f"x-cp125{n}" for n in range(9)], None),  # each its own Windows code page: checked below
+        (["x-mac-roman", "mac", "csmacintosh"], "mac-roman"),
+        (["x-mac-cyrillic", "x-mac-ukrainian"], "mac-cyrillic"),
+        (["koi", "koi8", "koi8_r", "cskoi8r"], "koi8-r"),
+        (["koi8-ru", "koi8-u"], "koi8-u"),
+        (["windows-949", "korean", "ks_c_5601-1989", "euc-kr", "ksc5601"], "cp949"),
+        (["chinese", "gb2312", "iso-ir-58", "csgb2312", "x-gbk"], "gbk"),
+        (["latin1", "ISO-8859-1", "cp819", "ibm819", "csisolatin1", "iso-ir-100", "ascii", " us-ascii\t"], "cp1252"),
+        (["windows-31j", "shift_jis", "ms_kanji", "x-sjis"], "cp932"),
+        (["x-euc-jp", "euc-jp", "cseucpkdfmtjapanese"], "euc_jp"),
+        (["cn-big5", "big5", "x-x-big5", "big5-hkscs"], "big5hkscs"),
+        (["iso-2022-kr", "csiso2022kr", "hz-gb-2312", "iso-2022-cn", "iso-2022-cn-ext"], "replacement"),
+        (["utf-7", "unicode_escape", "charmap", "palmos", "latin-1", "cp437", "utf-32", "\u212aoi8-r"], None),
+    ],
+)
+def test_regression_charset_labels_are_the_whatwg_table(labels: list[str], codec: str | None) -> None:
+    """Labels a browser reads (`windows-874`, `x-cp1255`, `koi8-ru`, `cn-big5`) were unknown or read as another
+    encoding; Python codecs no browser reads (`utf-7`, `unicode_escape`) were honoured. Labels are now the
+    Standard's 228, each to the Python codec of its encoding (a Kelvin sign is no `k`: matching is ASCII)."""
+    for label in labels:
+        expected = f"cp{label[-4:]}" if label.startswith("x-cp") else codec
+        assert codec_for(label) == expected, label
+
+
+def test_regression_the_whatwg_table_is_whole_and_each_codec_decodes_text() -> None:
+    """The table holds the Standard's 228 labels of 40 encodings, each mapped to a Python text encoding."""
+    assert len(CODEC_OF_LABEL) == 228
+    assert len(CODECS) == 39  # of 40 encodings: ISO-8859-8-I is ISO-8859-8 in logical order
+    for codec in CODECS - {REPLACEMENT, USER_DEFINED}:
+        info = codecs.lookup(codec)
+        assert info.name == codec and info._is_text_encoding, codec
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "codec"),
+    [
+        ("กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทย", "windows-874", "cp874"),
+        ("ירושלים היא בירת ישראל", "iso-8859-8-i", "iso8859-8"),
+        ("ירושלים היא בירת ישראל", "x-cp1255", "cp1255"),
+        ("Москва - столица России", "koi8", "koi8_r"),
+        ("서울특별시는 대한민국의 수도이다", "windows-949", "cp949"),
+        ("臺北市是中華民國的首都", "cn-big5", "big5"),
+    ],
+)
+def test_regression_a_page_in_a_whatwg_charset_reads_in_it(text: str, label: str, codec: str) -> None:
+    """A page declaring a label that was unknown read as mojibake (`windows-874` Thai as Windows-1250)."""
+    style = "<style>" + "p.a{color:red} " * 200 + "</style>"  # the bytes declared, and little else non-ASCII
+    html = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset={label}">{style}</head>'
+    decoded = decode_html(f"{html}<body><p>{text}</p></body></html>".encode(codec))
+    assert decoded.text is not None and f"<p>{text}</p>" in decoded.text and decoded.warning is None, decoded
+
+
+def test_regression_a_replacement_charset_reads_as_one_replacement_character() -> None:
+    """ISO-2022-KR, ISO-2022-CN and HZ-GB-2312 (the Standard's `replacement` encoding) were read as Python
+    decodes them; browsers refuse to (they can hide markup from filters), and the page reads as one U+FFFD."""
+    raw = "<p>서울특별시는 대한민국의 수도이다</p>".encode("iso2022_kr")
+    for header, html in (("iso-2022-kr", raw), (None, b'<meta charset="hz-gb-2312">' + raw)):
+        decoded = decode_html(html, header)
+        assert decoded.text == "\ufffd" and decoded.warning and "browsers do not decode" in decoded.warning
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    label=st.one_of(st.sampled_from(sorted({*CODEC_OF_LABEL, *PYTHON_CODEC_NAMES})), st.text(max_size=20)),
+    data=st.binary(max_size=300),
+)
+def test_any_charset_label_decodes_any_bytes_without_raising(label: str, data: bytes) -> None:
+    """Whatever the HTTP header or the page names (every Python codec among them), decoding gives text."""
+    for header, html in ((label, data), (None, f"<meta charset={label}>".encode("utf-8", "surrogatepass") + data)):
+        decoded = decode_html(html, header)
+        assert isinstance(decoded.text, str)
+    codec = codec_for(label)
+    assert codec is None or isinstance(decode_as(data, codec, errors="replace"), str)
 
 
 def test_compare_reads_html_pages(tmp_path: Path) -> None:

@@ -6,14 +6,16 @@ Decoding, first match wins:
 3. the charset the page declares (`<meta charset>`, `<meta http-equiv="Content-Type">` or an XML declaration,
    in its first 8 KiB);
 4. UTF-8, then the encoding charset-normalizer detects, as for every other input (`reprints.io.decode`).
-Labels are read as browsers read them: `iso-8859-1`, `latin1` and `us-ascii` mean Windows-1252, `gb2312` means GBK,
-`shift_jis` Windows-932, `euc-kr` Windows-949. A few invalid bytes in a page otherwise in its charset are
-replaced by U+FFFD, as browsers do (pages that are UTF-8 but for a pasted Windows-1252 quote are common); a
-declared charset that more than a tenth of the non-ASCII text would not decode falls through to the next step,
-and so does a declared single-byte charset when the bytes are valid UTF-8 holding multi-byte characters (pages
-that say ISO-8859-1 and are UTF-8 are common; Windows-1252 text that happens to be valid UTF-8 is not). A
-warning says what was done. Only when nothing else decodes is the declared charset used with replacement
-characters throughout.
+Labels are those of the WHATWG Encoding Standard, read as browsers read them (`reprints.io.charsets`):
+`iso-8859-1`, `latin1` and `us-ascii` mean Windows-1252, `gb2312` means GBK, `shift_jis` Windows-932, `euc-kr`
+Windows-949; any other name (`hex`, `utf-7`) is an unknown charset, passed over with a warning, and a page
+labelled with one of the `replacement` encoding's labels (`iso-2022-kr`, `hz-gb-2312`) reads as one U+FFFD, as in
+a browser. A few invalid bytes in a page otherwise in its charset are replaced by U+FFFD, as browsers do
+(pages that are UTF-8 but for a pasted Windows-1252 quote are common); a declared charset that more than a tenth
+of the non-ASCII text would not decode falls through to the next step, and so does a declared single-byte charset
+when the bytes are valid UTF-8 holding multi-byte characters (pages that say ISO-8859-1 and are UTF-8 are common;
+Windows-1252 text that happens to be valid UTF-8 is not). A warning says what was done. Only when nothing else
+decodes is the declared charset used with replacement characters throughout.
 
 Extraction (`extract`):
 - `main`: the main text as trafilatura finds it (article body, tables; no comments, navigation, footers), with the
@@ -25,7 +27,6 @@ Character spans in the outputs index the extracted text.
 
 from __future__ import annotations
 
-import codecs
 import functools
 import logging
 import re
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from reprints.config import EXTRACT_MODES
+from reprints.io.charsets import REPLACEMENT, SINGLE_BYTE, codec_for, decode_as
 from reprints.io.decode import Decoded, detect_legacy, strip_bom, utf8_error
 from reprints.io.records import Page, Record, unreadable
 
@@ -42,33 +44,6 @@ SNIFF_BYTES = 8192
 MAX_INVALID = 0.1  # a page is read in a charset when at most this share of its non-ASCII characters is invalid
 METADATA = ("url", "title", "date", "author", "sitename", "description")
 
-# WHATWG Encoding Standard: labels whose meaning in browsers differs from Python's codec of the same name.
-_BROWSER_LABELS = {
-    "iso-8859-1": "cp1252",
-    "iso8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "l1": "cp1252",
-    "ascii": "cp1252",
-    "us-ascii": "cp1252",
-    "ansi_x3.4-1968": "cp1252",
-    "iso-8859-9": "cp1254",
-    "latin5": "cp1254",
-    "iso-8859-11": "cp874",
-    "tis-620": "cp874",
-    "gb2312": "gbk",
-    "gb_2312-80": "gbk",
-    "x-gbk": "gbk",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "euc-kr": "cp949",
-    "ks_c_5601-1987": "cp949",
-    "utf-16": "utf-8",  # a page read as bytes cannot be declaring UTF-16 in ASCII: browsers read UTF-8
-    "utf-16le": "utf-8",
-    "utf-16be": "utf-8",
-}
 _META = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
 _XML = re.compile(rb"^\s*<\?xml\b[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:\-]+)", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
@@ -87,24 +62,6 @@ def declared_charset(data: bytes) -> str | None:
     head = data[:SNIFF_BYTES]
     found = _META.search(head) or _XML.search(head)
     return found.group(1).decode("ascii") if found else None
-
-
-def codec_for(label: str) -> str | None:
-    """The Python codec a browser would use for an encoding label, or None if the label names none."""
-    name = label.strip().lower()
-    name = _BROWSER_LABELS.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def _single_byte(codec: str) -> bool:
-    return codec.startswith(("cp", "iso8859", "latin", "koi8", "mac", "windows")) and codec not in (
-        "cp932",
-        "cp949",
-        "cp950",
-    )
 
 
 def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
@@ -127,7 +84,10 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
         if codec is None:
             notes.append(f"{source} declares unknown charset {label!r}")
             continue
-        if codec != "utf-8" and _single_byte(codec) and not body.isascii() and _utf8_failure(body) is None:
+        if codec == REPLACEMENT:
+            notes.append(f"{source} declares {label}, which browsers do not decode: the page reads as one U+FFFD")
+            return Decoded(decode_as(body, codec), codec, warning="; ".join(notes))
+        if codec in SINGLE_BYTE and not body.isascii() and _utf8_failure(body) is None:
             notes.append(f"{source} declares {label} but the page is UTF-8")
             break
         text, bad = _lenient(body, codec)
@@ -146,8 +106,9 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
     if detected.text is not None:
         warning = "; ".join([*notes, detected.warning or ""]) if notes else detected.warning
         return Decoded(detected.text, detected.encoding, warning=warning)
-    fallback = codec_for(header_charset or declared_charset(body) or "") or "cp1252"
-    text = body.decode(fallback, errors="replace")
+    declared = (codec_for(label) for label in (header_charset, declared_charset(body)) if label is not None)
+    fallback = next((codec for codec in declared if codec is not None), "cp1252")
+    text = decode_as(body, fallback, errors="replace")
     return Decoded(text, fallback, warning="; ".join([*notes, f"read as {fallback} with replacement characters"]))
 
 
@@ -155,10 +116,10 @@ def _lenient(body: bytes, codec: str) -> tuple[str | None, int]:
     """The bytes decoded as `codec` and how many could not be (replaced by U+FFFD, as browsers do), or None
     when more than `MAX_INVALID` of the non-ASCII text would be replaced (the page is in another encoding)."""
     try:
-        return body.decode(codec), 0
+        return decode_as(body, codec), 0
     except UnicodeDecodeError:
         pass
-    text = body.decode(codec, errors="replace")
+    text = decode_as(body, codec, errors="replace")
     bad = text.count("\ufffd")
     non_ascii = sum(1 for char in text if ord(char) > 127)
     if bad > MAX_INVALID * non_ascii:
