@@ -411,6 +411,45 @@ def test_regression_a_replacement_charset_reads_as_one_replacement_character() -
         assert decoded.text == "\ufffd" and decoded.warning and "browsers do not decode" in decoded.warning
 
 
+BEIJING = "北京是中华人民共和国的首都，也是全国的政治、文化中心。这座城市有三千多年的历史。"
+
+
+@pytest.mark.parametrize(
+    ("raw", "header", "expected", "warned"),
+    [
+        pytest.param(f"<p>{BEIJING}</p>".encode("utf-16-le"), "UTF-16LE", BEIJING, False, id="utf-16le"),
+        pytest.param(f"<p>{BEIJING}</p>".encode("utf-16-le"), "utf-16", BEIJING, False, id="utf-16 no BOM is LE"),
+        pytest.param(f"<p>{BEIJING}</p>".encode("utf-16-be"), "utf-16be", BEIJING, False, id="utf-16be"),
+        pytest.param(f"<p>{BEIJING}</p>".encode("utf-16-be"), "unicodeFFFE", BEIJING, False, id="unicodefffe"),
+        pytest.param(f'<meta charset="utf-16"><p>{BEIJING}</p>'.encode(), None, BEIJING, False, id="meta is UTF-8"),
+        pytest.param(f"<p>{BEIJING}</p>".encode(), "utf-16", BEIJING, True, id="UTF-8 without a NUL"),
+        pytest.param(b"<p>\x80\xe9</p>", "x-user-defined", "<p>\uf780\uf7e9</p>", False, id="x-user-defined"),
+        pytest.param(b'<meta charset="x-user-defined">\x80', None, "\u20ac", False, id="meta x-user-defined"),
+    ],
+)
+def test_regression_a_utf16_http_header_is_honoured(
+    raw: bytes, header: str | None, expected: str, warned: bool
+) -> None:
+    """An HTTP header declaring UTF-16 was read as declaring UTF-8 (the rule for a page's own meta tag), and a
+    Chinese page in UTF-16LE became a run of invalid bytes, decoded as whatever charset-normalizer guessed. The
+    header's UTF-16 (little-endian without a byte-order mark) and x-user-defined are now honoured; in the page
+    they still mean UTF-8 and Windows-1252; a header saying UTF-16 over bytes that are UTF-8 without a NUL byte
+    is passed over, with a warning."""
+    decoded = decode_html(raw, header)
+    assert decoded.text is not None and expected in decoded.text, decoded
+    assert (decoded.warning is not None) == warned, decoded.warning
+
+
+def test_regression_a_warc_page_in_utf16_reads_as_its_header_says(tmp_path: Path) -> None:
+    """The same through a WARC record: its text is the Chinese article, not mojibake."""
+    article = "".join(f"<p>{BEIJING * 3}</p>" for _ in range(4))
+    html = f"<html><head><title>北京</title></head><body><article>{article}</article></body></html>"
+    _warc(tmp_path / "zh.warc.gz", [("https://zh.example/", "text/html; charset=UTF-16LE", html.encode("utf-16-le"))])
+    reprints.dedup([tmp_path / "zh.warc.gz"], tmp_path / "out", extract="page")
+    (row,) = rows(tmp_path / "out" / "deduplicated.jsonl")
+    assert BEIJING in row["text"] and "\ufffd" not in row["text"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     label=st.one_of(st.sampled_from(sorted({*CODEC_OF_LABEL, *PYTHON_CODEC_NAMES})), st.text(max_size=20)),

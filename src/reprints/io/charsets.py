@@ -7,17 +7,18 @@ Python has a codec of that name: `hex`, `base64`, `rot13`, `zip`, `idna` or `pun
 and `utf-7`, `unicode_escape`, `charmap` or `palmos` are not encodings a browser reads a page in.
 
 Labels mean what they mean to browsers, not to Python: `iso-8859-1`, `latin1` and `us-ascii` are Windows-1252,
-`gb2312` is GBK, `shift_jis` Windows-932, `euc-kr` Windows-949, `big5` Big5-HKSCS, `utf-16` in a page UTF-8.
-`replacement` has no Python codec: it is the encoding of the labels of ISO-2022-KR, ISO-2022-CN and HZ-GB-2312,
-which browsers refuse to decode (the whole input reads as one U+FFFD); `decode_as` decodes it. Where a Python
-codec differs from the standard's index it is in a few rare characters (KOI8-U's 0xAE and 0xBE are box drawing
-in Python, ў and Ў in the standard).
+`gb2312` is GBK, `shift_jis` Windows-932, `euc-kr` Windows-949, `big5` Big5-HKSCS, `utf-16` (without a byte-order
+mark) UTF-16LE, except in a page's own declaration, where UTF-16 means UTF-8 and x-user-defined Windows-1252. Two
+encodings have no Python codec: `replacement` (the labels of ISO-2022-KR, ISO-2022-CN and HZ-GB-2312, which
+browsers refuse to decode: the whole input reads as one U+FFFD) and `x-user-defined` (bytes 0x80-0xFF as
+U+F780-U+F7FF); `decode_as` decodes them. Where a Python codec differs from the standard's index it is in a few
+rare characters (KOI8-U's 0xAE and 0xBE are box drawing in Python, ў and Ў in the standard).
 """
 
 from __future__ import annotations
 
 REPLACEMENT = "replacement"  # a pseudo-codec: the input reads as one U+FFFD
-USER_DEFINED = "x-user-defined"  # ASCII, and bytes 0x80-0xFF as U+F780-U+F7FF; a page's own label for Windows-1252
+USER_DEFINED = "x-user-defined"  # a pseudo-codec: ASCII, and bytes 0x80-0xFF as U+F780-U+F7FF
 
 # The standard's table: (Python codec, the encoding's labels separated by spaces), in the standard's order: its
 # legacy single-byte encodings, then the others.
@@ -94,28 +95,33 @@ CODECS: frozenset[str] = frozenset(codec for codec, _ in _ENCODINGS)
 SINGLE_BYTE: frozenset[str] = frozenset(codec for codec, _ in _SINGLE_BYTE_ENCODINGS) | {USER_DEFINED}
 UTF16 = frozenset({"utf-16-le", "utf-16-be"})
 _ASCII_WHITESPACE = "\t\n\f\r "
+_USER_DEFINED_TABLE = {byte: 0xF780 + byte - 0x80 for byte in range(0x80, 0x100)}
 
 
-def codec_for(label: str) -> str | None:
-    """The Python codec (or `REPLACEMENT`) a browser reads a charset label as, or None when the label names no
-    encoding."""
+def codec_for(label: str, *, in_page: bool = False) -> str | None:
+    """The Python codec (or `REPLACEMENT`, `USER_DEFINED`) a browser reads a charset label as, or None when the
+    label names no encoding. `in_page`: the label is the page's own (meta tag or XML declaration), where UTF-16
+    means UTF-8 and x-user-defined Windows-1252 (HTML's rule: the declaration was read as ASCII, so the bytes are
+    not UTF-16)."""
     name = label.strip(_ASCII_WHITESPACE)
     if not name.isascii():  # labels are matched ASCII case-insensitively: the Kelvin sign is no `k`
         return None
     codec = CODEC_OF_LABEL.get(name.lower())
-    if codec in UTF16:  # a page read as bytes cannot be declaring UTF-16 in ASCII: browsers read UTF-8
+    if in_page and codec in UTF16:
         return "utf-8"
-    if codec == USER_DEFINED:  # as a page's own declaration reads it
+    if in_page and codec == USER_DEFINED:
         return "cp1252"
     return codec
 
 
 def decode_as(data: bytes, codec: str, errors: str = "strict") -> str:
-    """`data` decoded with a codec `codec_for` returned (`REPLACEMENT` included).
+    """`data` decoded with a codec `codec_for` returned (the pseudo-codecs included).
 
     Raises:
         UnicodeDecodeError: `errors` is strict and `data` is not valid in `codec`.
     """
     if codec == REPLACEMENT:
         return "\ufffd" if data else ""
+    if codec == USER_DEFINED:
+        return data.decode("latin-1").translate(_USER_DEFINED_TABLE)
     return data.decode(codec, errors)

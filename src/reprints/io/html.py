@@ -2,9 +2,10 @@
 
 Decoding, first match wins:
 1. a byte-order mark;
-2. the charset an HTTP header declares (WARC response records);
+2. the charset an HTTP header declares (WARC response records; there `utf-16` is UTF-16, little-endian without
+   a byte-order mark);
 3. the charset the page declares (`<meta charset>`, `<meta http-equiv="Content-Type">` or an XML declaration,
-   in its first 8 KiB);
+   in its first 8 KiB; there `utf-16` means UTF-8, the WHATWG rule: the declaration was read as ASCII);
 4. UTF-8, then the encoding charset-normalizer detects, as for every other input (`reprints.io.decode`).
 Labels are those of the WHATWG Encoding Standard, read as browsers read them (`reprints.io.charsets`):
 `iso-8859-1`, `latin1` and `us-ascii` mean Windows-1252, `gb2312` means GBK, `shift_jis` Windows-932, `euc-kr`
@@ -14,8 +15,9 @@ a browser. A few invalid bytes in a page otherwise in its charset are replaced b
 (pages that are UTF-8 but for a pasted Windows-1252 quote are common); a declared charset that more than a tenth
 of the non-ASCII text would not decode falls through to the next step, and so does a declared single-byte charset
 when the bytes are valid UTF-8 holding multi-byte characters (pages that say ISO-8859-1 and are UTF-8 are common;
-Windows-1252 text that happens to be valid UTF-8 is not). A warning says what was done. Only when nothing else
-decodes is the declared charset used with replacement characters throughout.
+Windows-1252 text that happens to be valid UTF-8 is not), and a declared UTF-16 when the bytes are valid UTF-8
+without a NUL byte. A warning says what was done. Only when nothing else decodes is the declared charset used
+with replacement characters throughout.
 
 Extraction (`extract`):
 - `main`: the main text as trafilatura finds it (article body, tables; no comments, navigation, footers), with the
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from reprints.config import EXTRACT_MODES
-from reprints.io.charsets import REPLACEMENT, SINGLE_BYTE, codec_for, decode_as
+from reprints.io.charsets import REPLACEMENT, SINGLE_BYTE, UTF16, codec_for, decode_as
 from reprints.io.decode import Decoded, detect_legacy, strip_bom, utf8_error
 from reprints.io.records import Page, Record, unreadable
 
@@ -80,14 +82,14 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
     for source, label in (("HTTP header", header_charset), ("page", declared_charset(body))):
         if label is None:
             continue
-        codec = codec_for(label)
+        codec = codec_for(label, in_page=source == "page")
         if codec is None:
             notes.append(f"{source} declares unknown charset {label!r}")
             continue
         if codec == REPLACEMENT:
             notes.append(f"{source} declares {label}, which browsers do not decode: the page reads as one U+FFFD")
             return Decoded(decode_as(body, codec), codec, warning="; ".join(notes))
-        if codec in SINGLE_BYTE and not body.isascii() and _utf8_failure(body) is None:
+        if _utf8_instead(body, codec):
             notes.append(f"{source} declares {label} but the page is UTF-8")
             break
         text, bad = _lenient(body, codec)
@@ -106,10 +108,21 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
     if detected.text is not None:
         warning = "; ".join([*notes, detected.warning or ""]) if notes else detected.warning
         return Decoded(detected.text, detected.encoding, warning=warning)
-    declared = (codec_for(label) for label in (header_charset, declared_charset(body)) if label is not None)
+    declared = (codec_for(header_charset or ""), codec_for(declared_charset(body) or "", in_page=True))
     fallback = next((codec for codec in declared if codec is not None), "cp1252")
     text = decode_as(body, fallback, errors="replace")
     return Decoded(text, fallback, warning="; ".join([*notes, f"read as {fallback} with replacement characters"]))
+
+
+def _utf8_instead(body: bytes, codec: str) -> bool:
+    """Whether a page declared in `codec` is UTF-8 instead: for a single-byte charset, valid UTF-8 holding
+    multi-byte characters (Windows-1252 text that happens to be valid UTF-8 is not); for UTF-16, valid UTF-8
+    without a NUL byte (in UTF-16 every ASCII character of the markup has one)."""
+    if codec in SINGLE_BYTE:
+        return not body.isascii() and _utf8_failure(body) is None
+    if codec in UTF16:
+        return bool(body) and 0 not in body and _utf8_failure(body) is None
+    return False
 
 
 def _lenient(body: bytes, codec: str) -> tuple[str | None, int]:
