@@ -328,6 +328,67 @@ def test_regression_a_page_not_in_utf8_says_where_not_not_utf8_twice() -> None:
         assert decoded.warning and decoded.warning.startswith(expected), decoded.warning
 
 
+PASTED = "The new café on Main Street — opened by a chef from Zürich — drew crowds. The owner said: “We wanted it.”"
+
+
+@pytest.mark.parametrize("head", ['<meta charset="utf-8">', ""], ids=["declared", "undeclared"])
+def test_regression_a_utf8_page_with_pasted_windows_1252_quotes_stays_utf8(head: str) -> None:
+    """A UTF-8 page whose quote was pasted in Windows-1252 (two stray bytes among six valid multi-byte characters)
+    read as Windows-1250 mojibake throughout ("cafĂ©", "ZĂĽrich"): the two bad bytes were over a tenth of its
+    non-ASCII characters. It is UTF-8 with the two replaced by U+FFFD, and the warning names the first."""
+    html = f"<html><head>{head}<title>Café</title></head><body><p>{PASTED}</p></body></html>"
+    raw = html.encode().replace("“".encode(), b"\x93").replace("”".encode(), b"\x94")
+    decoded = decode_html(raw)
+    assert decoded.encoding == "utf-8" and decoded.text is not None
+    assert PASTED.replace("“", "\ufffd").replace("”", "\ufffd") in decoded.text
+    at = raw.index(b"\x93")
+    assert decoded.warning == (
+        f"invalid UTF-8 at byte {at} (invalid start byte): 2 invalid sequences replaced by U+FFFD; decoded as utf-8"
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["café", "Zürich", "naïve", "—", "déjà", "plain", "words"]), min_size=1),
+    strays=st.lists(st.integers(0x80, 0x9F), max_size=12),  # Windows-1252 quotes, dashes, euro: invalid alone
+    head=st.sampled_from(['<meta charset="utf-8">', ""]),
+)
+def test_a_utf8_page_reads_as_utf8_unless_its_invalid_bytes_outnumber_its_characters(
+    words: list[str], strays: list[int], head: str
+) -> None:
+    text = " ".join(words)
+    multibyte = sum(ord(char) > 127 for char in text)
+    raw = f"{head}<p>{text}</p>".encode() + b" ".join(bytes([stray]) for stray in strays)
+    decoded = decode_html(raw)
+    if len(strays) <= multibyte:
+        assert decoded.encoding == "utf-8" and decoded.text is not None and f"<p>{text}</p>" in decoded.text
+        assert decoded.text.count("\ufffd") == len(strays)
+    else:  # detected as a legacy encoding (or, when none fits, read in the declared charset as the last resort)
+        assert decoded.warning and "replaced by U+FFFD" not in decoded.warning, decoded
+
+
+LEGACY_TEXTS = {
+    "cp874": "กรุงเทพมหานครเป็นเมืองหลวงและนครที่มีประชากรมากที่สุดของประเทศไทย เป็นศูนย์กลางการปกครอง การศึกษา",
+    "euc_jp": "東京都は日本の首都であり、関東地方に位置する。首相は火曜日、政府が新たな措置を講じると述べた。",
+    "cp932": "東京都は日本の首都であり、関東地方に位置する。首相は火曜日、政府が新たな措置を講じると述べた。",
+    "gbk": "北京是中华人民共和国的首都，是全国的政治中心、文化中心。国务院总理周二表示，政府将采取新措施。",
+    "big5": "臺北市是中華民國的首都，位於臺灣北部的臺北盆地。行政院長週二表示，政府將採取新措施。",
+    "cp949": "서울특별시는 대한민국의 수도이자 최대 도시이다. 총리는 화요일 정부가 새로운 조치를 취할 것이라고 말했다.",
+    "cp1251": "Київ — столиця та найбільше місто України. Від міста відходять дороги, і він є великим центром.",
+    "cp1252": "Größe und Übermaß, ça va, naïve Bürger äußern sich über die Straßenbahn in München.",
+}
+
+
+@pytest.mark.parametrize("encoding", LEGACY_TEXTS)
+def test_a_page_in_a_legacy_encoding_is_not_read_as_utf8(encoding: str) -> None:
+    """The other side of the UTF-8 rule: Thai, Japanese and Chinese text read as UTF-8 has some valid sequences
+    by chance (EUC-JP one per 2.3 invalid ones), never as many as invalid ones."""
+    raw = f"<html><body><p>{LEGACY_TEXTS[encoding] * 3}</p></body></html>".encode(encoding)
+    for head in (b"", b'<meta charset="utf-8">'):
+        decoded = decode_html(head + raw)
+        assert decoded.encoding != "utf-8", decoded.warning
+
+
 NOT_TEXT_CODECS = ["hex", "base64", "rot13", "zip", "uu", "quopri", "bz2", "undefined", "idna", "punycode"]
 
 

@@ -73,16 +73,16 @@ def utf8_error(exc: UnicodeDecodeError) -> str:
 MOSTLY_UTF8 = 4  # valid multi-byte characters per invalid sequence from which a text is UTF-8 with a few bad bytes
 
 
-def mostly_utf8(body: bytes, failure: str) -> Decoded | None:
-    """UTF-8 with its few invalid bytes replaced by U+FFFD, when its valid multi-byte sequences outnumber them
-    `MOSTLY_UTF8` times (None otherwise): a stray byte, or a character cut at the end, in a UTF-8 text. A text in
-    a legacy encoding has next to no valid UTF-8 sequences (its accented letters are invalid UTF-8 bytes), and is
-    detected as before; decoded whole in another encoding, a UTF-8 text turns every accented letter into
-    mojibake."""
+def mostly_utf8(body: bytes, failure: str, valid_per_invalid: float = MOSTLY_UTF8) -> Decoded | None:
+    """UTF-8 with its few invalid bytes replaced by U+FFFD, when its valid multi-byte characters are at least
+    `valid_per_invalid` times its invalid sequences (None otherwise): a stray byte, or a character cut at the end,
+    in a UTF-8 text. A text in a legacy encoding has few valid UTF-8 sequences (its accented letters are invalid
+    UTF-8 bytes; in Chinese, Japanese or Thai text, one per two to four invalid ones), and is detected as before;
+    decoded whole in another encoding, a UTF-8 text turns every accented letter into mojibake."""
     text = body.decode("utf-8", errors="replace")
     replaced = text.count("\ufffd") - body.count("\ufffd".encode())
     multibyte = len(text) - len(text.encode("ascii", "ignore")) - replaced
-    if multibyte < MOSTLY_UTF8 * replaced:
+    if multibyte < valid_per_invalid * replaced:
         return None
     what = "an invalid sequence" if replaced == 1 else f"{replaced} invalid sequences"
     return Decoded(text, "utf-8", warning=f"{failure}: {what} replaced by U+FFFD")

@@ -11,13 +11,15 @@ Labels are those of the WHATWG Encoding Standard, read as browsers read them (`r
 `iso-8859-1`, `latin1` and `us-ascii` mean Windows-1252, `gb2312` means GBK, `shift_jis` Windows-932, `euc-kr`
 Windows-949; any other name (`hex`, `utf-7`) is an unknown charset, passed over with a warning, and a page
 labelled with one of the `replacement` encoding's labels (`iso-2022-kr`, `hz-gb-2312`) reads as one U+FFFD, as in
-a browser. A few invalid bytes in a page otherwise in its charset are replaced by U+FFFD, as browsers do
-(pages that are UTF-8 but for a pasted Windows-1252 quote are common); a declared charset that more than a tenth
-of the non-ASCII text would not decode falls through to the next step, and so does a declared single-byte charset
-when the bytes are valid UTF-8 holding multi-byte characters (pages that say ISO-8859-1 and are UTF-8 are common;
-Windows-1252 text that happens to be valid UTF-8 is not), and a declared UTF-16 when the bytes are valid UTF-8
-without a NUL byte. A warning says what was done. Only when nothing else decodes is the declared charset used
-with replacement characters throughout.
+a browser. A page declared UTF-8, or declaring nothing, is read as UTF-8 with its invalid sequences replaced by
+U+FFFD, as browsers do (pages that are UTF-8 but for a pasted Windows-1252 quote are common), unless they outnumber
+its valid multi-byte characters (it is then in a legacy encoding: see `_read_in`). A page in another declared
+charset has its few invalid bytes replaced too; a declared charset that more than a tenth of the non-ASCII text
+would not decode falls through to the next step, and so does a declared single-byte charset when the bytes are
+valid UTF-8 holding multi-byte characters (pages that say ISO-8859-1 and are UTF-8 are common; Windows-1252 text
+that happens to be valid UTF-8 is not), and a declared UTF-16 when the bytes are valid UTF-8 without a NUL byte.
+A warning says what was done. Only when nothing else decodes is the declared charset used with replacement
+characters throughout.
 
 Extraction (`extract`):
 - `main`: the main text as trafilatura finds it (article body, tables; no comments, navigation, footers), with the
@@ -39,11 +41,12 @@ from typing import Any
 
 from reprints.config import EXTRACT_MODES
 from reprints.io.charsets import REPLACEMENT, SINGLE_BYTE, UTF16, codec_for, decode_as
-from reprints.io.decode import Decoded, detect_legacy, strip_bom, utf8_error
+from reprints.io.decode import Decoded, detect_legacy, mostly_utf8, strip_bom, utf8_error
 from reprints.io.records import Page, Record, unreadable
 
 SNIFF_BYTES = 8192
-MAX_INVALID = 0.1  # a page is read in a charset when at most this share of its non-ASCII characters is invalid
+MAX_INVALID = 0.1  # a page is read in a legacy charset when at most this share of its non-ASCII characters is invalid
+PAGE_VALID_PER_INVALID = 1  # a page is UTF-8 (invalid sequences replaced) unless they outnumber its multi-byte ones
 METADATA = ("url", "title", "date", "author", "sitename", "description")
 
 _META = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
@@ -92,17 +95,13 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
         if _utf8_instead(body, codec):
             notes.append(f"{source} declares {label} but the page is UTF-8")
             break
-        text, bad = _lenient(body, codec)
-        if text is not None:
-            if bad:
-                notes.append(f"{bad} bytes are not {label}, replaced")
-            return Decoded(text, codec, warning="; ".join(notes) + f"; decoded as {codec}" if notes else None)
+        read = _read_in(body, codec, label)
+        if read is not None:
+            return _noted(read, codec, notes)
         notes.append(f"{source} declares {label} but the page is not {label}")
-    text, bad = _lenient(body, "utf-8")
-    if text is not None:
-        if bad:
-            notes.append(f"{bad} bytes are not UTF-8, replaced")
-        return Decoded(text, "utf-8", warning="; ".join(notes) + "; decoded as utf-8" if notes else None)
+    read = _read_in(body, "utf-8", "UTF-8")
+    if read is not None:
+        return _noted(read, "utf-8", notes)
     failure = _utf8_failure(body) or "not UTF-8"  # (it is not: read leniently above, it failed)
     detected = detect_legacy(body, failure if notes else f"no charset declared, {failure}")
     if detected.text is not None:
@@ -125,19 +124,34 @@ def _utf8_instead(body: bytes, codec: str) -> bool:
     return False
 
 
-def _lenient(body: bytes, codec: str) -> tuple[str | None, int]:
-    """The bytes decoded as `codec` and how many could not be (replaced by U+FFFD, as browsers do), or None
-    when more than `MAX_INVALID` of the non-ASCII text would be replaced (the page is in another encoding)."""
+def _read_in(body: bytes, codec: str, label: str) -> tuple[str, str | None] | None:
+    """The page read in `codec`, its invalid bytes replaced by U+FFFD as browsers do (with a note saying so), or
+    None when the page is not in `codec`: in UTF-8, when its invalid sequences outnumber its valid multi-byte
+    characters (text in a legacy encoding read as UTF-8 has two to a thousand times more invalid sequences than
+    valid ones; a UTF-8 page with pasted Windows-1252 quotes has few); in another charset, when more than
+    `MAX_INVALID` of its non-ASCII characters would be replaced."""
+    if codec == "utf-8":
+        failure = _utf8_failure(body)
+        if failure is None:
+            return body.decode("utf-8"), None
+        mended = mostly_utf8(body, failure, valid_per_invalid=PAGE_VALID_PER_INVALID)
+        return None if mended is None or mended.text is None else (mended.text, mended.warning)
     try:
-        return decode_as(body, codec), 0
+        return decode_as(body, codec), None
     except UnicodeDecodeError:
         pass
     text = decode_as(body, codec, errors="replace")
     bad = text.count("\ufffd")
-    non_ascii = sum(1 for char in text if ord(char) > 127)
-    if bad > MAX_INVALID * non_ascii:
-        return None, bad
-    return text, bad
+    if bad > MAX_INVALID * sum(1 for char in text if ord(char) > 127):
+        return None
+    return text, f"{bad} bytes are not {label}, replaced"
+
+
+def _noted(read: tuple[str, str | None], codec: str, notes: list[str]) -> Decoded:
+    """A page's text read in `codec`, with a warning of what was noted on the way (None if nothing was)."""
+    text, note = read
+    noted = [*notes, note] if note else notes
+    return Decoded(text, codec, warning="; ".join(noted) + f"; decoded as {codec}" if noted else None)
 
 
 def _utf8_failure(data: bytes) -> str | None:
