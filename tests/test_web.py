@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import reprints
 from conftest import ROOT, run_cli
 from reprints.io.charsets import CODEC_OF_LABEL, CODECS, REPLACEMENT, USER_DEFINED, codec_for, decode_as
-from reprints.io.html import decode_html, finish_page, pending_page
+from reprints.io.html import declared_charset, decode_html, finish_page, pending_page
 from reprints.io.records import Record
 from reprints.normalize.template import compiled_template_mask, numpy_template_mask
 from reprints.normalize.tokens import tokenize
@@ -509,6 +509,37 @@ def test_regression_a_warc_page_in_utf16_reads_as_its_header_says(tmp_path: Path
     reprints.dedup([tmp_path / "zh.warc.gz"], tmp_path / "out", extract="page")
     (row,) = rows(tmp_path / "out" / "deduplicated.jsonl")
     assert BEIJING in row["text"] and "\ufffd" not in row["text"]
+
+
+STYLE = "<style>" + "p.a{color:red} " * 600 + "</style>"  # 9 KB of inline CSS
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "codec"),
+    [
+        ("Москва - столица России, крупнейший по численности населения город страны.", "windows-1251", "cp1251"),
+        ("東京都は日本の首都であり、関東地方に位置する。", "shift_jis", "cp932"),
+    ],
+)
+def test_regression_a_meta_charset_after_the_first_8_kib_is_read(text: str, label: str, codec: str) -> None:
+    """A page whose meta charset came after 9 KB of inline CSS was read as detected: Russian as Windows-1250,
+    Japanese as CP775. The head is searched when the first 8 KiB declare nothing."""
+    html = f'<html><head>{STYLE}<meta charset="{label}"><title>t</title></head><body><p>{text * 2}</p></body></html>'
+    decoded = decode_html(html.encode(codec))
+    assert decoded.encoding == codec and decoded.warning is None and decoded.text == html, decoded.warning
+
+
+@pytest.mark.parametrize(
+    ("html", "declared"),
+    [
+        pytest.param(f'<head>{STYLE}<META http-equiv="Content-Type" content="text/html; charset=KOI8-R">', "KOI8-R"),
+        pytest.param(f'<head>{STYLE * 8}<meta charset="koi8-r"></head>', None, id="past 64 KiB"),
+        pytest.param(f'<head>{STYLE}</HEAD><body><meta charset="koi8-r"></body>', None, id="in the body"),
+        pytest.param(f'<head><meta charset="koi8-r">{STYLE}<meta charset="utf-8">', "koi8-r", id="the first"),
+    ],
+)
+def test_a_late_meta_charset_is_read_in_the_head_and_its_first_64_kib(html: str, declared: str | None) -> None:
+    assert declared_charset(html.encode()) == declared
 
 
 @settings(max_examples=200, deadline=None)

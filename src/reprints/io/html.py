@@ -5,7 +5,8 @@ Decoding, first match wins:
 2. the charset an HTTP header declares (WARC response records; there `utf-16` is UTF-16, little-endian without
    a byte-order mark);
 3. the charset the page declares (`<meta charset>`, `<meta http-equiv="Content-Type">` or an XML declaration,
-   in its first 8 KiB; there `utf-16` means UTF-8, the WHATWG rule: the declaration was read as ASCII);
+   in its first 8 KiB, else a meta tag before `</head>` in its first 64 KiB; there `utf-16` means UTF-8, the
+   WHATWG rule: the declaration was read as ASCII);
 4. UTF-8, then the encoding charset-normalizer detects, as for every other input (`reprints.io.decode`).
 Labels are those of the WHATWG Encoding Standard, read as browsers read them (`reprints.io.charsets`):
 `iso-8859-1`, `latin1` and `us-ascii` mean Windows-1252, `gb2312` means GBK, `shift_jis` Windows-932, `euc-kr`
@@ -45,12 +46,14 @@ from reprints.io.decode import Decoded, detect_legacy, mostly_utf8, strip_bom, u
 from reprints.io.records import Page, Record, unreadable
 
 SNIFF_BYTES = 8192
+HEAD_BYTES = 65536  # a page declaring nothing in its first SNIFF_BYTES is searched up to `</head>`, this far at most
 MAX_INVALID = 0.1  # a page is read in a legacy charset when at most this share of its non-ASCII characters is invalid
 PAGE_VALID_PER_INVALID = 1  # a page is UTF-8 (invalid sequences replaced) unless they outnumber its multi-byte ones
 METADATA = ("url", "title", "date", "author", "sitename", "description")
 
 _META = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
 _XML = re.compile(rb"^\s*<\?xml\b[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+_HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9._:\-]+)", re.IGNORECASE)
 
 
@@ -63,9 +66,13 @@ def charset_of_header(content_type: str | None) -> str | None:
 
 
 def declared_charset(data: bytes) -> str | None:
-    """The charset a page declares in its first 8 KiB (meta tag or XML declaration), or None."""
+    """The charset a page declares in its first 8 KiB (meta tag or XML declaration), else in a meta tag of its
+    head (before `</head>`, in its first 64 KiB: pages with inline styles and scripts declare late), or None."""
     head = data[:SNIFF_BYTES]
     found = _META.search(head) or _XML.search(head)
+    if found is None and len(data) > SNIFF_BYTES:
+        end = _HEAD_END.search(data, 0, HEAD_BYTES)
+        found = _META.search(data, 0, end.start() if end else HEAD_BYTES)
     return found.group(1).decode("ascii") if found else None
 
 
