@@ -89,56 +89,56 @@ def decode_html(data: bytes, header_charset: str | None = None) -> Decoded:
         except UnicodeDecodeError:
             pass
     notes: list[str] = []
-    for source, label in (("HTTP header", header_charset), ("page", declared_charset(body))):
-        if label is None:
-            continue
-        codec = codec_for(label, in_page=source == "page")
+    failure = _utf8_failure(body)  # (None: the page is valid UTF-8)
+    labels = (("HTTP header", header_charset), ("page", declared_charset(body)))
+    declared = [
+        (source, label, codec_for(label, in_page=source == "page")) for source, label in labels if label is not None
+    ]
+    for source, label, codec in declared:
         if codec is None:
             notes.append(f"{source} declares unknown charset {label!r}")
             continue
         if codec == REPLACEMENT:
             notes.append(f"{source} declares {label}, which browsers do not decode: the page reads as one U+FFFD")
             return Decoded(decode_as(body, codec), codec, warning="; ".join(notes))
-        if _utf8_instead(body, codec):
+        if _utf8_instead(body, codec, failure):
             notes.append(f"{source} declares {label} but the page is UTF-8")
             break
-        read = _read_in(body, codec, label)
+        read = _read_in(body, codec, label, failure)
         if read is not None:
             return _noted(read, codec, notes)
         notes.append(f"{source} declares {label} but the page is not {label}")
-    read = _read_in(body, "utf-8", "UTF-8")
+    read = _read_in(body, "utf-8", "UTF-8", failure)
     if read is not None:
         return _noted(read, "utf-8", notes)
-    failure = _utf8_failure(body) or "not UTF-8"  # (it is not: read leniently above, it failed)
-    detected = detect_legacy(body, failure if notes else f"no charset declared, {failure}")
+    why = failure or "not UTF-8"  # (it is not: read leniently above, it failed)
+    detected = detect_legacy(body, why if notes else f"no charset declared, {why}")
     if detected.text is not None:
         warning = "; ".join([*notes, detected.warning or ""]) if notes else detected.warning
         return Decoded(detected.text, detected.encoding, warning=warning)
-    declared = (codec_for(header_charset or ""), codec_for(declared_charset(body) or "", in_page=True))
-    fallback = next((codec for codec in declared if codec is not None), "cp1252")
+    fallback = next((codec for _, _, codec in declared if codec is not None), "cp1252")
     text = decode_as(body, fallback, errors="replace")
     return Decoded(text, fallback, warning="; ".join([*notes, f"read as {fallback} with replacement characters"]))
 
 
-def _utf8_instead(body: bytes, codec: str) -> bool:
+def _utf8_instead(body: bytes, codec: str, failure: str | None) -> bool:
     """Whether a page declared in `codec` is UTF-8 instead: for a single-byte charset, valid UTF-8 holding
     multi-byte characters (Windows-1252 text that happens to be valid UTF-8 is not); for UTF-16, valid UTF-8
-    without a NUL byte (in UTF-16 every ASCII character of the markup has one)."""
+    without a NUL byte (in UTF-16 every ASCII character of the markup has one). `failure`: `_utf8_failure(body)`."""
     if codec in SINGLE_BYTE:
-        return not body.isascii() and _utf8_failure(body) is None
+        return not body.isascii() and failure is None
     if codec in UTF16:
-        return bool(body) and 0 not in body and _utf8_failure(body) is None
+        return bool(body) and 0 not in body and failure is None
     return False
 
 
-def _read_in(body: bytes, codec: str, label: str) -> tuple[str, str | None] | None:
+def _read_in(body: bytes, codec: str, label: str, failure: str | None) -> tuple[str, str | None] | None:
     """The page read in `codec`, its invalid bytes replaced by U+FFFD as browsers do (with a note saying so), or
     None when the page is not in `codec`: in UTF-8, when its invalid sequences outnumber its valid multi-byte
     characters (text in a legacy encoding read as UTF-8 has two to a thousand times more invalid sequences than
     valid ones; a UTF-8 page with pasted Windows-1252 quotes has few); in another charset, when more than
-    `MAX_INVALID` of its non-ASCII characters would be replaced."""
+    `MAX_INVALID` of its non-ASCII characters would be replaced. `failure`: `_utf8_failure(body)`."""
     if codec == "utf-8":
-        failure = _utf8_failure(body)
         if failure is None:
             return body.decode("utf-8"), None
         mended = mostly_utf8(body, failure, valid_per_invalid=PAGE_VALID_PER_INVALID)

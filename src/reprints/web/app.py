@@ -168,8 +168,8 @@ def _not_json(name: str) -> Any:
 def _unicode(value: Any, what: str) -> None:
     """Refuse a string (or the strings in a structure) holding an unpaired surrogate: not Unicode text, it could be
     stored but never sent back (JSON's `\\ud800` escapes can write one)."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    try:  # (a text is encoded as it is, not serialized first: a document's text can be megabytes)
+        (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).encode("utf-8")
     except UnicodeEncodeError:
         raise HTTPError(400, f"{what} holds an unpaired surrogate (not Unicode text)") from None
 
