@@ -654,6 +654,55 @@ def test_pages_are_extracted_once_in_workers_with_the_same_bytes_out(
     assert sorted(calls) == sorted(p.name for p in pages.iterdir())
 
 
+class _Stopped(Exception):
+    """Stands for a run stopped after its reading pass (killed, or out of disk)."""
+
+
+def test_regression_a_resumed_run_does_not_extract_its_pages_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed run read its input again from the start, and extracted every page again (tens of milliseconds
+    each: a crawl's whole reading pass) although the interrupted run kept them. Now it reads back the pages the
+    interrupted run kept, extracts only the others (the line it was writing when it stopped included), and
+    writes the same bytes as a run that never stopped."""
+    import reprints.io.html as html_module
+    import reprints.io.pages as pages_module
+    import reprints.pipeline as pipeline_module
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for n in range(24):
+        (pages / f"{n:02d}.html").write_text(page(body(PARAGRAPHS[n % 5 :]), title=f"Page {n}"), "utf-8")
+    names = sorted(p.name for p in pages.iterdir())
+    reprints.dedup([pages], tmp_path / "whole", workers=1)
+    calls: list[str] = []
+
+    def counted(record: Record) -> Record:
+        calls.append(record.id)
+        return html_module.finish_page(record)
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise _Stopped
+
+    monkeypatch.setattr(pages_module, "finish_page", counted)
+    for kept in (None, 0, 10, 23):  # the cache as the run left it; cut short inside its 1st, 11th, last line
+        out = tmp_path / f"out{kept}"
+        with monkeypatch.context() as stopping:
+            stopping.setattr(pipeline_module, "learn_boilerplate", stopped)
+            with pytest.raises(_Stopped):
+                reprints.dedup([pages], out, workers=1)
+        cache = out / ".work" / "pages.jsonl"
+        lines = cache.read_bytes().splitlines(keepends=True)
+        assert len(lines) == len(names)
+        if kept is not None:
+            cache.write_bytes(b"".join(lines[:kept]) + lines[kept][:40])
+        calls.clear()
+        reprints.dedup([pages], out, workers=1, resume=True)
+        assert sorted(calls) == ([] if kept is None else names[kept:]), kept
+        for name in ("pairs.jsonl", "documents.jsonl", "deduplicated.jsonl", "clusters.jsonl"):
+            assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), (kept, name)
+
+
 def test_warc_without_pages_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     warc = tmp_path / "images.warc.gz"
     _warc(warc, [("https://a.example/logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64))])

@@ -212,7 +212,7 @@ def _run(
                 raw_plan(files, config, engine, timer), config, engine, timer, work, resumed, raw=True
             )
         else:
-            documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
+            documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages, resume=work.resumed))
             reading = read_and_tokenize(documents, config, engine, timer, work, resumed)
         with timer("boilerplate"):
             boilerplate = learn_boilerplate(reading, config, work, resumed)
@@ -370,7 +370,7 @@ def boilerplate_lines(inputs: Iterable[str | os.PathLike[str]], **options: Any) 
         contextlib.closing(WorkDir(Path(folder), {}, resume=False)) as work,
     ):
         resumed: dict[str, Any] = {"token_batches": 0}
-        documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages))
+        documents = iter_documents(files, config.read, pages=Pages(engine.map, work.pages, resume=work.resumed))
         reading = read_and_tokenize(documents, config, engine, StageTimer(), work, resumed)
         learned_path = learn_boilerplate(reading, config, work, {})
         learned = np.load(learned_path) if learned_path is not None else np.empty(0, np.uint64)

@@ -4,14 +4,16 @@ Readers yield an HTML page as a pending record (`Record.page`); extraction (deco
 is the slowest part of reading a page, tens of milliseconds. `Pages.resolve` sends the pending pages in chunks to
 the engine's workers and puts the extracted records back in their places, so the order of records never depends
 on the number of workers. The first pass over the input keeps every extracted page in a cache file; the second
-pass (writing the outputs) reads them back from it instead of extracting again.
+pass (writing the outputs) reads them back from it instead of extracting again, and so does the first pass of a
+resumed run, for the pages the interrupted run extracted (it extracts the rest).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -38,12 +40,17 @@ class Pages:
         mapper: Maps a function over tasks in order (`LocalEngine.map`); None extracts in this process.
         cache: Where the extracted pages are kept. With `replay`, they are read back from it instead (a second
             pass over the same input); a missing cache is extracted again.
+        resume: The cache was kept by an interrupted first pass over the same input (a resumed run): the pages it
+            holds are read back from it, the rest extracted and added to it.
     """
 
-    def __init__(self, mapper: Mapper | None = None, cache: Path | None = None, *, replay: bool = False) -> None:
+    def __init__(
+        self, mapper: Mapper | None = None, cache: Path | None = None, *, replay: bool = False, resume: bool = False
+    ) -> None:
         self.mapper = mapper
         self.cache = cache
         self.replay = replay and cache is not None and cache.exists()
+        self.resume = resume and not self.replay and cache is not None and cache.exists()
 
     def resolve(self, items: Iterable[tuple[Item, Record | None]]) -> Iterator[tuple[Item, Record | None]]:
         """The items with every pending page extracted (`None` records pass through)."""
@@ -56,11 +63,38 @@ class Pages:
             for item, record, _ in self._extracted(items):
                 yield item, record
             return
-        with self.cache.open("w", encoding="utf-8") as stream:
+        if self.resume:
+            items = yield from self._kept_before(items)
+        with self.cache.open("a" if self.resume else "w", encoding="utf-8") as stream:
             for item, record, pending in self._extracted(items):
                 if pending is not None and record is not None:
                     stream.write(json.dumps(_kept(pending, record)) + "\n")
                 yield item, record
+
+    def _kept_before(
+        self, items: Iterable[tuple[Item, Record | None]]
+    ) -> Generator[tuple[Item, Record | None], None, Iterator[tuple[Item, Record | None]]]:
+        """The items whose pages the cache holds, read back from it; the cache is cut after the last of them (a
+        line the interrupted run was writing, or lines that do not match the input, are dropped), and the items
+        after them are returned (the generator's value), to be extracted."""
+        assert self.cache is not None
+        rest = iter(items)
+        kept = 0  # bytes of the cache's lines used
+        with self.cache.open("rb") as stream:
+            for item, record in rest:
+                if record is None or record.page is None:
+                    yield item, record
+                    continue
+                line = stream.readline()
+                page = _page_of(record, line) if line.endswith(b"\n") else None
+                if page is None:
+                    rest = itertools.chain([(item, record)], rest)
+                    break
+                kept += len(line)
+                yield item, page
+        with self.cache.open("r+b") as stream:
+            stream.truncate(kept)
+        return rest
 
     def _extracted(
         self, items: Iterable[tuple[Item, Record | None]]
@@ -120,9 +154,21 @@ def _replayed(items: Iterable[tuple[Item, Record | None]], stream: IO[str]) -> I
         if not line.endswith("\n"):  # the first pass stopped before this page
             yield item, finish_page(record)
             continue
-        kept = json.loads(line)
-        if (kept["id"], kept["where"]) != (record.id, record.where):
+        page = _page_of(record, line)
+        if page is None:
             raise RuntimeError(f"{record.where}: the extracted pages kept by the first pass do not match the input")
-        own = record.metadata
+        yield item, page
+
+
+def _page_of(pending: Record, line: str | bytes) -> Record | None:
+    """The extracted page the cache's `line` keeps for the `pending` one, or None if it is another page's (or the
+    line is damaged)."""
+    try:
+        kept = json.loads(line)
+        if (kept["id"], kept["where"]) != (pending.id, pending.where):
+            return None
+        own = pending.metadata
         fields = {name: own[name] if name in own else kept["found"][name] for name in kept["fields"]}
-        yield item, Record(record.id, kept["text"], fields, record.where, kept["error"], kept["warning"])
+        return Record(pending.id, kept["text"], fields, pending.where, kept["error"], kept["warning"])
+    except (ValueError, KeyError, TypeError):
+        return None
