@@ -172,7 +172,7 @@ def _problem(message: str, on_error: str, report: bool = True) -> None:
     log.warning("%s", message)
 
 
-def _records(path: Path, config: ReadConfig) -> Iterator[Record]:
+def _records(path: Path, config: ReadConfig, report: bool = True) -> Iterator[Record]:
     if not path.exists() and not path.is_symlink():
         return iter([unreadable(str(path), "no such file or folder", str(path))])
     kind = kind_of(path)
@@ -181,7 +181,7 @@ def _records(path: Path, config: ReadConfig) -> Iterator[Record]:
     if kind in HTML_SUFFIXES:
         return read_html(path, config.extract)
     if kind in WARC_SUFFIXES:
-        return read_warc(path, config.extract)
+        return read_warc(path, config.extract, report=report)
     fields = Fields.of(config)
     if kind == ".parquet":
         return read_parquet(path, fields)
@@ -224,7 +224,7 @@ def iter_documents(
     names = Names(config.on_error, report)
     index = 0
     records = 0
-    for path, record in (pages or Pages()).resolve(_file_records(files, config)):
+    for path, record in (pages or Pages()).resolve(_file_records(files, config, report)):
         if record is None:  # the end of a file
             if records == 0 and kind_of(path) not in (".txt", *HTML_SUFFIXES):
                 _problem(_empty(path), config.on_error, report)
@@ -278,10 +278,11 @@ class Names:
         return doc_id
 
 
-def _file_records(files: Iterable[Path], config: ReadConfig) -> Iterator[tuple[Path, Record | None]]:
-    """(file, record) for every record of every file, and (file, None) at the end of each file."""
+def _file_records(files: Iterable[Path], config: ReadConfig, report: bool) -> Iterator[tuple[Path, Record | None]]:
+    """(file, record) for every record of every file, and (file, None) at the end of each file (a reader's own
+    notes on a file, such as a WARC's skipped records, are logged with `report`)."""
     for path in files:
-        for record in _records(path, config):
+        for record in _records(path, config, report):
             yield path, record
         yield path, None
 

@@ -2,21 +2,28 @@
 
 Each `response` record (or `resource` record) holding HTML becomes one document: its id is the record's
 `WARC-Record-ID` without angle brackets (`urn:uuid:...`), unique within a crawl; `url` is its
-`WARC-Target-URI` and `warc_date` its `WARC-Date`. The page is decoded with the charset of its HTTP
-`Content-Type` header first (`reprints.io.html`). Other records (requests, metadata, revisits, images...) are not
-documents: their count is logged.
+`WARC-Target-URI` and `warc_date` its `WARC-Date`. A record whose headers give no type (no HTTP `Content-Type`)
+is a page when its body begins as HTML does. The HTTP body is decoded here (`reprints.io.payload`), and the page
+with the charset of its HTTP `Content-Type` header first (`reprints.io.html`). Other records (requests,
+metadata, revisits, images...) are not documents: one warning per file counts those that are not HTML pages.
+
+A page that cannot be read whole (cut short by the crawler, a body that ends early or cannot be decoded, a
+Content-Length that does not match its record) is one unreadable record, and the file is read on; a file that
+breaks off ends with one unreadable record saying where. No page is read in part.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from reprints.io.html import charset_of_header, pending_page
+from reprints.io.payload import GZIP_MAGIC, PAGE_RECORDS, Payload, page_html, read_payload
 from reprints.io.records import Record, unreadable
 
 if TYPE_CHECKING:
@@ -24,9 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 PADDING = b"\0\r\n\t "  # what may follow the last record
 CHUNK = 1 << 16
+SHOWN_TYPES = 5  # media types named in the warning counting the records skipped
 
 
 @dataclass
@@ -35,30 +42,40 @@ class _Progress:
 
     done: int = 0
     pages: int = 0
-    skipped: int = 0
+    not_pages: Counter[str] = field(default_factory=Counter)  # responses and resources not HTML, by type
+    others: Counter[str] = field(default_factory=Counter)  # requests, metadata, warcinfo...: by WARC-Type
 
 
-def read_warc(path: Path, mode: str) -> Iterator[Record]:
-    """Yield one record per HTML response in the file.
+def read_warc(path: Path, mode: str, *, report: bool = True) -> Iterator[Record]:
+    """Yield one record per HTML response in the file, and one unreadable record per record that cannot be read.
 
     A `.warc.gz` compressed as one gzip member (not one per record) is read all the same, as a stream. A file
     that breaks off yields every page it holds whole, then one unreadable record saying where it broke: a page
-    whose record the break cuts short is that record (with its id and url), not a page read in part.
+    whose record the break cuts short is that record (with its id and url), not a page read in part. With
+    `report`, the records skipped (not HTML pages) are counted in one warning.
     """
     from warcio.exceptions import ArchiveLoadFailed
 
     progress = _Progress()
     try:
         try:
-            yield from _pages(path, path.open("rb"), mode, progress, members=True)
+            start: int | None = 0
+            while start is not None:  # each time a record is read past (one gzip member per record)
+                start = yield from _pages(path, _opened(path, start), mode, progress, start=start)
         except ArchiveLoadFailed as exc:
             if "non-chunked gzip" not in str(exc):
                 raise
             # One gzip member for the whole file: read it again as a stream, past the records already read.
-            yield from _pages(path, _Inflated(path.open("rb")), mode, progress, members=False)
+            yield from _pages(path, _Inflated(path.open("rb")), mode, progress, start=None)
     except Exception as exc:  # warcio, gzip and zlib raise many unrelated types for a broken file
         yield _broken(path, progress, f"file breaks off after record {progress.done} ({_why(exc)})")
-    log.info("%s: %d HTML pages read, %d other records skipped", path, progress.pages, progress.skipped)
+    _report(path, progress, report)
+
+
+def _opened(path: Path, start: int) -> IO[bytes]:
+    stream = path.open("rb")
+    stream.seek(start)
+    return stream
 
 
 def _why(exc: Exception) -> str:
@@ -72,70 +89,132 @@ def _why(exc: Exception) -> str:
 
 
 def _pages(
-    path: Path, stream: IO[bytes] | _Inflated, mode: str, progress: _Progress, *, members: bool
-) -> Iterator[Record]:
-    """Each HTML page after the `progress.done` records already read, as soon as its record is known to be whole
-    (all the bytes its Content-Length declares). A record cut short ends the reading with an unreadable record.
-    With `members` (the file read as it is, record offsets being file offsets), so does a file in which
-    something other than padding follows the last record read whole (a header or gzip member cut short)."""
-    from warcio.archiveiterator import ArchiveIterator
+    path: Path, stream: IO[bytes] | _Inflated, mode: str, progress: _Progress, *, start: int | None
+) -> Generator[Record, None, int | None]:
+    """Each HTML page of the records after the `progress.done` read already, as soon as its record is known to be
+    whole (all the bytes its Content-Length declares), and an unreadable record for each that cannot be read.
 
-    skip = progress.done
-    last = (0, 0)  # where the last record read whole starts and ends, in the file
+    `start` is where `stream` begins in the file, a record's start (the file read as it is: record offsets are
+    file offsets); None for a whole-file gzip read as a stream from the start. Returns where to read on (None:
+    the end of the reading). A record cut short ends the reading with an unreadable record, and so does, when
+    `start` is given, a file in which something other than padding follows the last record read whole (a header
+    or gzip member cut short).
+    """
+    from warcio.archiveiterator import WARCIterator
+
+    members = start is not None
+    skip = 0 if members else progress.done
+    number = progress.done if members else 0
+    last = (start or 0, start or 0)  # where the last record read whole starts and ends, in the file
     with stream:
-        records = ArchiveIterator(stream)
-        for number, record in enumerate(records, start=1):
+        records = WARCIterator(stream, no_record_parse=True)  # HTTP headers read here: `_http_headers`
+        records.INC_RECORD = ""  # warcio writes a warning of its own on stderr for a wrong Content-Length
+        while True:
+            number += 1
+            try:
+                record = next(records)
+            except StopIteration:
+                break
             if number <= skip:
                 continue
-            content_type = _content_type(record)
-            if record.rec_type not in ("response", "resource") or not content_type.startswith(HTML_TYPES):
-                if not _whole(record):
+            read = read_payload(record)
+            if not read.whole:
+                if read.page:  # (a page cut short is its record; anything else is the rest of the file)
+                    yield _unreadable(path, number, record, f"file breaks off inside record {number}")
+                else:
                     yield _broken(path, progress, f"file breaks off inside record {number}")
-                    return
-                progress.skipped += 1
-                progress.done = number
-                last = _extent(records)
-                continue
-            headers = record.rec_headers
-            record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or f"{path.name}:{number}"
-            url = headers.get_header("WARC-Target-URI")
-            date = headers.get_header("WARC-Date")
-            metadata = {"url": url, "warc_date": date} if date else {"url": url}
-            where = f"{path}:record {number}"
+                return None
+            errors = records.err_count
             try:
-                html = record.content_stream().read()
-                whole = _whole(record)
-            except Exception as exc:  # a chunked or compressed payload cut short
-                whole = False
-                log.debug("%s: %s", where, exc)
-            if not whole:
-                why = f"file breaks off inside record {number}"
-                yield Record(record_id, None, metadata, where, f"unreadable: {where}: {why}")
-                return
-            progress.pages += 1
+                last, failure = _extent(records), None  # (reads on into a break that may follow: raised after)
+            except Exception as exc:
+                failure = exc
+            misframed = records.err_count > errors or _more_in_member(records)
             progress.done = number
-            yield pending_page(
-                html, record_id, where, mode, metadata=metadata, url=url, header_charset=charset_of_header(content_type)
-            )
-            last = _extent(records)  # after the page: finding its end reads on, into a break that may follow
+            found = _found(path, number, record, read, mode, misframed, progress)
+            if found is not None:
+                yield found
+            if failure is not None:
+                raise failure
     if members and not _ends_clean(path, *last):
         yield _broken(path, progress, f"file breaks off after record {progress.done}")
+    return None
 
 
-def _whole(record: object) -> bool:
-    """Whether a record is whole: its header says its length (a header cut short need not) and its payload holds
-    every byte of it (read to its end first)."""
-    length = record.rec_headers.get_header("Content-Length")  # type: ignore[attr-defined]
-    raw = record.raw_stream  # type: ignore[attr-defined]
-    while raw.read(CHUNK):
-        pass
-    return bool(length and length.strip().isdigit()) and getattr(raw, "limit", 0) == 0
+def _more_in_member(records: Any) -> bool:
+    """Whether something other than a record's header follows the record just read inside its gzip member: its
+    Content-Length ends before the record does (warcio notices it only when no blank line comes first)."""
+    line = records.next_line
+    return bool(line) and records.reader.decompressor is not None and not line.startswith(b"WARC/")
+
+
+def _found(
+    path: Path, number: int, record: Any, read: Payload, mode: str, misframed: bool, progress: _Progress
+) -> Record | None:
+    """What a whole record is: a page, an unreadable page, or None (skipped, and counted)."""
+    if record.rec_type not in PAGE_RECORDS:
+        progress.others[record.rec_type or "untyped"] += 1
+        return None
+    html, why = page_html(read, misframed, record.rec_headers)
+    if why is not None:
+        return _unreadable(path, number, record, why)
+    if html is None:
+        progress.not_pages[read.media or "no Content-Type"] += 1
+        return None
+    record_id, metadata = _identity(path, number, record)
+    progress.pages += 1
+    charset = charset_of_header(read.content_type)
+    return pending_page(
+        html, record_id, f"{path}:record {number}", mode, metadata=metadata, url=metadata["url"], header_charset=charset
+    )
+
+
+def _identity(path: Path, number: int, record: Any) -> tuple[str, dict[str, Any]]:
+    """A record's document id and metadata (`url`, `warc_date`)."""
+    headers = record.rec_headers
+    record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or f"{path.name}:{number}"
+    url = headers.get_header("WARC-Target-URI")
+    date = headers.get_header("WARC-Date")
+    return record_id, ({"url": url, "warc_date": date} if date else {"url": url})
+
+
+def _unreadable(path: Path, number: int, record: Any, why: str) -> Record:
+    """Record `number` as unreadable: with its id and url when it is a page (`record`), else named by the file."""
+    where = f"{path}:record {number}"
+    if record is None:
+        return unreadable(where, why, f"{path.name}:record {number}")
+    record_id, metadata = _identity(path, number, record)
+    return Record(record_id, None, metadata, where, f"unreadable: {where}: {why}")
 
 
 def _broken(path: Path, progress: _Progress, why: str) -> Record:
     """The unreadable record standing for whatever followed the last record read whole."""
     number = progress.done + 1
     return unreadable(f"{path}:record {number}", why, f"{path.name}:record {number}")
+
+
+def _report(path: Path, progress: _Progress, report: bool) -> None:
+    """With `report`, one warning for a file that skipped responses or resources that are not HTML pages (their
+    types named, most frequent first), the other records skipped counted in it; a file that skipped only
+    requests, metadata and the like is logged at INFO, as is everything without `report` (read again)."""
+    others = _by_count(progress.others)
+    total = sum(count for _, count in others)
+    other = f"{total} {'/'.join(kind for kind, _ in others)} record{'s' * (total != 1)} skipped" if others else ""
+    pages = f"{path}: {progress.pages} HTML page{'s' * (progress.pages != 1)} read"
+    kinds = _by_count(progress.not_pages)
+    skipped = sum(count for _, count in kinds)
+    listed = [f"{count} {kind}" for kind, count in kinds[:SHOWN_TYPES]]
+    if len(kinds) > SHOWN_TYPES:
+        listed.append(f"{sum(count for _, count in kinds[SHOWN_TYPES:])} of other types")
+    are = "records not HTML pages" if skipped != 1 else "record not an HTML page"
+    not_pages = f"{skipped} {are} skipped ({', '.join(listed)})" if skipped else ""
+    message = "; ".join(part for part in (pages, not_pages, other) if part)
+    log.log(logging.WARNING if report and skipped else logging.INFO, "%s", message)
+
+
+def _by_count(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Counted kinds, most frequent first, then by name."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _extent(records: ArchiveIterator) -> tuple[int, int]:
@@ -150,22 +229,38 @@ def _ends_clean(path: Path, start: int, end: int) -> bool:
     member cut short is not always an error to warcio: it may just stop."""
     with path.open("rb") as raw:
         raw.seek(start)
-        if raw.read(2) == b"\x1f\x8b":
-            raw.seek(start)
-            member = zlib.decompressobj(wbits=31)
-            while not member.eof:
-                chunk = raw.read(CHUNK)
-                if not chunk:
-                    return False
-                try:
-                    member.decompress(chunk)
-                except zlib.error:
-                    return False
-            if member.unused_data.strip(PADDING):
+        if raw.read(2) == GZIP_MAGIC:
+            member_end = _whole_member(raw, start)
+            if member_end is None:
                 return False
-        else:
-            raw.seek(end)
-        return all(not chunk.strip(PADDING) for chunk in iter(lambda: raw.read(CHUNK), b""))
+            end = member_end
+        raw.seek(end)
+        return _only_padding(raw)
+
+
+def _whole_member(raw: IO[bytes], start: int) -> int | None:
+    """Where the gzip member at `start` ends, if it is whole (None if it is cut short or damaged, or if no gzip
+    member begins there)."""
+    raw.seek(max(start, 0))
+    if start < 0 or raw.read(2) != GZIP_MAGIC:
+        return None
+    raw.seek(start)
+    member = zlib.decompressobj(wbits=31)
+    read = 0
+    while not member.eof:
+        chunk = raw.read(CHUNK)
+        if not chunk:
+            return None
+        read += len(chunk)
+        try:
+            member.decompress(chunk)
+        except zlib.error:
+            return None
+    return start + read - len(member.unused_data)
+
+
+def _only_padding(raw: IO[bytes]) -> bool:
+    return all(not chunk.strip(PADDING) for chunk in iter(lambda: raw.read(CHUNK), b""))
 
 
 class CutShort(Exception):
@@ -225,12 +320,3 @@ class _Inflated:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _content_type(record: object) -> str:
-    """The media type of a record's payload: its HTTP Content-Type, else the WARC record's own."""
-    http = getattr(record, "http_headers", None)
-    value = http.get_header("Content-Type") if http is not None else None
-    if value is None:
-        value = record.rec_headers.get_header("Content-Type")  # type: ignore[attr-defined]
-    return (value or "").strip().lower()

@@ -1,0 +1,314 @@
+"""A WARC record's payload: whether the record is whole, its HTTP headers and type, and the HTML page it holds,
+its body decoded as a browser decodes it.
+
+warcio parses no HTTP headers for a target URI whose scheme is not in lower case (and fails without one): they are
+parsed here. It undoes `Transfer-Encoding: chunked` only when the header says it in lower case, and passes an
+encoding it does not know (`x-gzip`, `br` without the brotli module, `zstd`) through undecoded; header values are
+case-insensitive (RFC 9110), so the body is decoded here too: the transfer codings, then the content codings, each
+in the reverse of the order the headers list them. A record whose headers give no type is a page when its body
+begins as HTML does. A page is read whole or not at all: a record marked `WARC-Truncated`, a body that does not
+end where its coding says (a gzip stream without its end, a chunked body without its last chunk) or whose coding
+cannot be undone is a problem, said in words that follow "its HTTP body" or stand alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+PAGE_RECORDS = ("response", "resource")  # the records that may hold a page
+SNIFF = 1 << 12  # bytes of an untyped, uncompressed body enough to tell an HTML page by its start
+CHUNK = 1 << 16
+
+WHITESPACE = b"\t\n\x0c\r "
+# What a body of no declared type begins with (after white space) to be read as HTML: the WHATWG MIME sniffing
+# standard's patterns for text/html, each tag followed by a space or `>`.
+_HTML_START = re.compile(
+    rb"<(?:!doctype\s+html|html|head|body|script|iframe|h1|div|font|table|a|style|title|b|br|p)[ >\t\n\x0c\r]|<!--",
+    re.IGNORECASE,
+)
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
+UNTYPED = ("", "unknown/unknown", "application/unknown", "*/*")  # types that say nothing (WHATWG sniffs these)
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A decoded body, or why it cannot be read (`problem`, words to follow "its body")."""
+
+    data: bytes | None
+    problem: str | None = None
+
+
+def media_type(content_type: str | None) -> str:
+    """The essence of a Content-Type value (`text/html; charset=utf-8` -> `text/html`), lower case; `""` for none."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def looks_like_html(data: bytes) -> bool:
+    """Whether a body of no declared type is an HTML page by its start: white space and a byte-order mark, then
+    `<!doctype html`, `<html`, `<head`, `<body` or another of the tags the WHATWG sniffing rules name."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data[2:512].decode("utf-16-le" if data[0] == 0xFF else "utf-16-be", "ignore").encode("ascii", "ignore")
+    return _HTML_START.match(data.removeprefix(b"\xef\xbb\xbf").lstrip(WHITESPACE)[:64]) is not None
+
+
+def _looks_like_markup(data: bytes) -> bool:
+    """Whether a body begins as markup does (`<` after white space): a body stored decoded under a header that
+    still names the coding the server used, as some crawlers store it."""
+    return data.removeprefix(b"\xef\xbb\xbf").lstrip(WHITESPACE)[:1] == b"<"
+
+
+def codings(header: str | None) -> list[str]:
+    """The codings a Transfer-Encoding or Content-Encoding value lists, lower case, `identity` left out."""
+    return [c for c in (part.strip().lower() for part in (header or "").split(",")) if c and c != "identity"]
+
+
+def decode_body(data: bytes, transfer_encoding: str | None, content_encoding: str | None) -> Body:
+    """The body of a response: `data` (the bytes after the HTTP headers) with its codings undone, last first.
+
+    A body that is not in a coding its header names at all (chunked data that does not begin with a chunk size, a
+    body beginning with markup under `Content-Encoding: gzip`) was stored decoded, and is read as it is.
+    """
+    for coding in reversed(codings(content_encoding) + codings(transfer_encoding)):
+        if coding == "chunked":
+            data, problem = _dechunked(data)
+        else:
+            data, problem = _uncompressed(coding, data)
+        if problem is not None:
+            return Body(None, problem)
+    return Body(data)
+
+
+def _dechunked(data: bytes) -> tuple[bytes, str | None]:
+    """A chunked body's data (RFC 9112 7.1): chunks, each a hex size line and that many bytes, to a chunk of size
+    0 (trailers after it are left out). A body that does not begin with a size line is not chunked."""
+    out: list[bytes] = []
+    at = 0
+    while True:
+        end = data.find(b"\n", at)
+        line = data[at:end] if end >= 0 else data[at:]
+        size = _CHUNK_SIZE.fullmatch(line.split(b";", 1)[0].strip(WHITESPACE))
+        if at == 0 and (end < 0 or size is None):
+            return data, None  # not chunked: stored decoded
+        if end < 0 and not (size is not None and int(size.group(), 16) == 0):
+            return b"", "is chunked and ends before its last chunk (the page would be read in part)"
+        if size is None:
+            return b"", f"is chunked and damaged: no chunk size at byte {at} ({bytes(line[:20])!r})"
+        length = int(size.group(), 16)
+        if length == 0:
+            return b"".join(out), None
+        start = end + 1
+        if start + length > len(data):
+            return b"", "is chunked and ends inside a chunk (the page would be read in part)"
+        out.append(data[start : start + length])
+        at = start + length
+        if data.startswith(b"\r\n", at):
+            at += 2
+        elif data.startswith(b"\n", at):
+            at += 1
+        elif at < len(data):
+            return b"", f"is chunked and damaged: a chunk of {length} bytes is not followed by a line end"
+
+
+def _uncompressed(coding: str, data: bytes) -> tuple[bytes, str | None]:
+    """`data` decompressed in a content coding, or why it cannot be."""
+    decompress = _DECOMPRESSORS.get(coding)
+    if decompress is None:
+        if _looks_like_markup(data):
+            return data, None
+        return b"", f"is in {coding!r} coding, which reprints cannot decode"
+    return decompress(data)
+
+
+def _gzip(data: bytes) -> tuple[bytes, str | None]:
+    if not data.startswith(GZIP_MAGIC):
+        return (data, None) if _looks_like_markup(data) else (b"", "is not gzip data, as its Content-Encoding says")
+    return _zlib(data, 31, "gzip")
+
+
+def _deflate(data: bytes) -> tuple[bytes, str | None]:
+    """Deflate with its zlib header, as the standard says, or without it, as some servers send it."""
+    wrapped, problem = _zlib(data, 15, "deflate")
+    if problem is None:
+        return wrapped, None
+    raw, raw_problem = _zlib(data, -15, "deflate")
+    if raw_problem is None:
+        return raw, None
+    return (data, None) if _looks_like_markup(data) else (b"", problem)
+
+
+def _zlib(data: bytes, wbits: int, name: str) -> tuple[bytes, str | None]:
+    stream = zlib.decompressobj(wbits)
+    try:
+        out = stream.decompress(data)
+    except zlib.error as exc:
+        return b"", f"is damaged {name} data ({exc})"
+    if not stream.eof:
+        return b"", f"is {name} data that ends early (the page would be read in part)"
+    return out, None
+
+
+def _brotli(data: bytes) -> tuple[bytes, str | None]:
+    try:
+        import brotli
+    except ImportError:
+        if _looks_like_markup(data):
+            return data, None
+        return b"", "is compressed with Brotli (br): install the brotli module to read it (pip install brotli)"
+    stream = brotli.Decompressor()
+    try:
+        out: bytes = stream.process(data)
+    except brotli.error as exc:
+        return (data, None) if _looks_like_markup(data) else (b"", f"is damaged Brotli (br) data ({exc})")
+    if not stream.is_finished():
+        return b"", "is Brotli (br) data that ends early (the page would be read in part)"
+    return out, None
+
+
+def _zstd(data: bytes) -> tuple[bytes, str | None]:
+    import zstandard
+
+    if not data.startswith(ZSTD_MAGIC):
+        return (data, None) if _looks_like_markup(data) else (b"", "is not zstd data, as its Content-Encoding says")
+    stream = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        out: bytes = stream.decompress(data)
+    except zstandard.ZstdError as exc:
+        return b"", f"is damaged zstd data ({exc})"
+    if not stream.eof:
+        return b"", "is zstd data that ends early (the page would be read in part)"
+    return out, None
+
+
+_DECOMPRESSORS: dict[str, Callable[[bytes], tuple[bytes, str | None]]] = {
+    "gzip": _gzip,
+    "x-gzip": _gzip,
+    "deflate": _deflate,
+    "br": _brotli,
+    "zstd": _zstd,
+}
+
+
+@dataclass
+class Payload:
+    """A record's payload as read: whether the record is whole, the page it may be and its body."""
+
+    whole: bool
+    page: bool = False  # a response or resource typed as HTML, or untyped (a page if its body is HTML)
+    media: str = ""  # its media type ("" for none)
+    content_type: str | None = None
+    body: bytes = b""  # (a page's only)
+    http: Any = None  # its HTTP headers (warcio StatusAndHeaders), if it has them
+    framing: str = ""  # why the record is not whole, when its header says so
+
+
+def read_payload(record: Any) -> Payload:
+    """Read a warcio record (read with `no_record_parse`) to its end: its HTTP headers, and its body when it may
+    be a page."""
+    length = record.rec_headers.get_header("Content-Length")
+    framing = ""
+    if length is None:
+        framing = "it has no Content-Length"
+    elif not length.strip().isdigit():
+        framing = f"its Content-Length {length.strip()[:20]!r} is not a number"
+    payload = Payload(whole=False, framing=framing)
+    try:
+        if record.rec_type in PAGE_RECORDS and not framing:
+            _read_page(record, payload)
+        _drain(record.raw_stream)
+    except Exception as exc:  # a payload cut short (gzip, zlib)
+        log.debug("%s", exc)
+        payload.framing = payload.framing or f"its payload cannot be read ({type(exc).__name__})"
+        return payload
+    missing: int = getattr(record.raw_stream, "limit", 0)  # bytes the Content-Length declares that are not there
+    if not payload.framing and missing:
+        payload.framing = f"its Content-Length ({length.strip()}) is more than the record holds"
+    payload.whole = not payload.framing
+    return payload
+
+
+def _read_page(record: Any, payload: Payload) -> None:
+    """The HTTP headers and type of a response or resource, and its body unless its type is not HTML."""
+    payload.http = _http_headers(record)
+    declared = payload.http.get_header("Content-Type") if payload.http is not None else None
+    if declared is None:
+        declared = record.rec_headers.get_header("Content-Type")
+    content_type = (declared or "").strip().lower()
+    payload.media = media_type(content_type)
+    if payload.media.startswith("application/http"):
+        payload.media = ""  # an HTTP message's type says nothing of its body
+    if content_type.startswith(HTML_TYPES):
+        payload.page, payload.content_type = True, content_type
+    elif payload.media in UNTYPED:
+        plain = payload.http is None or not _codings(payload.http)
+        head = record.raw_stream.read(SNIFF) if plain else b""
+        payload.page = not plain or looks_like_html(head)
+        payload.body = head
+    if payload.page:
+        payload.body += record.raw_stream.read()
+
+
+def _codings(http: Any) -> list[str]:
+    """The transfer and content codings of a response, as its HTTP headers list them."""
+    return codings(http.get_header("Transfer-Encoding")) + codings(http.get_header("Content-Encoding"))
+
+
+def _http_headers(record: Any) -> Any:
+    """A response's HTTP headers, parsed as warcio parses them (it does not for a target URI whose scheme is not
+    in lower case, nor without one, where it fails): None for a resource, or a record of no HTTP message."""
+    from warcio.recordloader import ArcWarcRecordLoader
+    from warcio.statusandheaders import StatusAndHeadersParser
+
+    if record.rec_type != "response" or record.length == 0:
+        return None
+    uri = (record.rec_headers.get_header("WARC-Target-URI") or "").lower()
+    declared = media_type(record.rec_headers.get_header("Content-Type"))
+    if not uri.startswith(("http:", "https:")) and declared != "application/http":
+        return None
+    try:
+        return StatusAndHeadersParser(ArcWarcRecordLoader.HTTP_TYPES, verify=False).parse(record.raw_stream)
+    except EOFError:
+        return None
+
+
+def _drain(raw: Any) -> int:
+    """Read a payload to its end; the number of bytes it had left."""
+    drained = 0
+    while chunk := raw.read(CHUNK):
+        drained += len(chunk)
+    return drained
+
+
+def page_html(read: Payload, misframed: bool, headers: Any) -> tuple[bytes | None, str | None]:
+    """A page's HTML, or why it cannot be read (a page is read whole or not at all); (None, None) for a record
+    that is not an HTML page (an untyped body that is not HTML, or that cannot be decoded to tell)."""
+    if not read.page:
+        return None, None
+    if misframed:
+        length = headers.get_header("Content-Length")
+        why = "what follows it is not the blank lines that end a record"
+        return None, f"its Content-Length ({length}) does not match the record: {why}"
+    truncated = headers.get_header("WARC-Truncated")
+    if truncated is not None:
+        return (
+            None,
+            f"the crawler stored it cut short (WARC-Truncated: {truncated.strip()[:40]}); no page is read in part",
+        )
+    if read.http is None:
+        return read.body, None
+    body = decode_body(read.body, read.http.get_header("Transfer-Encoding"), read.http.get_header("Content-Encoding"))
+    typed = read.content_type is not None
+    if body.data is None:
+        return None, f"its HTTP body {body.problem}" if typed else None
+    if not typed and not looks_like_html(body.data):
+        return None, None
+    return body.data, None
