@@ -894,14 +894,70 @@ def _length(record: bytes, change: int) -> bytes:
     return record.replace(b"Content-Length: %d" % declared, b"Content-Length: %d" % (declared + change), 1)
 
 
+def test_regression_a_bad_record_is_reported_and_the_rest_of_the_file_read(tmp_path: Path) -> None:
+    """A request without a WARC-Target-URI (warcio failed on it) or a record whose Content-Length is not a number
+    dropped the rest of the file with a false "file breaks off after record 1". A record whose end is known all
+    the same (its own gzip member is whole) is reported, with why, and the next ones are read; in a file framed
+    by Content-Lengths alone, the row says that the records after it cannot be found."""
+    pages = [_response(f"page{n}", HTML.replace(b"An article", b"Article %d" % n), TYPED) for n in range(5)]
+    request = _record("request", b"GET / HTTP/1.1\r\n\r\n", "Content-Type: application/http; msgtype=request", uri=None)
+    bad_length = _response("bad-length", HTML, TYPED, warc=("Content-Length: 12a",))
+    garbage = b"this is no WARC record\r\n\r\n"
+    too_long = _length(_response("too-long", HTML, TYPED), +100)
+    warc = tmp_path / "members.warc.gz"
+    warc.write_bytes(_members(pages[0], request, pages[1], bad_length, pages[2], garbage, pages[3], too_long, pages[4]))
+    read = _read(warc)
+    assert _names(read) == [
+        "page0",
+        "page1",
+        "bad-length",
+        "page2",
+        "members.warc.gz:record 6",
+        "page3",
+        "too-long",
+        "page4",
+    ]
+    errors = {record.id: record.error for record in read if record.error is not None}
+    assert errors == {
+        "urn:uuid:bad-length": f"unreadable: {warc}:record 4: its Content-Length '12a' is not a number",
+        "members.warc.gz:record 6": f"unreadable: {warc}:record 6: not a WARC record (it begins 'this is no WARC "
+        "record')",
+        "urn:uuid:too-long": f"unreadable: {warc}:record 8: its Content-Length ({_declared(too_long)}) is more than "
+        "the record holds",
+    }, errors
+    plain = tmp_path / "plain.warc"
+    plain.write_bytes(pages[0] + bad_length + pages[1])
+    read = _read(plain)
+    assert _names(read) == ["page0", "bad-length"]
+    assert read[1].error == (
+        f"unreadable: {plain}:record 2: its Content-Length '12a' is not a number; the records after it cannot be found"
+    )
+
+
+def test_regression_a_file_that_is_not_a_warc_says_so(tmp_path: Path) -> None:
+    """A `.warc` or `.warc.gz` file that is no WARC at all was said to "break off after record 0" (warcio's
+    "Unknown archive format" was not passed on)."""
+    text = tmp_path / "table.warc.gz"
+    text.write_bytes(gzip.compress(b"id,text\n1,hello\n"))
+    html = tmp_path / "saved.warc"
+    html.write_bytes(HTML)
+    for path, start in ((text, "id,text"), (html, HTML[:60].decode())):
+        (row,) = _read(path)
+        assert row.id == str(path) and row.error == (
+            f"unreadable: {path}: not a WARC file (it begins {start!r}, where a WARC file begins 'WARC/1.0')"
+        )
+
+
 def test_regression_a_partial_page_is_unreadable_not_a_first_copy(tmp_path: Path) -> None:
     """A record marked WARC-Truncated, or whose gzip or chunked body ends early, or whose Content-Length ends
-    before its record does, was read as a page: the part was kept as the
+    before its record does (with or without blank lines after it), was read as a page: the part was kept as the
     "first copy" and the whole page, later, trimmed against it. No page is read in part: each is an unreadable
     record saying why, and the records after it are read."""
     zipped = gzip.compress(HTML)
     chunked = _chunked(HTML)
     short = _length(_response("short", HTML, TYPED), -1000)
+    half = HTML.index(b"</p>") + 4  # cut where blank lines follow (warcio does not notice then)
+    blank = _length(_response("short-blank", HTML[:half] + b"\r\n\r\n" + HTML[half:], TYPED), -(len(HTML) - half + 4))
     warc = tmp_path / "partial.warc.gz"
     warc.write_bytes(
         _members(
@@ -909,12 +965,13 @@ def test_regression_a_partial_page_is_unreadable_not_a_first_copy(tmp_path: Path
             _response("gzip-cut", zipped[: len(zipped) // 2], TYPED, "Content-Encoding: gzip"),
             _response("chunked-cut", chunked[: len(chunked) // 2], TYPED, "Transfer-Encoding: chunked"),
             short,
+            blank,
             _response("whole", HTML, TYPED),
         )
     )
     reprints.dedup([warc], tmp_path / "out")
     documents = {row["id"].removeprefix("urn:uuid:"): row for row in rows(tmp_path / "out" / "documents.jsonl")}
-    assert list(documents) == ["truncated", "gzip-cut", "chunked-cut", "short", "whole"]
+    assert list(documents) == ["truncated", "gzip-cut", "chunked-cut", "short", "short-blank", "whole"]
     assert documents["whole"]["decision"] == "keep" and documents["whole"]["removed"] == []
     reasons = {name: row["reason"].split(": ", 2)[-1] for name, row in documents.items() if name != "whole"}
     assert reasons == {
@@ -923,6 +980,8 @@ def test_regression_a_partial_page_is_unreadable_not_a_first_copy(tmp_path: Path
         "chunked-cut": "its HTTP body is chunked and ends inside a chunk (the page would be read in part)",
         "short": f"its Content-Length ({_declared(short)}) does not match the record: what follows it is not the "
         "blank lines that end a record",
+        "short-blank": f"its Content-Length ({_declared(blank)}) does not match the record: what follows it is not "
+        "the blank lines that end a record",
     }, reasons
 
 

@@ -209,11 +209,12 @@ class Payload:
     body: bytes = b""  # (a page's only)
     http: Any = None  # its HTTP headers (warcio StatusAndHeaders), if it has them
     framing: str = ""  # why the record is not whole, when its header says so
+    unframed: bool = False  # no Content-Length, and more follows: the records after it cannot be found by it
 
 
-def read_payload(record: Any) -> Payload:
+def read_payload(record: Any, reader: Any) -> Payload:
     """Read a warcio record (read with `no_record_parse`) to its end: its HTTP headers, and its body when it may
-    be a page."""
+    be a page. `reader` is the stream the record is read from (to tell a header cut short: nothing follows it)."""
     length = record.rec_headers.get_header("Content-Length")
     framing = ""
     if length is None:
@@ -224,7 +225,9 @@ def read_payload(record: Any) -> Payload:
     try:
         if record.rec_type in PAGE_RECORDS and not framing:
             _read_page(record, payload)
-        _drain(record.raw_stream)
+        drained = _drain(record.raw_stream)
+        # A header without its length frames nothing, unless it is cut short: then nothing follows it.
+        payload.unframed = bool(framing) and bool(drained or reader.read(1))
     except Exception as exc:  # a payload cut short (gzip, zlib)
         log.debug("%s", exc)
         payload.framing = payload.framing or f"its payload cannot be read ({type(exc).__name__})"

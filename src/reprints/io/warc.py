@@ -7,9 +7,9 @@ is a page when its body begins as HTML does. The HTTP body is decoded here (`rep
 with the charset of its HTTP `Content-Type` header first (`reprints.io.html`). Other records (requests,
 metadata, revisits, images...) are not documents: one warning per file counts those that are not HTML pages.
 
-A page that cannot be read whole (cut short by the crawler, a body that ends early or cannot be decoded, a
-Content-Length that does not match its record) is one unreadable record, and the file is read on; a file that
-breaks off ends with one unreadable record saying where. No page is read in part.
+A record that cannot be read but whose end is known (its own gzip member is whole, or its Content-Length frames
+it) is one unreadable record, and the file is read on; a file that breaks off, or whose records cannot be told
+apart any more, ends with one unreadable record saying where. No page is read in part.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ class _Progress:
     others: Counter[str] = field(default_factory=Counter)  # requests, metadata, warcinfo...: by WARC-Type
 
 
+class NotWarc(Exception):
+    """A file that does not begin as a WARC file does."""
+
+
 def read_warc(path: Path, mode: str, *, report: bool = True) -> Iterator[Record]:
     """Yield one record per HTML response in the file, and one unreadable record per record that cannot be read.
 
@@ -67,8 +71,10 @@ def read_warc(path: Path, mode: str, *, report: bool = True) -> Iterator[Record]
                 raise
             # One gzip member for the whole file: read it again as a stream, past the records already read.
             yield from _pages(path, _Inflated(path.open("rb")), mode, progress, start=None)
+    except NotWarc as exc:
+        yield unreadable(str(path), str(exc), str(path))
     except Exception as exc:  # warcio, gzip and zlib raise many unrelated types for a broken file
-        yield _broken(path, progress, f"file breaks off after record {progress.done} ({_why(exc)})")
+        yield _broken(path, progress, _break(progress.done, exc))
     _report(path, progress, report)
 
 
@@ -78,14 +84,35 @@ def _opened(path: Path, start: int) -> IO[bytes]:
     return stream
 
 
-def _why(exc: Exception) -> str:
-    """What an error reading a broken WARC says of the file, in words a user reads: gzip's and zlib's message on
-    its compression, or that a header is cut short (warcio's own errors, and those it raises by what it did not
-    expect, such as an AttributeError on a header cut short, name no more than that)."""
+def _break(done: int, exc: Exception) -> str:
+    """What an error reading a WARC after record `done` says of the file: that it breaks off (and why, in words a
+    user reads: gzip's and zlib's message on its compression, or that a header is cut short), or, when what
+    follows is a whole line that is no record's header, that the records after it cannot be found."""
+    line = _first_line(exc)
+    if line is not None and not _cut_header(line):
+        return (
+            f"the rest of the file cannot be read: after record {done} comes {line.strip()[:60]!r}, not the header "
+            "of a record (the one before may have a wrong Content-Length)"
+        )
     first_line = (str(exc).strip().splitlines() or [""])[0]
     if isinstance(exc, OSError | EOFError | zlib.error) and first_line:
-        return f"its compression: {first_line}"
-    return "the next record's header is cut short or unreadable"
+        why = f"its compression: {first_line}"
+    else:
+        # warcio's own errors, and those it raises by what it did not expect (an AttributeError on a header cut
+        # short), name no more than that
+        why = "the next record's header is cut short or unreadable"
+    return f"file breaks off after record {done} ({why})"
+
+
+def _first_line(exc: BaseException) -> str | None:
+    """The line warcio found where a record's header should begin (with its line end if it has one), if that is
+    what `exc` says."""
+    from warcio.exceptions import ArchiveLoadFailed
+
+    if not isinstance(exc, ArchiveLoadFailed):
+        return None
+    _, found, line = exc.msg.partition("first line: ")
+    return line if found else None
 
 
 def _pages(
@@ -95,10 +122,10 @@ def _pages(
     whole (all the bytes its Content-Length declares), and an unreadable record for each that cannot be read.
 
     `start` is where `stream` begins in the file, a record's start (the file read as it is: record offsets are
-    file offsets); None for a whole-file gzip read as a stream from the start. Returns where to read on (None:
-    the end of the reading). A record cut short ends the reading with an unreadable record, and so does, when
-    `start` is given, a file in which something other than padding follows the last record read whole (a header
-    or gzip member cut short).
+    file offsets); None for a whole-file gzip read as a stream from the start. Returns where to read on when a
+    record that cannot be read is its own gzip member, whole (the next member), or None: the end of the reading.
+    A record cut short ends the reading with an unreadable record, and so does, when `start` is given, a file in
+    which something other than padding follows the last record read whole (a header or gzip member cut short).
     """
     from warcio.archiveiterator import WARCIterator
 
@@ -115,15 +142,15 @@ def _pages(
                 record = next(records)
             except StopIteration:
                 break
+            except Exception as exc:
+                if not members or "non-chunked gzip" in str(exc):
+                    raise
+                return (yield from _past_header(path, number, exc, last, progress))
             if number <= skip:
                 continue
-            read = read_payload(record)
+            read = read_payload(record, records.reader)
             if not read.whole:
-                if read.page:  # (a page cut short is its record; anything else is the rest of the file)
-                    yield _unreadable(path, number, record, f"file breaks off inside record {number}")
-                else:
-                    yield _broken(path, progress, f"file breaks off inside record {number}")
-                return None
+                return (yield from _past_record(path, number, record, read, last if members else None, progress))
             errors = records.err_count
             try:
                 last, failure = _extent(records), None  # (reads on into a break that may follow: raised after)
@@ -136,8 +163,59 @@ def _pages(
                 yield found
             if failure is not None:
                 raise failure
+            if misframed and members:  # warcio read on inside its member: the next record is the next member
+                after = _member_end(path, last[0], last[0])
+                if after is not None and _member_at(path, after):
+                    return after
     if members and not _ends_clean(path, *last):
         yield _broken(path, progress, f"file breaks off after record {progress.done}")
+    return None
+
+
+def _past_header(
+    path: Path, number: int, exc: Exception, last: tuple[int, int], progress: _Progress
+) -> Generator[Record, None, int]:
+    """Record `number`, whose header warcio could not read (`exc`), after the record at `last` in the file: an
+    unreadable record, and where the next one begins, when it is its own gzip member, whole.
+
+    Raises:
+        NotWarc: it is the file's first record, no WARC record's header, and nothing follows it.
+        Exception: `exc`, when the record cannot be read past (the file breaks off there, or is not one gzip
+            member per record).
+    """
+    after = _member_end(path, *last)
+    if number == 1 and (after is None or not _member_at(path, after)):
+        _check_warc(exc)  # (a first record followed by others is a WARC's, damaged)
+    if after is None:
+        raise exc
+    line = _first_line(exc)
+    why = f"not a WARC record (it begins {line.strip()[:60]!r})" if line else "its header cannot be read"
+    yield unreadable(f"{path}:record {number}", why, f"{path.name}:record {number}")
+    progress.done = number
+    return after
+
+
+def _past_record(
+    path: Path, number: int, record: Any, read: Payload, last: tuple[int, int] | None, progress: _Progress
+) -> Generator[Record, None, int | None]:
+    """Record `number`, not whole (`read.framing` says why), after the record at `last` in the file (None for a
+    stream): an unreadable record, and where the next one begins when it is its own gzip member, whole; else
+    the end of the reading, said (the records after it cannot be found, or the file breaks off in it)."""
+    after = _member_end(path, *last) if last is not None else None
+    kept = record if record.rec_type in PAGE_RECORDS else None  # (what may be a page is named)
+    if after is not None:  # its own gzip member, whole: the next record is found all the same
+        progress.done = number
+        if kept is None:
+            progress.others[record.rec_type or "untyped"] += 1
+        else:
+            yield _unreadable(path, number, kept, read.framing)
+        return after
+    if read.unframed:
+        yield _unreadable(path, number, kept, f"{read.framing}; the records after it cannot be found")
+    elif read.page:  # (a page cut short is its record; anything else is the rest of the file)
+        yield _unreadable(path, number, record, f"file breaks off inside record {number}")
+    else:
+        yield _broken(path, progress, f"file breaks off inside record {number}")
     return None
 
 
@@ -146,6 +224,21 @@ def _more_in_member(records: Any) -> bool:
     Content-Length ends before the record does (warcio notices it only when no blank line comes first)."""
     line = records.next_line
     return bool(line) and records.reader.decompressor is not None and not line.startswith(b"WARC/")
+
+
+def _cut_header(line: str) -> bool:
+    """Whether the line warcio found where a record's header begins may be that header's first line, cut short
+    (the file ends in it): a header that is not cut short is not a record's header."""
+    return not line.endswith("\n") and (line.startswith("WARC/") or "WARC/1.".startswith(line))
+
+
+def _check_warc(exc: Exception) -> None:
+    """Raise NotWarc when the file's first record fails for its first line being a whole line that does not
+    begin as a WARC does (a file cut inside that first line breaks off instead)."""
+    line = _first_line(exc)
+    if line is None or _cut_header(line):
+        return
+    raise NotWarc(f"not a WARC file (it begins {line.strip()[:60]!r}, where a WARC file begins 'WARC/1.0')")
 
 
 def _found(
@@ -221,6 +314,30 @@ def _extent(records: ArchiveIterator) -> tuple[int, int]:
     """Where the current record starts and ends in the file (reading it to its end)."""
     offset = records.get_record_offset()
     return offset, offset + records.get_record_length()
+
+
+def _member_end(path: Path, previous: int, start: int) -> int | None:
+    """Where the gzip member at `start` in the file ends, when it is whole and followed by another member or by
+    nothing but padding, and the record before it, at `previous`, was a gzip member ending there (a file of one
+    gzip member per record: a record in it can be read past); else None."""
+    with path.open("rb") as raw:
+        if previous != start and _whole_member(raw, previous) != start:
+            return None
+        end = _whole_member(raw, start)
+        if end is None:
+            return None
+        raw.seek(end)
+        if raw.read(2) in (GZIP_MAGIC, b""):
+            return end
+        raw.seek(end)
+        return end if _only_padding(raw) else None
+
+
+def _member_at(path: Path, offset: int) -> bool:
+    """Whether a gzip member begins at `offset` in the file."""
+    with path.open("rb") as raw:
+        raw.seek(offset)
+        return raw.read(2) == GZIP_MAGIC
 
 
 def _ends_clean(path: Path, start: int, end: int) -> bool:
