@@ -985,6 +985,18 @@ def test_regression_a_partial_page_is_unreadable_not_a_first_copy(tmp_path: Path
     }, reasons
 
 
+def test_regression_compare_reads_the_one_page_of_a_warc(tmp_path: Path) -> None:
+    """`reprints compare` read a WARC file's raw bytes as text. It reads its one HTML page as `dedup` does, and
+    refuses a WARC of more than one page, naming what compare takes."""
+    one = tmp_path / "one.warc.gz"
+    one.write_bytes(_members(_record("request", b"GET / HTTP/1.1\r\n\r\n"), _response("page", HTML, TYPED)))
+    (tmp_path / "page.html").write_bytes(HTML)
+    result = run_cli("compare", one, tmp_path / "page.html", "--json")
+    assert json.loads(result.stdout)["relation"] == "exact"
+    result = run_cli("compare", ROOT / "examples" / "crawl.warc.gz", one, check=False)
+    assert result.returncode == 1 and "holds more than one HTML page; compare takes one text per file" in result.stderr
+
+
 SOURCES = [ARTICLE.split(), NOTICES.split(), MENU * 4, ["Leave", "a", "Reply", "Cancel", "reply", "Share", "this"]]
 PIECE = st.tuples(st.integers(0, len(SOURCES) - 1), st.integers(0, 10_000), st.integers(0, 60))
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -29,6 +29,9 @@ from reprints.config import (
 from reprints.engines import stopping
 from reprints.engines.stopping import Terminated
 from reprints.errors import InputError, ReprintsError
+
+if TYPE_CHECKING:
+    from reprints.io.records import Record
 
 FINGERPRINT, ALIGN, DECIDE = FingerprintConfig(), AlignConfig(), DecideConfig()
 READ, CANDIDATES, RUN, BOILERPLATE = ReadConfig(), CandidateConfig(), RunConfig(), BoilerplateConfig()
@@ -332,26 +335,60 @@ def _query_documents(files: Sequence[Path], read: ReadConfig) -> Iterator[tuple[
 
 
 def _read_text(path: Path, extract: str) -> str:
-    """A file read exactly as `dedup` reads it: an HTML page (`.html`, `.htm`) extracted, any other file decoded
-    as a `.txt` input is (BOM removed, line endings kept)."""
+    """A file read exactly as `dedup` reads it: an HTML page (`.html`, `.htm`) extracted, a WARC file's one HTML
+    page extracted, any other file decoded as a `.txt` input is (BOM removed, line endings kept)."""
     from reprints.io.decode import read_text_file
-    from reprints.io.html import finish_page, read_html
+    from reprints.io.html import read_html
 
     if not path.exists():
         raise ReprintsError(f"{path}: no such file")
-    if path.name.lower().endswith((".html", ".htm")):
-        record = finish_page(next(read_html(path, extract)))
-        if record.text is None:
-            raise ReprintsError((record.error or f"{path}: cannot read").removeprefix("unreadable: "))
-        if record.warning is not None:
-            logging.getLogger("reprints").warning("%s: %s", path, record.warning)
-        return record.text
+    name = path.name.lower()
+    if name.endswith((".html", ".htm")):
+        return _page_text(path, next(read_html(path, extract)))
+    if name.endswith((".warc", ".warc.gz")):
+        return _page_text(path, _one_page(path, extract))
     decoded = read_text_file(path)
     if decoded.text is None:
         raise ReprintsError(f"{path}: cannot read ({decoded.error})")
     if decoded.warning is not None:
         logging.getLogger("reprints").warning("%s: %s", path, decoded.warning)
     return decoded.text
+
+
+def _one_page(path: Path, extract: str) -> Record:
+    """The one HTML page of a WARC file, to extract (`compare` takes one text per file).
+
+    Raises:
+        ReprintsError: the file holds no page or more than one, or a record of it cannot be read.
+    """
+    from reprints.io.warc import read_warc
+
+    pages: list[Record] = []
+    for record in read_warc(path, extract):
+        if record.error is not None:
+            raise ReprintsError(record.error.removeprefix("unreadable: "))
+        pages.append(record)
+        if len(pages) > 1:
+            break
+    if len(pages) != 1:
+        held = "no HTML page" if not pages else "more than one HTML page"
+        raise ReprintsError(
+            f"{path}: holds {held}; compare takes one text per file (a text file, an HTML page, or a WARC file "
+            "holding one page): to compare the pages of a crawl, use `reprints dedup` or `reprints index query`"
+        )
+    return pages[0]
+
+
+def _page_text(path: Path, pending: Record) -> str:
+    """The text extracted from a page read from `path`, its warning logged."""
+    from reprints.io.html import finish_page
+
+    record = finish_page(pending)
+    if record.text is None:
+        raise ReprintsError((record.error or f"{path}: cannot read").removeprefix("unreadable: "))
+    if record.warning is not None:
+        logging.getLogger("reprints").warning("%s: %s", path, record.warning)
+    return record.text
 
 
 @cli.command()
@@ -361,7 +398,8 @@ def _read_text(path: Path, extract: str) -> str:
 @click.option("--extract", type=click.Choice(EXTRACT_MODES), default=READ.extract, help=EXTRACT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def compare(file_a: Path, file_b: Path, as_json: bool, extract: str, **options: Any) -> None:
-    """Show how two texts (text files or HTML pages) relate, with each aligned passage side by side."""
+    """Show how two texts (text files, HTML pages, or WARC files of one page) relate, with each aligned passage
+    side by side."""
     from reprints.io.writers import dumps
     from reprints.pipeline import compare as run
     from reprints.report.compare import describe
