@@ -985,6 +985,33 @@ def test_regression_a_partial_page_is_unreadable_not_a_first_copy(tmp_path: Path
     }, reasons
 
 
+def test_regression_a_record_whose_length_ends_in_its_http_headers_is_unreadable(tmp_path: Path) -> None:
+    """A page whose Content-Length ends before its HTTP Content-Type header (or before its body shows HTML) was
+    counted among the records "not an HTML page (no Content-Type)" and, in a `.warc.gz`, vanished: what a record
+    cut by its length is cannot be told from its part, so it is an unreadable record saying why."""
+    whole = _response("whole", HTML, TYPED)
+    full = _response("cut-in-headers", HTML, TYPED)
+    cut = _length(full, 12 - _declared(full))  # "HTTP/1.1 200": no header, no body
+    reason = (
+        "its Content-Length (12) does not match the record: what follows it is not the blank lines that end a record"
+    )
+    members = tmp_path / "members.warc.gz"
+    members.write_bytes(_members(cut, whole))
+    read = _read(members)
+    assert _names(read) == ["cut-in-headers", "whole"]
+    assert read[0].error == f"unreadable: {members}:record 1: {reason}"
+    assert read[1].error is None
+    plain = tmp_path / "plain.warc"
+    plain.write_bytes(cut + whole)
+    read = _read(plain)
+    assert _names(read)[0] == "cut-in-headers" and read[0].error == f"unreadable: {plain}:record 1: {reason}"
+    assert [record.error is not None for record in read] == [True, True]  # (and the rest cannot be found)
+    # A record whose part names a type that is not HTML stays a record skipped.
+    image = _response("image", b"\x89PNG" + bytes(500), "Content-Type: image/png")
+    members.write_bytes(_members(_length(image, -100), whole))
+    assert _names(_read(members)) == ["whole"]
+
+
 def test_regression_compare_reads_the_one_page_of_a_warc(tmp_path: Path) -> None:
     """`reprints compare` read a WARC file's raw bytes as text. It reads its one HTML page as `dedup` does, and
     refuses a WARC of more than one page, naming what compare takes."""

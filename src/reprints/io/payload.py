@@ -293,8 +293,10 @@ def _drain(raw: Any) -> int:
 
 def page_html(read: Payload, misframed: bool, headers: Any) -> tuple[bytes | None, str | None]:
     """A page's HTML, or why it cannot be read (a page is read whole or not at all); (None, None) for a record
-    that is not an HTML page (an untyped body that is not HTML, or that cannot be decoded to tell)."""
-    if not read.page:
+    that is not an HTML page (an untyped body that is not HTML, or that cannot be decoded to tell). A record whose
+    Content-Length does not match it is a page unless its headers say another type: the part its length frames
+    (perhaps ending inside its HTTP headers) cannot tell."""
+    if not read.page and not (misframed and read.media == ""):
         return None, None
     if misframed:
         length = headers.get_header("Content-Length")
