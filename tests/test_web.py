@@ -1012,6 +1012,46 @@ def test_regression_a_record_whose_length_ends_in_its_http_headers_is_unreadable
     assert _names(_read(members)) == ["whole"]
 
 
+def test_regression_a_compression_bomb_is_unreadable_not_read_into_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTP body was decoded whole, however large: a 200 KB gzip body of zeros became a 200 MB page, and a few
+    megabytes of one took all memory. A body over MAX_BODY, as stored or once decoded (in any coding, nested or
+    not), is an unreadable record saying so, and the file is read on; a body within it is read."""
+    import brotli
+
+    from reprints.io import payload
+
+    limit = 1 << 20
+    monkeypatch.setattr(payload, "MAX_BODY", limit)
+    bomb = b"<html><body><p>" + bytes(4 * limit) + b"</p></body></html>"
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 15)
+    codings = {
+        "gzip": ("gzip", gzip.compress(bomb)),
+        "deflate": ("deflate", deflate.compress(bomb) + deflate.flush()),
+        "br": ("br", brotli.compress(bomb)),
+        "zstd": ("zstd", zstandard.ZstdCompressor(write_content_size=False).compress(bomb)),
+        "nested": ("gzip, gzip", gzip.compress(gzip.compress(bomb))),
+    }
+    bombs = [_response(name, data, TYPED, f"Content-Encoding: {coding}") for name, (coding, data) in codings.items()]
+    stored = _response("stored", bomb, TYPED)
+    within = _response("within", gzip.compress(HTML + bytes(limit // 2)), TYPED, "Content-Encoding: gzip")
+    warc = tmp_path / "bombs.warc.gz"
+    warc.write_bytes(_members(*bombs, stored, within, _response("whole", HTML, TYPED)))
+    read = _read(warc)
+    assert _names(read) == [*codings, "stored", "within", "whole"]
+    reasons = {name: (record.error or "").split(": ", 2)[-1] for name, record in zip(codings, read, strict=False)}
+    assert reasons == {
+        "gzip": "its HTTP body is gzip data that decodes to more than 1 MiB (no page so large is read)",
+        "deflate": "its HTTP body is deflate data that decodes to more than 1 MiB (no page so large is read)",
+        "br": "its HTTP body is Brotli (br) data that decodes to more than 1 MiB (no page so large is read)",
+        "zstd": "its HTTP body is zstd data that decodes to more than 1 MiB (no page so large is read)",
+        "nested": "its HTTP body is gzip data that decodes to more than 1 MiB (no page so large is read)",
+    }, reasons
+    assert read[5].error == f"unreadable: {warc}:record 6: its body is over 1 MiB (no page so large is read)"
+    assert read[6].error is None and read[7].error is None
+
+
 def test_regression_compare_reads_the_one_page_of_a_warc(tmp_path: Path) -> None:
     """`reprints compare` read a WARC file's raw bytes as text. It reads its one HTML page as `dedup` does, and
     refuses a WARC of more than one page, naming what compare takes."""

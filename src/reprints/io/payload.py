@@ -26,6 +26,11 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource")  # the records that may hold a page
 SNIFF = 1 << 12  # bytes of an untyped, uncompressed body enough to tell an HTML page by its start
 CHUNK = 1 << 16
+# The most of a page's body read, as stored or once decoded: a page's text is at most --max-doc-chars (64 million
+# characters by default), and a compressed body can decode to 1,000 times its size (gzip) or far more (br, zstd): a
+# few megabytes of zeros in a record would otherwise take all memory (a "compression bomb").
+MAX_BODY = 1 << 28
+ZSTD_PIECE = 1 << 10  # zstd input fed at a time: at most 32 MiB of output (a 128 KiB block per 4 bytes)
 
 WHITESPACE = b"\t\n\x0c\r "
 # What a body of no declared type begins with (after white space) to be read as HTML: the WHATWG MIME sniffing
@@ -119,6 +124,10 @@ def _dechunked(data: bytes) -> tuple[bytes, str | None]:
             return b"", f"is chunked and damaged: a chunk of {length} bytes is not followed by a line end"
 
 
+def _too_large(name: str) -> str:
+    return f"is {name} data that decodes to more than {MAX_BODY >> 20} MiB (no page so large is read)"
+
+
 def _uncompressed(coding: str, data: bytes) -> tuple[bytes, str | None]:
     """`data` decompressed in a content coding, or why it cannot be."""
     decompress = _DECOMPRESSORS.get(coding)
@@ -149,9 +158,11 @@ def _deflate(data: bytes) -> tuple[bytes, str | None]:
 def _zlib(data: bytes, wbits: int, name: str) -> tuple[bytes, str | None]:
     stream = zlib.decompressobj(wbits)
     try:
-        out = stream.decompress(data)
+        out = stream.decompress(data, MAX_BODY + 1)
     except zlib.error as exc:
         return b"", f"is damaged {name} data ({exc})"
+    if len(out) > MAX_BODY:
+        return b"", _too_large(name)
     if not stream.eof:
         return b"", f"is {name} data that ends early (the page would be read in part)"
     return out, None
@@ -166,9 +177,13 @@ def _brotli(data: bytes) -> tuple[bytes, str | None]:
         return b"", "is compressed with Brotli (br): install the brotli module to read it (pip install brotli)"
     stream = brotli.Decompressor()
     try:
-        out: bytes = stream.process(data)
+        out: bytes = stream.process(data, output_buffer_limit=MAX_BODY + 1)
     except brotli.error as exc:
         return (data, None) if _looks_like_markup(data) else (b"", f"is damaged Brotli (br) data ({exc})")
+    except TypeError:  # brotli before 1.2, which cannot bound its output
+        return b"", "is compressed with Brotli (br): reprints needs brotli 1.2 or later (pip install -U brotli)"
+    if len(out) > MAX_BODY:
+        return b"", _too_large("Brotli (br)")
     if not stream.is_finished():
         return b"", "is Brotli (br) data that ends early (the page would be read in part)"
     return out, None
@@ -180,13 +195,20 @@ def _zstd(data: bytes) -> tuple[bytes, str | None]:
     if not data.startswith(ZSTD_MAGIC):
         return (data, None) if _looks_like_markup(data) else (b"", "is not zstd data, as its Content-Encoding says")
     stream = zstandard.ZstdDecompressor().decompressobj()
+    out = bytearray()
+    view = memoryview(data)
     try:
-        out: bytes = stream.decompress(data)
+        for at in range(0, len(data), ZSTD_PIECE):  # (in pieces: a zstd stream says nothing of its output's size)
+            out += stream.decompress(view[at : at + ZSTD_PIECE])
+            if len(out) > MAX_BODY:
+                return b"", _too_large("zstd")
+            if stream.eof:
+                break
     except zstandard.ZstdError as exc:
         return b"", f"is damaged zstd data ({exc})"
     if not stream.eof:
         return b"", "is zstd data that ends early (the page would be read in part)"
-    return out, None
+    return bytes(out), None
 
 
 _DECOMPRESSORS: dict[str, Callable[[bytes], tuple[bytes, str | None]]] = {
@@ -209,6 +231,7 @@ class Payload:
     body: bytes = b""  # (a page's only)
     http: Any = None  # its HTTP headers (warcio StatusAndHeaders), if it has them
     framing: str = ""  # why the record is not whole, when its header says so
+    too_large: bool = False  # a page whose body is over MAX_BODY (not read past it)
     unframed: bool = False  # no Content-Length, and more follows: the records after it cannot be found by it
 
 
@@ -257,7 +280,10 @@ def _read_page(record: Any, payload: Payload) -> None:
         payload.page = not plain or looks_like_html(head)
         payload.body = head
     if payload.page:
-        payload.body += record.raw_stream.read()
+        payload.body += record.raw_stream.read(MAX_BODY + 1 - len(payload.body))
+        payload.too_large = len(payload.body) > MAX_BODY
+        if payload.too_large:
+            payload.body = b""  # (the rest is drained, not kept)
 
 
 def _codings(http: Any) -> list[str]:
@@ -308,6 +334,8 @@ def page_html(read: Payload, misframed: bool, headers: Any) -> tuple[bytes | Non
             None,
             f"the crawler stored it cut short (WARC-Truncated: {truncated.strip()[:40]}); no page is read in part",
         )
+    if read.too_large:
+        return None, f"its body is over {MAX_BODY >> 20} MiB (no page so large is read)"
     if read.http is None:
         return read.body, None
     body = decode_body(read.body, read.http.get_header("Transfer-Encoding"), read.http.get_header("Content-Encoding"))
