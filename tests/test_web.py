@@ -1052,6 +1052,26 @@ def test_regression_a_compression_bomb_is_unreadable_not_read_into_memory(
     assert read[6].error is None and read[7].error is None
 
 
+def test_regression_interim_http_responses_are_read_past(tmp_path: Path) -> None:
+    """A response record holding an interim response before the page's own (`100 Continue`, or `103 Early
+    Hints`, which CDNs send before pages) was read by the interim response's headers: no Content-Type, no body,
+    and the page was counted among the records "not an HTML page". A browser reads past them, and so does
+    reprints."""
+    http = "Content-Type: application/http; msgtype=response"
+    final = b"HTTP/1.1 200 OK\r\n" + TYPED.encode() + b"\r\nContent-Encoding: gzip\r\n\r\n" + gzip.compress(HTML)
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"
+    warc = tmp_path / "interim.warc.gz"
+    warc.write_bytes(
+        _members(
+            _record("response", b"HTTP/1.1 100 Continue\r\n\r\n" + final, http, name="continue"),
+            _record("response", hints + hints + final, http, name="early-hints"),
+        )
+    )
+    read = _read(warc)
+    assert _names(read) == ["continue", "early-hints"]
+    assert all(record.error is None and PARAGRAPHS[0][:60] in (record.text or "") for record in read)
+
+
 def test_regression_compare_reads_the_one_page_of_a_warc(tmp_path: Path) -> None:
     """`reprints compare` read a WARC file's raw bytes as text. It reads its one HTML page as `dedup` does, and
     refuses a WARC of more than one page, naming what compare takes."""

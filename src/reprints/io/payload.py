@@ -41,6 +41,7 @@ _HTML_START = re.compile(
 )
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 UNTYPED = ("", "unknown/unknown", "application/unknown", "*/*")  # types that say nothing (WHATWG sniffs these)
+_INTERIM = re.compile(r"1(?!01)[0-9][0-9]")  # HTTP status codes of interim responses
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -303,10 +304,16 @@ def _http_headers(record: Any) -> Any:
     declared = media_type(record.rec_headers.get_header("Content-Type"))
     if not uri.startswith(("http:", "https:")) and declared != "application/http":
         return None
+    parser = StatusAndHeadersParser(ArcWarcRecordLoader.HTTP_TYPES, verify=False)
     try:
-        return StatusAndHeadersParser(ArcWarcRecordLoader.HTTP_TYPES, verify=False).parse(record.raw_stream)
+        headers = parser.parse(record.raw_stream)
+        # Interim responses (100 Continue, 103 Early Hints) come before the response itself, in the same record;
+        # a browser reads past them (101 Switching Protocols is the last HTTP response on its connection).
+        while _INTERIM.fullmatch(headers.get_statuscode()):
+            headers = parser.parse(record.raw_stream)
     except EOFError:
         return None
+    return headers
 
 
 def _drain(raw: Any) -> int:
