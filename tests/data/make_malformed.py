@@ -3,13 +3,14 @@
     python tests/data/make_malformed.py [FOLDER]      (default: tests/data/malformed, git-ignored)
 
 Each case is named by CASES below; `expected()` says what documents.jsonl must hold for it. The texts are
-real: sentences of the seed article in ../shared/seeds.
+real: sentences of the seed article in ../shared/seeds (or $REPRINTS_SHARED/seeds, as the tests read it).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 HERE = Path(__file__).resolve().parent
-SEED = HERE.parents[2] / "shared" / "seeds" / "000_e2f354f9623a9739.txt"
+SEED = Path(os.environ.get("REPRINTS_SHARED", HERE.parents[2] / "shared")) / "seeds" / "000_e2f354f9623a9739.txt"
 LARGE_BYTES = 50 * 2**20
 
 
