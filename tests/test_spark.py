@@ -47,6 +47,7 @@ pytestmark = [
 ]
 requires_shared = pytest.mark.skipif(not SHARED_PRESENT, reason=SKIP_REASON)
 OUTPUTS = ("pairs.jsonl", "documents.jsonl", "clusters.jsonl", "deduplicated.jsonl")
+NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"  # shipped: 300 news pages
 __all__ = ["articles"]  # the fixture, shared with test_invariants
 
 
@@ -64,6 +65,15 @@ def spark() -> Iterator[Any]:
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def news_local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The local engine's outputs for the shipped news corpus (the Spark runs from the command line compare with
+    them; outputs do not depend on batch sizes, `test_properties`)."""
+    out = tmp_path_factory.mktemp("news") / "local"
+    reprints.dedup([NEWS], out)
+    return out
 
 
 def both(inputs: list[Path], folder: Path, **options: Any) -> tuple[Path, Path]:
@@ -203,35 +213,20 @@ def test_spark_join_equals_the_local_join(seed: int, docs: int, distinct: int, c
     assert got.capped_anchors == expected.capped_anchors
 
 
-def test_cli_runs_spark_and_matches_local(tmp_path: Path) -> None:
-    """A separate process with its own session (`--master local[2]`), as a user runs it; quiet on stderr."""
-    corpus = tmp_path / "in"
-    corpus.mkdir()
-    text = "The council approved the budget for the new library after a long debate about its cost. " * 6
-    (corpus / "a.txt").write_text(text, encoding="utf-8")
-    (corpus / "b.txt").write_text("Front page.\n" + text + "\nMore stories.", encoding="utf-8")
-    run_cli("dedup", corpus, "--out", tmp_path / "local", "-q")
-    done = run_cli("dedup", corpus, "--out", tmp_path / "spark", "-q", "--engine", "spark", "--master", "local[2]")
+def test_cli_runs_spark_with_task_results_through_the_work_directory(tmp_path: Path, news_local: Path) -> None:
+    """A separate process with its own session (`--master local[2]`), as a user runs it: quiet on stderr, and
+    Spark's result channel carries no batch data. With `spark.driver.maxResultSize` at its floor (1 MB for all the
+    results of a job) and the shipped news corpus in batches of 100,000 characters (a wave of 4 fingerprint
+    batches is about 3 MB), the run completes with the local engine's bytes. Tasks return the paths of the results
+    they left in the work directory; the driver still reads them (one wave at a time), and collects one (node,
+    root) row per linked document in the components step."""
+    small = ("--batch-chars", "100000", "--batch-pairs", "500")
+    spark = ("--engine", "spark", "--master", "local[2]", "--spark-conf", "spark.driver.maxResultSize=1m")
+    done = run_cli("dedup", NEWS, "--out", tmp_path / "spark", "-q", *small, *spark)
     # The JVM's own notice of an incubating module it loads for Spark is the one line allowed.
     lines = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: Using incubator modules")]
     assert lines == [], done.stderr
-    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
-
-
-@requires_shared
-def test_task_results_reach_the_driver_through_the_work_directory(tmp_path: Path) -> None:
-    """Spark's result channel carries no batch data: with `spark.driver.maxResultSize` at its floor (1 MB for all
-    the results of a job) and wirecopy-dev in batches of 200,000 characters (35 batches; a wave of 4 fingerprint
-    batches is several MB), the run completes with the local engine's bytes. Tasks return the paths of the results
-    they left in the work directory; the driver still reads them (one wave at a time), and collects one (node,
-    root) row per linked document in the components step."""
-    inputs = WIRECOPY / "docs.jsonl"
-    small = ("--batch-chars", "200000", "--batch-pairs", "500")
-    run_cli("dedup", inputs, "--out", tmp_path / "local", "-q", *small)
-    limit = ("--spark-conf", "spark.driver.maxResultSize=1m")
-    spark = ("--engine", "spark", "--master", "local[2]", *limit)
-    run_cli("dedup", inputs, "--out", tmp_path / "spark", "-q", *small, *spark)
-    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+    assert_same_outputs(news_local, tmp_path / "spark")
 
 
 def test_spark_settings_without_the_spark_engine_are_refused() -> None:
@@ -284,16 +279,14 @@ def test_spark_submit_runs_the_documented_command(tmp_path: Path) -> None:
     assert_same_outputs(tmp_path / "local", tmp_path / "spark")
 
 
-def test_standalone_cluster_byte_identical(tmp_path: Path) -> None:
+def test_standalone_cluster_byte_identical(tmp_path: Path, news_local: Path) -> None:
     """A real cluster manager: a Spark standalone master and worker (separate JVMs, executors launched by the
     worker, tasks shipped over its RPC), `--master spark://...` from the command line as README's cluster run
     does, the work directory on the file system the executors share. The shipped example corpus (300 news
     pages) gives the local engine's bytes."""
-    news = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
-    run_cli("dedup", news, "--out", tmp_path / "local", "-q")
     with standalone_cluster(tmp_path) as url:
-        run_cli("dedup", news, "--out", tmp_path / "spark", "-q", "--engine", "spark", "--master", url)
-    assert_same_outputs(tmp_path / "local", tmp_path / "spark")
+        run_cli("dedup", NEWS, "--out", tmp_path / "spark", "-q", "--engine", "spark", "--master", url)
+    assert_same_outputs(news_local, tmp_path / "spark")
     assert "Registering app" in (tmp_path / "master.log").read_text(errors="replace")  # the run was the cluster's
 
 
