@@ -282,12 +282,19 @@ def test_case5_full_disk_is_one_line_and_resumable(tmp_path: Path) -> None:
     assert resumed.returncode == 0 and (out / "summary.json").exists()
 
 
+@pytest.fixture(scope="module")
+def kept_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of wirecopy-dev that kept its work directory (its outputs are those of any run)."""
+    reference = tmp_path_factory.mktemp("kept") / "out"
+    run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", reference, *SMALL_BATCHES, "--keep-work")
+    return reference
+
+
 @pytest.mark.parametrize("damage", ["truncated", "empty", "flipped"])
-def test_case5_damaged_checkpoint_is_recomputed_on_resume(tmp_path: Path, damage: str) -> None:
-    reference = tmp_path / "reference"
-    run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", reference, *SMALL_BATCHES)
+def test_case5_damaged_checkpoint_is_recomputed_on_resume(tmp_path: Path, damage: str, kept_work: Path) -> None:
+    reference = kept_work
     out = tmp_path / "out"
-    run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", out, *SMALL_BATCHES, "--keep-work")
+    shutil.copytree(kept_work, out)
     # A batch's lines, the fingerprint pass's record of the batches in the match index, an aligned batch (a bit
     # flipped: in the checkpoints of arrays, whose digest knows; the record is JSON without one).
     stages = ("reading", "index", "align") if damage != "flipped" else ("reading", "align")
