@@ -153,6 +153,17 @@ def test_a_token_guards_the_api_but_not_the_pages(index_app: Any) -> None:
             assert response.status == 200 and b"<form" in response.read()
 
 
+def test_regression_the_api_link_of_a_guarded_server_opens(index_app: Any) -> None:
+    """The query page links to /openapi.json ("API"), which answered 401 on a server with a token: a browser
+    following a link sends no token. The API's description holds no document and is public, as the pages are."""
+    with serving(create_app(store=index_app, token="s3cret")) as base:
+        with urllib.request.urlopen(base + "/", timeout=30) as response:
+            assert b'href="/openapi.json"' in response.read()
+        status, body = call(base + "/openapi.json")
+        assert status == 200 and "/query" in body["paths"]
+        assert call(base + "/documents?id=x")[0] == 401
+
+
 def test_serving_beyond_localhost_needs_a_token(tmp_path: Path) -> None:
     run_cli("index", "add", "--index", tmp_path / "index", ARTICLE)
     refused = run_cli("serve", "--index", tmp_path / "index", "--host", "0.0.0.0", check=False)

@@ -106,7 +106,8 @@ def error(status: int, message: str) -> JSON:
 
 
 class Guard:
-    """ASGI middleware: the request size limit and the bearer token (API paths only; pages are public)."""
+    """ASGI middleware: the request size limit and the bearer token (API paths only; pages, /health and
+    /openapi.json are public)."""
 
     def __init__(self, app: ASGIApp, token: str | None, max_body: int, hosts: frozenset[str] | None) -> None:
         self.app, self.token, self.max_body, self.hosts = app, token, max_body, hosts
@@ -121,7 +122,9 @@ class Guard:
             # A page elsewhere whose name was pointed at this machine (DNS rebinding) names its own host.
             await error(403, "unexpected Host header for a server on this machine")(scope, receive, send)
             return
-        public = path in PAGES or path.startswith("/static/") or path == "/health"
+        # The pages, /health and the API's description hold none of the index's documents (the query page links
+        # to /openapi.json: a browser opening the link sends no token).
+        public = path in PAGES or path.startswith("/static/") or path in ("/health", "/openapi.json")
         if self.token is not None and not public and not _authorized(scope["headers"], self.token):
             await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")(scope, receive, send)
             return
