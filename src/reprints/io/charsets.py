@@ -7,12 +7,13 @@ Python has a codec of that name: `hex`, `base64`, `rot13`, `zip`, `idna` or `pun
 and `utf-7`, `unicode_escape`, `charmap` or `palmos` are not encodings a browser reads a page in.
 
 Labels mean what they mean to browsers, not to Python: `iso-8859-1`, `latin1` and `us-ascii` are Windows-1252,
-`gb2312` is GBK, `shift_jis` Windows-932, `euc-kr` Windows-949, `big5` Big5-HKSCS, `utf-16` (without a byte-order
-mark) UTF-16LE, except in a page's own declaration, where UTF-16 means UTF-8 and x-user-defined Windows-1252. Two
-encodings have no Python codec: `replacement` (the labels of ISO-2022-KR, ISO-2022-CN and HZ-GB-2312, which
-browsers refuse to decode: the whole input reads as one U+FFFD) and `x-user-defined` (bytes 0x80-0xFF as
-U+F780-U+F7FF); `decode_as` decodes them. Where a Python codec differs from the standard's index it is in a few
-rare characters (KOI8-U's 0xAE and 0xBE are box drawing in Python, ў and Ў in the standard).
+`gb2312` is GBK (read by gb18030's decoder, as the standard reads it), `shift_jis` Windows-932, `euc-kr`
+Windows-949, `big5` Big5-HKSCS, `utf-16` (without a byte-order mark) UTF-16LE, except in a page's own
+declaration, where UTF-16 means UTF-8 and x-user-defined Windows-1252. Two encodings have no Python codec:
+`replacement` (the labels of ISO-2022-KR, ISO-2022-CN and HZ-GB-2312, which browsers refuse to decode: the whole
+input reads as one U+FFFD) and `x-user-defined` (bytes 0x80-0xFF as U+F780-U+F7FF); `decode_as` decodes them.
+Where a Python codec differs from the standard's index it is in a few rare characters (KOI8-U's 0xAE and 0xBE are
+box drawing in Python, ў and Ў in the standard).
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ _SINGLE_BYTE_ENCODINGS: tuple[tuple[str, str], ...] = (
 )
 _OTHER_ENCODINGS: tuple[tuple[str, str], ...] = (
     ("utf-8", "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8"),
-    ("gbk", "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk"),
+    # GBK: the standard decodes it with the gb18030 decoder (Python's gbk lacks the euro sign at 0xA2E3 and the
+    # four-byte sequences pages labelled GBK or GB2312 carry)
+    ("gb18030", "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk"),
     ("gb18030", "gb18030"),
     ("big5hkscs", "big5 big5-hkscs cn-big5 csbig5 x-x-big5"),
     ("euc_jp", "cseucpkdfmtjapanese euc-jp x-euc-jp"),
