@@ -170,6 +170,30 @@ def test_warc_that_breaks_off_keeps_its_pages_and_says_where(tmp_path: Path) -> 
     assert documents[-1]["id"].startswith("urn:uuid:")  # the page cut short keeps its id
 
 
+def test_regression_an_empty_gzip_member_is_not_a_break(tmp_path: Path) -> None:
+    """An empty gzip member after the last record (what some writers leave when they flush or close a file) or
+    between two records made a false unreadable row, "file breaks off after record 5", for a file that lost
+    nothing. An empty member is padding now; a member holding anything else still is not."""
+    whole = tmp_path / "whole.warc.gz"
+    _warc(whole, [(f"https://a.example/{n}", "text/html", page(body(PARAGRAPHS[n:])).encode()) for n in range(2)])
+    data = whole.read_bytes()
+    members, at = [], 0
+    while at < len(data):
+        member = zlib.decompressobj(wbits=31)
+        member.decompress(data[at:])
+        members.append(data[at : len(data) - len(member.unused_data)])
+        at += len(members[-1])
+    empty = gzip.compress(b"")
+    for name, layout in (("end", [*members, empty]), ("middle", [*members[:3], empty, *members[3:]])):
+        (tmp_path / f"{name}.warc.gz").write_bytes(b"".join(layout))
+        reprints.dedup([tmp_path / f"{name}.warc.gz"], tmp_path / name)
+        documents = rows(tmp_path / name / "documents.jsonl")
+        assert len(documents) == 2 and not any("unreadable" in row["reason"] for row in documents), documents
+    (tmp_path / "junk.warc.gz").write_bytes(data + gzip.compress(b"junk"))
+    reprints.dedup([tmp_path / "junk.warc.gz"], tmp_path / "junk")
+    assert "not a WARC record" in rows(tmp_path / "junk" / "documents.jsonl")[-1]["reason"]
+
+
 WARC_LAYOUTS = ("warc", "members", "whole")
 
 

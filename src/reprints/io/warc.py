@@ -355,9 +355,9 @@ def _ends_clean(path: Path, start: int, end: int) -> bool:
         return _only_padding(raw)
 
 
-def _whole_member(raw: IO[bytes], start: int) -> int | None:
+def _whole_member(raw: IO[bytes], start: int, *, blank: bool = False) -> int | None:
     """Where the gzip member at `start` ends, if it is whole (None if it is cut short or damaged, or if no gzip
-    member begins there)."""
+    member begins there); with `blank`, only if it holds nothing but padding, too."""
     raw.seek(max(start, 0))
     if start < 0 or raw.read(2) != GZIP_MAGIC:
         return None
@@ -370,14 +370,26 @@ def _whole_member(raw: IO[bytes], start: int) -> int | None:
             return None
         read += len(chunk)
         try:
-            member.decompress(chunk)
+            out = member.decompress(chunk, CHUNK if blank else 0)
         except zlib.error:
             return None
+        if blank and (out.strip(PADDING) or member.unconsumed_tail):
+            return None  # something else, or more than a chunk of padding: not a flush
     return start + read - len(member.unused_data)
 
 
 def _only_padding(raw: IO[bytes]) -> bool:
-    return all(not chunk.strip(PADDING) for chunk in iter(lambda: raw.read(CHUNK), b""))
+    """Whether nothing but padding follows in the file: white space, and gzip members holding nothing else (some
+    writers end a file, or flush, with an empty member)."""
+    while True:
+        at = raw.tell()
+        if raw.read(2) != GZIP_MAGIC:
+            raw.seek(at)
+            return all(not chunk.strip(PADDING) for chunk in iter(lambda: raw.read(CHUNK), b""))
+        end = _whole_member(raw, at, blank=True)
+        if end is None:
+            return False
+        raw.seek(end)
 
 
 class CutShort(Exception):
