@@ -970,6 +970,24 @@ def test_regression_a_bad_record_is_reported_and_the_rest_of_the_file_read(tmp_p
     )
 
 
+def test_regression_a_content_length_past_any_file_or_in_other_digits_is_said_plainly(tmp_path: Path) -> None:
+    """Found in review: a Content-Length of 26 digits was reported as "its payload cannot be read (OverflowError)",
+    and one of Unicode digits (`²`, which `str.isdigit` accepts) as a length that "does not match the record"."""
+    pages = [_response(f"page{n}", HTML.replace(b"An article", b"Article %d" % n), TYPED) for n in range(2)]
+    huge = _response("huge", HTML, TYPED, warc=("Content-Length: " + "1" * 26,))
+    superscript = _response("superscript", HTML, TYPED, warc=("Content-Length: \u00b2",))
+    warc = tmp_path / "members.warc.gz"
+    warc.write_bytes(_members(pages[0], huge, superscript, pages[1]))
+    read = _read(warc)
+    assert _names(read) == ["page0", "huge", "superscript", "page1"]
+    assert [record.error for record in read] == [
+        None,
+        f"unreadable: {warc}:record 2: its Content-Length ({'1' * 20}...) is larger than any file",
+        f"unreadable: {warc}:record 3: its Content-Length '\u00b2' is not a number",
+        None,
+    ]
+
+
 def test_regression_a_file_that_is_not_a_warc_says_so(tmp_path: Path) -> None:
     """A `.warc` or `.warc.gz` file that is no WARC at all was said to "break off after record 0" (warcio's
     "Unknown archive format" was not passed on)."""

@@ -30,6 +30,7 @@ CHUNK = 1 << 16
 # characters by default), and a compressed body can decode to 1,000 times its size (gzip) or far more (br, zstd): a
 # few megabytes of zeros in a record would otherwise take all memory (a "compression bomb").
 MAX_BODY = 1 << 28
+MAX_LENGTH_DIGITS = 18  # a Content-Length of more digits is past any file (and past what a read can be asked)
 ZSTD_PIECE = 1 << 10  # zstd input fed at a time: at most 32 MiB of output (a 128 KiB block per 4 bytes)
 
 WHITESPACE = b"\t\n\x0c\r "
@@ -243,8 +244,10 @@ def read_payload(record: Any, reader: Any) -> Payload:
     framing = ""
     if length is None:
         framing = "it has no Content-Length"
-    elif not length.strip().isdigit():
+    elif not (length.strip().isascii() and length.strip().isdigit()):  # ("²".isdigit() holds)
         framing = f"its Content-Length {length.strip()[:20]!r} is not a number"
+    elif len(length.strip().lstrip("0")) > MAX_LENGTH_DIGITS:
+        framing = f"its Content-Length ({length.strip()[:20]}...) is larger than any file"
     payload = Payload(whole=False, framing=framing)
     try:
         if record.rec_type in PAGE_RECORDS and not framing:
