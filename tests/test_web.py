@@ -850,6 +850,24 @@ def test_regression_records_skipped_are_counted_in_one_warning_per_file(
     assert warned == [expected, expected]  # dedup's, then index add's
 
 
+def test_regression_a_damaged_type_is_escaped_in_the_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Found in review: a Content-Type or record type holding control characters (a damaged header) was printed as
+    it is in the skip warning, where an escape sequence acts on the user's terminal. They are escaped now."""
+    image = b"\xff\xd8\xff\xe0" + bytes(64)
+    warc = tmp_path / "damaged.warc.gz"
+    warc.write_bytes(
+        _members(
+            _response("page", HTML, TYPED),
+            _response("photo", image, "Content-Type: image/\x1b[2Jjpeg"),
+            _record("\x1b]0;title\x07", b"x", "Content-Type: text/plain"),
+        )
+    )
+    reprints.dedup([warc], tmp_path / "out")
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "skipped" in r.getMessage()]
+    assert "\x1b" not in warned and "\x07" not in warned, warned
+    assert "1 image/\\x1b[2jjpeg" in warned and "1 \\x1b]0;title\\x07 record skipped" in warned, warned
+
+
 def test_regression_http_bodies_are_decoded_whatever_the_case_of_their_codings(tmp_path: Path) -> None:
     """`Transfer-Encoding: Chunked` spliced its chunk-size lines into the page (warcio compares the value
     case-sensitively), and `Content-Encoding: x-gzip` (gzip's other name) gave an empty document with a

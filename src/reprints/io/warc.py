@@ -306,8 +306,10 @@ def _report(path: Path, progress: _Progress, report: bool) -> None:
 
 
 def _by_count(counts: Counter[str]) -> list[tuple[str, int]]:
-    """Counted kinds, most frequent first, then by name."""
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    """Counted kinds, most frequent first, then by name; each as it can be shown on a terminal (a damaged header's
+    control characters escaped: an escape sequence would act on the terminal, not be read)."""
+    shown = [(kind if kind.isprintable() else ascii(kind)[1:-1], count) for kind, count in counts.items()]
+    return sorted(shown, key=lambda item: (-item[1], item[0]))
 
 
 def _extent(records: ArchiveIterator) -> tuple[int, int]:
