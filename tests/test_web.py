@@ -1124,6 +1124,36 @@ def test_regression_a_compression_bomb_is_unreadable_not_read_into_memory(
     assert read[6].error is None and read[7].error is None
 
 
+def test_regression_a_gzip_body_of_several_members_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a gzip body of several members (a page compressed in pieces, as a server streaming it may
+    send it; RFC 1952's gzip is a series of members) was read to the end of its first member only: a page in part,
+    said nowhere. All its members are read, within the size bound summed over them."""
+    from reprints.io import payload
+
+    cut = len(HTML) // 2
+    pieces = gzip.compress(HTML[:cut]) + gzip.compress(HTML[cut:])
+    limit = 1 << 20
+    monkeypatch.setattr(payload, "MAX_BODY", limit)
+    many = b"".join(gzip.compress(bytes(limit // 4)) for _ in range(6))  # each member under the bound, not all
+    warc = tmp_path / "members.warc.gz"
+    gzipped = "Content-Encoding: gzip"
+    warc.write_bytes(_members(_response("pieces", pieces, TYPED, gzipped), _response("many", many, TYPED, gzipped)))
+    read = _read(warc)
+    assert read[0].error is None and read[0].text is not None and PARAGRAPHS[2][-60:] in read[0].text
+    assert read[0].text == _read_one(tmp_path, HTML).text
+    assert read[1].error is not None and "decodes to more than 1 MiB" in read[1].error
+
+
+def _read_one(folder: Path, html: bytes) -> Record:
+    """The page `html` read from a WARC record of its own, stored as it is."""
+    warc = folder / "one.warc.gz"
+    warc.write_bytes(_members(_response("one", html, TYPED)))
+    (record,) = _read(warc)
+    return record
+
+
 def test_regression_interim_http_responses_are_read_past(tmp_path: Path) -> None:
     """A response record holding an interim response before the page's own (`100 Continue`, or `103 Early
     Hints`, which CDNs send before pages) was read by the interim response's headers: no Content-Type, no body,

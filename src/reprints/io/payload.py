@@ -141,33 +141,46 @@ def _uncompressed(coding: str, data: bytes) -> tuple[bytes, str | None]:
 
 
 def _gzip(data: bytes) -> tuple[bytes, str | None]:
+    """A gzip body: all its members (RFC 1952: a gzip stream is a series of members; a body sent in pieces, each
+    compressed on its own, is several), what follows the last one ignored if it is no member."""
     if not data.startswith(GZIP_MAGIC):
         return (data, None) if _looks_like_markup(data) else (b"", "is not gzip data, as its Content-Encoding says")
-    return _zlib(data, 31, "gzip")
+    parts: list[bytes] = []
+    size, rest = 0, data
+    while rest.startswith(GZIP_MAGIC):
+        out, problem, rest = _zlib(rest, 31, "gzip", MAX_BODY - size)
+        if problem is not None:
+            return b"", problem
+        parts.append(out)
+        size += len(out)
+    return b"".join(parts), None
 
 
 def _deflate(data: bytes) -> tuple[bytes, str | None]:
     """Deflate with its zlib header, as the standard says, or without it, as some servers send it."""
-    wrapped, problem = _zlib(data, 15, "deflate")
+    wrapped, problem, _ = _zlib(data, 15, "deflate")
     if problem is None:
         return wrapped, None
-    raw, raw_problem = _zlib(data, -15, "deflate")
+    raw, raw_problem, _ = _zlib(data, -15, "deflate")
     if raw_problem is None:
         return raw, None
     return (data, None) if _looks_like_markup(data) else (b"", problem)
 
 
-def _zlib(data: bytes, wbits: int, name: str) -> tuple[bytes, str | None]:
+def _zlib(data: bytes, wbits: int, name: str, room: int | None = None) -> tuple[bytes, str | None, bytes]:
+    """The first stream of `data` decoded (at most `room` bytes, MAX_BODY by default), or why it cannot be; and the
+    bytes after it."""
+    room = MAX_BODY if room is None else room
     stream = zlib.decompressobj(wbits)
     try:
-        out = stream.decompress(data, MAX_BODY + 1)
+        out = stream.decompress(data, room + 1)
     except zlib.error as exc:
-        return b"", f"is damaged {name} data ({exc})"
-    if len(out) > MAX_BODY:
-        return b"", _too_large(name)
+        return b"", f"is damaged {name} data ({exc})", b""
+    if len(out) > room:
+        return b"", _too_large(name), b""
     if not stream.eof:
-        return b"", f"is {name} data that ends early (the page would be read in part)"
-    return out, None
+        return b"", f"is {name} data that ends early (the page would be read in part)", b""
+    return out, None, stream.unused_data
 
 
 def _brotli(data: bytes) -> tuple[bytes, str | None]:
