@@ -253,14 +253,15 @@ class Payload:
 def read_payload(record: Any, reader: Any) -> Payload:
     """Read a warcio record (read with `no_record_parse`) to its end: its HTTP headers, and its body when it may
     be a page. `reader` is the stream the record is read from (to tell a header cut short: nothing follows it)."""
-    length = record.rec_headers.get_header("Content-Length")
+    header = record.rec_headers.get_header("Content-Length")
+    length = "" if header is None else header.strip()
     framing = ""
-    if length is None:
+    if header is None:
         framing = "it has no Content-Length"
-    elif not (length.strip().isascii() and length.strip().isdigit()):  # ("²".isdigit() holds)
-        framing = f"its Content-Length {length.strip()[:20]!r} is not a number"
-    elif len(length.strip().lstrip("0")) > MAX_LENGTH_DIGITS:
-        framing = f"its Content-Length ({length.strip()[:20]}...) is larger than any file"
+    elif not (length.isascii() and length.isdigit()):  # ("²".isdigit() holds)
+        framing = f"its Content-Length {length[:20]!r} is not a number"
+    elif len(length.lstrip("0")) > MAX_LENGTH_DIGITS:
+        framing = f"its Content-Length ({length[:20]}...) is larger than any file"
     payload = Payload(whole=False, framing=framing)
     try:
         if record.rec_type in PAGE_RECORDS and not framing:
@@ -274,7 +275,7 @@ def read_payload(record: Any, reader: Any) -> Payload:
         return payload
     missing: int = getattr(record.raw_stream, "limit", 0)  # bytes the Content-Length declares that are not there
     if not payload.framing and missing:
-        payload.framing = f"its Content-Length ({length.strip()}) is more than the record holds"
+        payload.framing = f"its Content-Length ({length}) is more than the record holds"
     payload.whole = not payload.framing
     return payload
 
