@@ -984,6 +984,30 @@ def test_first_holders_of_many_anchors_are_those_of_each_anchor(tmp_path: Path) 
             assert max(len(found) for found in store.first_holders(db, anchors, -1)) > 3
 
 
+def test_copies_of_texts_are_the_same_whichever_rows_a_query_read_before(tmp_path: Path) -> None:
+    """`same_texts` finds each text's copies (number, site), first copy first, from the index of hashes, reading
+    only the rows of documents a query has not read yet: given none, some or all of them read (and documents
+    whose hash is not asked), it answers what every row of the table says; empty texts are never copies."""
+    docs = [Document(f"d{i}", NEWS_TEXTS[i % 4], i, {"site": f"s{i % 3}.example"}) for i in range(11)]
+    docs += [Document("empty1", "", 11), Document("empty2", "  ", 12), Document("lone", NEWS_TEXTS[5], 13)]
+    with open_index(tmp_path / "index", create=True, site_field="site") as store:
+        add_documents(store, docs)
+        with store.reading() as db:
+            every = store.documents(db, list(range(1, len(docs) + 1)))
+            expected: dict[int, list[tuple[int, int]]] = {}
+            for doc in sorted(every, key=lambda doc: doc.num):
+                if doc.tokens > 0:
+                    expected.setdefault(doc.doc_hash, []).append((doc.num, doc.site))
+            assert len(expected) == 5 and sorted(map(len, expected.values())) == [1, 2, 3, 3, 3]
+            empty = next(doc.doc_hash for doc in every if doc.tokens == 0)
+            asked = [*expected, empty, 12345]
+            for known in ([], every[::2], every[5:], every):
+                found = store.same_texts(db, asked, known)
+                assert found == expected and all(list(found[key]) == expected[key] for key in found)
+                hashes = list(expected)[:2]
+                assert store.same_texts(db, hashes, known) == {key: expected[key] for key in hashes}
+
+
 def test_a_large_add_learns_compiled_and_stores_what_python_learning_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

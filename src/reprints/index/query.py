@@ -99,7 +99,11 @@ def query(
         read = store.with_tokens(db, candidates)
         # `dedup` spreads a link to every exact copy; a stored document's site for boilerplate is its first
         # copy's (as in `dedup`, which joins that copy only).
-        texts = store.same_texts(db, [*(doc.doc_hash for doc, _ in read.values() if doc.tokens > 0), doc_hash])
+        texts = store.same_texts(
+            db,
+            [*(doc.doc_hash for doc, _ in read.values() if doc.tokens > 0), doc_hash],
+            (doc for doc, _ in read.values()),
+        )
         candidates.update(num for doc, _ in read.values() if doc.tokens > 0 for num, _ in texts[doc.doc_hash])
         candidates.discard(skip)
         if len(exact) + 1 > cap:

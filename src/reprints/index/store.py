@@ -527,18 +527,32 @@ class Store:
                 found[num] = (Stored(num, doc_id, "", {}, site, doc_hash, tokens), packed)
         return found
 
-    def same_texts(self, db: sqlite3.Connection, hashes: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
+    def same_texts(
+        self, db: sqlite3.Connection, hashes: Iterable[int], known: Iterable[Stored] = ()
+    ) -> dict[int, list[tuple[int, int]]]:
         """Of each exact-text hash, every stored document (number, site) with that text, by number (empty texts,
-        never grouped, left out): its copies, and its first copy first."""
-        found: dict[int, list[tuple[int, int]]] = {}
+        never grouped, left out): its copies, and its first copy first. `known`: documents read already in this
+        transaction (`with_tokens`), whose rows are not read again: the copies are found in the index of hashes
+        alone, and only the rows of the others read (most texts have no copy but the candidate itself)."""
+        rows_of = {doc.num: (doc.site, doc.doc_hash, doc.tokens) for doc in known}
+        holders: list[int] = []
         for piece in pieces(sorted(set(hashes))):
-            rows = db.execute(
-                f"SELECT num, {ROW} FROM documents "
-                f"WHERE doc_hash IN ({','.join('?' * len(piece))}) AND tokens > 0 ORDER BY doc_hash, num",
-                piece,
+            holders += (
+                num
+                for (num,) in db.execute(
+                    f"SELECT num FROM documents WHERE doc_hash IN ({','.join('?' * len(piece))})", piece
+                )
             )
-            for num, *row in rows:
-                site, doc_hash = checked_row(row)[:2]
+        unread = [num for num in holders if num not in rows_of]
+        for piece in pieces(sorted(set(unread))):
+            for num, *row in db.execute(
+                f"SELECT num, {ROW} FROM documents WHERE num IN ({','.join('?' * len(piece))})", piece
+            ):
+                rows_of[num] = checked_row(row)[:3]
+        found: dict[int, list[tuple[int, int]]] = {}
+        for num in sorted(set(holders)):
+            site, doc_hash, tokens = rows_of[num]
+            if tokens > 0:
                 found.setdefault(doc_hash, []).append((num, site))
         return found
 
