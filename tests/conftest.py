@@ -63,9 +63,11 @@ def _kernel_thresholds_restored() -> Iterator[None]:
     from reprints.align import chain
     from reprints.decide import keep
     from reprints.fingerprint import shingles
+    from reprints.index import packing
     from reprints.normalize import boilerplate, template, tokens
 
-    saved = [(module, module.COMPILED_FROM) for module in (tokens, template, shingles, chain, boilerplate, keep)]
+    modules = (tokens, template, shingles, chain, boilerplate, keep, packing)
+    saved = [(module, module.COMPILED_FROM) for module in modules]
     yield
     for module, threshold in saved:
         module.COMPILED_FROM = threshold

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from conftest import fixed_widths
 from reprints.errors import IndexDamaged
 from reprints.fingerprint.corpus import TokenBatch, concat_token_batches, tokenize_batch
+from reprints.index import packing
 from reprints.index.packing import SEAL, pack_tokens, row_unsealed, seal, seal_row, unpack_fixed, unpack_tokens
 from reprints.normalize.template import template_mask
 
@@ -34,6 +36,16 @@ FIELDS = [
     "line_char_start",
     "line_char_end",
 ]
+
+
+@pytest.fixture(scope="module", autouse=True, params=["numpy", "compiled"])
+def _reading(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test reads stored documents both ways: with NumPy, and with the compiled pass (which a batch of
+    `packing.COMPILED_FROM` tokens or more takes: here every batch), the same arrays and the same refusals."""
+    default = packing.COMPILED_FROM
+    packing.COMPILED_FROM = 0 if request.param == "compiled" else 1 << 62
+    yield
+    packing.COMPILED_FROM = default
 
 
 def _stored(batch: TokenBatch, packed: list[bytes]) -> list[tuple[int, int, bytes, bytes, bytes]]:

@@ -55,20 +55,47 @@ def _staged() -> tuple[Any, ...]:
     """The modules whose `COMPILED_FROM` decides which of their batches take the compiled kernels."""
     from reprints.align import chain
     from reprints.fingerprint import shingles
+    from reprints.index import packing
     from reprints.normalize import boilerplate, template, tokens
 
-    return tokens, template, shingles, chain, boilerplate
+    return tokens, template, shingles, chain, boilerplate, packing
 
 
 def _run_every_kernel() -> None:
-    """A `compare`, a little boilerplate learning and a little deciding: with every `COMPILED_FROM` at 0, each
-    kernel is loaded (or, on the first run after installing, compiled)."""
+    """A `compare`, a little boilerplate learning, a little deciding and a stored document read back: with every
+    `COMPILED_FROM` at 0, each kernel is loaded (or, on the first run after installing, compiled)."""
     from reprints.pipeline import compare
 
     text = "a passage long enough to be aligned with itself, " * 12
     compare(text, text)
     _learn_a_little()
     _decide_a_little()
+    _unpack_a_little(text)
+
+
+def _unpack_a_little(text: str) -> None:
+    """A document's packed tokens read back as an index query reads its candidates' (loads that kernel when
+    `COMPILED_FROM` is 0)."""
+    import numpy as np
+
+    from reprints.fingerprint.corpus import tokenize_batch
+    from reprints.index.packing import pack_tokens, unpack_tokens
+    from reprints.normalize.template import template_mask
+
+    batch = tokenize_batch([text], 0)
+    template = template_mask(batch.hashes, np.array([0, len(batch.hashes)], dtype=np.int64), 0)
+    packed = pack_tokens(batch, template)[0]
+    unpack_tokens(
+        [
+            (
+                int(batch.token_counts[0]),
+                int(batch.doc_hashes.view("i8")[0]),
+                packed,
+                batch.line_hashes.tobytes(),
+                batch.doc_sketches.tobytes(),
+            )
+        ]
+    )
 
 
 def _learn_a_little() -> None:

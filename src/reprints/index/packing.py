@@ -53,6 +53,7 @@ HEADER = len(POSITIONS)
 PER_TOKEN = tuple(rows == TOKENS for _, rows, _, _ in POSITIONS)
 CODES = bytes(WIDTHS)
 HASH = np.dtype("<u8")
+COMPILED_FROM = 20_000  # tokens in one batch from which `unpack_tokens` takes the compiled pass (`reprints.kernels`)
 SEAL = 8  # bytes of the seal that ends each document's packed tokens (format 6 on)
 # The numbers each seal begins with, as little-endian 64-bit integers (packed by `struct`: a NumPy array of them
 # cost each row read a few microseconds).
@@ -200,13 +201,13 @@ def _damaged(arrays: bytes, expected: int) -> IndexDamaged:
 def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     """A TokenBatch of stored documents (`StoredTokens`, packed by `pack_tokens`), in the order given, and the
     template marks of their tokens. Each field is gathered from every document's bytes and read at once (a batch
-    per document, concatenated, cost a query a millisecond)."""
+    per document, concatenated, cost a query a millisecond); a batch of `COMPILED_FROM` tokens or more is read in
+    one compiled pass (`reprints.index.packing_kernel`, the same arrays)."""
     token_counts = [row[0] for row in documents]
     line_counts = [len(row[3]) // 8 for row in documents]
-    hashes: list[memoryview] = []
-    marks: list[memoryview] = []
-    codes: list[list[int]] = [[] for _ in POSITIONS]
-    parts: list[list[memoryview]] = [[] for _ in POSITIONS]
+    bodies: list[bytes] = []
+    headers: list[bytes] = []
+    layout: list[list[int]] = []  # of each document: where its hashes, each field and its marks begin
     for tokens, lines, row in zip(token_counts, line_counts, documents, strict=True):
         arrays = _unsealed(row)
         header = arrays[:HEADER]
@@ -214,36 +215,86 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
             raise _damaged(arrays, HEADER)
         if header.strip(CODES):  # a byte naming no width
             raise IndexDamaged(f"a stored document's tokens name widths {list(header)}: the index is damaged")
-        view = memoryview(arrays)
         at = HEADER + tokens * HASH.itemsize
-        hashes.append(view[HEADER:at])
+        where = [HEADER, at]
         for field, code in enumerate(header):
-            size = code * (tokens if PER_TOKEN[field] else lines)
-            codes[field].append(code)
-            parts[field].append(view[at : at + size])
-            at += size
+            at += code * (tokens if PER_TOKEN[field] else lines)
+            where.append(at)
         if len(arrays) != at + (tokens + 7) // 8:
             raise _damaged(arrays, at + (tokens + 7) // 8)
-        marks.append(view[at:])
+        bodies.append(arrays)
+        headers.append(header)
+        layout.append(where)
     counts = {TOKENS: np.array(token_counts, dtype=np.int64), LINES: np.array(line_counts, dtype=np.int64)}
-    values = {
-        name: _narrowed_to(name, kind, _widened(codes[field], parts[field], counts[rows]))
-        for field, (name, rows, kind, _) in enumerate(POSITIONS)
-    }
-    template = np.unpackbits(np.frombuffer(b"".join(marks), dtype=np.uint8)).view(np.bool_)
-    padding = 8 * ((counts[TOKENS] + 7) // 8) - counts[TOKENS]  # each document's marks end on a whole byte
+    if documents and sum(token_counts) >= COMPILED_FROM:
+        hashes, fields, template = _read_compiled(bodies, headers, layout, counts)
+    else:
+        hashes, fields, template = _read_apart(bodies, headers, layout, counts)
+    values = {name: _narrowed_to(name, kind, fields[field]) for field, (name, _, kind, _) in enumerate(POSITIONS)}
+    return _batch(documents, counts[TOKENS], counts[LINES], hashes=hashes, **values), template
+
+
+def _read_apart(
+    bodies: list[bytes], headers: list[bytes], layout: list[list[int]], counts: dict[str, np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], Mask]:
+    """`unpack_tokens`' arrays read with NumPy: the token hashes, each position field (int64) and the marks."""
+    views = [memoryview(body) for body in bodies]
+    fields = [
+        _widened(
+            [header[field] for header in headers],
+            [view[where[field + 1] : where[field + 2]] for view, where in zip(views, layout, strict=True)],
+            counts[rows],
+        )
+        for field, (_, rows, _, _) in enumerate(POSITIONS)
+    ]
+    return _hashes(views, layout), fields, _marks(views, layout, counts[TOKENS])
+
+
+def _read_compiled(
+    bodies: list[bytes], headers: list[bytes], layout: list[list[int]], counts: dict[str, np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], Mask]:
+    """`_read_apart` with the position fields read in one compiled pass over the documents' bytes."""
+    from reprints.index.packing_kernel import position_fields
+
+    starts = offsets_of(np.array([len(body) for body in bodies], dtype=np.int64))[:-1, None]
+    fields = position_fields(
+        np.frombuffer(b"".join(bodies), dtype=np.uint8),
+        np.array(layout, dtype=np.int64)[:, 1:-1] + starts,
+        np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(-1, HEADER).astype(np.int64),
+        np.array(PER_TOKEN, dtype=np.bool_),
+        counts[TOKENS],
+        counts[LINES],
+    )
+    total = {name: int(values.sum()) for name, values in counts.items()}
+    views = [memoryview(body) for body in bodies]
+    read = [fields[field, : total[rows]] for field, (_, rows, _, _) in enumerate(POSITIONS)]
+    return _hashes(views, layout), read, _marks(views, layout, counts[TOKENS])
+
+
+def _hashes(views: list[memoryview], layout: list[list[int]]) -> np.ndarray:
+    """The documents' token hashes, one after another."""
+    read = b"".join(view[where[0] : where[1]] for view, where in zip(views, layout, strict=True))
+    return np.frombuffer(read, dtype=HASH).astype(np.uint64)
+
+
+def _marks(views: list[memoryview], layout: list[list[int]], tokens: np.ndarray) -> Mask:
+    """The documents' template marks, one after another."""
+    marks = b"".join(view[where[-1] :] for view, where in zip(views, layout, strict=True))
+    template = np.unpackbits(np.frombuffer(marks, dtype=np.uint8)).view(np.bool_)
+    padding = 8 * ((tokens + 7) // 8) - tokens  # each document's marks end on a whole byte
     if padding.any():
         kept = np.ones(len(template), dtype=np.bool_)
-        kept[ranges(offsets_of(counts[TOKENS] + padding)[1:] - padding, padding)] = False
+        kept[ranges(offsets_of(tokens + padding)[1:] - padding, padding)] = False
         template = template[kept]
-    hashes_read = np.frombuffer(b"".join(hashes), dtype=HASH).astype(np.uint64)
-    return _batch(documents, counts[TOKENS], counts[LINES], hashes=hashes_read, **values), template
+    return template
 
 
 def _narrowed_to(name: str, kind: Any, values: np.ndarray) -> np.ndarray:
     """A position field read back (int64) as its type in a TokenBatch, refused as damaged if a value does not fit
     it (a lead or trail past 32 bits is a damaged difference summed in, never one a document has)."""
     limits = np.iinfo(kind)
+    if limits.bits == 64:  # (read as int64: nothing to check)
+        return values
     if len(values) and (int(values.min()) < limits.min or int(values.max()) > limits.max):
         raise IndexDamaged(f"a stored document's {name} values do not fit {np.dtype(kind).name}: the index is damaged")
     return values.astype(kind, copy=False)
