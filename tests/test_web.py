@@ -1174,6 +1174,33 @@ def test_regression_interim_http_responses_are_read_past(tmp_path: Path) -> None
     assert all(record.error is None and PARAGRAPHS[0][:60] in (record.text or "") for record in read)
 
 
+def test_regression_a_response_of_raw_html_without_http_headers_is_read_whole(tmp_path: Path) -> None:
+    """A response record whose payload is the page itself, with no HTTP status line and headers (an HTTP/0.9
+    answer, or a writer that stored the body alone) had its first lines read as HTTP headers, up to the first
+    blank line: the page lost its beginning, said nowhere. A payload that does not begin with an HTTP status line
+    is read as the body itself, whole; one that does is read as before."""
+    first = b"<p>" + PARAGRAPHS[0].encode() + b"</p>\r\n"  # the first paragraph on the first lines, no blank line
+    raw_page = (
+        b"<html>\r\n<body>\r\n" + first + b"\r\n" + b"".join(b"<p>%s</p>\r\n" % p.encode() for p in PARAGRAPHS[1:3])
+    )
+    raw_page += b"</body></html>\r\n"
+    http = "Content-Type: application/http; msgtype=response"
+    warc = tmp_path / "raw.warc.gz"
+    warc.write_bytes(
+        _members(
+            _record("response", raw_page, http, name="bare"),
+            _record("response", b"\r\n  " + raw_page, http, name="bare-after-blank-lines"),
+            _record("response", b"<!DOCTYPE html>\r\n" + raw_page, http, uri="https://a.example/", name="doctype"),
+            _response("with-headers", raw_page, TYPED),
+        )
+    )
+    read = _read(warc)
+    assert _names(read) == ["bare", "bare-after-blank-lines", "doctype", "with-headers"]
+    assert all(record.error is None for record in read), [record.error for record in read]
+    for record in read:
+        assert (record.text or "").startswith(PARAGRAPHS[0][:60]), (record.id, (record.text or "")[:80])
+
+
 def test_regression_compare_reads_the_one_page_of_a_warc(tmp_path: Path) -> None:
     """`reprints compare` read a WARC file's raw bytes as text. It reads its one HTML page as `dedup` does, and
     refuses a WARC of more than one page, naming what compare takes."""

@@ -42,6 +42,7 @@ _HTML_START = re.compile(
 )
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 UNTYPED = ("", "unknown/unknown", "application/unknown", "*/*")  # types that say nothing (WHATWG sniffs these)
+STATUS_PEEK = 64  # bytes read from a response's start to tell whether an HTTP status line begins it
 _INTERIM = re.compile(r"1(?!01)[0-9][0-9]")  # HTTP status codes of interim responses
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -321,6 +322,12 @@ def _http_headers(record: Any) -> Any:
     declared = media_type(record.rec_headers.get_header("Content-Type"))
     if not uri.startswith(("http:", "https:")) and declared != "application/http":
         return None
+    head = record.raw_stream.read(STATUS_PEEK)
+    record.raw_stream = _Prefixed(head, record.raw_stream)
+    if not head.lstrip().upper().startswith(b"HTTP/"):
+        # The body alone, with no status line or headers (an HTTP/0.9 answer, or a writer that stored the body):
+        # its first lines, read as headers up to a blank line, would be lost.
+        return None
     parser = StatusAndHeadersParser(ArcWarcRecordLoader.HTTP_TYPES, verify=False)
     try:
         headers = parser.parse(record.raw_stream)
@@ -331,6 +338,40 @@ def _http_headers(record: Any) -> Any:
     except EOFError:
         return None
     return headers
+
+
+class _Prefixed:
+    """A record's payload stream with the bytes read from its start (`head`) put back in front of the rest: what
+    warcio's parser and the body's reading read from. `limit` is the rest's (bytes the record lacks, at its end)."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self.head, self.rest = head, rest
+
+    @property
+    def limit(self) -> int:
+        return int(getattr(self.rest, "limit", 0))
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            rest: bytes = self.rest.read()
+            data, self.head = self.head + rest, b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        more: bytes = self.rest.read(size - len(data)) if len(data) < size else b""
+        return data + more
+
+    def readline(self, size: int | None = -1) -> bytes:
+        end = self.head.find(b"\n")
+        if end >= 0 and (size is None or size < 0 or end < size):
+            line, self.head = self.head[: end + 1], self.head[end + 1 :]
+            return line
+        if size is not None and 0 <= size <= len(self.head):
+            line, self.head = self.head[:size], self.head[size:]
+            return line
+        line, self.head = self.head, b""
+        # (warcio's LimitReader reads past its limit when given a negative size: given none, it stops there)
+        rest: bytes = self.rest.readline() if size is None or size < 0 else self.rest.readline(size - len(line))
+        return line + rest
 
 
 def _drain(raw: Any) -> int:
