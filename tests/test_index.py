@@ -27,6 +27,7 @@ from conftest import WIRECOPY, fixed_widths, news_texts, read_only, requires_sha
 from reprints.config import Config
 from reprints.errors import ConfigError, IndexDamaged, InputError, database_failure
 from reprints.fingerprint.corpus import tokenize_batch
+from reprints.index import store as index_store
 from reprints.index.api import add, open_index, remove, search, stats
 from reprints.index.build import add_documents, anchors_of, remove_documents
 from reprints.index.packing import SEAL, unpack_tokens
@@ -1006,6 +1007,23 @@ def test_copies_of_texts_are_the_same_whichever_rows_a_query_read_before(tmp_pat
                 assert found == expected and all(list(found[key]) == expected[key] for key in found)
                 hashes = list(expected)[:2]
                 assert store.same_texts(db, hashes, known) == {key: expected[key] for key in hashes}
+
+
+def test_regression_an_empty_query_reads_no_rows_of_stored_empty_texts(tmp_path: Path) -> None:
+    """An empty query's exact-text hash is that of every stored empty text; finding copies of it read (and
+    checked the seal of) every stored empty document's row, though empty texts are never copies (found in review,
+    before release: the covering-index lookup of copies no longer filtered them in SQL). It now looks up no copies
+    of an empty query."""
+    docs = [Document(f"empty{i}", " " * (i % 3), i) for i in range(300)]
+    docs += [Document(f"news{i}", NEWS_TEXTS[i], 300 + i) for i in range(3)]
+    with open_index(tmp_path / "index", create=True) as store:
+        add_documents(store, docs)
+        counted = mock.Mock(side_effect=index_store.checked_row)
+        with mock.patch.object(index_store, "checked_row", counted):
+            assert query(store, "") == [] and query(store, "   ") == []
+            assert counted.call_count == 0
+            assert [m.id for m in query(store, NEWS_TEXTS[1])] == ["news1"]
+        assert 0 < counted.call_count < 10
 
 
 def test_a_large_add_learns_compiled_and_stores_what_python_learning_stores(

@@ -101,7 +101,7 @@ def query(
         # copy's (as in `dedup`, which joins that copy only).
         texts = store.same_texts(
             db,
-            [*(doc.doc_hash for doc, _ in read.values() if doc.tokens > 0), doc_hash],
+            [*(doc.doc_hash for doc, _ in read.values() if doc.tokens > 0), *([doc_hash] if token_count > 0 else [])],
             (doc for doc, _ in read.values()),
         )
         candidates.update(num for doc, _ in read.values() if doc.tokens > 0 for num, _ in texts[doc.doc_hash])
