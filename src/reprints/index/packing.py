@@ -205,7 +205,7 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     one compiled pass (`reprints.index.packing_kernel`, the same arrays)."""
     token_counts = [row[0] for row in documents]
     line_counts = [len(row[3]) // 8 for row in documents]
-    bodies: list[bytes] = []
+    views: list[memoryview] = []
     headers: list[bytes] = []
     layout: list[list[int]] = []  # of each document: where its hashes, each field and its marks begin
     for tokens, lines, row in zip(token_counts, line_counts, documents, strict=True):
@@ -222,24 +222,22 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
             where.append(at)
         if len(arrays) != at + (tokens + 7) // 8:
             raise _damaged(arrays, at + (tokens + 7) // 8)
-        bodies.append(arrays)
+        views.append(memoryview(arrays))
         headers.append(header)
         layout.append(where)
     counts = {TOKENS: np.array(token_counts, dtype=np.int64), LINES: np.array(line_counts, dtype=np.int64)}
-    if documents and sum(token_counts) >= COMPILED_FROM:
-        hashes, fields, template = _read_compiled(bodies, headers, layout, counts)
-    else:
-        hashes, fields, template = _read_apart(bodies, headers, layout, counts)
+    read = _fields_compiled if documents and sum(token_counts) >= COMPILED_FROM else _fields_apart
+    fields = read(views, headers, layout, counts)
     values = {name: _narrowed_to(name, kind, fields[field]) for field, (name, _, kind, _) in enumerate(POSITIONS)}
+    hashes, template = _hashes(views, layout), _marks(views, layout, counts[TOKENS])
     return _batch(documents, counts[TOKENS], counts[LINES], hashes=hashes, **values), template
 
 
-def _read_apart(
-    bodies: list[bytes], headers: list[bytes], layout: list[list[int]], counts: dict[str, np.ndarray]
-) -> tuple[np.ndarray, list[np.ndarray], Mask]:
-    """`unpack_tokens`' arrays read with NumPy: the token hashes, each position field (int64) and the marks."""
-    views = [memoryview(body) for body in bodies]
-    fields = [
+def _fields_apart(
+    views: list[memoryview], headers: list[bytes], layout: list[list[int]], counts: dict[str, np.ndarray]
+) -> list[np.ndarray]:
+    """Each position field of the documents (int64), read with NumPy a field at a time."""
+    return [
         _widened(
             [header[field] for header in headers],
             [view[where[field + 1] : where[field + 2]] for view, where in zip(views, layout, strict=True)],
@@ -247,18 +245,17 @@ def _read_apart(
         )
         for field, (_, rows, _, _) in enumerate(POSITIONS)
     ]
-    return _hashes(views, layout), fields, _marks(views, layout, counts[TOKENS])
 
 
-def _read_compiled(
-    bodies: list[bytes], headers: list[bytes], layout: list[list[int]], counts: dict[str, np.ndarray]
-) -> tuple[np.ndarray, list[np.ndarray], Mask]:
-    """`_read_apart` with the position fields read in one compiled pass over the documents' bytes."""
+def _fields_compiled(
+    views: list[memoryview], headers: list[bytes], layout: list[list[int]], counts: dict[str, np.ndarray]
+) -> list[np.ndarray]:
+    """`_fields_apart` in one compiled pass over the documents' bytes."""
     from reprints.index.packing_kernel import position_fields
 
-    starts = offsets_of(np.array([len(body) for body in bodies], dtype=np.int64))[:-1, None]
+    starts = offsets_of(np.array([len(view) for view in views], dtype=np.int64))[:-1, None]
     fields = position_fields(
-        np.frombuffer(b"".join(bodies), dtype=np.uint8),
+        np.frombuffer(b"".join(views), dtype=np.uint8),
         np.array(layout, dtype=np.int64)[:, 1:-1] + starts,
         np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(-1, HEADER).astype(np.int64),
         np.array(PER_TOKEN, dtype=np.bool_),
@@ -266,9 +263,7 @@ def _read_compiled(
         counts[LINES],
     )
     total = {name: int(values.sum()) for name, values in counts.items()}
-    views = [memoryview(body) for body in bodies]
-    read = [fields[field, : total[rows]] for field, (_, rows, _, _) in enumerate(POSITIONS)]
-    return _hashes(views, layout), read, _marks(views, layout, counts[TOKENS])
+    return [fields[field, : total[rows]] for field, (_, rows, _, _) in enumerate(POSITIONS)]
 
 
 def _hashes(views: list[memoryview], layout: list[list[int]]) -> np.ndarray:
