@@ -25,9 +25,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reprints
 from conftest import SEEDS, requires_shared
 from reprints.decide.keep import Verdict
 from reprints.decide.links import _link_of
+from reprints.engines import collector
 from reprints.engines.local import LocalEngine
 from reprints.engines.spill import Spilling, received, spill, unspill
 from reprints.kernels import worth_loading
@@ -52,6 +54,41 @@ def test_a_cold_engine_leaves_its_workers_to_load_the_kernels_when_a_batch_needs
     with LocalEngine(2) as engine:
         states = list(engine.map(_state, range(8)))
     assert all(threshold == tokens.COMPILED_FROM for _, threshold, _ in states)
+
+
+def _collector(_: int) -> tuple[int, int]:
+    """In a worker: the garbage collector's youngest threshold and how many objects it holds frozen."""
+    import gc
+
+    return gc.get_threshold()[0], gc.get_freeze_count()
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_workers_freeze_what_they_imported_and_collect_young_objects_less_often(warm: bool) -> None:
+    with LocalEngine(2, warm=warm) as engine:
+        states = list(engine.map(_collector, range(4)))
+    assert all(young == collector.YOUNG and frozen > 10_000 for young, frozen in states)
+
+
+def test_a_run_in_the_callers_process_leaves_its_collector_as_it_found_it(tmp_path: Path) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    inside: list[tuple[int, int]] = []
+    with collector.settled():
+        inside.append((gc.get_threshold()[0], gc.get_freeze_count()))
+    assert inside[0][0] == collector.YOUNG and inside[0][1] > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    gc.freeze()  # a caller that froze objects of its own is left as it is
+    try:
+        frozen = gc.get_freeze_count()
+        with collector.settled():
+            assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    reprints.dedup([SEEDS], tmp_path / "out")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
 def server_maps_numba(_: int) -> bool:
@@ -342,6 +379,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from reprints.engines import collector
 from reprints.engines.local import LocalEngine
 from test_engine import _killed_while_handing_over
 results = None if {folder!r} is None else Path({folder!r})
@@ -446,6 +484,7 @@ def test_regression_an_array_kept_from_a_result_keeps_only_its_own_bytes(tmp_pat
 _KILLED_WITH_ITS_OWN_FOLDER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
+from reprints.engines import collector
 from reprints.engines.local import LocalEngine
 from test_engine import _result
 engine = LocalEngine(2).__enter__()

@@ -21,6 +21,7 @@ from reprints.config import Config
 from reprints.decide.clusters import number_clusters, star_clusters
 from reprints.decide.keep import decide
 from reprints.decide.links import Link, Links, first_with_others, relation_of
+from reprints.engines import collector
 from reprints.engines.base import Engine, open_engine
 from reprints.engines.local_stages import (
     align_candidates,
@@ -109,7 +110,8 @@ def dedup(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[s
             try:
                 staging = staging_folder(out)
                 try:
-                    summary = _run(files, out, staging, work, config, manifest, engine)
+                    with collector.settled():
+                        summary = _run(files, out, staging, work, config, manifest, engine)
                 except BaseException:
                     shutil.rmtree(staging, ignore_errors=True)
                     raise

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
-from reprints.engines import server
+from reprints.engines import collector, server
 from reprints.engines.spill import Spilled, Spilling, received
 from reprints.engines.stopping import critical
 from reprints.errors import InputError
@@ -93,6 +93,7 @@ def _start_worker(parent: int, warm: bool) -> None:
         from reprints.kernels import load_ahead, prefer_compiled
 
         load_ahead(prefer_compiled)
+    collector.settle()
 
 
 def _started() -> None:
