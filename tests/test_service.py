@@ -337,15 +337,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
-def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -> None:
-    """`reprints serve --workers 2`: two processes answer on one port from one index, each mapping its file (a
-    document added through one is found through the other), a process killed is replaced, and SIGTERM stops them
-    all."""
+@pytest.mark.parametrize("mapped", [None, "64"])
+def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path, mapped: str | None) -> None:
+    """`reprints serve --workers 2`: two processes answer on one port from one index (a document added through one
+    is found through the other), each mapping its file when `--mapped-mb` asks (by default neither does), a process
+    killed is replaced, and SIGTERM stops them all."""
     index = tmp_path / "index"
     run_cli("index", "add", "--index", index, NEWS)
     port = _free_port()
+    command = [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", str(port), "--workers", "2"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "reprints", "serve", "--index", str(index), "--port", str(port), "--workers", "2"],
+        [*command, *([] if mapped is None else ["--mapped-mb", mapped])],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -360,16 +362,16 @@ def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -
             time.sleep(0.1)
         children = _children(server.pid)
         assert len(children) == 2
-        # Each process reads the index through a mapping of its file (`--mapped-mb`, on by default).
-        # (Its -shm file is mapped in any case.) A process maps it once it has opened the index: one may still be
-        # starting when the other answers /health.
+        # With `--mapped-mb`, each process reads the index through a mapping of its file (its -shm file is mapped
+        # in any case). A process maps it once it has opened the index: one may still be starting when the other
+        # answers /health.
         database = str((index / "index.sqlite").resolve())
 
         def mapping(pid: int) -> bool:
             return any(line.endswith(" " + database) for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
 
         deadline = time.monotonic() + 60
-        while not all(mapping(pid) for pid in children):
+        while mapped is not None and not all(mapping(pid) for pid in children):
             assert time.monotonic() < deadline, "a server process does not map the index file"
             time.sleep(0.1)
         article = ARTICLE.read_text(encoding="utf-8")
@@ -377,6 +379,7 @@ def test_several_server_processes_share_the_port_and_the_index(tmp_path: Path) -
         with ThreadPoolExecutor(8) as pool:  # enough at once that both processes answer
             answers = list(pool.map(lambda _: call(base + "/query", "POST", {"text": article}), range(32)))
         assert all(status == 200 and body["matches"][0]["id"] == "article" for status, body in answers)
+        assert all(mapping(pid) == (mapped is not None) for pid in children)
         os.kill(children[0], signal.SIGKILL)
         deadline = time.monotonic() + 30
         while len(_children(server.pid)) < 2 or children[0] in _children(server.pid):
