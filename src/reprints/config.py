@@ -25,12 +25,13 @@ def _default(instance: object, name: str) -> object:
 
 # How much of an index's database file a server's connections map into memory (`reprints serve --mapped-mb`,
 # `reprints.index.store.Store(mapped_mb=...)`); by default nothing. Mapped, SQLite reads pages straight from the OS's
-# file cache, without a system call and a copy each: a 1,000-word query against the bulk corpus costs ~5% less
-# CPU in-process (0.95, median of 6 alternating pairs), and a loaded 2-process server answers about as many queries
-# a second (mapped and not: 355 and 344 in one benchmark run, 319 and 318 in another, 333 and 327 in a third: within
-# the machine's noise). But the mapped pages count in each process' resident set as they are touched (the file
-# cache's, shared): with 1024 MB mapped a 2-process server on the bulk corpus showed 859 MB resident against 464 MB
-# with nothing mapped (BENCHMARKS.md). Not worth doubling what a server seems to hold by default.
+# file cache, without a system call and a copy each: a 1,000-word query against the bulk corpus costs 5-10% less
+# CPU in-process (6 alternating pairs: medians 4.54 and 4.35 ms, median pair ratio 0.90), and a loaded 2-process
+# server answers about as many queries a second (mapped and not: 355 and 344 in one benchmark run, 319 and 318 in
+# another, 333 and 327 in a third: within the machine's noise). But the mapped pages count in each process' resident
+# set as they are touched (the file cache's, shared): with 1024 MB mapped a 2-process server on the bulk corpus
+# showed 859 MB resident against 464 MB with nothing mapped (BENCHMARKS.md). Not worth doubling what a server seems
+# to hold by default.
 SERVE_MAPPED_MB = 0
 # How long a connection to an index waits for another process' write lock (SQLite's busy timeout) before it gives
 # up with "database is locked" (`reprints index add --wait`, `Store(wait=...)`). A server's writes wait as long.
