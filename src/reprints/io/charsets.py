@@ -75,10 +75,9 @@ _SINGLE_BYTE_ENCODINGS: tuple[tuple[str, str], ...] = (
 )
 _OTHER_ENCODINGS: tuple[tuple[str, str], ...] = (
     ("utf-8", "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8"),
-    # GBK: the standard decodes it with the gb18030 decoder (Python's gbk lacks the euro sign at 0xA2E3 and the
-    # four-byte sequences pages labelled GBK or GB2312 carry)
-    ("gb18030", "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk"),
-    ("gb18030", "gb18030"),
+    # GBK's labels with gb18030's: the standard decodes GBK with the gb18030 decoder (Python's gbk lacks the euro
+    # sign at 0xA2E3 and the four-byte sequences pages labelled GBK or GB2312 carry)
+    ("gb18030", "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk gb18030"),
     ("big5hkscs", "big5 big5-hkscs cn-big5 csbig5 x-x-big5"),
     ("euc_jp", "cseucpkdfmtjapanese euc-jp x-euc-jp"),
     ("iso2022_jp_ext", "csiso2022jp iso-2022-jp"),  # _ext: with the half-width katakana browsers read
