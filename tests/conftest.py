@@ -46,6 +46,7 @@ SELF_CONTAINED = {
     "test_normalize",
     "test_report",
     "test_service",
+    "test_sieve",
     "test_browser",
     "test_web",
     "test_spark",  # its tests of shared data skip by themselves
@@ -63,10 +64,10 @@ def _kernel_thresholds_restored() -> Iterator[None]:
     from reprints.align import chain
     from reprints.decide import keep
     from reprints.fingerprint import shingles
-    from reprints.index import packing
+    from reprints.index import packing, sieve
     from reprints.normalize import boilerplate, template, tokens
 
-    modules = (tokens, template, shingles, chain, boilerplate, keep, packing)
+    modules = (tokens, template, shingles, chain, boilerplate, keep, packing, sieve)
     saved = [(module, module.COMPILED_FROM) for module in modules]
     yield
     for module, threshold in saved:

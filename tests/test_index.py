@@ -401,9 +401,20 @@ def test_stored_tokens_are_those_of_tokenizing_the_text(tmp_path: Path, chosen: 
             read = store.with_tokens(db, range(1, len(texts) + 1))  # as a query reads its candidates
             stored = [read[num][0] for num in sorted(read)]
             assert db.execute("SELECT count(*) FROM tokens").fetchone()[0] == len(texts) == len(stored)
-            found = [store.tokenized(db, stored), store.tokenized(db, stored, {n: p for n, (_, p) in read.items()})]
+            found = [store.tokenized(db, stored), store.tokenized(db, stored, {n: p for n, (_, p, _) in read.items()})]
     expected = tokenize_batch(texts, store.config.fingerprint.seed)
     offsets = np.concatenate(([0], np.cumsum(expected.token_counts)))
+    # Each document's tokens per line, as read with it, are its lines' and hold all its tokens in order (what the
+    # query's sieve takes its lines' bounds from, `reprints.index.sieve`).
+    per_line = np.concatenate([np.frombuffer(read[num][2], dtype="<i8") for num in sorted(read)])
+    assert np.array_equal(per_line, expected.line_token_end - expected.line_token_start)
+    assert np.array_equal(
+        expected.line_token_start[1:][np.diff(expected.line_docs) == 0],
+        expected.line_token_end[:-1][np.diff(expected.line_docs) == 0],
+    )
+    assert np.array_equal(
+        np.bincount(expected.line_docs, weights=per_line, minlength=len(texts)), expected.token_counts
+    )
     for got, marks in found:
         for name in TokenBatch.__dataclass_fields__:
             mine, theirs = getattr(got, name), getattr(expected, name)

@@ -55,10 +55,10 @@ def _staged() -> tuple[Any, ...]:
     """The modules whose `COMPILED_FROM` decides which of their batches take the compiled kernels."""
     from reprints.align import chain
     from reprints.fingerprint import shingles
-    from reprints.index import packing
+    from reprints.index import packing, sieve
     from reprints.normalize import boilerplate, template, tokens
 
-    return tokens, template, shingles, chain, boilerplate, packing
+    return tokens, template, shingles, chain, boilerplate, packing, sieve
 
 
 def _run_every_kernel() -> None:
@@ -71,6 +71,18 @@ def _run_every_kernel() -> None:
     _learn_a_little()
     _decide_a_little()
     _unpack_a_little(text)
+    _sieve_a_little()
+
+
+def _sieve_a_little() -> None:
+    """An index query's sieve over one short document (`reprints.index.sieve`): loads its kernel."""
+    import numpy as np
+
+    from reprints.fingerprint.hashing import POLY_BASE, powers
+    from reprints.fingerprint.kernels import compiled_sieve
+
+    hashes = np.arange(8, dtype=np.uint64)
+    compiled_sieve(hashes, hashes, np.array([0, 8]), powers(POLY_BASE, 5), 0, 32, 17, np.array([5]))
 
 
 def _unpack_a_little(text: str) -> None:

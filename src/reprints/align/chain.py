@@ -255,8 +255,13 @@ def shortest_passage(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, mi
     """The shortest passage each pair reports: `min_passage` tokens, or, when one side is shorter than that
     (a news brief), most of that side (`SHORT_DOCUMENT_SHARE`), never under two shingles."""
     shorter = np.minimum(index.token_counts[a], index.token_counts[b])
+    return shortest_for(shorter, shingle_size=shingle_size, min_passage=min_passage)
+
+
+def shortest_for(shorter: I64, *, shingle_size: int, min_passage: int) -> I64:
+    """`shortest_passage` of pairs whose shorter side has `shorter` tokens."""
     relaxed = np.maximum(2 * shingle_size, np.ceil(SHORT_DOCUMENT_SHARE * shorter).astype(np.int64))
-    return np.minimum(min_passage, relaxed)
+    return np.asarray(np.minimum(min_passage, relaxed), dtype=np.int64)
 
 
 def _long_enough(regions: Regions, shortest: I64) -> npt.NDArray[np.bool_]:

@@ -147,7 +147,7 @@ def fingerprint_tokens(
     bp_tokens = np.zeros(count, dtype=np.int64)
     if boilerplate is not None and len(boilerplate) and len(batch.line_docs):
         site_of_line = sites[batch.line_docs] if sites is not None else np.zeros(len(batch.line_docs), np.int64)
-        hit = _members(line_keys(batch.line_hashes, site_of_line), boilerplate)
+        hit = boilerplate_lines(batch.line_hashes, site_of_line, boilerplate)
         line_tokens = batch.line_token_end[hit] - batch.line_token_start[hit]
         drop = np.zeros(len(batch.hashes), dtype=np.bool_)
         drop[ranges(offsets[batch.line_docs[hit]] + batch.line_token_start[hit], line_tokens)] = True
@@ -301,6 +301,11 @@ class FingerprintTask:
         assert batch is not None, f"token checkpoint {number} is missing"
         keys = np.load(self.boilerplate) if self.boilerplate is not None else None
         return fingerprint_tokens(batch, self.shingle_size, self.window, self.seed, keys, sites)
+
+
+def boilerplate_lines(line_hashes: U64, line_sites: I64, boilerplate: U64) -> npt.NDArray[np.bool_]:
+    """Which lines (their hashes and sites) are boilerplate: their keys among the sorted keys learned."""
+    return _members(line_keys(line_hashes, line_sites), boilerplate)
 
 
 def _members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:

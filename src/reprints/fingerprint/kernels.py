@@ -14,40 +14,6 @@ from reprints.normalize.tokens import I64
 
 COMPILED_FROM = 20_000  # shingles in one batch from which the compiled kernel is worth loading
 
-# `reprints.fingerprint.hashing.mix64`'s constants, defined in this file: numba compiles globals in as constants and
-# keys its disk cache on this file alone (tests hold the kernels equal to the NumPy code).
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-@functools.lru_cache(maxsize=1)
-def _compiled_shingles() -> Callable[..., Any]:
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def shingles(hashes: Any, offsets: Any, factors: Any, seed: Any, out: Any, out_offsets: Any) -> None:
-        # For each document, the hash of every run of `len(factors)` tokens inside it: the runs' polynomial sums
-        # (`factors`: the base's powers) mixed with the seed, as `window_hashes` and `mix64` make them.
-        size = len(factors)
-        total = 0
-        for doc in range(len(offsets) - 1):
-            for start in range(offsets[doc], offsets[doc + 1] - size + 1):
-                x = hashes[start]
-                for j in range(1, size):
-                    x += hashes[start + j] * factors[j]
-                x = x + seed + _GOLDEN
-                x ^= x >> np.uint64(30)
-                x *= _MIX1
-                x ^= x >> np.uint64(27)
-                x *= _MIX2
-                x ^= x >> np.uint64(31)
-                out[total] = x
-                total += 1
-            out_offsets[doc + 1] = total
-
-    return shingles
-
 
 @functools.lru_cache(maxsize=1)
 def _compiled_focus() -> Callable[..., Any]:
@@ -100,7 +66,9 @@ def compiled_shingles(hashes: U64, offsets: I64, factors: U64, seed: int) -> tup
     counts = np.maximum(np.diff(offsets) - len(factors) + 1, 0)
     out = np.empty(int(counts.sum()), dtype=np.uint64)
     out_offsets = np.zeros(len(offsets), dtype=np.int64)
-    _compiled_shingles()(
+    from reprints.fingerprint.shingle_kernel import shingles
+
+    shingles(
         np.ascontiguousarray(hashes, dtype=np.uint64),
         offsets.astype(np.int64),
         np.ascontiguousarray(factors, dtype=np.uint64),
@@ -228,3 +196,26 @@ def compiled_match_table(shingles: U64, offsets: I64, doc_bits: int, max_repeats
 
     total = match_table(shingles, offsets.astype(np.int64), np.uint64(doc_bits), max_repeats, hashes, positions, counts)
     return hashes[:total].copy(), positions[:total].copy(), counts
+
+
+def compiled_sieve(
+    query: U64, hashes: U64, offsets: I64, factors: U64, seed: int, top_bits: int, reach: int, need: I64
+) -> np.ndarray:
+    """`reprints.index.sieve`'s decision in one pass: which documents (`hashes[offsets[d]:offsets[d + 1]]`, token
+    hashes) have a chain of shingles whose top `top_bits` bits are among the query's (token hashes `query`), each
+    within `reach` positions of the one before, spanning `need[d]` tokens or more."""
+    keep = np.zeros(len(offsets) - 1, dtype=np.bool_)
+    from reprints.fingerprint.shingle_kernel import sieve
+
+    sieve(
+        np.ascontiguousarray(query, dtype=np.uint64),
+        np.ascontiguousarray(hashes, dtype=np.uint64),
+        offsets.astype(np.int64),
+        np.ascontiguousarray(factors, dtype=np.uint64),
+        np.uint64(seed),
+        np.uint64(64 - top_bits),
+        reach,
+        need.astype(np.int64),
+        keep,
+    )
+    return keep

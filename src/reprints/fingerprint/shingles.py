@@ -44,16 +44,22 @@ class Fingerprints:
 
 def shingle(tokens: Tokens, shingle_size: int, seed: int) -> tuple[U64, I64]:
     """Hashes of every run of `shingle_size` tokens inside each document, and per-document offsets."""
-    if len(tokens.hashes) >= COMPILED_FROM:
-        return compiled_shingles(tokens.hashes, tokens.offsets, powers(POLY_BASE, shingle_size), seed)
-    counts = np.diff(tokens.offsets)
+    return shingle_hashes(tokens.hashes, tokens.offsets, shingle_size, seed)
+
+
+def shingle_hashes(hashes: U64, token_offsets: I64, shingle_size: int, seed: int) -> tuple[U64, I64]:
+    """`shingle` of documents given as their token hashes (document `d` owns `hashes[token_offsets[d]:
+    token_offsets[d + 1]]`)."""
+    if len(hashes) >= COMPILED_FROM:
+        return compiled_shingles(hashes, token_offsets, powers(POLY_BASE, shingle_size), seed)
+    counts = np.diff(token_offsets)
     per_doc = np.maximum(counts - shingle_size + 1, 0)
     offsets = offsets_of(per_doc)
-    every = window_hashes(tokens.hashes, shingle_size, seed)
+    every = window_hashes(hashes, shingle_size, seed)
     if len(every) == 0:
         return every, offsets
     doc_of_token = np.repeat(np.arange(len(counts)), counts)[: len(every)]
-    inside = np.arange(len(every)) + shingle_size <= tokens.offsets[doc_of_token + 1]
+    inside = np.arange(len(every)) + shingle_size <= token_offsets[doc_of_token + 1]
     return every[inside], offsets
 
 

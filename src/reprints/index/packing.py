@@ -138,7 +138,7 @@ def pack_tokens(batch: TokenBatch, template: Mask) -> list[bytes]:
     return out
 
 
-def _seal_of(row: StoredTokens) -> bytes:
+def _seal_of(row: tuple[int, int, bytes | memoryview, bytes, bytes]) -> bytes:
     """The seal of a stored document (`StoredTokens`, its packed tokens without their seal)."""
     tokens, doc_hash, body, line_hashes, sketch = row
     digest = xxhash.xxh3_64(SEALED_NUMBERS.pack(tokens, doc_hash, len(body), len(line_hashes)))
@@ -157,12 +157,13 @@ def typed(numbers: Sequence[object], blobs: Sequence[object]) -> bool:
     return all([type(value) is int for value in numbers]) and all([type(value) is bytes for value in blobs])
 
 
-def _unsealed(row: StoredTokens) -> bytes:
-    """A stored document's packed tokens without their seal, once the seal is found to match."""
+def _unsealed(row: StoredTokens) -> memoryview:
+    """A stored document's packed tokens without their seal (a view: not copied), once the seal is found to
+    match."""
     if not typed(row[:2], row[2:]):
         raise IndexDamaged("a stored document's tokens hold a value of another type: the index is damaged")
     arrays = row[2]
-    body = arrays[:-SEAL]
+    body = memoryview(arrays)[:-SEAL]
     if len(arrays) < SEAL or _seal_of((row[0], row[1], body, row[3], row[4])) != arrays[-SEAL:]:
         raise IndexDamaged("a stored document's tokens do not match their seal: the index is damaged")
     return body
@@ -194,7 +195,20 @@ def row_unsealed(site: int, doc_hash: int, tokens: int, line_hashes: bytes, seal
     return line_tokens
 
 
-def _damaged(arrays: bytes, expected: int) -> IndexDamaged:
+def token_hashes(documents: Sequence[StoredTokens]) -> np.ndarray:
+    """The stored documents' token hashes (uint64), one document after another, their seals checked: what
+    `reprints.index.sieve` reads of a candidate, without its position fields."""
+    parts: list[memoryview] = []
+    for row in documents:
+        arrays = _unsealed(row)
+        end = HEADER + row[0] * HASH.itemsize
+        if len(arrays) < end:
+            raise _damaged(arrays, end)
+        parts.append(arrays[HEADER:end])
+    return np.frombuffer(b"".join(parts), dtype=HASH).astype(np.uint64)
+
+
+def _damaged(arrays: bytes | memoryview, expected: int) -> IndexDamaged:
     return IndexDamaged(f"a stored document's tokens are {len(arrays)} bytes, not {expected}: the index is damaged")
 
 
@@ -210,7 +224,7 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
     layout: list[list[int]] = []  # of each document: where its hashes, each field and its marks begin
     for tokens, lines, row in zip(token_counts, line_counts, documents, strict=True):
         arrays = _unsealed(row)
-        header = arrays[:HEADER]
+        header = bytes(arrays[:HEADER])
         if len(header) < HEADER:
             raise _damaged(arrays, HEADER)
         if header.strip(CODES):  # a byte naming no width
@@ -222,7 +236,7 @@ def unpack_tokens(documents: Sequence[StoredTokens]) -> tuple[TokenBatch, Mask]:
             where.append(at)
         if len(arrays) != at + (tokens + 7) // 8:
             raise _damaged(arrays, at + (tokens + 7) // 8)
-        views.append(memoryview(arrays))
+        views.append(arrays)
         headers.append(header)
         layout.append(where)
     counts = {TOKENS: np.array(token_counts, dtype=np.int64), LINES: np.array(line_counts, dtype=np.int64)}

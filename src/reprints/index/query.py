@@ -23,7 +23,8 @@ from reprints.candidates.join import HUBS, MIN_HUB_ANCHORS
 from reprints.decide.links import Link, first_with_others
 from reprints.fingerprint.corpus import Corpus, TokenBatch, concat_token_batches, fingerprint_tokens, tokenize_batch
 from reprints.index.build import anchors_of
-from reprints.index.store import Store, Stored
+from reprints.index.sieve import alignable
+from reprints.index.store import Packed, Store, Stored
 from reprints.normalize.boilerplate import site_of
 from reprints.normalize.template import Mask, template_mask
 from reprints.report.write import pair_of
@@ -101,10 +102,10 @@ def query(
         # copy's (as in `dedup`, which joins that copy only).
         texts = store.same_texts(
             db,
-            [*(doc.doc_hash for doc, _ in read.values() if doc.tokens > 0), *([doc_hash] if token_count > 0 else [])],
-            (doc for doc, _ in read.values()),
+            [*(doc.doc_hash for doc, *_ in read.values() if doc.tokens > 0), *([doc_hash] if token_count > 0 else [])],
+            (doc for doc, *_ in read.values()),
         )
-        candidates.update(num for doc, _ in read.values() if doc.tokens > 0 for num, _ in texts[doc.doc_hash])
+        candidates.update(num for doc, *_ in read.values() if doc.tokens > 0 for num, _ in texts[doc.doc_hash])
         candidates.discard(skip)
         if len(exact) + 1 > cap:
             # A group of more than `anchor_df_cap` copies is reported, as in `dedup`, as each copy's pair with
@@ -116,7 +117,6 @@ def query(
         candidates |= exact
         read.update(store.with_tokens(db, candidates - read.keys()))
         stored = [read[num][0] for num in sorted(candidates) if num in read]
-        stored_tokens = store.tokenized(db, stored, {num: read[num][1] for num in candidates if num in read})
         sites = [int(texts[doc.doc_hash][0][1]) if doc.tokens > 0 else int(doc.site) for doc in stored]
         if own is not None and metadata is None:
             query_site = _sites(store, db, [own])[0]
@@ -125,6 +125,8 @@ def query(
             site = store.site_number(db, site_of(dict(metadata or {}), config.boilerplate.site_field))
             query_site = first_site if first_site is not None else (site if site is not None else -1)
         boilerplate = store.boilerplate_keys(db) if config.boilerplate.boilerplate else None
+        stored, sites = _sieved(store, tokens, query_site, stored, sites, read, exact, boilerplate)
+        stored_tokens = store.tokenized(db, stored, {doc.num: read[doc.num][1] for doc in stored})
     query_tokens = (tokens, template_mask(tokens.hashes, np.array([0, len(tokens.hashes)], dtype=np.int64), fp.seed))
     matches = _aligned(store, query_tokens, stored_tokens, query_site, stored, sites, exact, boilerplate)
     matches.sort(key=lambda m: (-m.coverage_query, -m.coverage_stored, m.id))
@@ -172,6 +174,38 @@ def _aligned(
     others = {i for i, doc in enumerate(stored, start=1) if doc.num in exact}
     corpus, links = first_with_others(prints, ["query", *(doc.id for doc in stored)], config, others)
     return [_match(links[i], corpus) for i in sorted(links)]
+
+
+def _sieved(
+    store: Store,
+    tokens: TokenBatch,
+    query_site: int,
+    stored: list[Stored],
+    sites: list[int],
+    read: dict[int, tuple[Stored, Packed | None, bytes]],
+    exact: set[int],
+    boilerplate: np.ndarray | None,
+) -> tuple[list[Stored], list[int]]:
+    """The candidates (and their sites) that can align a passage with the query (`reprints.index.sieve`): exact
+    copies and documents stored without their tokens are kept as they are."""
+    sieved = [
+        i for i, doc in enumerate(stored) if doc.num not in exact and doc.tokens > 0 and read[doc.num][1] is not None
+    ]
+    if not sieved:
+        return stored, sites
+    packed = [(stored[i], read[stored[i].num][1]) for i in sieved]
+    can = alignable(
+        tokens,
+        query_site,
+        [(doc.tokens, doc.doc_hash, *rows) for doc, rows in packed if rows is not None],
+        [read[stored[i].num][2] for i in sieved],
+        [sites[i] for i in sieved],
+        boilerplate,
+        store.config,
+    )
+    left_out = {i for i, keep in zip(sieved, can.tolist(), strict=True) if not keep}
+    kept = [i for i in range(len(stored)) if i not in left_out]
+    return [stored[i] for i in kept], [sites[i] for i in kept]
 
 
 def _sites(store: Store, db: Any, docs: list[Stored]) -> list[int]:

@@ -510,11 +510,13 @@ class Store:
                 found[row[0]] = Stored(row[0], row[1], row[2], json.loads(row[3]), site, doc_hash, tokens)
         return [found[num] for num in nums if num in found]
 
-    def with_tokens(self, db: sqlite3.Connection, nums: Iterable[int]) -> dict[int, tuple[Stored, Packed | None]]:
+    def with_tokens(
+        self, db: sqlite3.Connection, nums: Iterable[int]
+    ) -> dict[int, tuple[Stored, Packed | None, bytes]]:
         """Stored documents by number, without their text and metadata (left empty), each with its packed tokens
-        (`tokenized` reads them; None for a document stored without them), in one statement: what a query needs
-        of its candidates."""
-        found: dict[int, tuple[Stored, Packed | None]] = {}
+        (`tokenized` reads them; None for a document stored without them) and its tokens per line (int64 each),
+        in one statement: what a query needs of its candidates."""
+        found: dict[int, tuple[Stored, Packed | None, bytes]] = {}
         for piece in pieces(sorted(nums)):
             rows = db.execute(
                 f"SELECT d.num, d.id, t.arrays, {JOINED_ROW} "
@@ -522,9 +524,9 @@ class Store:
                 piece,
             )
             for num, doc_id, arrays, *row in rows:
-                site, doc_hash, tokens, lines, _, sketch = checked_row(row)
+                site, doc_hash, tokens, lines, line_tokens, sketch = checked_row(row)
                 packed = None if arrays is None else (arrays, lines, sketch)
-                found[num] = (Stored(num, doc_id, "", {}, site, doc_hash, tokens), packed)
+                found[num] = (Stored(num, doc_id, "", {}, site, doc_hash, tokens), packed, line_tokens)
         return found
 
     def same_texts(
