@@ -9,6 +9,9 @@ not stored), boilerplate is learned per line from its first holders (`reprints.i
 aligns pairs its clusters need that share no anchor under the cap, and stored anchors are those of whole texts
 (boilerplate included: what is boilerplate changes as documents arrive) where `dedup` joins anchors of texts
 without their boilerplate.
+
+Candidates that can align no passage with the query (most of them: they share an anchor and little more) are left
+out before their tokens are unpacked, fingerprinted and aligned (`reprints.index.sieve`); the answer is the same.
 """
 
 from __future__ import annotations
