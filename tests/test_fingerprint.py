@@ -386,7 +386,7 @@ def test_boilerplate_membership_is_that_of_isin(keys: list[int], values: list[in
     """The boilerplate lines of a batch are found in the learned keys (a bitmap of their low bits, then binary
     search): the same lines as `np.isin`, keys in order or not, values found or not, values sharing a key's low
     bits but not the key, duplicates, the largest keys."""
-    from reprints.fingerprint.corpus import _members
+    from reprints.fingerprint.corpus import members as _members
 
     key_array = np.array(keys, dtype=np.uint64)
     near = [key ^ (1 << (40 + key % 24)) for key in keys[:shared]]  # a key's low bits, another value

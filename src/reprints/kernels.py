@@ -62,8 +62,9 @@ def _staged() -> tuple[Any, ...]:
 
 
 def _run_every_kernel() -> None:
-    """A `compare`, a little boilerplate learning, a little deciding and a stored document read back: with every
-    `COMPILED_FROM` at 0, each kernel is loaded (or, on the first run after installing, compiled)."""
+    """A `compare`, a little boilerplate learning, a little deciding, a stored document read back and a query's
+    sieve: with every `COMPILED_FROM` at 0, each kernel is loaded (or, on the first run after installing,
+    compiled)."""
     from reprints.pipeline import compare
 
     text = "a passage long enough to be aligned with itself, " * 12

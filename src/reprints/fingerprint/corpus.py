@@ -305,10 +305,10 @@ class FingerprintTask:
 
 def boilerplate_lines(line_hashes: U64, line_sites: I64, boilerplate: U64) -> npt.NDArray[np.bool_]:
     """Which lines (their hashes and sites) are boilerplate: their keys among the sorted keys learned."""
-    return _members(line_keys(line_hashes, line_sites), boilerplate)
+    return members(line_keys(line_hashes, line_sites), boilerplate)
 
 
-def _members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:
+def members(values: U64, sorted_keys: U64) -> npt.NDArray[np.bool_]:
     """Whether each value is one of `sorted_keys` (sorted, as learned): binary searches, where `np.isin` sorts
     the values and all the keys again at every batch (and every query of the index)."""
     if len(sorted_keys) > 1 and not bool(np.all(sorted_keys[1:] >= sorted_keys[:-1])):

@@ -198,14 +198,12 @@ def row_unsealed(site: int, doc_hash: int, tokens: int, line_hashes: bytes, seal
 def token_hashes(documents: Sequence[StoredTokens]) -> np.ndarray:
     """The stored documents' token hashes (uint64), one document after another, their seals checked: what
     `reprints.index.sieve` reads of a candidate, without its position fields."""
-    parts: list[memoryview] = []
-    for row in documents:
-        arrays = _unsealed(row)
-        end = HEADER + row[0] * HASH.itemsize
-        if len(arrays) < end:
-            raise _damaged(arrays, end)
-        parts.append(arrays[HEADER:end])
-    return np.frombuffer(b"".join(parts), dtype=HASH).astype(np.uint64)
+    views = [_unsealed(row) for row in documents]
+    layout = [[HEADER, HEADER + row[0] * HASH.itemsize] for row in documents]
+    for view, (_, end) in zip(views, layout, strict=True):
+        if len(view) < end:
+            raise _damaged(view, end)
+    return _hashes(views, layout)
 
 
 def _damaged(arrays: bytes | memoryview, expected: int) -> IndexDamaged:

@@ -196,18 +196,18 @@ def _sieved(
     ]
     if not sieved:
         return stored, sites
-    packed = [(stored[i], read[stored[i].num][1]) for i in sieved]
-    can = alignable(
+    rows = [read[stored[i].num] for i in sieved]
+    keep = np.ones(len(stored), dtype=np.bool_)
+    keep[sieved] = alignable(
         tokens,
         query_site,
-        [(doc.tokens, doc.doc_hash, *rows) for doc, rows in packed if rows is not None],
-        [read[stored[i].num][2] for i in sieved],
+        [(doc.tokens, doc.doc_hash, *packed) for doc, packed, _ in rows if packed is not None],
+        [line_tokens for _, _, line_tokens in rows],
         [sites[i] for i in sieved],
         boilerplate,
         store.config,
     )
-    left_out = {i for i, keep in zip(sieved, can.tolist(), strict=True) if not keep}
-    kept = [i for i in range(len(stored)) if i not in left_out]
+    kept = np.flatnonzero(keep).tolist()
     return [stored[i] for i in kept], [sites[i] for i in kept]
 
 

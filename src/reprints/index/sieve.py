@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from reprints.align.chain import shortest_for
 from reprints.config import Config
-from reprints.fingerprint.corpus import TokenBatch, boilerplate_lines
+from reprints.fingerprint.corpus import TokenBatch, boilerplate_lines, members
 from reprints.fingerprint.hashing import POLY_BASE, U64, powers
 from reprints.fingerprint.kernels import compiled_sieve
 from reprints.fingerprint.shingles import shingle_hashes
@@ -35,7 +35,6 @@ from reprints.normalize.tokens import I64
 
 TOP_BITS = 32  # of a shingle hash, compared: alignment compares 64 less its batch's document bits (never 32 more)
 COMPILED_FROM = 20_000  # candidates' tokens from which the compiled kernel is worth loading (`reprints.kernels`)
-SIEVE_BITS = 16  # of the compared bits, in a bitmap that sifts the candidates' shingles before a search
 
 
 def alignable(
@@ -106,7 +105,7 @@ def _chained(query: U64, hashes: U64, token_offsets: I64, k: int, gap: int, seed
     shift = np.uint64(64 - TOP_BITS)
     query_shingles, _ = shingle_hashes(query, np.array([0, len(query)], dtype=np.int64), k, seed)
     shingles, offsets = shingle_hashes(hashes, token_offsets, k, seed)
-    rows = _hits(shingles >> shift, np.unique(query_shingles >> shift))
+    rows = np.flatnonzero(members(shingles >> shift, np.unique(query_shingles >> shift)))
     doc = np.searchsorted(offsets, rows, side="right") - 1
     position = rows - offsets[doc]
     new = np.ones(len(rows), dtype=np.bool_)
@@ -141,16 +140,3 @@ def _without_boilerplate(
     keep[ranges(line_starts[hit], line_counts[hit])] = False
     dropped = np.bincount(line_docs[hit], weights=line_counts[hit], minlength=len(counts)).astype(np.int64)
     return hashes[keep], counts - dropped
-
-
-def _hits(values: U64, wanted: U64) -> I64:
-    """The rows of `values` that are among `wanted` (sorted, distinct), ascending: a bitmap of the wanted values'
-    low bits sifts the rows, and the few that pass are searched."""
-    if not len(wanted) or not len(values):
-        return np.empty(0, dtype=np.int64)
-    low = np.uint64((1 << SIEVE_BITS) - 1)
-    seen = np.zeros(1 << SIEVE_BITS, dtype=np.bool_)
-    seen[(wanted & low).astype(np.intp)] = True
-    maybe = np.flatnonzero(seen[(values & low).astype(np.intp)])
-    at = np.minimum(np.searchsorted(wanted, values[maybe]), len(wanted) - 1)
-    return np.asarray(maybe[wanted[at] == values[maybe]], dtype=np.int64)
