@@ -61,13 +61,9 @@ def _kernel_thresholds_restored() -> Iterator[None]:
     design; in a test process it changed which path every later test's small batches took, and two engine tests
     failed after such a run. Restored after each test, with the loaders' memory of having run."""
     from reprints import kernels
-    from reprints.align import chain
     from reprints.decide import keep
-    from reprints.fingerprint import shingles
-    from reprints.index import packing, sieve
-    from reprints.normalize import boilerplate, template, tokens
 
-    modules = (tokens, template, shingles, chain, boilerplate, keep, packing, sieve)
+    modules = (*kernels._staged(), keep)
     saved = [(module, module.COMPILED_FROM) for module in modules]
     yield
     for module, threshold in saved:

@@ -55,16 +55,16 @@ def _staged() -> tuple[Any, ...]:
     """The modules whose `COMPILED_FROM` decides which of their batches take the compiled kernels."""
     from reprints.align import chain
     from reprints.fingerprint import shingles
-    from reprints.index import packing, sieve
+    from reprints.index import packing, postings, sieve
     from reprints.normalize import boilerplate, template, tokens
 
-    return tokens, template, shingles, chain, boilerplate, packing, sieve
+    return tokens, template, shingles, chain, boilerplate, packing, sieve, postings
 
 
 def _run_every_kernel() -> None:
-    """A `compare`, a little boilerplate learning, a little deciding, a stored document read back and a query's
-    sieve: with every `COMPILED_FROM` at 0, each kernel is loaded (or, on the first run after installing,
-    compiled)."""
+    """A `compare`, a little boilerplate learning, a little deciding, a stored document read back, a query's
+    sieve and a lookup of holders: with every `COMPILED_FROM` at 0, each kernel is loaded (or, on the first run
+    after installing, compiled)."""
     from reprints.pipeline import compare
 
     text = "a passage long enough to be aligned with itself, " * 12
@@ -73,6 +73,19 @@ def _run_every_kernel() -> None:
     _decide_a_little()
     _unpack_a_little(text)
     _sieve_a_little()
+    _look_up_a_little()
+
+
+def _look_up_a_little() -> None:
+    """The holders of two keys in two runs of the index's postings (`reprints.index.postings`): loads its
+    kernels."""
+    import numpy as np
+
+    from reprints.index.postings import Run, holders_of
+
+    rows = np.arange(4, dtype=np.int64)
+    run = Run(rows, rows, np.ones(4, dtype=np.bool_))
+    holders_of([run, run], np.array([2, 1, 2], dtype=np.int64), 1)
 
 
 def _sieve_a_little() -> None:

@@ -48,6 +48,9 @@ RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
     live BLOB NOT NULL
 )"""
 
+DIRECTORY_ROWS = 4  # rows of a run per value of its directory (`Run.directory`): 4 bytes for every 4 rows of 17
+# Keys looked up times runs from which the compiled lookup is worth loading (`reprints.kernels`).
+COMPILED_FROM = 20_000
 TIER_RUNS = 8  # runs of about the same size merged into one
 TIER_FACTOR = 4  # "about the same size": within this factor of the smallest
 
@@ -63,9 +66,23 @@ class Run:
     nums: I64
     live: Bools
     removals: int = field(init=False)  # rows that are not live (counted once: lookups ask it every time)
+    _directory: list[tuple[np.ndarray, int]] = field(init=False, default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "removals", int(len(self.live) - np.count_nonzero(self.live)))
+
+    def directory(self) -> tuple[np.ndarray, int]:
+        """Where the keys of each value of their top bits begin, and the shift that leaves those bits: key `k`'s
+        rows lie between `directory[b]` and `directory[b + 1]`, where `b = (k >> shift) + 2 ** (63 - shift)`.
+        About `DIRECTORY_ROWS` rows a value; made on first use (by the compiled lookup) and kept with the run."""
+        if not self._directory:  # (two threads making it at once make the same one)
+            bits = min(max(len(self.keys) // DIRECTORY_ROWS, 1).bit_length(), 28)
+            shift = 64 - bits
+            top = (self.keys >> shift) + (1 << (bits - 1))
+            kind = np.int32 if len(self.keys) < 2**31 else np.int64
+            bounds = np.searchsorted(top, np.arange((1 << bits) + 1, dtype=np.int64)).astype(kind)
+            self._directory[:] = [(bounds, shift)]
+        return self._directory[0]
 
 
 def _digest(keys: I64, nums: I64, live: Bools) -> bytes:
@@ -127,9 +144,12 @@ def holders_of(runs: Sequence[Run], keys: I64, limit: int = -1) -> tuple[I64, I6
     its first `limit` holders (all when it has fewer). Where no run holds a removal, each run's first `limit`
     rows of a key are all that can be among its first holders, so a key held by many documents costs `limit` rows
     a run, not one per holder."""
-    wanted, inverse = np.unique(np.asarray(keys, dtype=np.int64), return_inverse=True)
-    found_key, found_num, found_live = [], [], []
+    keys = np.asarray(keys, dtype=np.int64)
     cut = limit >= 0 and all(run.removals == 0 for run in runs)
+    if runs and len(keys) * len(runs) >= COMPILED_FROM:
+        return _holders_compiled(runs, keys, limit, cut)
+    wanted, inverse = np.unique(keys, return_inverse=True)
+    found_key, found_num, found_live = [], [], []
     for run in runs:
         start = np.searchsorted(run.keys, wanted, "left")
         counts = np.searchsorted(run.keys, wanted, "right") - start
@@ -152,6 +172,18 @@ def holders_of(runs: Sequence[Run], keys: I64, limit: int = -1) -> tuple[I64, I6
     # each asked key's numbers, in the order asked
     asked_counts = counts[inverse]
     return offsets_of(asked_counts), num[ranges(starts[inverse], asked_counts.astype(np.int64))]
+
+
+def _holders_compiled(runs: Sequence[Run], keys: I64, limit: int, cut: bool) -> tuple[I64, I64]:
+    """`holders_of` in compiled passes (`reprints.index.postings_kernel`): the same answer, cut to `limit`."""
+    from reprints.index.postings_kernel import look_up, merged, unique_keys
+
+    wanted, inverse = unique_keys(keys)
+    found = [look_up(run.keys, run.nums, run.live, *run.directory(), wanted, limit if cut else -1) for run in runs]
+    counts = np.stack([counts for counts, _, _ in found])
+    nums = np.concatenate([nums for _, nums, _ in found])
+    live = np.concatenate([live for _, _, live in found])
+    return merged(counts, nums, live, inverse, limit)  # type: ignore[no-any-return]
 
 
 def as_lists(offsets: I64, nums: I64, limit: int = -1) -> list[list[int]]:
