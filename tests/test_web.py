@@ -315,6 +315,117 @@ def test_a_warc_cut_anywhere_keeps_every_whole_page_and_says_where_it_broke(
     _check_cut(tmp_path_factory.mktemp("cut"), layout, whole, cut)
 
 
+def test_regression_a_damaged_gzip_member_in_the_example_crawl_loses_only_its_record(tmp_path: Path) -> None:
+    """Regression: the example crawl with bytes of its first page's gzip member changed (a disk or transfer error)
+    was read up to that member, then one row said "the rest of the file cannot be read" and the two pages after it
+    were lost. The damaged member is one unreadable row saying so and where the reading went on; the pages after
+    it are read as from the whole file. A whole gzip member after the damage that holds no record (junk a writer
+    left) is read past with it, in the same row."""
+    from reprints.io.warc import read_warc
+
+    example = ROOT / "examples" / "crawl.warc.gz"
+    data = example.read_bytes()
+    pages = list(read_warc(example, "main"))
+    first = data.index(b"\x1f\x8b\x08", 1)  # the members of records 2 and 3 (the first page's)
+    page_member = data.index(b"\x1f\x8b\x08", first + 1)
+    after = data.index(b"\x1f\x8b\x08", page_member + 1)
+    middle = (page_member + after) // 2
+    junk = gzip.compress(b"left by a writer")
+    for name, damaged, resumed in (
+        ("changed", data[:middle] + bytes(16) + data[middle + 16 :], after),
+        ("junk", data[:middle] + bytes(16) + data[middle + 16 : after] + junk + data[after:], after + len(junk)),
+    ):
+        path = tmp_path / f"{name}.warc.gz"
+        path.write_bytes(damaged)
+        got = list(read_warc(path, "main"))
+        assert [(r.id, r.page, r.where.rsplit(":", 1)[1]) for r in got[1:]] == [
+            (r.id, r.page, r.where.rsplit(":", 1)[1]) for r in pages[1:]
+        ]
+        (row,) = got[:1]
+        assert row.where.endswith(":record 3") and row.error is not None
+        assert f"its gzip member, from byte {page_member:,}, is damaged" in row.error, row.error
+        assert f"read on from byte {resumed:,}" in row.error, row.error
+
+
+def _check_damage(folder: Path, whole: Warc, record: int, where: int, stop: int, damage: bytes) -> None:
+    """The rule for a WARC of one gzip member per record whose bytes `where:stop`, inside record `record`'s member
+    (counted from 0), are replaced by `damage`: every page of the other records is read as from the whole file,
+    with its record number; no page is read in part; at most one unreadable row, the damaged record's (or, when
+    the file's last bytes are cut out or its last trailer changed, the row saying that it breaks off)."""
+    from reprints.io.warc import read_warc
+
+    data, _, _, pages = whole
+    path = folder / "damaged.warc.gz"
+    path.write_bytes(data[:where] + damage + data[stop:])
+    got = list(read_warc(path, "main"))
+    read = [r for r in got if r.error is None]
+    broken = [r for r in got if r.error is not None]
+
+    def key(page: Record) -> tuple[object, ...]:
+        return page.id, dict(page.metadata), page.page, page.where.rsplit(":", 1)[1]
+
+    number = record + 1
+    others = [key(page) for page in pages if not page.where.endswith(f":record {number}")]
+    assert [key(page) for page in read if key(page) in others] == others, "a page of an undamaged record is lost"
+    assert all(key(page) in [key(p) for p in pages] for page in read), "a page is read in part"
+    assert len(broken) <= 1, [r.error for r in broken]
+    # The file's last bytes cut out, or its last member's trailer (checksum and size) changed: it does not end as
+    # a file does, said as a file that breaks off after its last record.
+    cut_short = stop > len(data) - 8
+    for row in broken:
+        said = row.where.endswith(f":record {number}") or (cut_short and "breaks off after record" in str(row.error))
+        assert said, (row.where, row.error)
+        assert not any(name in str(row.error) for name in INTERNAL_ERRORS), row.error
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    member=st.integers(0, 100),
+    at=st.floats(0, 1, exclude_max=True),
+    length=st.integers(1, 40),
+    how=st.sampled_from(["overwrite", "cut out", "zero"]),
+    noise=st.binary(min_size=40, max_size=40),
+)
+def test_a_damaged_gzip_member_costs_its_own_record_and_no_other(
+    tmp_path_factory: pytest.TempPathFactory,
+    warcs: dict[str, Warc],
+    member: int,
+    at: float,
+    length: int,
+    how: str,
+    noise: bytes,
+) -> None:
+    """Property: in a WARC of one gzip member per record, damage inside one member (bytes overwritten, zeroed or
+    cut out, anywhere in it: its gzip header, its compressed data, its checksum) costs at most that record
+    (`_check_damage`). Until this change the reading stopped at the damage, and every page after it was lost
+    behind one row saying the rest of the file could not be read."""
+    whole = warcs["members"]
+    starts, ends = whole[1], whole[2]
+    record = member % len(starts)
+    where = starts[record] + int(at * (ends[record] - starts[record]))
+    stop = min(where + length, ends[record])
+    damage = {"overwrite": noise[: stop - where], "cut out": b"", "zero": bytes(stop - where)}[how]
+    _check_damage(tmp_path_factory.mktemp("damaged"), whole, record, where, stop, damage)
+
+
+def test_regression_damage_in_a_member_s_last_bytes_costs_only_its_record(
+    tmp_path: Path, warcs: dict[str, Warc]
+) -> None:
+    """Regression, found by the property above: bytes changed or cut out in the last bytes of a page's gzip member
+    (its final deflate block) decompress on, without an error, through the members after it; what was read of the
+    record framed wrong (an unreadable row for the page), and the reading went on from a nonsense offset, with a
+    second row and the pages after it numbered one too many; in the file's last member, a second row said that the
+    file broke off. Each page record, each of its last 24 bytes, 1 and 3 bytes zeroed, set to 0xff or cut out."""
+    _, _, ends, pages = warcs["members"]
+    numbers = {int(page.where.rsplit(" ", 1)[1]) - 1 for page in pages}
+    for record in sorted(numbers):
+        for where in range(ends[record] - 24, ends[record]):
+            for length in (1, 3):
+                stop = min(where + length, ends[record])
+                for damage in (bytes(stop - where), b"\xff" * (stop - where), b""):
+                    _check_damage(tmp_path, warcs["members"], record, where, stop, damage)
+
+
 @pytest.mark.parametrize(
     ("data", "header", "expected", "warned"),
     [

@@ -9,7 +9,11 @@ metadata, revisits, images...) are not documents: one warning per file counts th
 
 A record that cannot be read but whose end is known (its own gzip member is whole, or its Content-Length frames
 it) is one unreadable record, and the file is read on; a file that breaks off, or whose records cannot be told
-apart any more, ends with one unreadable record saying where. No page is read in part.
+apart any more, ends with one unreadable record saying where. No page is read in part. In a file of one gzip
+member per record, a stretch that cannot be read (a damaged member: its compressed bytes changed, or cut out) is
+one unreadable record, and the reading goes on at the next gzip member that is whole and holds a record's header
+(`_next_record`): the records after the damage are not lost. Record numbers after such a stretch count it as one
+record.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PADDING = b"\0\r\n\t "  # what may follow the last record
 CHUNK = 1 << 16
+WARC_BEGINS = b"WARC/"  # how a record's header begins
 SHOWN_TYPES = 5  # media types named in the warning counting the records skipped
 
 
@@ -44,6 +49,7 @@ class _Progress:
     pages: int = 0
     not_pages: Counter[str] = field(default_factory=Counter)  # responses and resources not HTML, by type
     others: Counter[str] = field(default_factory=Counter)  # requests, metadata, warcinfo...: by WARC-Type
+    last: tuple[int, int] = (0, 0)  # where the last record read whole starts and ends in the file (read as it is)
 
 
 class NotWarc(Exception):
@@ -65,7 +71,12 @@ def read_warc(path: Path, mode: str, *, report: bool = True) -> Iterator[Record]
         try:
             start: int | None = 0
             while start is not None:  # each time a record is read past (one gzip member per record)
-                start = yield from _pages(path, _opened(path, start), mode, progress, start=start)
+                try:
+                    start = yield from _pages(path, _opened(path, start), mode, progress, start=start)
+                except Exception as exc:  # (as below); read on past a damaged stretch where a whole record follows
+                    if isinstance(exc, NotWarc) or "non-chunked gzip" in str(exc):
+                        raise
+                    start = yield from _read_on(path, progress, _break(progress.done, exc), exc)
         except ArchiveLoadFailed as exc:
             if "non-chunked gzip" not in str(exc):
                 raise
@@ -133,6 +144,8 @@ def _pages(
     skip = 0 if members else progress.done
     number = progress.done if members else 0
     last = (start or 0, start or 0)  # where the last record read whole starts and ends, in the file
+    if members:
+        progress.last = last
     with stream:
         records = WARCIterator(stream, no_record_parse=True)  # HTTP headers read here: `_http_headers`
         records.INC_RECORD = ""  # warcio writes a warning of its own on stderr for a wrong Content-Length
@@ -152,11 +165,19 @@ def _pages(
             if not read.whole:
                 return (yield from _past_record(path, number, record, read, last if members else None, progress))
             errors = records.err_count
+            member = last[1]  # where this record's gzip member begins, in a file of one member per record
             try:
                 last, failure = _extent(records), None  # (reads on into a break that may follow: raised after)
             except Exception as exc:
                 failure = exc
             misframed = records.err_count > errors or _more_in_member(records)
+            if misframed and members and _member_at(path, member) and not _whole_at(path, member):
+                # What was read of its gzip member framed wrong, and the member does not decompress whole (a file
+                # cut short frames right what it holds): the member is damaged; it, and no more, is lost.
+                progress.last = (last[0], member)
+                return (yield from _past_damaged(path, number, record, member, progress))
+            if members:
+                progress.last = last
             progress.done = number
             found = _found(path, number, record, read, mode, misframed, progress)
             if found is not None:
@@ -168,8 +189,47 @@ def _pages(
                 if after is not None and _member_at(path, after):
                     return after
     if members and not _ends_clean(path, *last):
-        yield _broken(path, progress, f"file breaks off after record {progress.done}")
+        return (yield from _read_on(path, progress, f"file breaks off after record {progress.done}"))
     return None
+
+
+def _read_on(
+    path: Path, progress: _Progress, why: str, exc: Exception | None = None
+) -> Generator[Record, None, int | None]:
+    """What follows the last record read whole cannot be read (`why`): one unreadable record, and where to read
+    on, the next whole record's gzip member (`_next_record`), if there is one; else the end of the reading, or
+    `exc` raised when it is given (the caller says what it means)."""
+    after = _next_record(path, progress.last[0])
+    begins = progress.last[1]  # (in a file of one gzip member per record, where the next member begins)
+    damaged = _damaged_member(path, begins) and (begins > progress.last[0] or progress.done == 0)
+    if damaged:
+        why = f"its gzip member, from byte {begins:,}, is damaged (it does not decompress)"
+    elif after is not None:
+        why = f"bytes {begins:,} to {after:,} hold no record that can be read"
+    if after is None:
+        if exc is not None and not damaged:
+            raise exc
+        yield _broken(path, progress, f"{why}, and no whole record follows it" if damaged else why)
+        return None
+    yield _broken(path, progress, f"{why}; read on from byte {after:,}, where the next whole record begins")
+    progress.done += 1
+    return after
+
+
+def _past_damaged(
+    path: Path, number: int, record: Any, member: int, progress: _Progress
+) -> Generator[Record, None, int | None]:
+    """Record `number`, whose gzip member (at `member` in the file) is damaged: an unreadable row when it may be a
+    page (else counted), and where the next whole record begins, if one does."""
+    resumed = _next_record(path, member)
+    why = f"its gzip member, from byte {member:,}, is damaged (it does not decompress)"
+    where = f"; read on from byte {resumed:,}, where the next whole record begins" if resumed is not None else ""
+    progress.done = number
+    if record.rec_type in PAGE_RECORDS:
+        yield _unreadable(path, number, record, why + (where or ", and no whole record follows it"))
+    else:
+        progress.others[record.rec_type or "untyped"] += 1
+    return resumed
 
 
 def _past_header(
@@ -184,7 +244,7 @@ def _past_header(
             member per record).
     """
     after = _member_end(path, *last)
-    if number == 1 and (after is None or not _member_at(path, after)):
+    if number == 1 and (after is None or not _member_at(path, after)) and _next_record(path, 0) is None:
         _check_warc(exc)  # (a first record followed by others is a WARC's, damaged)
     if after is None:
         raise exc
@@ -210,7 +270,21 @@ def _past_record(
         else:
             yield _unreadable(path, number, kept, read.framing)
         return after
-    if read.unframed:
+    resumed = _next_record(path, last[0]) if last is not None else None
+    begins = last[1] if last is not None else -1  # where its gzip member begins, one member per record
+    damaged = begins >= 0 and _damaged_member(path, begins)
+    why = f"its gzip member, from byte {begins:,}, is damaged (it does not decompress)" if damaged else read.framing
+    if resumed is not None:  # a damaged stretch: read on at the next whole record
+        progress.done = number
+        where = f"read on from byte {resumed:,}, where the next whole record begins"
+        if kept is None:
+            progress.others[record.rec_type or "untyped"] += 1
+        else:
+            yield _unreadable(path, number, kept, f"{why}; {where}")
+        return resumed
+    if damaged:
+        yield _unreadable(path, number, kept, f"{why}, and no whole record follows it")
+    elif read.unframed:
         yield _unreadable(path, number, kept, f"{read.framing}; the records after it cannot be found")
     elif read.page:  # (a page cut short is its record; anything else is the rest of the file)
         yield _unreadable(path, number, record, f"file breaks off inside record {number}")
@@ -333,6 +407,77 @@ def _member_end(path: Path, previous: int, start: int) -> int | None:
             return end
         raw.seek(end)
         return end if _only_padding(raw) else None
+
+
+def _next_record(path: Path, after: int) -> int | None:
+    """In a file of one gzip member per record: where the first gzip member after offset `after` begins that is
+    whole and holds the beginning of a WARC record (a damaged stretch is read past to there); None if there is
+    none, or if the file is not gzip-compressed (named `.gz`, or beginning as gzip does: in a plain WARC, a
+    record's payload may be a gzip file of records). A gzip header found by chance inside compressed data is not
+    whole, or holds no record's header."""
+    with path.open("rb") as raw:
+        if raw.read(2) != GZIP_MAGIC and not path.name.lower().endswith(".gz"):
+            return None
+        at = after + 1
+        while True:
+            raw.seek(at)
+            chunk = raw.read(CHUNK)
+            if len(chunk) < len(GZIP_MAGIC) + 1:
+                return None
+            found = chunk.find(GZIP_MAGIC + b"\x08")
+            if found < 0:
+                at += len(chunk) - len(GZIP_MAGIC)
+                continue
+            at += found
+            if _whole_member(raw, at) is not None and _begins_record(raw, at):
+                return at
+            at += 1
+
+
+def _damaged_member(path: Path, start: int) -> bool:
+    """Whether a gzip member begins at `start` whose bytes do not decompress (changed, or some cut out): not one
+    that is whole, nor one the file's end cuts short (a file that breaks off). A member whose decompression runs
+    on to the file's end without an error is cut short only if no whole record follows it: damaged bytes may
+    decompress on through the members after them."""
+    with path.open("rb") as raw:
+        raw.seek(max(start, 0))
+        if start < 0 or raw.read(2) != GZIP_MAGIC:
+            return False
+        raw.seek(start)
+        member = zlib.decompressobj(wbits=31)
+        while not member.eof:
+            chunk = raw.read(CHUNK)
+            if not chunk:
+                return _next_record(path, start) is not None
+            try:
+                member.decompress(chunk, 0)
+            except zlib.error:
+                return True
+        return False
+
+
+def _begins_record(raw: IO[bytes], start: int) -> bool:
+    """Whether the gzip member at `start` begins with a WARC record's header."""
+    raw.seek(start)
+    member = zlib.decompressobj(wbits=31)
+    head = b""
+    while len(head) < len(WARC_BEGINS) and not member.eof:
+        chunk = raw.read(1024)
+        if not chunk:
+            break
+        try:
+            head += member.decompress(chunk, len(WARC_BEGINS) - len(head))
+        except zlib.error:
+            return False
+        while member.unconsumed_tail and len(head) < len(WARC_BEGINS):
+            head += member.decompress(member.unconsumed_tail, len(WARC_BEGINS) - len(head))
+    return head.startswith(WARC_BEGINS)
+
+
+def _whole_at(path: Path, start: int) -> bool:
+    """Whether the gzip member at `start` in the file is whole."""
+    with path.open("rb") as raw:
+        return _whole_member(raw, start) is not None
 
 
 def _member_at(path: Path, offset: int) -> bool:
