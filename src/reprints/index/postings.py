@@ -48,7 +48,7 @@ RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
     live BLOB NOT NULL
 )"""
 
-DIRECTORY_ROWS = 4  # rows of a run per value of its directory (`Run.directory`): 4 bytes for every 4 rows of 17
+DIRECTORY_ROWS = 4  # rows of a run per value of its directory (`Run.directory`): an int32 for 4 rows of 17 bytes
 # Keys looked up times runs from which the compiled lookup is worth loading (`reprints.kernels`).
 COMPILED_FROM = 20_000
 TIER_RUNS = 8  # runs of about the same size merged into one
