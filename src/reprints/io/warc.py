@@ -171,9 +171,10 @@ def _pages(
             except Exception as exc:
                 failure = exc
             misframed = records.err_count > errors or _more_in_member(records)
-            if misframed and members and _member_at(path, member) and not _whole_at(path, member):
-                # What was read of its gzip member framed wrong, and the member does not decompress whole (a file
-                # cut short frames right what it holds): the member is damaged; it, and no more, is lost.
+            if misframed and members and _damaged_member(path, member):
+                # What was read of its gzip member framed wrong, and the member is damaged (it does not decompress,
+                # or decompresses on into the whole records after it): it, and no more, is lost. (A damaged last
+                # member that decompresses to the file's end cannot be told from a file cut short, and reads so.)
                 progress.last = (last[0], member)
                 return (yield from _past_damaged(path, number, record, member, progress))
             if members:
@@ -472,12 +473,6 @@ def _begins_record(raw: IO[bytes], start: int) -> bool:
         while member.unconsumed_tail and len(head) < len(WARC_BEGINS):
             head += member.decompress(member.unconsumed_tail, len(WARC_BEGINS) - len(head))
     return head.startswith(WARC_BEGINS)
-
-
-def _whole_at(path: Path, start: int) -> bool:
-    """Whether the gzip member at `start` in the file is whole."""
-    with path.open("rb") as raw:
-        return _whole_member(raw, start) is not None
 
 
 def _member_at(path: Path, offset: int) -> bool:
