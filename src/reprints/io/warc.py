@@ -204,7 +204,7 @@ def _read_on(
     begins = progress.last[1]  # (in a file of one gzip member per record, where the next member begins)
     damaged = _damaged_member(path, begins) and (begins > progress.last[0] or progress.done == 0)
     if damaged:
-        why = f"its gzip member, from byte {begins:,}, is damaged (it does not decompress)"
+        why = _damaged(begins)
     elif after is not None:
         why = f"bytes {begins:,} to {after:,} hold no record that can be read"
     if after is None:
@@ -212,7 +212,7 @@ def _read_on(
             raise exc
         yield _broken(path, progress, f"{why}, and no whole record follows it" if damaged else why)
         return None
-    yield _broken(path, progress, f"{why}; read on from byte {after:,}, where the next whole record begins")
+    yield _broken(path, progress, f"{why}; {_read_on_at(after)}")
     progress.done += 1
     return after
 
@@ -223,11 +223,10 @@ def _past_damaged(
     """Record `number`, whose gzip member (at `member` in the file) is damaged: an unreadable row when it may be a
     page (else counted), and where the next whole record begins, if one does."""
     resumed = _next_record(path, member)
-    why = f"its gzip member, from byte {member:,}, is damaged (it does not decompress)"
-    where = f"; read on from byte {resumed:,}, where the next whole record begins" if resumed is not None else ""
+    where = f"; {_read_on_at(resumed)}" if resumed is not None else ", and no whole record follows it"
     progress.done = number
     if record.rec_type in PAGE_RECORDS:
-        yield _unreadable(path, number, record, why + (where or ", and no whole record follows it"))
+        yield _unreadable(path, number, record, _damaged(member) + where)
     else:
         progress.others[record.rec_type or "untyped"] += 1
     return resumed
@@ -274,14 +273,13 @@ def _past_record(
     resumed = _next_record(path, last[0]) if last is not None else None
     begins = last[1] if last is not None else -1  # where its gzip member begins, one member per record
     damaged = begins >= 0 and _damaged_member(path, begins)
-    why = f"its gzip member, from byte {begins:,}, is damaged (it does not decompress)" if damaged else read.framing
+    why = _damaged(begins) if damaged else read.framing
     if resumed is not None:  # a damaged stretch: read on at the next whole record
         progress.done = number
-        where = f"read on from byte {resumed:,}, where the next whole record begins"
         if kept is None:
             progress.others[record.rec_type or "untyped"] += 1
         else:
-            yield _unreadable(path, number, kept, f"{why}; {where}")
+            yield _unreadable(path, number, kept, f"{why}; {_read_on_at(resumed)}")
         return resumed
     if damaged:
         yield _unreadable(path, number, kept, f"{why}, and no whole record follows it")
@@ -430,7 +428,8 @@ def _next_record(path: Path, after: int) -> int | None:
                 at += len(chunk) - len(GZIP_MAGIC)
                 continue
             at += found
-            if _whole_member(raw, at) is not None and _begins_record(raw, at):
+            end, _, head = _inflate(raw, at)
+            if end is not None and head.startswith(WARC_BEGINS):
                 return at
             at += 1
 
@@ -440,39 +439,21 @@ def _damaged_member(path: Path, start: int) -> bool:
     that is whole, nor one the file's end cuts short (a file that breaks off). A member whose decompression runs
     on to the file's end without an error is cut short only if no whole record follows it: damaged bytes may
     decompress on through the members after them."""
-    with path.open("rb") as raw:
-        raw.seek(max(start, 0))
-        if start < 0 or raw.read(2) != GZIP_MAGIC:
-            return False
-        raw.seek(start)
-        member = zlib.decompressobj(wbits=31)
-        while not member.eof:
-            chunk = raw.read(CHUNK)
-            if not chunk:
-                return _next_record(path, start) is not None
-            try:
-                member.decompress(chunk, 0)
-            except zlib.error:
-                return True
+    if start < 0 or not _member_at(path, start):
         return False
+    with path.open("rb") as raw:
+        end, damaged, _ = _inflate(raw, start)
+    return end is None and (damaged or _next_record(path, start) is not None)
 
 
-def _begins_record(raw: IO[bytes], start: int) -> bool:
-    """Whether the gzip member at `start` begins with a WARC record's header."""
-    raw.seek(start)
-    member = zlib.decompressobj(wbits=31)
-    head = b""
-    while len(head) < len(WARC_BEGINS) and not member.eof:
-        chunk = raw.read(1024)
-        if not chunk:
-            break
-        try:
-            head += member.decompress(chunk, len(WARC_BEGINS) - len(head))
-        except zlib.error:
-            return False
-        while member.unconsumed_tail and len(head) < len(WARC_BEGINS):
-            head += member.decompress(member.unconsumed_tail, len(WARC_BEGINS) - len(head))
-    return head.startswith(WARC_BEGINS)
+def _damaged(begins: int) -> str:
+    """Why a record whose gzip member, at `begins` in the file, is damaged cannot be read."""
+    return f"its gzip member, from byte {begins:,}, is damaged (it does not decompress)"
+
+
+def _read_on_at(after: int) -> str:
+    """Where the reading goes on past a stretch that cannot be read."""
+    return f"read on from byte {after:,}, where the next whole record begins"
 
 
 def _member_at(path: Path, offset: int) -> bool:
@@ -497,27 +478,36 @@ def _ends_clean(path: Path, start: int, end: int) -> bool:
         return _only_padding(raw)
 
 
-def _whole_member(raw: IO[bytes], start: int, *, blank: bool = False) -> int | None:
-    """Where the gzip member at `start` ends, if it is whole (None if it is cut short or damaged, or if no gzip
-    member begins there); with `blank`, only if it holds nothing but padding, too."""
+def _inflate(raw: IO[bytes], start: int, *, blank: bool = False) -> tuple[int | None, bool, bytes]:
+    """The gzip member at `start` decompressed: where it ends if it is whole (None if it is cut short or damaged,
+    or if no gzip member begins there; with `blank`, also if it holds anything but padding), whether its bytes
+    failed to decompress (damaged, not cut short), and the first bytes it holds (as many as `WARC_BEGINS`)."""
     raw.seek(max(start, 0))
     if start < 0 or raw.read(2) != GZIP_MAGIC:
-        return None
+        return None, False, b""
     raw.seek(start)
     member = zlib.decompressobj(wbits=31)
     read = 0
+    head = b""
     while not member.eof:
         chunk = raw.read(CHUNK)
         if not chunk:
-            return None
+            return None, False, head
         read += len(chunk)
         try:
             out = member.decompress(chunk, CHUNK if blank else 0)
         except zlib.error:
-            return None
+            return None, True, head
+        head += out[: len(WARC_BEGINS) - len(head)]
         if blank and (out.strip(PADDING) or member.unconsumed_tail):
-            return None  # something else, or more than a chunk of padding: not a flush
-    return start + read - len(member.unused_data)
+            return None, False, head  # something else, or more than a chunk of padding: not a flush
+    return start + read - len(member.unused_data), False, head
+
+
+def _whole_member(raw: IO[bytes], start: int, *, blank: bool = False) -> int | None:
+    """Where the gzip member at `start` ends, if it is whole (None if it is cut short or damaged, or if no gzip
+    member begins there); with `blank`, only if it holds nothing but padding, too."""
+    return _inflate(raw, start, blank=blank)[0]
 
 
 def _only_padding(raw: IO[bytes]) -> bool:
