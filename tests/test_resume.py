@@ -92,6 +92,45 @@ def test_killed_run_resumes_to_identical_output(stage: str, reference: Path, tmp
     assert not list(out.glob(".*.partial")) and not (out / ".reprints-staging").exists()
 
 
+# Runs `reprints` (the arguments after `-c`) and dies (exit 9, as SIGKILL would stop it) the moment it begins writing
+# the match index's `doc_hashes` file: the array writer NumPy's `save` calls writes the file's first bytes and exits.
+_DIE_WRITING_DOC_HASHES = """
+import os, runpy, sys
+import numpy.lib.format as npy
+
+def die_writing(handle, *args, **kwargs):
+    if "doc_hashes" in str(getattr(handle, "name", "")):
+        handle.write(b"\\x93NUMPY")
+        handle.flush()
+        os._exit(9)
+    return write_array(handle, *args, **kwargs)
+
+write_array, npy.write_array = npy.write_array, die_writing
+sys.argv = ["reprints", *sys.argv[1:]]
+runpy.run_module("reprints", run_name="__main__")
+"""
+
+
+def test_regression_a_run_killed_writing_the_match_index_keeps_its_fingerprints(
+    reference: Path, tmp_path: Path
+) -> None:
+    """The align stage wrote the match index's files in place, `doc_hashes.npy` among them, which is also a column of
+    the fingerprint checkpoint: a run killed while it was being written (CI's SIGKILL after the candidates once
+    landed there) left the column cut short, and the resumed run discarded the checkpoint and read, tokenized and
+    fingerprinted every batch again. The index's files are now written beside and renamed into place."""
+    out = tmp_path / "out"
+    arguments = command(out)[3:]  # (after `python -m reprints`)
+    killed = subprocess.run([sys.executable, "-c", _DIE_WRITING_DOC_HASHES, *arguments], capture_output=True)
+    assert killed.returncode == 9, killed.stderr.decode()
+    resumed_run = subprocess.run(command(out, "--resume"), check=True, capture_output=True)
+    assert b"discarding damaged checkpoint" not in resumed_run.stderr, resumed_run.stderr.decode()
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), f"{name} differs after resume"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["resumed"]["fingerprint_batches"] == len(summary["read"]["batches"])
+    assert summary["resumed"]["candidates"] is True
+
+
 def test_resume_with_other_parameters_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_cli("dedup", "-q", WIRECOPY / "docs.jsonl", "--out", out, "--keep-work")

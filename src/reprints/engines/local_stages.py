@@ -39,7 +39,15 @@ from reprints.fingerprint.corpus import (
 )
 from reprints.fingerprint.hashing import PARTITION_ROWS, U64
 from reprints.fingerprint.shingles import SKETCH_SIZE
-from reprints.io.arrays import Column, batch_file, drop_pages, is_mapped, mapped_copy, release_free_memory
+from reprints.io.arrays import (
+    Column,
+    batch_file,
+    drop_pages,
+    is_mapped,
+    mapped_copy,
+    release_free_memory,
+    save_npy,
+)
 from reprints.io.slices import Slice, count_slices, cut, numbered, sliceable
 from reprints.io.sources import Names, Raw, raw_records, report_empty_file
 from reprints.io.verify import Batch, Checksum, batches_again
@@ -392,10 +400,7 @@ def learn_boilerplate(reading: Reading, config: Config, work: WorkDir, resumed: 
         min_own=config.align.min_passage,
         sketches=reading.sketches,
     )
-    temporary = work.path / ".boilerplate.npy.partial"
-    with temporary.open("wb") as handle:
-        np.save(handle, flagged)
-    temporary.replace(learned)
+    save_npy(learned, flagged)
     log.info("learned %d boilerplate lines", len(flagged))
     return learned
 

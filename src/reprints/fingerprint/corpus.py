@@ -28,6 +28,7 @@ from reprints.io.arrays import (
     ranges,
     read_rows,
     save_dataclass,
+    save_npy,
 )
 from reprints.io.records import Fields
 from reprints.io.slices import Slice
@@ -421,8 +422,8 @@ class Corpus:
             value = getattr(self.index, name)
             if isinstance(value, np.memmap) and Path(str(value.filename)) == target.resolve():
                 value.flush()
-            else:
-                np.save(target, value)
+            else:  # (`doc_hashes.npy` is also a column of the fingerprint checkpoint: never left half-written)
+                save_npy(target, value)
         (folder / "doc_bits").write_text(str(self.index.doc_bits), encoding="utf-8")
 
 

@@ -81,6 +81,17 @@ def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def save_npy(path: Path, value: npt.ArrayLike) -> None:
+    """`np.save(path, value)` through a temporary file renamed into place: a run killed while writing leaves the
+    file as it was (or, if new, no file), never cut short. (Writing the match index in place once truncated
+    `doc_hashes.npy`, a column of the fingerprint checkpoint, and a run killed just then fingerprinted every batch
+    again when resumed.)"""
+    temporary = path.with_name(f".{path.name}.partial")
+    with temporary.open("wb") as handle:
+        np.save(handle, value)
+    os.replace(temporary, path)
+
+
 class _Damaged(ValueError):
     pass
 
