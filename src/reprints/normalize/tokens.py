@@ -256,10 +256,15 @@ def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
         starts, ends, hashes, lead, trail = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, seed)
     else:
         starts, ends, hashes, lead, trail = _numpy_tokens(cps, table, seed)
-    doc_of_token = np.searchsorted(text_starts, starts, side="right") - 1
-    offsets = np.searchsorted(doc_of_token, np.arange(len(texts) + 1), side="left").astype(np.int64)
-    base = text_starts[doc_of_token]
-    return Tokens(starts - base, ends - base, hashes, offsets, lead - base, trail - base)
+    # A text's tokens start at or after its first character and before the next text's: each text's first token is
+    # found by one search per text (not one per token), and the positions made relative to their text in place.
+    offsets = np.empty(len(texts) + 1, dtype=np.int64)
+    offsets[:-1] = np.searchsorted(starts, text_starts, side="left")
+    offsets[-1] = len(starts)
+    base = np.repeat(text_starts, np.diff(offsets))
+    for positions in (starts, ends, lead, trail):
+        positions -= base
+    return Tokens(starts, ends, hashes, offsets, lead, trail)
 
 
 def _numpy_tokens(cps: npt.NDArray[np.uint32], table: CharTables, seed: int) -> tuple[I64, I64, U64, I64, I64]:
