@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import logging
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import reprints
@@ -347,15 +348,19 @@ def test_regression_a_damaged_gzip_member_in_the_example_crawl_loses_only_its_re
         assert f"read on from byte {resumed:,}" in row.error, row.error
 
 
-def _check_damage(folder: Path, whole: Warc, record: int, where: int, stop: int, damage: bytes) -> None:
-    """The rule for a WARC of one gzip member per record whose bytes `where:stop`, inside record `record`'s member
-    (counted from 0), are replaced by `damage`: every page of the other records is read as from the whole file,
-    with its record number; no page is read in part; at most one unreadable row, the damaged record's (and, for
-    the file's last record, one after it saying what follows cannot be read: such damage looks like a cut)."""
+def _check_damage(
+    folder: Path, whole: Warc, record: int, where: int, stop: int, damage: bytes, *, plain: bool = False
+) -> None:
+    """The rule for a WARC of one gzip member per record (or, `plain`, an uncompressed one) whose bytes
+    `where:stop`, inside record `record` (counted from 0), are replaced by `damage`: every page of the other
+    records is read as from the whole file, with its record number; no page is read in part; at most one
+    unreadable row, the damaged record's (and, for the file's last record, one after it saying what follows
+    cannot be read: such damage looks like a cut). In a plain WARC nothing tells bytes changed inside a page's
+    HTML from the page as written: that record's page may be read as its bytes now are."""
     from reprints.io.warc import read_warc
 
     data, starts, _, pages = whole
-    path = folder / "damaged.warc.gz"
+    path = folder / ("damaged.warc" if plain else "damaged.warc.gz")
     path.write_bytes(data[:where] + damage + data[stop:])
     got = list(read_warc(path, "main"))
     read = [r for r in got if r.error is None]
@@ -367,7 +372,8 @@ def _check_damage(folder: Path, whole: Warc, record: int, where: int, stop: int,
     number = record + 1
     others = [key(page) for page in pages if not page.where.endswith(f":record {number}")]
     assert [key(page) for page in read if key(page) in others] == others, "a page of an undamaged record is lost"
-    assert all(key(page) in [key(p) for p in pages] for page in read), "a page is read in part"
+    changed = [page for page in read if plain and page.where.endswith(f":record {number}")]
+    assert all(key(page) in [key(p) for p in pages] for page in read if page not in changed), "a page read in part"
     # Damage in the file's last member that decompresses on to the file's end (or its bytes cut out there) cannot
     # be told from a file cut short: a row after its last record may say what follows it cannot be read.
     last = record == len(starts) - 1
@@ -376,16 +382,32 @@ def _check_damage(folder: Path, whole: Warc, record: int, where: int, stop: int,
         said = row.where.endswith(f":record {number}") or (last and row.where.endswith(f":record {number + 1}"))
         assert said, (row.where, row.error)
         assert not any(name in str(row.error) for name in INTERNAL_ERRORS), row.error
+        for first, last in re.findall(r"bytes ([\d,]+) to ([\d,]+)", str(row.error)):
+            assert int(first.replace(",", "")) < int(last.replace(",", "")), row.error  # (a stretch, not nonsense)
+
+
+# Damage to one record of a WARC: which record, where in it, how many bytes, and the bytes written over them.
+DAMAGE = {
+    "member": st.integers(0, 100),
+    "at": st.floats(0, 1, exclude_max=True),
+    "length": st.integers(1, 40),
+    "noise": st.binary(min_size=40, max_size=40),
+}
+
+
+def _damage(whole: Warc, member: int, at: float, length: int, how: str, noise: bytes) -> tuple[int, int, int, bytes]:
+    """The record `member` picks, and its bytes `where:stop` replaced `how` (`overwrite` with `noise`, `zero`,
+    `cut out`), as `_check_damage` takes them."""
+    starts, ends = whole[1], whole[2]
+    record = member % len(starts)
+    where = starts[record] + int(at * (ends[record] - starts[record]))
+    stop = min(where + length, ends[record])
+    damage = {"overwrite": noise[: stop - where], "cut out": b"", "zero": bytes(stop - where)}[how]
+    return record, where, stop, damage
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    member=st.integers(0, 100),
-    at=st.floats(0, 1, exclude_max=True),
-    length=st.integers(1, 40),
-    how=st.sampled_from(["overwrite", "cut out", "zero"]),
-    noise=st.binary(min_size=40, max_size=40),
-)
+@given(**DAMAGE, how=st.sampled_from(["overwrite", "cut out", "zero"]))
 def test_a_damaged_gzip_member_costs_its_own_record_and_no_other(
     tmp_path_factory: pytest.TempPathFactory,
     warcs: dict[str, Warc],
@@ -400,12 +422,85 @@ def test_a_damaged_gzip_member_costs_its_own_record_and_no_other(
     (`_check_damage`). Until this change the reading stopped at the damage, and every page after it was lost
     behind one row saying the rest of the file could not be read."""
     whole = warcs["members"]
-    starts, ends = whole[1], whole[2]
-    record = member % len(starts)
-    where = starts[record] + int(at * (ends[record] - starts[record]))
-    stop = min(where + length, ends[record])
-    damage = {"overwrite": noise[: stop - where], "cut out": b"", "zero": bytes(stop - where)}[how]
+    record, where, stop, damage = _damage(whole, member, at, length, how, noise)
     _check_damage(tmp_path_factory.mktemp("damaged"), whole, record, where, stop, damage)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    **DAMAGE, how=st.sampled_from(["overwrite", "cut out", "zero", "content-length"]), declared=st.integers(0, 1 << 20)
+)
+def test_damage_in_a_plain_warc_costs_its_own_record_and_no_other(
+    tmp_path_factory: pytest.TempPathFactory,
+    warcs: dict[str, Warc],
+    member: int,
+    at: float,
+    length: int,
+    how: str,
+    noise: bytes,
+    declared: int,
+) -> None:
+    """Property: in an uncompressed WARC, whose records are found by their Content-Lengths alone, one record's
+    bytes overwritten, zeroed or cut out anywhere in it (its header, its HTTP headers, its page, the blank lines
+    that end it), or its Content-Length replaced by any other number, cost at most that record (`_check_damage`).
+    Until this change a record that no longer framed right stopped the reading: every page after it was lost
+    behind one row saying the records after it could not be found."""
+    whole = warcs["warc"]
+    if how == "content-length":
+        data, starts = whole[0], whole[1]
+        record = member % len(starts)
+        header = data.index(b"Content-Length: ", starts[record]) + len(b"Content-Length: ")
+        stop = data.index(b"\r\n", header)
+        assume(int(data[header:stop]) != declared)
+        where, damage = header, b"%d" % declared
+    else:
+        record, where, stop, damage = _damage(whole, member, at, length, how, noise)
+    _check_damage(tmp_path_factory.mktemp("damaged"), whole, record, where, stop, damage, plain=True)
+
+
+def test_regression_a_wrong_content_length_in_a_plain_warc_loses_only_its_record(tmp_path: Path) -> None:
+    """Regression (noted at earlier stops, left then): the example crawl uncompressed, its first page's
+    Content-Length made 50 bytes short, 50 long, or longer than the file: the two pages after it were lost, behind
+    a row saying the record after it "cannot be read". Now that page alone is an unreadable row, and the others are
+    read with the record numbers they have in the whole file."""
+    from reprints.io.warc import read_warc
+
+    data = gzip.decompress((ROOT / "examples" / "crawl.warc.gz").read_bytes())
+    whole = tmp_path / "crawl.warc"
+    whole.write_bytes(data)
+    pages = [(page.id, page.where.rsplit(":", 1)[1], page.page) for page in read_warc(whole, "main")]
+    first = data.index(b"WARC-Type: response")
+    header = data.index(b"Content-Length: ", first) + len(b"Content-Length: ")
+    end = data.index(b"\r\n", header)
+    for change in (-50, 50, len(data)):
+        path = tmp_path / f"changed{change}.warc"
+        path.write_bytes(data[:header] + b"%d" % (int(data[header:end]) + change) + data[end:])
+        read = list(read_warc(path, "main"))
+        assert [(row.id, row.where.rsplit(":", 1)[1]) for row in read] == [page[:2] for page in pages], change
+        assert read[0].error is not None and "Content-Length" in read[0].error, read[0].error
+        assert [(row.id, row.where.rsplit(":", 1)[1], row.page) for row in read[1:]] == pages[1:], change
+
+
+def test_regression_a_plain_record_whose_fields_name_warc_1_0_is_read_whole(
+    tmp_path: Path, warcs: dict[str, Warc]
+) -> None:
+    """Found by the property above: the first record's last 38 bytes but 2 zeroed (its header's blank line, its
+    payload, its blank lines) merged its header with the next record's, and every page after was numbered one
+    too few. A header in
+    which a second record's first line shows is now taken as misframed (the reading goes on at the next whole
+    record); a field's value ending in `WARC/1.0` is not such a line (its line begins with the field's name)."""
+    starts = warcs["warc"][1]
+    _check_damage(tmp_path, warcs["warc"], 0, starts[1] - 38, starts[1] - 2, bytes(36), plain=True)
+    pages = [_response(f"page{n}", HTML.replace(b"An article", b"Article %d" % n), TYPED) for n in range(2)]
+    named = _response("named", HTML, TYPED, uri="http://a.example/specs/WARC/1.0", warc=("WARC-Comment: WARC/1.1",))
+    plain = tmp_path / "plain.warc"
+    plain.write_bytes(pages[0] + named + pages[1])
+    read = _read(plain)
+    assert [(name, row.error) for name, row in zip(_names(read), read, strict=True)] == [
+        ("page0", None),
+        ("named", None),
+        ("page1", None),
+    ]
 
 
 def test_regression_damage_in_a_member_s_last_bytes_costs_only_its_record(
@@ -1062,8 +1157,8 @@ def _length(record: bytes, change: int) -> bytes:
 def test_regression_a_bad_record_is_reported_and_the_rest_of_the_file_read(tmp_path: Path) -> None:
     """A request without a WARC-Target-URI (warcio failed on it) or a record whose Content-Length is not a number
     dropped the rest of the file with a false "file breaks off after record 1". A record whose end is known all
-    the same (its own gzip member is whole) is reported, with why, and the next ones are read; in a file framed
-    by Content-Lengths alone, the row says that the records after it cannot be found."""
+    the same (its own gzip member is whole) is reported, with why, and the next ones are read; in a plain file, framed
+    by Content-Lengths, the reading goes on at the next whole record (found by its header: `_next_plain_record`)."""
     pages = [_response(f"page{n}", HTML.replace(b"An article", b"Article %d" % n), TYPED) for n in range(5)]
     request = _record("request", b"GET / HTTP/1.1\r\n\r\n", "Content-Type: application/http; msgtype=request", uri=None)
     bad_length = _response("bad-length", HTML, TYPED, warc=("Content-Length: 12a",))
@@ -1093,9 +1188,10 @@ def test_regression_a_bad_record_is_reported_and_the_rest_of_the_file_read(tmp_p
     plain = tmp_path / "plain.warc"
     plain.write_bytes(pages[0] + bad_length + pages[1])
     read = _read(plain)
-    assert _names(read) == ["page0", "bad-length"]
+    assert _names(read) == ["page0", "bad-length", "page1"]
     assert read[1].error == (
-        f"unreadable: {plain}:record 2: its Content-Length '12a' is not a number; the records after it cannot be found"
+        f"unreadable: {plain}:record 2: its Content-Length '12a' is not a number; read on from byte "
+        f"{len(pages[0]) + len(bad_length):,}, where the next whole record begins"
     )
 
 
@@ -1188,7 +1284,7 @@ def test_regression_a_record_whose_length_ends_in_its_http_headers_is_unreadable
     plain.write_bytes(cut + whole)
     read = _read(plain)
     assert _names(read)[0] == "cut-in-headers" and read[0].error == f"unreadable: {plain}:record 1: {reason}"
-    assert [record.error is not None for record in read] == [True, True]  # (and the rest cannot be found)
+    assert _names(read) == ["cut-in-headers", "whole"] and read[1].error is None  # (found again by its header)
     # A record whose part names a type that is not HTML stays a record skipped.
     image = _response("image", b"\x89PNG" + bytes(500), "Content-Type: image/png")
     members.write_bytes(_members(_length(image, -100), whole))

@@ -13,7 +13,8 @@ apart any more, ends with one unreadable record saying where. No page is read in
 member per record, a stretch that cannot be read (a damaged member: its compressed bytes changed, or cut out) is
 one unreadable record, and the reading goes on at the next gzip member that is whole and holds a record's header
 (`_next_record`): the records after the damage are not lost. Record numbers after such a stretch count it as one
-record.
+record. In a plain WARC, a record whose Content-Length is wrong or whose bytes are damaged costs that record: the
+reading goes on at the next whole record, found by its header and the length it declares (`_next_plain_record`).
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def _pages(
     from warcio.archiveiterator import WARCIterator
 
     members = start is not None
+    plain = members and _plain(path)
     skip = 0 if members else progress.done
     number = progress.done if members else 0
     last = (start or 0, start or 0)  # where the last record read whole starts and ends, in the file
@@ -170,7 +172,9 @@ def _pages(
                 last, failure = _extent(records), None  # (reads on into a break that may follow: raised after)
             except Exception as exc:
                 failure = exc
-            misframed = records.err_count > errors or _more_in_member(records)
+            misframed = (
+                records.err_count > errors or _more_in_member(records) or (plain and _two_in_header(path, last[0]))
+            )
             if misframed and members and _damaged_member(path, member):
                 # What was read of its gzip member framed wrong, and the member is damaged (it does not decompress,
                 # or decompresses on into the whole records after it): it, and no more, is lost. (A damaged last
@@ -185,10 +189,15 @@ def _pages(
                 yield found
             if failure is not None:
                 raise failure
-            if misframed and members:  # warcio read on inside its member: the next record is the next member
-                after = _member_end(path, last[0], last[0])
-                if after is not None and _member_at(path, after):
-                    return after
+            if misframed and members:
+                if _member_at(path, last[0]):  # warcio read on inside its member: the next record is the next member
+                    after = _member_end(path, last[0], last[0])
+                    if after is not None and _member_at(path, after):
+                        return after
+                elif plain:  # a plain record whose Content-Length is wrong: the next whole record, found by its header
+                    after = _next_record(path, last[0])
+                    if after is not None:
+                        return after
     if members and not _ends_clean(path, *last):
         return (yield from _read_on(path, progress, f"file breaks off after record {progress.done}"))
     return None
@@ -198,10 +207,17 @@ def _read_on(
     path: Path, progress: _Progress, why: str, exc: Exception | None = None
 ) -> Generator[Record, None, int | None]:
     """What follows the last record read whole cannot be read (`why`): one unreadable record, and where to read
-    on, the next whole record's gzip member (`_next_record`), if there is one; else the end of the reading, or
-    `exc` raised when it is given (the caller says what it means)."""
+    on, the next whole record (`_next_record`), if there is one; else the end of the reading, or `exc` raised when
+    it is given (the caller says what it means)."""
     after = _next_record(path, progress.last[0])
     begins = progress.last[1]  # (in a file of one gzip member per record, where the next member begins)
+    if after is not None and _plain(path) and (after <= begins or not _holds_field(path, begins, after)):
+        # In a plain WARC: the last record read ran on into the next whole record (its header's blank line or its
+        # Content-Length damaged), or the bytes between them hold no record's header field (the damaged end of the
+        # record before, its blank lines). No record is lost there.
+        if begins < after:
+            log.warning("%s: bytes %s to %s, after record %d, belong to no record", path, begins, after, progress.done)
+        return after
     damaged = _damaged_member(path, begins) and (begins > progress.last[0] or progress.done == 0)
     if damaged:
         why = _damaged(begins)
@@ -215,6 +231,43 @@ def _read_on(
     yield _broken(path, progress, f"{why}; {_read_on_at(after)}")
     progress.done += 1
     return after
+
+
+def _two_in_header(path: Path, start: int) -> bool:
+    """Whether the header of the plain record at `start` holds a second record's first line: a `WARC/1.` that no
+    header field's name comes before on its line (the blank line that ended the header was damaged, and the next
+    record's header was read as part of it). A field's value naming `WARC/1.0` is no record's first line."""
+    with path.open("rb") as raw:
+        raw.seek(start)
+        head = raw.read(HEADER_READ)  # (read once per record: a header is a few hundred bytes)
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            head += raw.read(CHUNK)
+            end = head.find(b"\r\n\r\n")
+    head = head if end < 0 else head[:end]
+    at = head.find(PLAIN_BEGINS, 1)
+    while at >= 0:
+        if b":" not in head[head.rfind(b"\n", 0, at) + 1 : at]:
+            return True
+        at = head.find(PLAIN_BEGINS, at + 1)
+    return False
+
+
+def _holds_field(path: Path, start: int, stop: int) -> bool:
+    """Whether bytes `start:stop` of the file hold a WARC header field's name (`WARC-`): what is left of a record
+    whose first line is damaged."""
+    with path.open("rb") as raw:
+        raw.seek(start)
+        left, tail = stop - start, b""
+        while left > 0:
+            chunk = tail + raw.read(min(left, CHUNK))
+            if b"WARC-" in chunk:
+                return True
+            left -= len(chunk) - len(tail)
+            tail = chunk[-4:]
+            if len(chunk) == len(tail):  # (the file ends)
+                return False
+    return False
 
 
 def _past_damaged(
@@ -409,14 +462,18 @@ def _member_end(path: Path, previous: int, start: int) -> int | None:
 
 
 def _next_record(path: Path, after: int) -> int | None:
-    """In a file of one gzip member per record: where the first gzip member after offset `after` begins that is
-    whole and holds the beginning of a WARC record (a damaged stretch is read past to there); None if there is
-    none, or if the file is not gzip-compressed (named `.gz`, or beginning as gzip does: in a plain WARC, a
-    record's payload may be a gzip file of records). A gzip header found by chance inside compressed data is not
-    whole, or holds no record's header."""
+    """Where the first whole record after offset `after` begins, in the file read as it is (a damaged stretch is
+    read past to there); None if there is none.
+
+    In a gzip file (named `.gz`, or beginning as gzip does), one gzip member per record: the first member that is
+    whole and holds the beginning of a WARC record (a gzip header found by chance inside compressed data is not
+    whole, or holds no record's header). In a plain WARC: the first `WARC/1.` whose header is whole and whose
+    Content-Length ends the record where the blank lines that end a record are (`_plain_record_at`); a gzip file
+    inside a plain WARC's payload is not looked into.
+    """
     with path.open("rb") as raw:
-        if raw.read(2) != GZIP_MAGIC and not path.name.lower().endswith(".gz"):
-            return None
+        if _plain(path):
+            return _next_plain_record(raw, after)
         at = after + 1
         while True:
             raw.seek(at)
@@ -432,6 +489,57 @@ def _next_record(path: Path, after: int) -> int | None:
             if end is not None and head.startswith(WARC_BEGINS):
                 return at
             at += 1
+
+
+PLAIN_BEGINS = b"WARC/1."  # how a plain record's first line begins (the line end before it may be what is damaged)
+MAX_HEADER = 1 << 20  # bytes a plain record's WARC header is looked for in (a header is a few hundred)
+HEADER_READ = 4096
+
+
+def _plain(path: Path) -> bool:
+    """Whether the file is a plain WARC: not named `.gz`, and not beginning as gzip does."""
+    if path.name.lower().endswith(".gz"):
+        return False
+    with path.open("rb") as raw:
+        return raw.read(2) != GZIP_MAGIC
+
+
+def _next_plain_record(raw: IO[bytes], after: int) -> int | None:
+    """In a plain WARC: where the first whole record after offset `after` begins (`_plain_record_at`), or None."""
+    at = after + 1
+    while True:
+        raw.seek(at)
+        chunk = raw.read(CHUNK)
+        if len(chunk) < len(PLAIN_BEGINS):
+            return None
+        found = chunk.find(PLAIN_BEGINS)
+        if found < 0:
+            at += len(chunk) - len(PLAIN_BEGINS) + 1
+            continue
+        at += found
+        if _plain_record_at(raw, at):
+            return at
+        at += 1
+
+
+def _plain_record_at(raw: IO[bytes], at: int) -> bool:
+    """Whether a whole record begins at `at` in a plain WARC: a `WARC/1.x` line, header lines up to a blank line,
+    one Content-Length among them, and that many bytes after the header the two line ends that end a record. (A
+    record's payload that happens to hold such a record, a WARC archived in a WARC, is taken for one; the line
+    end before it is not asked for, since it may be among the damaged bytes.)"""
+    raw.seek(at)
+    head = raw.read(MAX_HEADER)
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    lines = head[:end].split(b"\r\n")
+    if not (lines[0].startswith(b"WARC/1.") and lines[0][len(b"WARC/1.") :].isdigit()):
+        return False
+    lengths = [line.partition(b":")[2].strip() for line in lines[1:] if line.lower().startswith(b"content-length:")]
+    if len(lengths) != 1 or not lengths[0].isdigit():
+        return False
+    raw.seek(at + end + 4 + int(lengths[0]))
+    return raw.read(4) == b"\r\n\r\n"
 
 
 def _damaged_member(path: Path, start: int) -> bool:
