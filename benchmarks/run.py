@@ -263,7 +263,12 @@ def repeat(
     result = {"wall": median.wall, "peak_mb": median.peak_mb, "cpu": median.cpu, "runs": [m.wall for m, _ in done]}
     if summary:
         middle = sorted(done, key=lambda run: run[0].wall)[len(done) // 2][1]
-        result.update(stages=middle["timings_seconds"], candidates=middle["candidates"], stages_of="median run")
+        result.update(
+            stages=middle["timings_seconds"],
+            main_cpu=middle.get("main_process_cpu_seconds", {}),
+            candidates=middle["candidates"],
+            stages_of="median run",
+        )
     return result
 
 

@@ -78,6 +78,19 @@ def test_dedup_seeds_keeps_article_and_trims_page(tmp_path: Path) -> None:
         "decide",
         "write",
     }
+    assert set(summary["main_process_cpu_seconds"]) == set(summary["timings_seconds"])
+
+
+def test_summary_counts_the_main_process_cpu_of_each_stage(tmp_path: Path) -> None:
+    """`main_process_cpu_seconds` is the run's own process's CPU per stage (the Spark benchmark's estimate of the
+    driver's work reads it): in a run with no workers, every stage's work is that process's, so its CPU is most of
+    the wall time, stage by stage as in total."""
+    run_cli("dedup", "-q", ROOT / "examples" / "news", "--out", tmp_path / "out", "--workers", "1")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    wall, cpu = summary["timings_seconds"], summary["main_process_cpu_seconds"]
+    assert set(cpu) == set(wall) and all(seconds >= 0 for seconds in cpu.values()), cpu
+    assert cpu["total"] >= 0.5 * wall["total"], (cpu, wall)
+    assert cpu["normalize"] > 0 and cpu["align"] > 0, cpu
 
 
 def test_dedup_parquet_output(tmp_path: Path) -> None:

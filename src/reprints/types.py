@@ -172,6 +172,8 @@ class Summary:
     # texts (`reprints.io.verify`): `reprints view` checks the texts it reads back against them.
     read_batches: Sequence[Sequence[int]] = ()
     read_checksums: Sequence[int] = ()
+    # This process's CPU seconds per stage (the main process's, or the Spark driver's: not its workers' or executors')
+    cpu: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as written to `summary.json`."""
@@ -185,6 +187,7 @@ class Summary:
             "candidates": dict(self.candidates),
             "parameters": dict(self.parameters),
             "timings_seconds": dict(self.timings),
+            "main_process_cpu_seconds": dict(self.cpu),
             "workers": self.workers,
             "resumed": dict(self.resumed),
             "read": {"batches": [list(batch) for batch in self.read_batches], "checksums": list(self.read_checksums)},

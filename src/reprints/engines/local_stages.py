@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,19 +68,19 @@ def text_batches(
     texts: list[str] = []
     size = 0
     checksum = Checksum()
-    began = time.perf_counter()
+    began = timer.clock()
     for doc in documents:
         visit(doc)
         checksum.add(doc)
         texts.append(doc.text)
         size += len(doc.text)
         if size >= config.run.batch_chars:
-            timer.add("read", time.perf_counter() - began)
+            timer.add_since("read", began)
             yield number, texts, first, checksum.value()
-            began = time.perf_counter()
+            began = timer.clock()
             first += len(texts)
             texts, size, number, checksum = [], 0, number + 1, Checksum()
-    timer.add("read", time.perf_counter() - began)
+    timer.add_since("read", began)
     if texts:
         yield number, texts, first, checksum.value()
 
@@ -96,7 +95,7 @@ def raw_plan(
     ranges of plain files (`reprints.io.slices`: the workers count their line breaks first, then read them;
     this process never reads their bytes), and lines of compressed files, read here (they cannot be read from the
     middle). A batch holds ranges or lines, never both. An input holding no records is reported (logged)."""
-    began = time.perf_counter()
+    began = timer.clock()
     size = config.run.batch_chars
     plain = [sliceable(path) for path in files]
     cuts = [cut(path, size) if whole else [] for path, whole in zip(files, plain, strict=True)]
@@ -112,7 +111,7 @@ def raw_plan(
             plain[number] = False  # an unreadable record saying where it broke off
         elif plain[number] and all(count.blank for count in counts):
             report_empty_file(path)
-    timer.add("read", time.perf_counter() - began)
+    timer.add_since("read", began)
     lines: list[Path] = []  # files in a row read here, line by line
     ranged: list[Slice] = []  # ranges of plain files in a row (a batch may hold several small files)
     for path, whole, numbered_ranges in zip(files, plain, ranges, strict=True):
@@ -173,16 +172,16 @@ def _line_batches(items: Iterator[Raw], size: int, timer: StageTimer) -> Iterato
     """Lines read here (`reprints.io.sources.raw_records`) gathered into batches of about `size` bytes."""
     batch: list[Raw] = []
     total = 0
-    began = time.perf_counter()
+    began = timer.clock()
     for item in items:
         batch.append(item)
         total += len(item[1]) if isinstance(item, tuple) else 1
         if total >= size:
-            timer.add("read", time.perf_counter() - began)
+            timer.add_since("read", began)
             yield batch
-            began = time.perf_counter()
+            began = timer.clock()
             batch, total = [], 0
-    timer.add("read", time.perf_counter() - began)
+    timer.add_since("read", began)
     if batch:
         yield batch
 
@@ -317,7 +316,7 @@ def read_and_tokenize(
     ]
     sketch_column = Column(folder, "sketches", np.uint64)
     doc_hashes, doc_tokens = [], []
-    began, read_before = time.perf_counter(), timer.seconds.get("read", 0.0)
+    began, read_before = timer.clock(), (timer.seconds.get("read", 0.0), timer.cpu.get("read", 0.0))
     with tqdm(desc="reading", unit=" docs", disable=not config.run.progress, leave=False) as bar:
         read = 0
         for number, result in enumerate(engine.map(task, tasks())):
@@ -338,7 +337,9 @@ def read_and_tokenize(
             doc_tokens.append(lines.doc_tokens)
             resumed["token_batches"] += loaded
             bar.update(count)
-    timer.add("normalize", time.perf_counter() - began - (timer.seconds.get("read", 0.0) - read_before))
+    wall, cpu = timer.clock()  # (the reading's own time, counted as it went, is not the normalizing's)
+    read_wall, read_cpu = timer.seconds.get("read", 0.0) - read_before[0], timer.cpu.get("read", 0.0) - read_before[1]
+    timer.add("normalize", wall - began[0] - read_wall, cpu - began[1] - read_cpu)
     if by_id:
         corpus.order_values = ids_ranked(corpus.order_values)
     elif order_by is not None and read and all(value is None for value in corpus.order_values.values()):

@@ -29,6 +29,7 @@ def summarize(
         relations={relation: relations.get(relation, 0) for relation in RELATIONS},
         clusters=len(numbers),
         timings=timer.rounded(),
+        cpu=timer.cpu_rounded(),
         parameters=config.parameters(),
         candidates=candidates,
         workers=config.run.workers,
