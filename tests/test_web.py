@@ -1158,7 +1158,7 @@ def test_regression_a_bad_record_is_reported_and_the_rest_of_the_file_read(tmp_p
     """A request without a WARC-Target-URI (warcio failed on it) or a record whose Content-Length is not a number
     dropped the rest of the file with a false "file breaks off after record 1". A record whose end is known all
     the same (its own gzip member is whole) is reported, with why, and the next ones are read; in a plain file, framed
-    by Content-Lengths, the reading goes on at the next whole record (found by its header: `_next_plain_record`)."""
+    by Content-Lengths, the reading goes on at the next whole record (found by its header: `_plain_record_at`)."""
     pages = [_response(f"page{n}", HTML.replace(b"An article", b"Article %d" % n), TYPED) for n in range(5)]
     request = _record("request", b"GET / HTTP/1.1\r\n\r\n", "Content-Type: application/http; msgtype=request", uri=None)
     bad_length = _response("bad-length", HTML, TYPED, warc=("Content-Length: 12a",))

@@ -14,7 +14,7 @@ member per record, a stretch that cannot be read (a damaged member: its compress
 one unreadable record, and the reading goes on at the next gzip member that is whole and holds a record's header
 (`_next_record`): the records after the damage are not lost. Record numbers after such a stretch count it as one
 record. In a plain WARC, a record whose Content-Length is wrong or whose bytes are damaged costs that record: the
-reading goes on at the next whole record, found by its header and the length it declares (`_next_plain_record`).
+reading goes on at the next whole record, found by its header and the length it declares (`_plain_record_at`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -238,13 +238,7 @@ def _two_in_header(path: Path, start: int) -> bool:
     header field's name comes before on its line (the blank line that ended the header was damaged, and the next
     record's header was read as part of it). A field's value naming `WARC/1.0` is no record's first line."""
     with path.open("rb") as raw:
-        raw.seek(start)
-        head = raw.read(HEADER_READ)  # (read once per record: a header is a few hundred bytes)
-        end = head.find(b"\r\n\r\n")
-        if end < 0:
-            head += raw.read(CHUNK)
-            end = head.find(b"\r\n\r\n")
-    head = head if end < 0 else head[:end]
+        head, _ = _plain_header(raw, start)
     at = head.find(PLAIN_BEGINS, 1)
     while at >= 0:
         if b":" not in head[head.rfind(b"\n", 0, at) + 1 : at]:
@@ -473,27 +467,36 @@ def _next_record(path: Path, after: int) -> int | None:
     """
     with path.open("rb") as raw:
         if _plain(path):
-            return _next_plain_record(raw, after)
-        at = after + 1
-        while True:
-            raw.seek(at)
-            chunk = raw.read(CHUNK)
-            if len(chunk) < len(GZIP_MAGIC) + 1:
-                return None
-            found = chunk.find(GZIP_MAGIC + b"\x08")
-            if found < 0:
-                at += len(chunk) - len(GZIP_MAGIC)
-                continue
-            at += found
+            return _scan(raw, after, PLAIN_BEGINS, lambda at: _plain_record_at(raw, at))
+
+        def whole(at: int) -> bool:
             end, _, head = _inflate(raw, at)
-            if end is not None and head.startswith(WARC_BEGINS):
-                return at
-            at += 1
+            return end is not None and head.startswith(WARC_BEGINS)
+
+        return _scan(raw, after, GZIP_MAGIC + b"\x08", whole)
+
+
+def _scan(raw: IO[bytes], after: int, begins: bytes, whole: Callable[[int], bool]) -> int | None:
+    """The first offset after `after` where `begins` is found and `whole(offset)` holds, or None."""
+    at = after + 1
+    while True:
+        raw.seek(at)
+        chunk = raw.read(CHUNK)
+        if len(chunk) < len(begins):
+            return None
+        found = chunk.find(begins)
+        if found < 0:
+            at += len(chunk) - len(begins) + 1
+            continue
+        at += found
+        if whole(at):
+            return at
+        at += 1
 
 
 PLAIN_BEGINS = b"WARC/1."  # how a plain record's first line begins (the line end before it may be what is damaged)
 MAX_HEADER = 1 << 20  # bytes a plain record's WARC header is looked for in (a header is a few hundred)
-HEADER_READ = 4096
+HEADER_READ = 4096  # bytes of a plain record read first for its header (read once per record: `_two_in_header`)
 
 
 def _plain(path: Path) -> bool:
@@ -504,22 +507,16 @@ def _plain(path: Path) -> bool:
         return raw.read(2) != GZIP_MAGIC
 
 
-def _next_plain_record(raw: IO[bytes], after: int) -> int | None:
-    """In a plain WARC: where the first whole record after offset `after` begins (`_plain_record_at`), or None."""
-    at = after + 1
-    while True:
-        raw.seek(at)
-        chunk = raw.read(CHUNK)
-        if len(chunk) < len(PLAIN_BEGINS):
-            return None
-        found = chunk.find(PLAIN_BEGINS)
-        if found < 0:
-            at += len(chunk) - len(PLAIN_BEGINS) + 1
-            continue
-        at += found
-        if _plain_record_at(raw, at):
-            return at
-        at += 1
+def _plain_header(raw: IO[bytes], at: int) -> tuple[bytes, bool]:
+    """The header of the plain record at `at` (up to its blank line), and whether that blank line was found (else
+    all that was read): a few kilobytes read first, up to MAX_HEADER if the header is longer."""
+    raw.seek(at)
+    head = raw.read(HEADER_READ)
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        head += raw.read(MAX_HEADER - HEADER_READ)
+        end = head.find(b"\r\n\r\n")
+    return (head, False) if end < 0 else (head[:end], True)
 
 
 def _plain_record_at(raw: IO[bytes], at: int) -> bool:
@@ -527,18 +524,16 @@ def _plain_record_at(raw: IO[bytes], at: int) -> bool:
     one Content-Length among them, and that many bytes after the header the two line ends that end a record. (A
     record's payload that happens to hold such a record, a WARC archived in a WARC, is taken for one; the line
     end before it is not asked for, since it may be among the damaged bytes.)"""
-    raw.seek(at)
-    head = raw.read(MAX_HEADER)
-    end = head.find(b"\r\n\r\n")
-    if end < 0:
+    head, ended = _plain_header(raw, at)
+    if not ended:
         return False
-    lines = head[:end].split(b"\r\n")
-    if not (lines[0].startswith(b"WARC/1.") and lines[0][len(b"WARC/1.") :].isdigit()):
+    lines = head.split(b"\r\n")
+    if not (lines[0].startswith(PLAIN_BEGINS) and lines[0][len(PLAIN_BEGINS) :].isdigit()):
         return False
     lengths = [line.partition(b":")[2].strip() for line in lines[1:] if line.lower().startswith(b"content-length:")]
     if len(lengths) != 1 or not lengths[0].isdigit():
         return False
-    raw.seek(at + end + 4 + int(lengths[0]))
+    raw.seek(at + len(head) + 4 + int(lengths[0]))
     return raw.read(4) == b"\r\n\r\n"
 
 
