@@ -165,7 +165,8 @@ def _pages(
                 continue
             read = read_payload(record, records.reader)
             if not read.whole:
-                return (yield from _past_record(path, number, record, read, last if members else None, progress))
+                at = records.get_record_offset()
+                return (yield from _past_record(path, number, record, read, last if members else None, at, progress))
             errors = records.err_count
             member = last[1]  # where this record's gzip member begins, in a file of one member per record
             try:
@@ -303,11 +304,12 @@ def _past_header(
 
 
 def _past_record(
-    path: Path, number: int, record: Any, read: Payload, last: tuple[int, int] | None, progress: _Progress
+    path: Path, number: int, record: Any, read: Payload, last: tuple[int, int] | None, at: int, progress: _Progress
 ) -> Generator[Record, None, int | None]:
-    """Record `number`, not whole (`read.framing` says why), after the record at `last` in the file (None for a
-    stream): an unreadable record, and where the next one begins when it is its own gzip member, whole; else
-    the end of the reading, said (the records after it cannot be found, or the file breaks off in it)."""
+    """Record `number`, at `at` and not whole (`read.framing` says why), after the record at `last` in the file
+    (None for a stream): an unreadable record, and where the next one begins when it is its own gzip member, whole,
+    or the next whole record after it; else the end of the reading, said (the records after it cannot be found, or
+    the file breaks off in it)."""
     after = _member_end(path, *last) if last is not None else None
     kept = record if record.rec_type in PAGE_RECORDS else None  # (what may be a page is named)
     if after is not None:  # its own gzip member, whole: the next record is found all the same
@@ -317,7 +319,8 @@ def _past_record(
         else:
             yield _unreadable(path, number, kept, read.framing)
         return after
-    resumed = _next_record(path, last[0]) if last is not None else None
+    # (After this record: a record warcio could not read may still look whole to the scan, and would be counted again.)
+    resumed = _next_record(path, at) if last is not None else None
     begins = last[1] if last is not None else -1  # where its gzip member begins, one member per record
     damaged = begins >= 0 and _damaged_member(path, begins)
     why = _damaged(begins) if damaged else read.framing
