@@ -274,6 +274,44 @@ def test_compiled_match_table_equals_numpy_match_table(
     _same_both_ways(lambda: match_table(hashes, offsets, max_repeats))
 
 
+@given(
+    st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=63),
+    st.sampled_from([2, 50, 2**20, 2**64 - 1]),
+    st.integers(min_value=1, max_value=9),
+    st.integers(min_value=0, max_value=2**32),
+)
+@settings(max_examples=150, deadline=None)
+def test_compiled_match_table_kernel_orders_by_any_number_of_top_bits(
+    counts: list[int], shift: int, high: int, max_repeats: int, seed: int
+) -> None:
+    """The match table kernel orders each document's rows as a stable sort of `hash >> shift` does, whatever the
+    shift (its bucket sort must never tell apart hashes that shift makes equal) and however the hashes crowd
+    (few distinct values fill a bucket past insertion sort's share), and keeps each run of equal hashes' first
+    `max_repeats` rows."""
+    from reprints.fingerprint.kernels import compiled_match_table
+
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    spread = np.uint64(64 - max(1, (high - 1).bit_length()))
+    hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64, endpoint=high < 2**64 - 1) << spread
+    hashes |= rng.integers(0, 4, len(hashes), dtype=np.uint64)  # equal top bits, different hashes
+    expected: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+        order = np.argsort(hashes[lo:hi] >> np.uint64(shift), kind="stable").tolist()
+        kept = [
+            k for k, at in enumerate(order) if k < max_repeats or any(
+                hashes[lo + order[k - j]] != hashes[lo + at] for j in range(1, max_repeats + 1)
+            )
+        ]  # fmt: skip
+        runs = [order[k] for k in kept]
+        expected[0].extend(int(hashes[lo + at]) for at in runs)
+        expected[1].extend(runs)
+        expected[2].append(len(runs))
+    table = compiled_match_table(hashes, offsets, shift, max_repeats)
+    assert (table[0].tolist(), table[1].tolist(), table[2].tolist()) == expected
+
+
 _NEWS = Path(__file__).resolve().parents[1] / "examples" / "news" / "docs.jsonl"
 _TEXTS = [json.loads(line)["text"] for line in _NEWS.read_text(encoding="utf-8").splitlines()][:40]
 
