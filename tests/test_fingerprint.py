@@ -145,19 +145,21 @@ def test_sketches_tell_lightly_edited_copies_from_different_texts() -> None:
     assert resemblance(sketch[3], sketch[4]) == 0.0
 
 
-def test_compiled_winnowing_equals_numpy_winnowing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reprints.fingerprint import shingles as module
-
-    rng = np.random.default_rng(11)
-    counts = rng.integers(0, 60, 4000)
+@given(
+    st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=40),
+    st.sampled_from([2, 5, 2**64 - 1]),
+    st.integers(min_value=0, max_value=2**32),
+)
+@settings(max_examples=150, deadline=None)
+def test_compiled_winnowing_equals_numpy_winnowing(counts: list[int], window: int, high: int, seed: int) -> None:
+    """The compiled winnowing chooses the anchors the NumPy code does, for any window (its queue is a ring of a
+    power of two slots above the window: a window of 2**k shingles with ties, which the queue keeps, fills it)
+    and any number of ties."""
+    rng = np.random.default_rng(seed)
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    for high in (5, 2**64 - 1):  # many ties, then hardly any
-        hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64)
-        monkeypatch.setattr(module, "COMPILED_FROM", 0)
-        compiled = winnow(hashes, offsets, 12)
-        monkeypatch.setattr(module, "COMPILED_FROM", 10**12)
-        plain = winnow(hashes, offsets, 12)
-        assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
+    hashes = rng.integers(0, high, int(offsets[-1]), dtype=np.uint64)
+    _same_both_ways(lambda: winnow(hashes, offsets, window))
 
 
 def _same_both_ways(call: Callable[[], Any]) -> Any:

@@ -136,7 +136,11 @@ def _compiled_anchors() -> Callable[..., Any]:
         # smallest hash if it has fewer than `window` shingles; then that document's hashes sorted and each kept
         # once, written after the previous document's with the document's number beside each.
         count = 0
-        queue = np.empty(window + 1, dtype=np.int64)
+        ring = 1  # the queue's ring buffer: a power of two above `window`, so that a slot is a mask, not a division
+        while ring <= window:
+            ring *= 2
+        slots = ring - 1
+        queue = np.empty(ring, dtype=np.int64)
         for doc in range(len(offsets) - 1):
             start, end = offsets[doc], offsets[doc + 1]
             if end - start == 0:
@@ -153,14 +157,14 @@ def _compiled_anchors() -> Callable[..., Any]:
                 head, tail = 0, 0
                 last = -1
                 for position in range(start, end):
-                    while tail > head and shingles[queue[(tail - 1) % (window + 1)]] > shingles[position]:
+                    while tail > head and shingles[queue[(tail - 1) & slots]] > shingles[position]:
                         tail -= 1
-                    queue[tail % (window + 1)] = position
+                    queue[tail & slots] = position
                     tail += 1
-                    if queue[head % (window + 1)] <= position - window:
+                    if queue[head & slots] <= position - window:
                         head += 1
                     if position - start >= window - 1:
-                        best = queue[head % (window + 1)]
+                        best = queue[head & slots]
                         if best != last:
                             hashes[count] = shingles[best]
                             count += 1
