@@ -68,7 +68,8 @@ def _kernel_thresholds_restored() -> Iterator[None]:
     yield
     for module, threshold in saved:
         module.COMPILED_FROM = threshold
-    kernels.prefer_compiled.cache_clear()
+    for loader in (kernels.prefer_compiled, kernels.prefer_compiled_alone, kernels.prefer_compiled_worker):
+        loader.cache_clear()
     kernels.load_main_process.cache_clear()
 
 

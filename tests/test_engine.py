@@ -115,6 +115,40 @@ def test_regression_a_warm_engine_loads_the_kernels_once_in_its_fork_server(warm
     assert done.stdout.strip() == str({warm})
 
 
+KERNEL_MODULES = (
+    "reprints.normalize.tokens_kernel",
+    "reprints.normalize.template_kernel",
+    "reprints.fingerprint.table_kernel",
+    "reprints.align.kernels",
+    "reprints.normalize.boilerplate_kernel",
+    "reprints.decide.keep_kernel",
+    "reprints.index.packing_kernel",
+    "reprints.index.postings_kernel",
+)
+
+
+def kernel_modules(_: int) -> list[str]:
+    """In a worker: which of the kernel modules it has imported."""
+    return [name for name in KERNEL_MODULES if name in sys.modules]
+
+
+def test_a_warm_engine_loads_only_the_kernels_its_workers_call() -> None:
+    """A `dedup` run's workers tokenize, fingerprint and align; boilerplate learning and deciding run in the main
+    process and the index's kernels in no run. The fork server and the workers used to load every kernel (about
+    50 ms before the first batch could start); now the workers' own. In a new interpreter (a fresh fork server)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from reprints.engines.local import LocalEngine; from test_engine import kernel_modules; "
+        "engine = LocalEngine(2, warm=True); engine.__enter__(); "
+        "print(sorted({name for names in engine.map(kernel_modules, range(4)) for name in names})); "
+        "engine.__exit__()"
+    )
+    tests = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, "-c", code, tests], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(KERNEL_MODULES[:4]))
+
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

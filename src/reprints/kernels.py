@@ -30,22 +30,44 @@ TOKENIZE_COMPILED_FROM = 100_000
 @functools.lru_cache(maxsize=1)
 def prefer_compiled() -> None:
     """From now on, in this process, every batch however small takes the compiled kernels; they are loaded (or,
-    on the first run after installing, compiled) here, not on the first call that needs them."""
+    on the first run after installing, compiled) here, not on the first call that needs them: every kernel, the
+    index's included (a server process)."""
+    _prefer_compiled_and(_run_every_kernel)
+
+
+@functools.lru_cache(maxsize=1)
+def prefer_compiled_alone() -> None:
+    """`prefer_compiled` for the only process of a `dedup` run (no workers): the kernels a run calls are loaded,
+    the index's are not."""
+    _prefer_compiled_and(_run_dedup_kernels)
+
+
+@functools.lru_cache(maxsize=1)
+def prefer_compiled_worker() -> None:
+    """`prefer_compiled` for a worker of a `dedup` run: the kernels its batches call are loaded (already, when the
+    fork server that forked it loaded them: `load_kernels`); boilerplate learning's and the decide stage's run in
+    the main process, the index's in no run."""
+    _prefer_compiled_and(_compare_a_little)
+
+
+def _prefer_compiled_and(load: Callable[[], object]) -> None:
     for stage in _staged():
         stage.COMPILED_FROM = 0
-    _run_every_kernel()
+    load()
 
 
 def load_kernels() -> None:
-    """Every kernel loaded into this process (as `prefer_compiled` loads them), with each stage's threshold left as
-    it was: what a fork server does once, so that the workers it forks start with the kernels loaded and each
-    decides for itself which batches take them."""
+    """The kernels a `dedup` run's workers call (tokenizing, template marks, shingles, winnowing, the match table,
+    alignment: what a `compare` calls) loaded into this process, with each stage's threshold left as it was: what
+    the fork server of a run whose batches take the kernels does once, so that the workers it forks start with
+    them loaded (`prefer_compiled_worker` then finds them so) and each decides for itself which batches take
+    them."""
     stages = _staged()
     thresholds = [stage.COMPILED_FROM for stage in stages]
     try:
         for stage in stages:
             stage.COMPILED_FROM = 0
-        _run_every_kernel()
+        _compare_a_little()
     finally:
         for stage, threshold in zip(stages, thresholds, strict=True):
             stage.COMPILED_FROM = threshold
@@ -65,15 +87,29 @@ def _run_every_kernel() -> None:
     """A `compare`, a little boilerplate learning, a little deciding, a stored document read back, a query's
     sieve and a lookup of holders: with every `COMPILED_FROM` at 0, each kernel is loaded (or, on the first run
     after installing, compiled)."""
-    from reprints.pipeline import compare
-
-    text = "a passage long enough to be aligned with itself, " * 12
-    compare(text, text)
+    text = _compare_a_little()
     _learn_a_little()
     _decide_a_little()
     _unpack_a_little(text)
     _sieve_a_little()
     _look_up_a_little()
+
+
+def _run_dedup_kernels() -> None:
+    """A `compare`, a little boilerplate learning and a little deciding: the kernels a `dedup` run calls."""
+    _compare_a_little()
+    _learn_a_little()
+    _decide_a_little()
+
+
+def _compare_a_little() -> str:
+    """A `compare` of a text with itself (with every `COMPILED_FROM` at 0, loads the kernels it calls); returns the
+    text."""
+    from reprints.pipeline import compare
+
+    text = "a passage long enough to be aligned with itself, " * 12
+    compare(text, text)
+    return text
 
 
 def _look_up_a_little() -> None:
@@ -181,8 +217,8 @@ def worth_loading(input_chars: int, batch_chars: int) -> bool:
 
 
 def load_ahead(load: Callable[[], None]) -> None:
-    """`load` (`prefer_compiled`, `load_main_process`) ahead of need: should it fail, the first batch that needs a
-    kernel loads it again and says why it cannot."""
+    """`load` (`prefer_compiled` or a variant, `load_main_process`) ahead of need: should it fail, the first batch
+    that needs a kernel loads it again and says why it cannot."""
     try:
         load()
     except Exception as exc:  # reported where a batch needs the kernel
@@ -190,8 +226,9 @@ def load_ahead(load: Callable[[], None]) -> None:
 
 
 def load_in_background(load: Callable[[], None]) -> threading.Thread:
-    """Run `load` (`prefer_compiled`, `load_main_process`) in a thread of its own (`load_ahead`), so that this process
-    loads its kernels while it waits on its workers (or reads its input) instead of when it first needs them."""
+    """Run `load` (`prefer_compiled` or a variant, `load_main_process`) in a thread of its own (`load_ahead`), so
+    that this process loads its kernels while it waits on its workers (or reads its input) instead of when it first
+    needs them."""
     thread = threading.Thread(target=load_ahead, args=(load,), name="reprints-kernels", daemon=True)
     thread.start()
     return thread

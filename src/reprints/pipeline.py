@@ -47,7 +47,7 @@ from reprints.io.slices import Slice
 from reprints.io.sources import Raw, raw_readable
 from reprints.io.verify import Batch, batches_again, check_files, verified
 from reprints.io.writers import prepare_folder, write_json
-from reprints.kernels import load_in_background, load_main_process, prefer_compiled, worth_loading
+from reprints.kernels import load_in_background, load_main_process, prefer_compiled_alone, worth_loading
 from reprints.normalize.boilerplate import line_keys
 from reprints.report.summary import summarize
 from reprints.report.timing import StageTimer
@@ -202,7 +202,9 @@ def _run(
     # this process in the background while it waits on them (or, alone, while it reads).
     local = engine is None and config.run.engine == "local"
     warm = local and worth_loading(_input_bytes(files), config.run.batch_chars)
-    loading = load_in_background(prefer_compiled if config.run.workers == 1 else load_main_process) if warm else None
+    loading = (
+        load_in_background(prefer_compiled_alone if config.run.workers == 1 else load_main_process) if warm else None
+    )
     opened = (
         contextlib.nullcontext(engine)
         if engine is not None

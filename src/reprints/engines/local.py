@@ -87,12 +87,12 @@ def _watch_parent(parent: int) -> None:
 
 def _start_worker(parent: int, warm: bool) -> None:
     """A worker's start: watch the parent (`_watch_parent`) and, for a run whose batches take the compiled
-    kernels, load them now (`reprints.kernels.prefer_compiled`), before its first batch arrives."""
+    kernels, load them now (`reprints.kernels.prefer_compiled_worker`), before its first batch arrives."""
     _watch_parent(parent)
     if warm:
-        from reprints.kernels import load_ahead, prefer_compiled
+        from reprints.kernels import load_ahead, prefer_compiled_worker
 
-        load_ahead(prefer_compiled)
+        load_ahead(prefer_compiled_worker)
     collector.settle()
 
 
