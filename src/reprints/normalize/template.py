@@ -82,11 +82,21 @@ def widget_grams(seed: int) -> U64:
 
 
 @functools.cache
-def _tables(seed: int) -> tuple[U64, U64, U64]:
-    """The function words, notice words and widget grams as lookup tables for the compiled pass."""
-    from reprints.normalize.template_kernel import lookup_table
+def widget_firsts(seed: int) -> U64:
+    """Sorted hashes of the first token of every run of `WIDGET_GRAM` tokens in the widget texts (a run of a page
+    can be a widget gram only if its first token is one of these)."""
+    tokens = tokenize(_texts("widgets.txt"), seed)
+    return np.unique(tokens.hashes[_gram_starts(tokens.offsets, WIDGET_GRAM)])
 
-    return lookup_table(function_words(seed)), lookup_table(notice_words(seed)), lookup_table(widget_grams(seed))
+
+@functools.cache
+def _tables(seed: int) -> tuple[U64, npt.NDArray[np.uint8], U64]:
+    """The compiled pass' tables: the function words, notice words and widget grams' first words in one table with
+    their kinds (`kind_table`), and the widget grams (`lookup_table`)."""
+    from reprints.normalize.template_kernel import kind_table, lookup_table
+
+    words, kinds = kind_table(function_words(seed), notice_words(seed), widget_firsts(seed))
+    return words, kinds, lookup_table(widget_grams(seed))
 
 
 def _gram_starts(offsets: I64, size: int) -> I64:
