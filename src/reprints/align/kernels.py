@@ -174,6 +174,16 @@ def _long_enough(region: Any, shortest: int) -> Any:
 
 
 @numba.njit(cache=True, nogil=True)
+def _grown(out: Any, count: int) -> Any:
+    # `out` (its first `count` rows) in twice the room (rows copied value by value: see `_chain`).
+    bigger = np.empty((2 * len(out), 5), dtype=np.int64)
+    for row in range(count):
+        for c in range(5):
+            bigger[row, c] = out[row, c]
+    return bigger
+
+
+@numba.njit(cache=True, nogil=True)
 def _align_pairs(
     keys: Any,
     positions: Any,
@@ -201,6 +211,15 @@ def _align_pairs(
         if found == 0:
             continue
         parts = _runs(np.sort(points[:found]), shingle_size, max_gap)
+        if len(parts) == 1:  # one run (a pair sharing one phrase, or one passage unbroken): its own region
+            if _long_enough(parts[0], shortest[p]):
+                if count == len(out):
+                    out = _grown(out, count)
+                out[count, 0] = p
+                for c in range(4):
+                    out[count, 1 + c] = parts[0, c]
+                count += 1
+            continue
         regions, region_of_part = _chain(parts, max_gap, shingle_size)
         survives = np.zeros(len(parts), dtype=np.bool_)
         for k in range(len(parts)):
@@ -218,11 +237,7 @@ def _align_pairs(
             if not _long_enough(final[k], shortest[p]):
                 continue
             if count == len(out):
-                bigger = np.empty((2 * len(out), 5), dtype=np.int64)
-                for row in range(count):
-                    for c in range(5):
-                        bigger[row, c] = out[row, c]
-                out = bigger
+                out = _grown(out, count)
             out[count, 0] = p
             for c in range(4):
                 out[count, 1 + c] = final[k, c]
