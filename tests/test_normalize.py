@@ -220,10 +220,10 @@ def test_compiled_tokenizer_equals_numpy_tokenizer(texts: list[str], seed: int) 
     """The compiled pass (large batches) and the NumPy code (small ones) give the same tokens, bounds, hashes and
     glued punctuation: texts cut from real articles with odd characters dropped in anywhere."""
     from reprints.normalize.chars import tables
-    from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _code_points, _numpy_tokens
+    from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _numpy_tokens, joined_code_points
     from reprints.normalize.tokens_kernel import compiled_tokens
 
-    cps, _ = _code_points(texts)
+    cps, _ = joined_code_points(texts)
     table = tables()
     plain = _numpy_tokens(cps, table, seed)
     compiled = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, seed)
@@ -281,10 +281,10 @@ def test_compiled_tokenizer_with_more_tokens_than_its_first_guess(text: str) -> 
     """The compiled pass first makes room for a token per four characters; text denser in tokens (one-letter
     words, a script with one token per character) is walked again with room for every character."""
     from reprints.normalize.chars import tables
-    from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _code_points, _numpy_tokens
+    from reprints.normalize.tokens import _CHAR_SEED, _TOKEN_BASE, _numpy_tokens, joined_code_points
     from reprints.normalize.tokens_kernel import compiled_tokens
 
-    cps, _ = _code_points([text, "tail words"])
+    cps, _ = joined_code_points([text, "tail words"])
     table = tables()
     plain = _numpy_tokens(cps, table, 7)
     compiled = compiled_tokens(cps, table, _CHAR_SEED, _TOKEN_BASE, 7)

@@ -38,7 +38,7 @@ from reprints.io.writers import write_json
 from reprints.normalize.boilerplate import line_keys, site_of
 from reprints.normalize.lines import split_lines
 from reprints.normalize.template import template_mask
-from reprints.normalize.tokens import I64, Tokens, keep_tokens, tokenize
+from reprints.normalize.tokens import I64, PIECE_CHARS, Tokens, joined_code_points, keep_tokens, tokenize
 
 I32 = npt.NDArray[np.int32]
 log = logging.getLogger(__name__)
@@ -87,9 +87,11 @@ class TokenBatch:
 
 
 def tokenize_batch(texts: list[str], seed: int) -> TokenBatch:
-    """Tokenize a batch of texts and split it into lines."""
-    tokens = tokenize(texts, seed)
-    lines = split_lines(texts, tokens)
+    """Tokenize a batch of texts and split it into lines (both from one code-point array of the texts, when they
+    fit in one piece)."""
+    code_points = joined_code_points(texts) if texts and sum(map(len, texts)) <= PIECE_CHARS else None
+    tokens = tokenize(texts, seed, code_points=code_points)
+    lines = split_lines(texts, tokens, code_points=code_points)
     return TokenBatch(
         np.diff(tokens.offsets),
         tokens.hashes,

@@ -13,7 +13,7 @@ import numpy as np
 
 from reprints.fingerprint.hashing import U64, mix64, powers
 from reprints.normalize import tokens as token_module
-from reprints.normalize.tokens import I64, Tokens
+from reprints.normalize.tokens import I64, CodePoints, Tokens
 
 _LINE_BASE = 0x9E3779B1  # odd
 _LINE_SEED = 0x11E5
@@ -40,13 +40,14 @@ class Lines:
         return self.token_end - self.token_start
 
 
-def split_lines(texts: Sequence[str], tokens: Tokens) -> Lines:
+def split_lines(texts: Sequence[str], tokens: Tokens, *, code_points: CodePoints | None = None) -> Lines:
     """The lines of a tokenized batch of texts (vectorized over the whole batch; a large batch in one compiled
-    pass, `reprints.normalize.tokens_kernel.compiled_lines`, with the same result)."""
+    pass, `reprints.normalize.tokens_kernel.compiled_lines`, with the same result). `code_points`: the texts'
+    code points (`reprints.normalize.tokens.joined_code_points`), when the caller has them already."""
     if len(tokens.hashes) and sum(map(len, texts)) >= token_module.COMPILED_FROM:  # as the tokenizer decides
         from reprints.normalize.tokens_kernel import compiled_lines
 
-        cps, text_starts = token_module._code_points(texts)
+        cps, text_starts = code_points if code_points is not None else token_module.joined_code_points(texts)
         return Lines(*compiled_lines(cps, text_starts, tokens.starts, tokens.hashes, tokens.offsets))
     counts = np.diff(tokens.offsets)
     doc_of_token = np.repeat(np.arange(len(texts), dtype=np.int64), counts)

@@ -80,7 +80,10 @@ def keep_tokens(tokens: Tokens, keep: npt.NDArray[np.bool_]) -> Tokens:
     )
 
 
-def _code_points(texts: Sequence[str]) -> tuple[npt.NDArray[np.uint32], I64]:
+CodePoints = tuple[npt.NDArray[np.uint32], I64]  # texts joined by newlines as code points, and each one's start
+
+
+def joined_code_points(texts: Sequence[str]) -> CodePoints:
     """All texts as one code-point array, separated by a newline, and where each text starts in it."""
     joined = "\n".join(texts)
     cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -185,7 +188,7 @@ def _pieces(texts: Sequence[str]) -> list[tuple[int, int, str]]:
     return out
 
 
-def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
+def tokenize(texts: Sequence[str], seed: int = 0, *, code_points: CodePoints | None = None) -> Tokens:
     """Tokenize texts, in pieces of about PIECE_CHARS characters so that memory stays bounded.
 
     A text longer than that is cut after white space or between two characters of an unspaced script (where
@@ -194,6 +197,7 @@ def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
     Args:
         texts: The documents' original texts.
         seed: Seed of the token hash; the same seed gives the same hashes on every run and platform.
+        code_points: `joined_code_points(texts)`, when the caller has made them (used when the texts fit in one piece).
 
     Returns:
         The tokens of all texts, end to end, with per-document offsets.
@@ -204,7 +208,7 @@ def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
         True
     """
     if sum(map(len, texts)) <= PIECE_CHARS:
-        return _tokenize_joined(texts, seed)
+        return _tokenize_joined(texts, seed, code_points)
     pieces = _pieces(texts)
     groups: list[list[tuple[int, int, str]]] = [[]]
     size = 0
@@ -243,13 +247,14 @@ def tokenize(texts: Sequence[str], seed: int = 0) -> Tokens:
     )
 
 
-def _tokenize_joined(texts: Sequence[str], seed: int) -> Tokens:
-    """Tokenize texts joined into one code-point array (the caller bounds their total size)."""
+def _tokenize_joined(texts: Sequence[str], seed: int, code_points: CodePoints | None = None) -> Tokens:
+    """Tokenize texts joined into one code-point array (the caller bounds their total size; `code_points`: that
+    array and where each text starts in it, when the caller has them already)."""
     if not texts:
         empty = np.empty(0, dtype=np.int64)
         return Tokens(empty, empty, np.empty(0, dtype=np.uint64), np.zeros(1, dtype=np.int64), empty, empty)
     table = tables()
-    cps, text_starts = _code_points(texts)
+    cps, text_starts = code_points if code_points is not None else joined_code_points(texts)
     if len(cps) >= COMPILED_FROM:
         from reprints.normalize.tokens_kernel import compiled_tokens
 

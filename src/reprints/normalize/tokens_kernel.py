@@ -301,7 +301,7 @@ def compiled_lines(
     cps: npt.NDArray[np.uint32], text_starts: I64, starts: I64, hashes: U64, offsets: I64
 ) -> tuple[I64, U64, I64, I64, I64, I64]:
     """`reprints.normalize.lines.split_lines` in one pass over the tokens and the newlines of the texts' code
-    points (`_code_points`): each line's document, hash, token start and end, character start and end."""
+    points (`joined_code_points`): each line's document, hash, token start and end, character start and end."""
     newlines = np.append(np.flatnonzero(cps == 10), len(cps)).astype(np.int64)
     line_hashes = np.empty(len(hashes), dtype=np.uint64)
     rows = np.empty((len(hashes), 5), dtype=np.int64)
