@@ -172,7 +172,9 @@ class RunConfig:
     spark_conf: tuple[str, ...] = ()  # Spark settings as "KEY=VALUE"
     workers: int = 0  # 0: as many as the machine has cores, for inputs large enough to need them (`workers_for`)
     batch_chars: int = 1_000_000
-    batch_pairs: int = 4_000
+    # Pairs per alignment batch: a batch reads its documents' match rows once, so larger batches read each row again
+    # less often (align 4.6 -> 3.8 s at 160,000 generated documents from 4,000 to 16,000; a worker's peak +15 MB).
+    batch_pairs: int = 16_000
     output_format: str = "jsonl"
     progress: bool = False
     resume: bool = False
