@@ -65,9 +65,7 @@ def load_kernels() -> None:
     stages = _staged()
     thresholds = [stage.COMPILED_FROM for stage in stages]
     try:
-        for stage in stages:
-            stage.COMPILED_FROM = 0
-        _compare_a_little()
+        _prefer_compiled_and(_compare_a_little)
     finally:
         for stage, threshold in zip(stages, thresholds, strict=True):
             stage.COMPILED_FROM = threshold

@@ -74,19 +74,25 @@ def notice_words(seed: int) -> U64:
 
 
 @functools.cache
+def _widget_runs(seed: int) -> tuple[U64, I64]:
+    """The widget texts' token hashes, and where each of their runs of `WIDGET_GRAM` tokens starts."""
+    tokens = tokenize(_texts("widgets.txt"), seed)
+    return tokens.hashes, _gram_starts(tokens.offsets, WIDGET_GRAM)
+
+
+@functools.cache
 def widget_grams(seed: int) -> U64:
     """Sorted hashes of every run of `WIDGET_GRAM` tokens in the widget texts."""
-    tokens = tokenize(_texts("widgets.txt"), seed)
-    starts = _gram_starts(tokens.offsets, WIDGET_GRAM)
-    return np.unique(_grams(tokens.hashes, starts, WIDGET_GRAM))
+    hashes, starts = _widget_runs(seed)
+    return np.unique(_grams(hashes, starts, WIDGET_GRAM))
 
 
 @functools.cache
 def widget_firsts(seed: int) -> U64:
     """Sorted hashes of the first token of every run of `WIDGET_GRAM` tokens in the widget texts (a run of a page
     can be a widget gram only if its first token is one of these)."""
-    tokens = tokenize(_texts("widgets.txt"), seed)
-    return np.unique(tokens.hashes[_gram_starts(tokens.offsets, WIDGET_GRAM)])
+    hashes, starts = _widget_runs(seed)
+    return np.unique(hashes[starts])
 
 
 @functools.cache
