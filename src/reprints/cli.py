@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from reprints import __version__
+from reprints.allocator import hold_freed_memory
 from reprints.config import (
     EXTRACT_MODES,
     INDEX_WAIT_SECONDS,
@@ -724,6 +725,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
     args = sys.argv[1:] if argv is None else argv
     stopping.install()
+    hold_freed_memory()
     try:
         cli.main(args=argv, prog_name="reprints", standalone_mode=False)
         _leave_at_once()

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy.typing as npt
 
+from reprints.allocator import hold_freed_memory
 from reprints.candidates.join import Candidates, join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
@@ -87,7 +88,9 @@ def _watch_parent(parent: int) -> None:
 
 def _start_worker(parent: int, warm: bool) -> None:
     """A worker's start: watch the parent (`_watch_parent`) and, for a run whose batches take the compiled
-    kernels, load them now (`reprints.kernels.prefer_compiled_worker`), before its first batch arrives."""
+    kernels, load them now (`reprints.kernels.prefer_compiled_worker`), before its first batch arrives. A worker's
+    allocator keeps freed memory for its next batches (`hold_freed_memory`)."""
+    hold_freed_memory()
     _watch_parent(parent)
     if warm:
         from reprints.kernels import load_ahead, prefer_compiled_worker

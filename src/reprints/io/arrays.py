@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import array as arraymodule
 import contextlib
-import ctypes
-import ctypes.util
-import functools
 import json
 import logging
 import mmap
@@ -20,6 +17,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 import numpy as np
 import numpy.typing as npt
 import xxhash
+
+from reprints.allocator import libc_function
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -285,15 +284,8 @@ def drop_pages(*arrays: Any) -> None:
                 mapping.madvise(mmap.MADV_DONTNEED)
 
 
-@functools.lru_cache(maxsize=1)
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    trim = getattr(libc, "malloc_trim", None)
-    return trim if callable(trim) else None
+    return libc_function("malloc_trim")
 
 
 KEEP_FREE_BYTES = 128 << 20  # resident memory a process may gain between two hand-backs of freed memory
@@ -318,7 +310,8 @@ def release_free_memory() -> None:
     size of a long run grows to several times its live data. Handing everything back after every batch cost
     about as much again: the next batch's arrays were new pages for the kernel to fault in and zero (tokenizing
     took 1.8 times as long; the workers of a run on the bulk corpus spent about 1 s more CPU). So freed memory
-    stays for the next batch to reuse until the resident set has grown by KEEP_FREE_BYTES.
+    stays for the next batch to reuse until the resident set has grown by KEEP_FREE_BYTES (and reprints' own
+    processes have glibc keep more of it: `reprints.allocator.hold_freed_memory`).
     """
     trim = _malloc_trim()
     if trim is None:
