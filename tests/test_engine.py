@@ -109,6 +109,37 @@ print(*_refill_faults({size}))
 """
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="counts threads in /proc (Linux)")
+def test_regression_the_command_line_starts_no_blas_threads() -> None:
+    """NumPy's OpenBLAS started a thread per core when NumPy was imported, and they spun for about 0.1 s of CPU in
+    the command line's process and in the workers' fork server, both starting on the same cores; reprints does no
+    linear algebra. The command line now limits OpenBLAS to its calling thread, unless the user chose otherwise."""
+    # The premise, that OpenBLAS starts threads when the user lets it, holds for NumPy's own wheels on a machine of
+    # several cores; another build may use another library.
+    starts_threads = (os.cpu_count() or 1) > 1 and "openblas" in np.__config__.CONFIG["Build Dependencies"]["blas"][
+        "name"
+    ]
+    for chosen, threads in [(None, 1), ("2", 2)]:
+        env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+        env.update({} if chosen is None else {"OPENBLAS_NUM_THREADS": chosen})
+        done = subprocess.run([sys.executable, "-c", THREADS_AFTER_MAIN], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        if chosen is None or starts_threads:
+            assert done.stdout.split()[-1] == str(threads), done.stdout
+
+
+THREADS_AFTER_MAIN = """
+from reprints import cli
+
+try:
+    cli.main(["--version"])
+except SystemExit:
+    pass
+import numpy
+print(open("/proc/self/status").read().split("Threads:")[1].split()[0])
+"""
+
+
 def _collector(_: int) -> tuple[int, int]:
     """In a worker: the garbage collector's youngest threshold and how many objects it holds frozen."""
     import gc

@@ -726,6 +726,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     stopping.install()
     hold_freed_memory()
+    # reprints does no linear algebra; NumPy's OpenBLAS otherwise starts a thread per core when NumPy is imported,
+    # which spins for about 0.1 s of CPU in this process and in the workers' fork server while both start.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         cli.main(args=argv, prog_name="reprints", standalone_mode=False)
         _leave_at_once()
