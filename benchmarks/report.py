@@ -47,7 +47,9 @@ def first_run_sentence(speed: dict[str, Any]) -> str:
     return (
         f"\nThe first run after installing compiles reprints' numba kernels into numba's cache: "
         f"{first['cold_wall']:.1f} s with an empty cache against {first['warm_wall']:.1f} s once it is filled "
-        "(2 workers, one run each); every run timed above finds its kernels cached."
+        "(2 workers, one run each); every run timed above finds its kernels cached, and its modules compiled to "
+        "bytecode, as `pip install` leaves them (`run.py` compiles them first: this checkout's editable install, on "
+        "a machine that sets PYTHONDONTWRITEBYTECODE, would compile them from source in every process)."
     )
 
 
