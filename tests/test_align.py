@@ -169,29 +169,37 @@ PASSAGE = st.tuples(
     LAYOUTS,
     st.integers(min_value=0, max_value=20),
     st.sampled_from([5, 12, 30, 60]),
+    st.sampled_from([1, 3, 16_384]),
+    st.sampled_from([1, 40, 300, 4_000_000]),
 )
 @settings(max_examples=150, deadline=None)
 def test_compiled_alignment_equals_numpy_alignment(
-    passages: list[tuple[int, int, int]], layouts: list[list[tuple[int, int]]], max_gap: int, min_passage: int
+    passages: list[tuple[int, int, int]],
+    layouts: list[list[tuple[int, int]]],
+    max_gap: int,
+    min_passage: int,
+    align_chunk: int,
+    chunk_rows: int,
 ) -> None:
     """The compiled pass from index rows to passages (large chunks) aligns every pair as the NumPy path does:
     documents made of passages of real articles, carried once, twice or not at all, in any order, some without
     their first words (so parts overlap, are set aside and chained among themselves, and stray matches split
-    nothing)."""
+    nothing); however its pairs fall into chunks, by count (`ALIGN_CHUNK`) or by their documents' rows
+    (`CHUNK_ROWS`, down to one pair a chunk)."""
     from reprints.align import chain
 
     texts = _laid_out(passages, layouts)
     index = _index_of(texts)
     every = np.array(list(itertools.product(range(len(texts)), repeat=2)), dtype=np.int64)
     a, b = every[:, 0].copy(), every[:, 1].copy()
-    default = chain.COMPILED_FROM
+    defaults = chain.COMPILED_FROM, chain.ALIGN_CHUNK, chain.CHUNK_ROWS
     try:
         found = []
-        for threshold in (0, 10**12):
-            chain.COMPILED_FROM = threshold
+        for threshold, chunk, rows in ((0, align_chunk, chunk_rows), (10**12, defaults[1], defaults[2])):
+            chain.COMPILED_FROM, chain.ALIGN_CHUNK, chain.CHUNK_ROWS = threshold, chunk, rows
             found.append(chain.align(index, a, b, shingle_size=5, min_passage=min_passage, max_gap=max_gap))
     finally:
-        chain.COMPILED_FROM = default
+        chain.COMPILED_FROM, chain.ALIGN_CHUNK, chain.CHUNK_ROWS = defaults
     for name in Regions.__slots__:
         assert np.array_equal(getattr(found[0], name), getattr(found[1], name)), name
         # regression (review): the NumPy path gave int32 bounds (from the index's positions), the kernel int64
@@ -396,16 +404,54 @@ def test_regression_an_insertion_repeating_a_passages_tail_does_not_cut_it() -> 
 
 @given(
     st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=1, max_value=64),
+    st.integers(min_value=0, max_value=400),
+)
+@settings(max_examples=60, deadline=None)
+def test_chunks_cover_every_pair_once_and_read_at_most_chunk_rows(
+    seed: int, pair_count: int, most: int, rows: int
+) -> None:
+    """Property: the alignment's chunks (`_chunks`) take the pairs in order, each exactly once, at most `most` a
+    chunk, with their documents (sorted, distinct), whose rows number at most CHUNK_ROWS unless the chunk is one
+    pair: what bounds the memory of one read of the index however long the documents are."""
+    from reprints.align import chain
+
+    rng = np.random.default_rng(seed)
+    docs = 50
+    counts = rng.integers(0, 80, docs)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    index = MatchIndex(
+        np.empty(0, np.uint64), np.empty(0, np.int32), offsets, counts, 8, np.arange(docs, dtype=np.uint64)
+    )
+    a, b = rng.integers(0, docs, pair_count), rng.integers(0, docs, pair_count)
+    default, chain.CHUNK_ROWS = chain.CHUNK_ROWS, rows
+    try:
+        chunks = list(chain._chunks(index, a, b, most))
+    finally:
+        chain.CHUNK_ROWS = default
+    assert [start for start, _, _ in chunks] == [0] + [stop for _, stop, _ in chunks[:-1]]
+    assert chunks[-1][1] == pair_count
+    for start, stop, chunk_docs in chunks:
+        assert 0 < stop - start <= most
+        assert np.array_equal(chunk_docs, np.unique(np.concatenate((a[start:stop], b[start:stop]))))
+        assert stop - start == 1 or int(counts[chunk_docs].sum()) <= rows
+
+
+@given(
+    st.integers(min_value=0, max_value=10_000),
     st.integers(min_value=1, max_value=700),
     st.sampled_from([1, 7, 256, 4096]),
+    st.sampled_from([1, 100, 4_000_000]),
 )
 @settings(max_examples=15, deadline=None)
 def test_match_points_read_from_a_saved_index_are_every_shared_shingle(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, pair_count: int, chunk: int
+    tmp_path_factory: pytest.TempPathFactory, seed: int, pair_count: int, chunk: int, chunk_rows: int
 ) -> None:
     """Regression (memory): the alignment workers read their documents' rows from the saved index instead of
     mapping it (mapped, a batch made most of the index resident). The points are those of the index in memory,
-    and every shingle two documents share, however the pairs fall into chunks."""
+    and every shingle two documents share, however the pairs fall into chunks (by count, or by their documents'
+    rows)."""
     from reprints.align import chain
 
     rng = np.random.default_rng(seed)
@@ -435,11 +481,12 @@ def test_match_points_read_from_a_saved_index_are_every_shared_shingle(
     def points(index: MatchIndex) -> list[tuple[int, int, int]]:
         return sorted(zip(*(part.tolist() for part in chain.match_points(index, a, b)), strict=True))
 
-    default, chain.MATCH_CHUNK = chain.MATCH_CHUNK, chunk  # pairs split into chunks of every size
+    defaults = chain.MATCH_CHUNK, chain.CHUNK_ROWS
+    chain.MATCH_CHUNK, chain.CHUNK_ROWS = chunk, chunk_rows  # pairs split into chunks of every size
     try:
         found = points(mapped), points(in_memory)
     finally:
-        chain.MATCH_CHUNK = default
+        chain.MATCH_CHUNK, chain.CHUNK_ROWS = defaults
 
     expected = sorted(
         (p, int(positions[i]), int(positions[j]))

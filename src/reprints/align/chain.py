@@ -11,6 +11,7 @@ match inside a passage cannot split it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,11 @@ def _empty_regions() -> Regions:
     return Regions(empty, empty, empty, empty, empty)
 
 
-MATCH_CHUNK = 4096  # pairs whose match points are found from one read of their documents' rows
+MATCH_CHUNK = 4096  # pairs whose match points the NumPy path finds from one read of their documents' rows
+# Pairs the alignment takes from one read of their documents' rows: an alignment batch (`--batch-pairs`, 16,000 by
+# default) reads each of its documents' rows once; the compiled pass holds one pair's match points at a time.
+ALIGN_CHUNK = 16_384
+CHUNK_ROWS = 4_000_000  # rows (12 bytes each) one chunk reads at most: fewer pairs when their documents are long
 COMPILED_FROM = 20_000  # query rows in one chunk of pairs from which the compiled kernel is worth loading
 
 
@@ -82,8 +87,8 @@ class _Chunk:
     local_b: I64
 
     @staticmethod
-    def read(index: MatchIndex, a: I64, b: I64) -> _Chunk:
-        docs = np.unique(np.concatenate((a, b)))
+    def read(index: MatchIndex, a: I64, b: I64, docs: I64) -> _Chunk:
+        """The chunk of the pairs `(a[p], b[p])`, whose documents are `docs` (sorted, distinct)."""
         doc_starts, doc_stops = np.asarray(index.offsets[docs]), np.asarray(index.offsets[docs + 1])
         keys = read_rows(index.keys, doc_starts, doc_stops)  # the chunk's documents' rows, renumbered 0..len(docs)
         positions = read_rows(index.positions, doc_starts, doc_stops)
@@ -97,17 +102,37 @@ class _Chunk:
         return int(np.minimum(count_a, count_b).sum())
 
 
+def _chunks(index: MatchIndex, a: I64, b: I64, most: int) -> Iterator[tuple[int, int, I64]]:
+    """`(start, stop, docs)`: the pairs `start:stop`, at most `most` of them, and their documents (sorted,
+    distinct), whose rows in the index number at most CHUNK_ROWS unless the range is one pair: what one read of the
+    index brings in."""
+    for start in range(0, len(a), most):
+        yield from _within_rows(index, a, b, start, min(start + most, len(a)))
+
+
+def _within_rows(index: MatchIndex, a: I64, b: I64, start: int, stop: int) -> Iterator[tuple[int, int, I64]]:
+    docs = np.unique(np.concatenate((a[start:stop], b[start:stop])))
+    rows = int((np.asarray(index.offsets[docs + 1]) - np.asarray(index.offsets[docs])).sum())
+    if rows <= CHUNK_ROWS or stop - start == 1:
+        yield start, stop, docs
+        return
+    middle = (start + stop) // 2
+    yield from _within_rows(index, a, b, start, middle)
+    yield from _within_rows(index, a, b, middle, stop)
+
+
 def match_points(index: MatchIndex, a: I64, b: I64) -> tuple[I64, I64, I64]:
     """Match points `(pair, i, j)`: shingle `i` of `a[pair]` equals shingle `j` of `b[pair]`.
 
     The smaller document of each pair is looked up in the larger one, so a pair costs
     `2 * min(len(a), len(b))` binary searches; a shingle found several times gives a point for each. Pairs are
-    looked up `MATCH_CHUNK` at a time, in their documents' rows read from the index (`read_rows`: a mapped
-    index would become resident in each worker, a page fault mapping a whole page-cache folio).
+    looked up `MATCH_CHUNK` at a time (fewer when their documents have more than CHUNK_ROWS rows), in their
+    documents' rows read from the index (`read_rows`: a mapped index would become resident in each worker, a page
+    fault mapping a whole page-cache folio).
     """
     pairs, firsts, seconds = [], [], []
-    for start in range(0, len(a), MATCH_CHUNK):
-        chunk = _Chunk.read(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
+    for start, stop, docs in _chunks(index, a, b, MATCH_CHUNK):
+        chunk = _Chunk.read(index, a[start:stop], b[start:stop], docs)
         pair, i, j = _match_points(chunk, index.doc_bits)
         pairs.append(pair + start)
         firsts.append(i)
@@ -273,7 +298,8 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
     """Aligned passages of the pairs `(a[p], b[p])`, at least `min_passage` tokens long on both sides (see
     `shortest_passage` for documents shorter than that).
 
-    Pairs are aligned `MATCH_CHUNK` at a time, from their documents' rows read from the index once (`read_rows`:
+    Pairs are aligned ALIGN_CHUNK at a time (fewer when their documents have more than CHUNK_ROWS rows), from
+    their documents' rows read from the index once (`read_rows`:
     a mapped index would become resident in each worker, a page fault mapping a whole page-cache folio). A chunk
     with many rows to look up takes one compiled pass from rows to passages (`reprints.align.kernels`, the same
     passages), a small one the NumPy path (`_aligned`).
@@ -283,9 +309,9 @@ def align(index: MatchIndex, a: I64, b: I64, *, shingle_size: int, min_passage: 
         a, b = np.where(swapped, b, a), np.where(swapped, a, b)
     shortest = shortest_passage(index, a, b, shingle_size=shingle_size, min_passage=min_passage)
     found: list[Regions] = []
-    for start in range(0, len(a), MATCH_CHUNK):
-        chunk = _Chunk.read(index, a[start : start + MATCH_CHUNK], b[start : start + MATCH_CHUNK])
-        chunk_shortest = shortest[start : start + MATCH_CHUNK]
+    for start, stop, docs in _chunks(index, a, b, ALIGN_CHUNK):
+        chunk = _Chunk.read(index, a[start:stop], b[start:stop], docs)
+        chunk_shortest = shortest[start:stop]
         if chunk.query_rows() >= COMPILED_FROM:
             from reprints.align.kernels import compiled_align
 
