@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import reprints
 import reprints.io.sources
 from conftest import SEEDS, SHARED_PRESENT, SKIP_REASON, WIRECOPY, run_cli
+from reprints.allocator import libc_function
 from reprints.candidates.join import join_anchors
 from reprints.decide.clusters import components
 from reprints.decide.links import Link
@@ -339,6 +340,30 @@ def test_regression_failed_spark_jobs_leave_no_result_files(tmp_path: Path) -> N
         assert next(reading) == [0] * 1000
         reading.close()  # the reader stops: the waves already run are not read
         assert files() == []
+
+
+@pytest.mark.skipif(libc_function("mallopt") is None, reason="needs glibc's allocator (mallopt)")
+def test_regression_spark_tasks_reuse_the_memory_their_last_batch_freed() -> None:
+    """As the local workers (`test_engine`): a Spark executor's Python worker running reprints' tasks has the
+    allocator keep freed memory, so refilling what a task freed takes almost no page faults."""
+    size = 24 << 20
+
+    def refill_faults(_: int) -> tuple[int, int]:  # (defined here: Spark's workers import no test module)
+        import resource
+
+        def faults_of_filling() -> int:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            filled = bytearray(size)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+            del filled
+            return faults
+
+        return faults_of_filling(), faults_of_filling()
+
+    with SparkEngine(None, {}) as engine:
+        found = list(engine.map(refill_faults, range(4)))
+    for fresh, refilled in found:
+        assert refilled < size // os.sysconf("SC_PAGE_SIZE") // 20, (fresh, refilled)
 
 
 def test_inputs_given_as_uris_are_read_through_spark_file_systems(tmp_path: Path) -> None:

@@ -39,12 +39,14 @@ Result = TypeVar("Result")
 
 
 class _Trimming(Generic[Task, Result]):
-    """A picklable wrapper that releases free memory after each call."""
+    """A picklable wrapper that releases free memory after each call; the process it runs in (a local worker, a
+    Spark executor's Python worker) keeps freed memory for its next calls until then (`hold_freed_memory`)."""
 
     def __init__(self, function: Callable[[Task], Result]) -> None:
         self.function = function
 
     def __call__(self, task: Task) -> Result:
+        hold_freed_memory()
         try:
             return self.function(task)
         finally:
@@ -88,9 +90,7 @@ def _watch_parent(parent: int) -> None:
 
 def _start_worker(parent: int, warm: bool) -> None:
     """A worker's start: watch the parent (`_watch_parent`) and, for a run whose batches take the compiled
-    kernels, load them now (`reprints.kernels.prefer_compiled_worker`), before its first batch arrives. A worker's
-    allocator keeps freed memory for its next batches (`hold_freed_memory`)."""
-    hold_freed_memory()
+    kernels, load them now (`reprints.kernels.prefer_compiled_worker`), before its first batch arrives."""
     _watch_parent(parent)
     if warm:
         from reprints.kernels import load_ahead, prefer_compiled_worker
