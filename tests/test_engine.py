@@ -97,6 +97,32 @@ def test_regression_workers_and_the_command_line_reuse_the_memory_their_last_bat
         assert refilled < pages // 20, (fresh, refilled, pages)
 
 
+@pytest.mark.skipif(libc_function("mallopt") is None, reason="needs glibc's allocator (mallopt)")
+def test_a_run_in_the_callers_process_leaves_its_allocator_as_it_found_it() -> None:
+    """Only reprints' own processes keep freed memory (`hold_freed_memory`): a one-worker run of a program that
+    imports reprints runs its batches in the program's process, whose allocator it leaves alone (there, refilling
+    freed memory takes new pages as glibc's defaults have it). In a new interpreter, as above."""
+    done = subprocess.run(
+        [sys.executable, "-c", REFILL_IN_PROCESS.format(size=REFILL)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    assert done.returncode == 0, done.stderr
+    fresh, refilled = map(int, done.stdout.split()[-2:])
+    assert refilled > REFILL // os.sysconf("SC_PAGE_SIZE") // 2, (fresh, refilled)
+
+
+REFILL_IN_PROCESS = """
+from reprints.engines.local import LocalEngine
+from test_engine import _refill_faults
+
+with LocalEngine(1) as engine:
+    print(*next(engine.map(_refill_faults, [{size}])))
+"""
+
+
 REFILL_AFTER_MAIN = """
 from reprints import cli
 from test_engine import _refill_faults

@@ -40,12 +40,12 @@ def hold_freed_memory() -> bool:
     mapping of their own, and hands it back when it is freed, and it gives back the heap's top once more than twice
     that is free: so the next batch's arrays were new pages, which the kernel faults in and zeroes. On the bulk
     corpus (41,328 documents, 2 workers) that was 560,000 page faults, a quarter of the run's CPU in the kernel;
-    with these settings 93,000, and the run 14% shorter, for 35 MB more at the process tree's peak. What a
+    with these settings 93,000, and the run 7% shorter, for 35 MB more at the process tree's peak. What a
     process keeps is bounded by its own peak: `release_free_memory` still hands memory back when the resident set
     has grown by KEEP_FREE_BYTES.
 
-    Set for reprints' own processes only (its workers, its command line), never for a program that imports
-    reprints as a library."""
+    Set for reprints' own processes only (its command line, the local engine's workers, the Python workers of
+    Spark's executors that run its tasks), never for a program that imports reprints as a library."""
     mallopt = libc_function("mallopt")
     if mallopt is None:
         return False

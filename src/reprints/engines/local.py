@@ -39,14 +39,17 @@ Result = TypeVar("Result")
 
 
 class _Trimming(Generic[Task, Result]):
-    """A picklable wrapper that releases free memory after each call; the process it runs in (a local worker, a
-    Spark executor's Python worker) keeps freed memory for its next calls until then (`hold_freed_memory`)."""
+    """A picklable wrapper that releases free memory after each call. In a process of reprints' own (`worker`: a
+    local worker, a Spark executor's Python worker; not the caller's process, which may be a program that imports
+    reprints), freed memory is kept for the next calls until then (`hold_freed_memory`)."""
 
-    def __init__(self, function: Callable[[Task], Result]) -> None:
+    def __init__(self, function: Callable[[Task], Result], *, worker: bool) -> None:
         self.function = function
+        self.worker = worker
 
     def __call__(self, task: Task) -> Result:
-        hold_freed_memory()
+        if self.worker:
+            hold_freed_memory()
         try:
             return self.function(task)
         finally:
@@ -208,14 +211,14 @@ class LocalEngine:
         """`function(task)` for each task, in order; at most `ahead` tasks (default: two per worker) are in flight,
         done or not, before the caller takes the oldest result."""
         if self._pool is None:
-            yield from map(_Trimming(function), tasks)
+            yield from map(_Trimming(function, worker=False), tasks)
             return
         # Each map's results (all but short ones: `reprints.engines.spill`) in a folder of their own, removed when the
         # map ends however it ends.
         results = self.results or self._own_results
         assert results is not None  # (a pool has a folder for its results: `__enter__`)
         folder = results / uuid.uuid4().hex
-        trimming = _Trimming(Spilling(function, folder))
+        trimming = _Trimming(Spilling(function, folder), worker=True)
         folder.mkdir(parents=True)
         limit = max(1, ahead if ahead is not None else 2 * self.workers)
         pending: deque[Future[Result]] = deque()

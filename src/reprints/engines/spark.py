@@ -165,7 +165,9 @@ class SparkEngine:
         # failed or cancelled job, of a map its consumer stopped reading, or of a task attempt Spark ran twice are
         # never read, and would stay in the work directory (kept for --resume) otherwise.
         folder = None if self.results is None else self.results / uuid.uuid4().hex
-        trimming: Callable[[Task], Any] = _Trimming(function if folder is None else _Spilled(function, folder))
+        trimming: Callable[[Task], Any] = _Trimming(
+            function if folder is None else _Spilled(function, folder), worker=True
+        )
         if folder is not None:
             folder.mkdir(parents=True)
         try:
