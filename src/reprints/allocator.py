@@ -27,7 +27,7 @@ def libc_function(name: str) -> Callable[..., int] | None:
 # up to HELD_FREE_BYTES freed at its top are kept for the next.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_MAX = 32 << 20
-HELD_FREE_BYTES = 64 << 20
+HELD_FREE_BYTES = 32 << 20
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,9 +40,11 @@ def hold_freed_memory() -> bool:
     mapping of their own, and hands it back when it is freed, and it gives back the heap's top once more than twice
     that is free: so the next batch's arrays were new pages, which the kernel faults in and zeroes. On the bulk
     corpus (41,328 documents, 2 workers) that was 560,000 page faults, a quarter of the run's CPU in the kernel;
-    with these settings 93,000, and the run 7% shorter, for 35 MB more at the process tree's peak. What a
-    process keeps is bounded by its own peak: `release_free_memory` still hands memory back when the resident set
-    has grown by KEEP_FREE_BYTES.
+    with these settings 100,000, and the run 7% shorter. What a process keeps is bounded by its own peak, and by
+    HELD_FREE_BYTES at the heap's top: keeping 64 MB there saved 7,000 more page faults (no measurable time) but
+    held the workers at 136 MB each through a run of 640,000 documents, where 32 MB holds them at 97 MB (the process
+    tree's peak 1,101 -> 1,015 MB). `release_free_memory` still hands memory back when the resident set has grown
+    by KEEP_FREE_BYTES.
 
     Set for reprints' own processes only (its command line, the local engine's workers, the Python workers of
     Spark's executors that run its tasks), never for a program that imports reprints as a library."""
