@@ -84,16 +84,8 @@ def test_regression_workers_and_the_command_line_reuse_the_memory_their_last_bat
     no page faults. The command line's process is checked in a new interpreter, whose allocator no test touched."""
     with LocalEngine(2) as engine:
         workers = list(engine.map(_refill_faults, [REFILL] * 4))
-    line = subprocess.run(
-        [sys.executable, "-c", REFILL_AFTER_MAIN.format(size=REFILL)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
-    )
-    assert line.returncode == 0, line.stderr
     pages = REFILL // os.sysconf("SC_PAGE_SIZE")
-    for fresh, refilled in [*workers, tuple(map(int, line.stdout.split()[-2:]))]:
+    for fresh, refilled in [*workers, _refill_faults_in_a_new_interpreter(REFILL_AFTER_MAIN)]:
         assert refilled < pages // 20, (fresh, refilled, pages)
 
 
@@ -102,8 +94,14 @@ def test_a_run_in_the_callers_process_leaves_its_allocator_as_it_found_it() -> N
     """Only reprints' own processes keep freed memory (`hold_freed_memory`): a one-worker run of a program that
     imports reprints runs its batches in the program's process, whose allocator it leaves alone (there, refilling
     freed memory takes new pages as glibc's defaults have it). In a new interpreter, as above."""
+    fresh, refilled = _refill_faults_in_a_new_interpreter(REFILL_IN_PROCESS)
+    assert refilled > REFILL // os.sysconf("SC_PAGE_SIZE") // 2, (fresh, refilled)
+
+
+def _refill_faults_in_a_new_interpreter(script: str) -> tuple[int, int]:
+    """`_refill_faults(REFILL)` as `script` (which prints them last) reports it from a new interpreter."""
     done = subprocess.run(
-        [sys.executable, "-c", REFILL_IN_PROCESS.format(size=REFILL)],
+        [sys.executable, "-c", script.format(size=REFILL)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -111,7 +109,7 @@ def test_a_run_in_the_callers_process_leaves_its_allocator_as_it_found_it() -> N
     )
     assert done.returncode == 0, done.stderr
     fresh, refilled = map(int, done.stdout.split()[-2:])
-    assert refilled > REFILL // os.sysconf("SC_PAGE_SIZE") // 2, (fresh, refilled)
+    return fresh, refilled
 
 
 REFILL_IN_PROCESS = """
@@ -123,16 +121,23 @@ with LocalEngine(1) as engine:
 """
 
 
-REFILL_AFTER_MAIN = """
+AFTER_MAIN = """
 from reprints import cli
-from test_engine import _refill_faults
 
 try:
     cli.main(["--version"])
 except SystemExit:
     pass
+"""
+
+REFILL_AFTER_MAIN = (
+    AFTER_MAIN
+    + """
+from test_engine import _refill_faults
+
 print(*_refill_faults({size}))
 """
+)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="counts threads in /proc (Linux)")
@@ -154,16 +159,13 @@ def test_regression_the_command_line_starts_no_blas_threads() -> None:
             assert done.stdout.split()[-1] == str(threads), done.stdout
 
 
-THREADS_AFTER_MAIN = """
-from reprints import cli
-
-try:
-    cli.main(["--version"])
-except SystemExit:
-    pass
+THREADS_AFTER_MAIN = (
+    AFTER_MAIN
+    + """
 import numpy
 print(open("/proc/self/status").read().split("Threads:")[1].split()[0])
 """
+)
 
 
 def _collector(_: int) -> tuple[int, int]:
